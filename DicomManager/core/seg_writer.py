@@ -1,0 +1,182 @@
+"""Label array + segment metadata + source headers -> LABELMAP SEG file.
+
+highdicom builds the dataset (Label Map Segmentation Storage, SOP Class
+1.2.840.10008.5.1.4.1.1.66.7): this module checks the input first, so that
+every problem is reported in the project's terms before anything is built,
+then hands highdicom a :class:`highdicom.Volume` and saves the result
+atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from pydicom import Dataset
+
+from .. import __version__
+from ..errors import InvalidSegmentationError
+from .compression import DEFAULT_COMPRESSION, Compression, ensure_encoder_available
+from .file_output import refuse_existing, write_atomically
+from .geometry import locate_subgrid
+from .segment_metadata import MAX_SEGMENT_NUMBER, SegmentMetadata, segment_description_from_metadata
+from .source_series import SourceSeries
+
+logger = logging.getLogger(__name__)
+
+LABELMAP_SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.7"
+MANUFACTURER = "DICOMLabelMapSeg"
+
+
+@dataclass(frozen=True)
+class SeriesAttributes:
+    """Series- and content-level attributes of a SEG to be written."""
+
+    series_description: str = "Segmentation"
+    series_number: int = 300
+    instance_number: int = 1
+    content_label: str = "SEGMENTATION"
+    content_description: str | None = None
+    content_creator_name: str | None = None
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+
+
+@dataclass(frozen=True)
+class WrittenSeg:
+    """What was written: the file and the identifiers a database or report needs."""
+
+    path: Path
+    series_instance_uid: str
+    sop_instance_uid: str
+    bits_allocated: int
+    number_of_frames: int
+
+
+def write_labelmap_seg(
+    labels: hd.Volume,
+    segments: Sequence[SegmentMetadata],
+    source: SourceSeries,
+    output_path: Path,
+    *,
+    compression: Compression = DEFAULT_COMPRESSION,
+    series: SeriesAttributes = SeriesAttributes(),
+    overwrite: bool = False,
+    workers: int = 0,
+) -> WrittenSeg:
+    """Write ``labels`` as a LABELMAP SEG that references ``source``.
+
+    ``labels`` holds segment numbers per voxel (0 is background) on the source
+    grid or on a part of it. Every non-zero value must be the number of one of
+    ``segments``; segments that no voxel has are written as empty segments.
+    ``workers`` is passed to highdicom to encode frames in parallel.
+    """
+    output_path = Path(output_path)
+    refuse_existing(output_path, overwrite)
+    seg = build_labelmap_seg(labels, segments, source, compression=compression, series=series, workers=workers)
+    write_atomically(output_path, lambda path: seg.save_as(path, enforce_file_format=True), overwrite)
+    logger.info("Wrote %s (%d frames, %s)", output_path, seg.NumberOfFrames, compression.value)
+    return WrittenSeg(
+        path=output_path,
+        series_instance_uid=str(seg.SeriesInstanceUID),
+        sop_instance_uid=str(seg.SOPInstanceUID),
+        bits_allocated=int(seg.BitsAllocated),
+        number_of_frames=int(seg.NumberOfFrames),
+    )
+
+
+def build_labelmap_seg(
+    labels: hd.Volume,
+    segments: Sequence[SegmentMetadata],
+    source: SourceSeries,
+    *,
+    compression: Compression = DEFAULT_COMPRESSION,
+    series: SeriesAttributes = SeriesAttributes(),
+    workers: int = 0,
+) -> hd.seg.Segmentation:
+    """Check the input and build the SEG dataset in memory (see :func:`write_labelmap_seg`)."""
+    ensure_encoder_available(compression)
+    descriptions = _segment_descriptions(segments)
+    numbers = [segment.number for segment in segments]
+    array = _checked_label_array(labels.array, numbers)
+    _check_frame_of_reference(labels, source)
+    locate_subgrid(labels.get_geometry(), source.geometry, what="The segmentation grid")
+    # highdicom encodes pixels with the transfer syntax; deflate is applied
+    # to the whole dataset by pydicom when it is saved.
+    pixel_syntax = compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
+    seg = hd.seg.Segmentation(
+        source_images=source.datasets,
+        pixel_array=labels.with_array(array),
+        segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
+        segment_descriptions=descriptions,
+        series_instance_uid=series.series_instance_uid or hd.UID(),
+        series_number=series.series_number,
+        sop_instance_uid=series.sop_instance_uid or hd.UID(),
+        instance_number=series.instance_number,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=MANUFACTURER,
+        software_versions=__version__,
+        device_serial_number="1",
+        transfer_syntax_uid=pixel_syntax,
+        series_description=series.series_description,
+        content_label=series.content_label,
+        content_description=series.content_description,
+        content_creator_name=series.content_creator_name,
+        # A SEG needs at least one frame: keep empty frames when all are empty.
+        omit_empty_frames=bool(array.any()),
+        workers=workers,
+    )
+    if compression is Compression.DEFLATE:
+        seg.file_meta.TransferSyntaxUID = compression.transfer_syntax_uid
+    return seg
+
+
+def _segment_descriptions(segments: Sequence[SegmentMetadata]) -> list[hd.seg.SegmentDescription]:
+    if not segments:
+        raise InvalidSegmentationError("The segmentation has no segments.")
+    numbers = [segment.number for segment in segments]
+    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicates:
+        raise InvalidSegmentationError(f"Segment numbers {duplicates} are used by more than one segment.")
+    ordered = sorted(segments, key=lambda segment: segment.number)
+    return [segment_description_from_metadata(segment) for segment in ordered]
+
+
+def _checked_label_array(array: np.ndarray, numbers: Sequence[int]) -> np.ndarray:
+    """Return the labels as the smallest unsigned type that holds every segment number."""
+    if array.dtype.kind not in "uib":
+        if array.dtype.kind != "f" or not np.array_equal(array, np.round(array)):
+            raise InvalidSegmentationError(
+                f"Labels must be whole numbers; the label array has type {array.dtype} "
+                "with fractional values."
+            )
+    if array.size == 0:
+        raise InvalidSegmentationError("The label array is empty.")
+    low, high = array.min(), array.max()
+    if low < 0:
+        raise InvalidSegmentationError(f"Label values must not be negative; found {low}.")
+    if high > MAX_SEGMENT_NUMBER:
+        raise InvalidSegmentationError(
+            f"Label value {high} is above {MAX_SEGMENT_NUMBER}, the largest segment number DICOM allows."
+        )
+    dtype = np.uint8 if max(numbers) < 256 else np.uint16
+    cast = array.astype(dtype, copy=False)
+    present = np.flatnonzero(np.bincount(cast.ravel(), minlength=int(high) + 1))
+    undescribed = sorted(set(present.tolist()) - {0} - set(numbers))
+    if undescribed:
+        shown = ", ".join(str(v) for v in undescribed[:10]) + (" ..." if len(undescribed) > 10 else "")
+        raise InvalidSegmentationError(f"Label values {shown} have no segment metadata.")
+    return cast
+
+
+def _check_frame_of_reference(labels: hd.Volume, source: SourceSeries) -> None:
+    source_uid = source.geometry.frame_of_reference_uid
+    if labels.frame_of_reference_uid and source_uid and labels.frame_of_reference_uid != source_uid:
+        raise InvalidSegmentationError(
+            f"The segmentation is in frame of reference {labels.frame_of_reference_uid}, "
+            f"the source series in {source_uid}."
+        )

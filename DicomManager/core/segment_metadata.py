@@ -1,0 +1,194 @@
+"""What one segment is, and how it is written to and read from a SEG's Segment Sequence.
+
+:class:`SegmentMetadata` is the project's own record of a segment: number,
+label, colour, terminology codes and algorithm. The two functions at the end
+are the one place where it meets DICOM's Segment Description macro
+(PS3.3 C.8.20.4): :func:`segment_description_from_metadata` builds highdicom's
+item for writing and :func:`segment_metadata_from_dataset` reads an item back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highdicom as hd
+from highdicom.color import CIELabColor
+from pydicom import Dataset
+
+from ..errors import InvalidSegmentationError, SegFileError
+
+ALGORITHM_TYPES = ("MANUAL", "SEMIAUTOMATIC", "AUTOMATIC")
+MAX_SEGMENT_NUMBER = 65535
+
+
+@dataclass(frozen=True)
+class Code:
+    """A coded concept: value, coding scheme designator and meaning."""
+
+    value: str
+    scheme: str
+    meaning: str
+
+    def to_coded_concept(self) -> hd.sr.CodedConcept:
+        """This code as highdicom's dataset item."""
+        return hd.sr.CodedConcept(value=self.value, scheme_designator=self.scheme, meaning=self.meaning)
+
+    @classmethod
+    def from_item(cls, item: Dataset) -> Code:
+        """Read a code sequence item (CodeValue, LongCodeValue or URNCodeValue)."""
+        value = item.get("CodeValue") or item.get("LongCodeValue") or item.get("URNCodeValue") or ""
+        return cls(
+            value=str(value),
+            scheme=str(item.get("CodingSchemeDesignator", "")),
+            meaning=str(item.get("CodeMeaning", "")),
+        )
+
+
+TISSUE = Code("85756007", "SCT", "Tissue")
+"""Slicer's default category and type for a segment without terminology."""
+
+
+@dataclass
+class SegmentMetadata:
+    """Everything DICOMLabelMapSeg keeps about one segment.
+
+    ``number`` is the segment's value in the label array; numbers need not be
+    consecutive. ``color`` is the recommended display colour as 8-bit RGB and
+    is written as RecommendedDisplayCIELabValue.
+    """
+
+    number: int
+    label: str
+    category: Code = TISSUE
+    type: Code = TISSUE
+    type_modifier: Code | None = None
+    anatomic_region: Code | None = None
+    anatomic_region_modifier: Code | None = None
+    color: tuple[int, int, int] | None = None
+    description: str | None = None
+    algorithm_type: str = "MANUAL"
+    algorithm_name: str | None = None
+    tracking_id: str | None = None
+    tracking_uid: str | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidSegmentationError` naming the segment and the bad field."""
+        where = f"Segment {self.number} ({self.label!r})"
+        if not 1 <= self.number <= MAX_SEGMENT_NUMBER:
+            raise InvalidSegmentationError(
+                f"{where}: segment number must be between 1 and {MAX_SEGMENT_NUMBER}."
+            )
+        if not self.label:
+            raise InvalidSegmentationError(f"Segment {self.number}: the label is empty.")
+        if self.algorithm_type not in ALGORITHM_TYPES:
+            raise InvalidSegmentationError(
+                f"{where}: algorithm type {self.algorithm_type!r} is not one of "
+                f"{', '.join(ALGORITHM_TYPES)}."
+            )
+        if self.algorithm_type != "MANUAL" and not self.algorithm_name:
+            raise InvalidSegmentationError(
+                f"{where}: algorithm type {self.algorithm_type} needs an algorithm name "
+                "(SegmentAlgorithmName is required unless the type is MANUAL)."
+            )
+        if (self.tracking_id is None) != (self.tracking_uid is None):
+            raise InvalidSegmentationError(
+                f"{where}: tracking ID and tracking UID must be given together."
+            )
+        if self.color is not None and not all(0 <= c <= 255 for c in self.color):
+            raise InvalidSegmentationError(f"{where}: colour {self.color} is not 8-bit RGB.")
+
+
+def segment_description_from_metadata(segment: SegmentMetadata) -> hd.seg.SegmentDescription:
+    """Build the Segment Sequence item for ``segment``.
+
+    highdicom insists on an AlgorithmIdentificationSequence (a Type 3
+    attribute) for non-manual segments; dcmqi's metadata and most files carry
+    only SegmentAlgorithmName (Type 1C), so the item is built as MANUAL and the
+    algorithm type and name are then set as given.
+    """
+    segment.validate()
+    description = hd.seg.SegmentDescription(
+        segment_number=segment.number,
+        segment_label=segment.label,
+        segmented_property_category=segment.category.to_coded_concept(),
+        segmented_property_type=segment.type.to_coded_concept(),
+        algorithm_type="MANUAL",
+        tracking_id=segment.tracking_id,
+        tracking_uid=segment.tracking_uid,
+        anatomic_regions=(
+            [segment.anatomic_region.to_coded_concept()] if segment.anatomic_region else None
+        ),
+        display_color=CIELabColor.from_rgb(*segment.color) if segment.color else None,
+    )
+    description.SegmentAlgorithmType = segment.algorithm_type
+    if segment.algorithm_name:
+        description.SegmentAlgorithmName = segment.algorithm_name
+    if segment.description:
+        description.SegmentDescription = segment.description
+    if segment.type_modifier:
+        description.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [
+            segment.type_modifier.to_coded_concept()
+        ]
+    if segment.anatomic_region_modifier:
+        if not segment.anatomic_region:
+            raise InvalidSegmentationError(
+                f"Segment {segment.number} ({segment.label!r}): an anatomic region modifier "
+                "needs an anatomic region."
+            )
+        description.AnatomicRegionSequence[0].AnatomicRegionModifierSequence = [
+            segment.anatomic_region_modifier.to_coded_concept()
+        ]
+    return description
+
+
+def segment_metadata_from_dataset(item: Dataset, source: str = "SEG") -> SegmentMetadata:
+    """Read one Segment Sequence item; ``source`` names the file in error messages."""
+    try:
+        number = int(item.SegmentNumber)
+        category = Code.from_item(item.SegmentedPropertyCategoryCodeSequence[0])
+        type_item = item.SegmentedPropertyTypeCodeSequence[0]
+    except (AttributeError, IndexError, TypeError, ValueError) as error:
+        raise SegFileError(
+            f"{source}: a Segment Sequence item lacks SegmentNumber or its category/type "
+            f"code ({error})."
+        ) from None
+    region_item = _first(item, "AnatomicRegionSequence")
+    return SegmentMetadata(
+        number=number,
+        label=str(item.get("SegmentLabel", "")) or f"Segment {number}",
+        category=category,
+        type=Code.from_item(type_item),
+        type_modifier=_first_code(type_item, "SegmentedPropertyTypeModifierCodeSequence"),
+        anatomic_region=Code.from_item(region_item) if region_item is not None else None,
+        anatomic_region_modifier=(
+            _first_code(region_item, "AnatomicRegionModifierSequence") if region_item else None
+        ),
+        color=_rgb_from_cielab(item.get("RecommendedDisplayCIELabValue")),
+        description=_optional_str(item.get("SegmentDescription")),
+        algorithm_type=str(item.get("SegmentAlgorithmType", "MANUAL")),
+        algorithm_name=_optional_str(item.get("SegmentAlgorithmName")),
+        tracking_id=_optional_str(item.get("TrackingID")),
+        tracking_uid=_optional_str(item.get("TrackingUID")),
+    )
+
+
+def _first(item: Dataset, keyword: str) -> Dataset | None:
+    sequence = item.get(keyword)
+    return sequence[0] if sequence else None
+
+
+def _first_code(item: Dataset, keyword: str) -> Code | None:
+    first = _first(item, keyword)
+    return Code.from_item(first) if first is not None else None
+
+
+def _optional_str(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _rgb_from_cielab(value: object) -> tuple[int, int, int] | None:
+    if value is None or len(value) != 3:
+        return None
+    red, green, blue = CIELabColor.from_dicom_value(tuple(int(v) for v in value)).to_rgb()
+    return (int(red), int(green), int(blue))
+

@@ -1,0 +1,153 @@
+"""Source image series: find their files, read their headers, work out their grid.
+
+A SEG references the images it was drawn on and, when it is loaded, takes
+their grid as its own. Only headers are read here (``stop_before_pixels``):
+highdicom needs the source metadata, never the source pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+import pydicom
+from pydicom import Dataset
+from pydicom.errors import InvalidDicomError
+
+from ..errors import SourceSeriesError
+
+logger = logging.getLogger(__name__)
+
+SEGMENTATION_SOP_CLASS_UIDS = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation Storage (BINARY, FRACTIONAL)
+        "1.2.840.10008.5.1.4.1.1.66.7",  # Label Map Segmentation Storage
+    }
+)
+
+
+@dataclass(frozen=True)
+class SourceSeries:
+    """The headers of one image series, in volume order, with their files and grid."""
+
+    datasets: list[Dataset]
+    paths: list[Path]
+    geometry: hd.VolumeGeometry
+
+    @property
+    def series_instance_uid(self) -> str:
+        return str(self.datasets[0].SeriesInstanceUID)
+
+    @property
+    def sop_instance_uids(self) -> list[str]:
+        return [str(ds.SOPInstanceUID) for ds in self.datasets]
+
+
+def read_header(path: Path) -> Dataset:
+    """Read a DICOM file without its pixel data, or raise :class:`SourceSeriesError`."""
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, ValueError, EOFError) as error:
+        raise SourceSeriesError(f"{path}: cannot read it as DICOM ({error}).") from None
+    # An empty SpecificCharacterSet means the default repertoire, as if it
+    # were absent; highdicom 0.28 refuses to copy the empty value.
+    if "SpecificCharacterSet" in header and not header.SpecificCharacterSet:
+        del header.SpecificCharacterSet
+    return header
+
+
+def find_image_series(folder: Path) -> dict[str, list[Path]]:
+    """Map SeriesInstanceUID -> files for every image series under ``folder``.
+
+    Files that are not DICOM and SEG instances are passed over, so a folder
+    holding a series and its segmentations can be used as it is.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SourceSeriesError(f"{folder}: not a folder.")
+    series: dict[str, list[Path]] = defaultdict(list)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SeriesInstanceUID"])
+        except (InvalidDicomError, OSError, ValueError, EOFError):
+            logger.debug("Passing over %s: not a DICOM file", path)
+            continue
+        if "SeriesInstanceUID" not in header or header.get("SOPClassUID") in SEGMENTATION_SOP_CLASS_UIDS:
+            continue
+        series[str(header.SeriesInstanceUID)].append(path)
+    return dict(series)
+
+
+def read_source_series(paths: Iterable[Path]) -> SourceSeries:
+    """Read the headers of one series' files and order them along the slice axis."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise SourceSeriesError("No source image files were given.")
+    datasets = [read_header(path) for path in paths]
+    series_uids = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
+    if len(series_uids) != 1:
+        raise SourceSeriesError(
+            f"The source files belong to {len(series_uids)} series ({', '.join(sorted(series_uids))}); "
+            "give the files of one series."
+        )
+    geometry, order = series_geometry(datasets, name=str(paths[0].parent))
+    return SourceSeries(
+        datasets=[datasets[i] for i in order],
+        paths=[paths[i] for i in order],
+        geometry=geometry,
+    )
+
+
+def read_source_series_folder(folder: Path) -> SourceSeries:
+    """Read the one image series in ``folder`` (searched recursively)."""
+    series = find_image_series(folder)
+    if not series:
+        raise SourceSeriesError(f"{folder}: no DICOM image series found.")
+    if len(series) > 1:
+        raise SourceSeriesError(
+            f"{folder}: holds {len(series)} image series ({', '.join(sorted(series))}); "
+            "point to a folder with one series."
+        )
+    (paths,) = series.values()
+    return read_source_series(paths)
+
+
+def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGeometry, list[int]]:
+    """The grid of a series and the order of ``datasets`` along its slice axis.
+
+    A series is either single-frame images that form a regularly spaced stack,
+    or one multi-frame image. ``name`` identifies the series in errors.
+    """
+    if len(datasets) == 1 and int(datasets[0].get("NumberOfFrames", 1)) > 1:
+        geometry = hd.Image.from_dataset(datasets[0], copy=False).get_volume_geometry()
+        if geometry is None:
+            raise SourceSeriesError(f"{name}: the multi-frame image is not a regularly spaced volume.")
+        return geometry, [0]
+    try:
+        spacing, indices = hd.spatial.get_series_volume_positions(datasets)
+    except (AttributeError, ValueError) as error:
+        raise SourceSeriesError(f"{name}: the images lack the attributes of a volume ({error}).") from None
+    if spacing is None:
+        raise SourceSeriesError(
+            f"{name}: the {len(datasets)} images are not a regularly spaced stack of parallel slices."
+        )
+    order = sorted(range(len(datasets)), key=lambda i: indices[i])
+    first = datasets[order[0]]
+    if len(datasets) == 1:
+        spacing = float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0)
+    geometry = hd.VolumeGeometry.from_attributes(
+        image_position=first.ImagePositionPatient,
+        image_orientation=first.ImageOrientationPatient,
+        rows=first.Rows,
+        columns=first.Columns,
+        pixel_spacing=first.PixelSpacing,
+        spacing_between_slices=spacing,
+        number_of_frames=len(datasets),
+        coordinate_system="PATIENT",
+        frame_of_reference_uid=first.get("FrameOfReferenceUID"),
+    )
+    return geometry, order

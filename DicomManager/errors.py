@@ -1,0 +1,45 @@
+"""The project's exceptions: one hierarchy, each error naming what is wrong.
+
+Every failure that a user can cause (a bad file, a bad segmentation, a missing
+codec) is raised as a subclass of :class:`DicomLabelMapSegError`, so that the
+module panel, the DICOM browser plugin and the command line can catch one type
+and show its message as it is.
+"""
+
+from __future__ import annotations
+
+
+class DicomLabelMapSegError(Exception):
+    """Base class of every error raised on purpose by DICOMLabelMapSeg."""
+
+
+class InvalidSegmentationError(DicomLabelMapSegError):
+    """The labels or segment metadata cannot be written as a LABELMAP SEG."""
+
+
+class GeometryMismatchError(DicomLabelMapSegError):
+    """A segmentation grid does not line up with its reference image grid."""
+
+
+class SourceSeriesError(DicomLabelMapSegError):
+    """The source image series is missing, unreadable or not a volume."""
+
+
+class SegFileError(DicomLabelMapSegError):
+    """A SEG file cannot be read: not DICOM, not a supported SEG, or broken."""
+
+
+class OutputExistsError(DicomLabelMapSegError):
+    """The output file exists and replacing it was not asked for."""
+
+
+class TerminologyError(DicomLabelMapSegError):
+    """A terminology entry string or a code cannot be converted."""
+
+
+class CodecUnavailableError(DicomLabelMapSegError):
+    """The package that encodes or decodes a transfer syntax is not installed."""
+
+
+class MetadataFileError(DicomLabelMapSegError):
+    """A segment metadata file (dcmqi JSON) is unreadable or inconsistent."""
