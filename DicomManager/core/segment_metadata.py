@@ -189,6 +189,6 @@ def _optional_str(value: object) -> str | None:
 def _rgb_from_cielab(value: object) -> tuple[int, int, int] | None:
     if value is None or len(value) != 3:
         return None
-    red, green, blue = CIELabColor.from_dicom_value(tuple(int(v) for v in value)).to_rgb()
+    red, green, blue = CIELabColor.from_dicom_value(tuple(int(v) for v in value)).to_rgb(clip=True)
     return (int(red), int(green), int(blue))
 
