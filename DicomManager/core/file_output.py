@@ -43,7 +43,9 @@ def refuse_existing(path: Path, overwrite: bool) -> None:
 
 @contextlib.contextmanager
 def _temporary_beside(path: Path) -> Iterator[Path]:
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    # The temporary name ends with the target's name, so writers that choose a
+    # format by file extension (Slicer's storage nodes) see the right one.
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=".partial-", suffix=f"-{path.name}")
     os.close(descriptor)
     temporary = Path(name)
     try:

@@ -60,9 +60,25 @@ def geometry_from_ijk_to_ras(
 def locate_subgrid(inner: hd.VolumeGeometry, outer: hd.VolumeGeometry, what: str) -> tuple[int, int, int]:
     """Offset (slice, row, column) of grid ``inner`` inside grid ``outer``.
 
-    ``inner`` must have the same axes and spacing as ``outer`` and sit on its
-    voxels, inside its extent; otherwise :class:`GeometryMismatchError` says
-    how they differ. ``what`` names ``inner`` in the message.
+    ``inner`` must be aligned with ``outer`` (see :func:`grid_offset`) and lie
+    inside its extent; otherwise :class:`GeometryMismatchError` says how they
+    differ. ``what`` names ``inner`` in the message.
+    """
+    offset = np.array(grid_offset(inner, outer, what))
+    end = offset + np.array(inner.spatial_shape)
+    if np.any(offset < 0) or np.any(end > np.array(outer.spatial_shape)):
+        raise GeometryMismatchError(
+            f"{what}: voxels {offset.tolist()} to {(end - 1).tolist()} "
+            f"reach outside the reference grid of shape {list(outer.spatial_shape)}."
+        )
+    return tuple(int(v) for v in offset)
+
+
+def grid_offset(inner: hd.VolumeGeometry, outer: hd.VolumeGeometry, what: str) -> tuple[int, int, int]:
+    """Index in ``outer`` of the first voxel of ``inner``, which may lie outside ``outer``.
+
+    The grids must have the same axis directions and spacings and ``inner``'s
+    voxels must sit on ``outer``'s; otherwise :class:`GeometryMismatchError`.
     """
     inner_axes, outer_axes = _axes(inner.affine), _axes(outer.affine)
     for axis, name in enumerate(("slice", "row", "column")):
@@ -84,12 +100,6 @@ def locate_subgrid(inner: hd.VolumeGeometry, outer: hd.VolumeGeometry, what: str
         raise GeometryMismatchError(
             f"{what}: its first voxel lies between the reference's voxels "
             f"(at index {np.round(origin_index, 3).tolist()})."
-        )
-    end = offset + np.array(inner.spatial_shape)
-    if np.any(offset < 0) or np.any(end > np.array(outer.spatial_shape)):
-        raise GeometryMismatchError(
-            f"{what}: voxels {offset.astype(int).tolist()} to {(end - 1).astype(int).tolist()} "
-            f"reach outside the reference grid of shape {list(outer.spatial_shape)}."
         )
     return tuple(int(v) for v in offset)
 

@@ -1,0 +1,58 @@
+"""VTK image data <-> numpy arrays and highdicom grids.
+
+VTK keeps voxels with I (column) fastest, so the flat scalar buffer reshaped
+to (K, J, I) is exactly the (slice, row, column) array highdicom uses. The
+IJK-to-RAS matrix of an image whose extent does not start at 0 is shifted so
+that the grid starts at the first stored voxel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import vtk
+from vtkmodules.util import numpy_support
+
+import highdicom as hd
+
+from ..core.geometry import geometry_from_ijk_to_ras, ijk_to_ras_from_affine
+
+
+def matrix_to_numpy(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
+    return np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
+
+
+def numpy_to_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
+    matrix = vtk.vtkMatrix4x4()
+    for row in range(4):
+        for column in range(4):
+            matrix.SetElement(row, column, float(array[row][column]))
+    return matrix
+
+
+def array_from_image(image: vtk.vtkImageData) -> np.ndarray:
+    """The voxels of a single-component image as a (K, J, I) array (a copy)."""
+    dimensions = image.GetDimensions()
+    scalars = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
+    return scalars.reshape(dimensions[::-1]).copy()
+
+
+def fill_image_from_array(image: vtk.vtkImageData, array: np.ndarray) -> None:
+    """Give ``image`` the extent and voxels of the (K, J, I) ``array``."""
+    slices, rows, columns = array.shape
+    image.SetExtent(0, columns - 1, 0, rows - 1, 0, slices - 1)
+    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True)
+    image.GetPointData().SetScalars(scalars)
+
+
+def grid_of_image(ijk_to_ras: np.ndarray, extent: tuple[int, ...], frame_of_reference_uid: str | None = None) -> hd.VolumeGeometry:
+    """The grid of the voxels an image stores, given its IJK-to-RAS matrix and extent."""
+    start = np.array([extent[0], extent[2], extent[4], 1.0])
+    shifted = np.array(ijk_to_ras, dtype=float)
+    shifted[:, 3] = shifted @ start
+    dimensions = (extent[1] - extent[0] + 1, extent[3] - extent[2] + 1, extent[5] - extent[4] + 1)
+    return geometry_from_ijk_to_ras(shifted, dimensions, frame_of_reference_uid)
+
+
+def ijk_to_ras_of_grid(grid: hd.VolumeGeometry) -> vtk.vtkMatrix4x4:
+    """Slicer's IJK-to-RAS matrix of a highdicom grid."""
+    return numpy_to_matrix(ijk_to_ras_from_affine(grid.affine))

@@ -1,0 +1,173 @@
+"""DicomManager: the one object the module panel, the DICOM plugin and the console use.
+
+It works on the scene it is given and finds source images through an
+:class:`~DicomManager.core.instance_index.InstanceLocator` (Slicer's DICOM
+database inside Slicer); every decision about DICOM is made in the core
+modules it calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import highdicom as hd
+import slicer
+
+from ..core.compression import DEFAULT_COMPRESSION, Compression, parse_compression
+from ..core.geometry import locate_subgrid
+from ..core.instance_index import InstanceFileIndex, InstanceLocator
+from ..core.seg_reader import read_labelmap_seg
+from ..core.seg_writer import SeriesAttributes, WrittenSeg, write_labelmap_seg
+from ..core.segment_metadata import SegmentMetadata
+from ..core.source_series import SourceSeries, read_source_series, read_source_series_folder
+from ..errors import GeometryMismatchError, SourceSeriesError
+from .segmentation_nodes import create_segmentation_node, labels_from_segmentation_node, segment_metadata_from_node
+from .volume_nodes import (
+    INSTANCE_UIDS_ATTRIBUTE,
+    create_volume_node_from_series,
+    grid_of_volume_node,
+    instance_uids_of_volume_node,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class DicomManager:
+    """Exports segmentation nodes as LABELMAP SEG and loads SEGs into segmentation nodes.
+
+    ``instance_locator`` is asked for the files of instances this manager has
+    not read itself (Slicer's DICOM database, inside Slicer).
+    """
+
+    def __init__(self, scene: slicer.vtkMRMLScene, instance_locator: InstanceLocator | None = None) -> None:
+        self.scene = scene
+        self._read_instances = InstanceFileIndex()
+        self._instance_locator = instance_locator
+
+    def load_reference_volume(self, dicom_folder: Path, name: str | None = None) -> slicer.vtkMRMLScalarVolumeNode:
+        """Load the one image series in ``dicom_folder`` as a volume node that exports can reference."""
+        source = read_source_series_folder(Path(dicom_folder))
+        self._read_instances.add_series(source)
+        return create_volume_node_from_series(self.scene, source, name)
+
+    def export_segmentation_as_dicom_seg(
+        self,
+        segmentation_node: slicer.vtkMRMLSegmentationNode,
+        reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
+        series_description: str,
+        output_dir: Path,
+        compression: Compression | str = DEFAULT_COMPRESSION,
+        segment_metadata: Sequence[SegmentMetadata] | None = None,
+        *,
+        file_name: str | None = None,
+        series: SeriesAttributes | None = None,
+        overwrite: bool = False,
+    ) -> str:
+        """Write the segmentation as a LABELMAP SEG over the reference volume's DICOM series.
+
+        Returns the new SeriesInstanceUID. The file is ``output_dir/file_name``,
+        by default ``<series description>_<SeriesInstanceUID>.dcm``.
+        ``segment_metadata`` replaces what the nodes say for the segments whose
+        numbers it lists (for example from a dcmqi metadata file); ``series``
+        sets series attributes other than the description.
+        """
+        written = self.export_segmentation(
+            segmentation_node,
+            reference_volume_node,
+            Path(output_dir),
+            compression=parse_compression(compression),
+            segment_metadata=segment_metadata,
+            file_name=file_name,
+            series=replace(series or SeriesAttributes(), series_description=series_description),
+            overwrite=overwrite,
+        )
+        return written.series_instance_uid
+
+    def export_segmentation(
+        self,
+        segmentation_node: slicer.vtkMRMLSegmentationNode,
+        reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
+        output_dir: Path,
+        *,
+        compression: Compression = DEFAULT_COMPRESSION,
+        segment_metadata: Sequence[SegmentMetadata] | None = None,
+        file_name: str | None = None,
+        series: SeriesAttributes = SeriesAttributes(),
+        overwrite: bool = False,
+    ) -> WrittenSeg:
+        """Like :meth:`export_segmentation_as_dicom_seg`, returning what was written."""
+        source = self._source_series_of(reference_volume_node)
+        labels, numbers = labels_from_segmentation_node(segmentation_node, source.geometry)
+        given = {segment.number: segment for segment in segment_metadata or []}
+        segments = [
+            given.get(number) or segment_metadata_from_node(segmentation_node, segment_id, number)
+            for segment_id, number in numbers.items()
+        ]
+        series = replace(series, series_instance_uid=series.series_instance_uid or hd.UID())
+        name = file_name or f"{_file_name_part(series.series_description)}_{series.series_instance_uid}.dcm"
+        return write_labelmap_seg(
+            hd.Volume(labels, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid),
+            segments,
+            source,
+            Path(output_dir) / name,
+            compression=compression,
+            series=series,
+            overwrite=overwrite,
+        )
+
+    def load_segmentation(
+        self, path: Path, reference_volume_node: slicer.vtkMRMLScalarVolumeNode | None = None
+    ) -> slicer.vtkMRMLSegmentationNode:
+        """Load a LABELMAP SEG as a new segmentation node.
+
+        With ``reference_volume_node`` the labels are placed on its grid and the
+        node takes it as reference geometry; without it they keep the SEG's own
+        grid. Nothing is added to the scene when loading fails.
+        """
+        path = Path(path)
+        reference = grid_of_volume_node(reference_volume_node) if reference_volume_node is not None else None
+        result = read_labelmap_seg(path, reference)
+        node = create_segmentation_node(
+            self.scene, result.labels, result.segments, name=result.info.series_description or path.stem
+        )
+        node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, result.info.sop_instance_uid)
+        if reference_volume_node is not None:
+            node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
+        logger.info("Loaded %s: %d segments", path, len(result.segments))
+        return node
+
+    def _source_series_of(self, volume_node: slicer.vtkMRMLScalarVolumeNode) -> SourceSeries:
+        """The DICOM series a volume was loaded from, checked against the volume's grid."""
+        uids = instance_uids_of_volume_node(volume_node)
+        paths = [self._file_for_instance(uid) for uid in uids]
+        missing = [uid for uid, path in zip(uids, paths) if path is None or not path.is_file()]
+        if missing:
+            raise SourceSeriesError(
+                f"Volume {volume_node.GetName()!r}: the files of {len(missing)} of its {len(uids)} source "
+                f"images are not found (first: {missing[0]})."
+            )
+        source = read_source_series(paths)
+        what = f"Volume {volume_node.GetName()!r}"
+        volume_grid = grid_of_volume_node(volume_node)
+        if volume_grid.spatial_shape != source.geometry.spatial_shape:
+            raise GeometryMismatchError(
+                f"{what} has shape {list(volume_grid.spatial_shape)}, its DICOM series "
+                f"{list(source.geometry.spatial_shape)}."
+            )
+        locate_subgrid(volume_grid, source.geometry, what)
+        return source
+
+    def _file_for_instance(self, sop_instance_uid: str) -> Path | None:
+        path = self._read_instances.file_for_instance(sop_instance_uid)
+        if path is None and self._instance_locator is not None:
+            path = self._instance_locator.file_for_instance(sop_instance_uid)
+        return Path(path) if path is not None else None
+
+
+def _file_name_part(text: str) -> str:
+    """``text`` reduced to characters that are safe in file names everywhere."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "Segmentation"

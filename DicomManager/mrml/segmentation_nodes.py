@@ -1,0 +1,221 @@
+"""Segmentation nodes <-> label arrays and segment metadata.
+
+Export reads each binary-labelmap layer of the segmentation directly and
+pastes it onto the reference grid: no resampling, so voxels stay exact, and a
+grid that is not aligned with the reference is an error, not a silent change.
+Load builds the node the way Slicer's own shared labelmaps look: one image
+holding every segment, each segment's label value its DICOM segment number.
+
+Segment metadata that Slicer has no field for (description, algorithm,
+tracking identifiers) is kept in segment tags named ``DICOM.<Keyword>``, so a
+loaded SEG exported again keeps it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import highdicom as hd
+import numpy as np
+import slicer
+import vtk
+
+from ..core.geometry import grid_offset
+from ..core.segment_metadata import SegmentMetadata
+from ..core.terminology import TerminologyCodes, codes_from_terminology_entry, terminology_entry_from_codes
+from ..errors import GeometryMismatchError, InvalidSegmentationError
+from .image_arrays import array_from_image, fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
+
+logger = logging.getLogger(__name__)
+
+BINARY_LABELMAP = "Binary labelmap"
+SEGMENT_TAGS = {
+    "description": "DICOM.SegmentDescription",
+    "algorithm_type": "DICOM.SegmentAlgorithmType",
+    "algorithm_name": "DICOM.SegmentAlgorithmName",
+    "tracking_id": "DICOM.TrackingID",
+    "tracking_uid": "DICOM.TrackingUID",
+}
+"""Segment tags that keep SEG attributes Slicer has no field for."""
+
+
+def labels_from_segmentation_node(
+    segmentation_node: slicer.vtkMRMLSegmentationNode, reference: hd.VolumeGeometry
+) -> tuple[np.ndarray, dict[str, int]]:
+    """All segments as one label array on ``reference``, and each segment ID's number.
+
+    Numbers are the segments' label values when those are unique across the
+    segmentation, else 1, 2, ... in segment order. Overlapping segments (in
+    different layers) raise :class:`InvalidSegmentationError` naming them.
+    """
+    if segmentation_node.GetParentTransformNode() is not None:
+        raise GeometryMismatchError(
+            f"Segmentation {segmentation_node.GetName()!r} is under a transform; harden or remove it first."
+        )
+    segmentation = segmentation_node.GetSegmentation()
+    segment_ids = list(segmentation.GetSegmentIDs())
+    if not segment_ids:
+        raise InvalidSegmentationError(f"Segmentation {segmentation_node.GetName()!r} has no segments.")
+    if not segmentation_node.CreateBinaryLabelmapRepresentation():
+        raise InvalidSegmentationError(
+            f"Segmentation {segmentation_node.GetName()!r}: cannot make its binary labelmap representation."
+        )
+    numbers = _segment_numbers(segmentation, segment_ids)
+    dtype = np.uint8 if max(numbers.values()) < 256 else np.uint16
+    labels = np.zeros(reference.spatial_shape, dtype=dtype)
+    for layer in range(segmentation.GetNumberOfLayers()):
+        layer_ids = list(segmentation.GetSegmentIDsForLayer(layer))
+        if not layer_ids:
+            continue
+        layer_labels = _layer_on_reference(segmentation_node, segmentation.GetSegment(layer_ids[0]), reference)
+        # One lookup maps the layer's label values to segment numbers in one pass.
+        lookup = np.zeros(int(layer_labels.max()) + 1, dtype=dtype)
+        for segment_id in layer_ids:
+            value = segmentation.GetSegment(segment_id).GetLabelValue()
+            if value < lookup.size:
+                lookup[value] = numbers[segment_id]
+        mapped = lookup[layer_labels]
+        if layer > 0:
+            _refuse_overlap(segmentation, numbers, labels, mapped)
+        np.copyto(labels, mapped, where=mapped != 0)
+    return labels, numbers
+
+
+def segment_metadata_from_node(
+    segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str, number: int
+) -> SegmentMetadata:
+    """What the segment's name, colour, terminology and ``DICOM.*`` tags say."""
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    entry = segment.GetTerminology()
+    codes = codes_from_terminology_entry(entry) if entry else TerminologyCodes()
+    tags = {field: _tag(segment, tag) for field, tag in SEGMENT_TAGS.items()}
+    return SegmentMetadata(
+        number=number,
+        label=segment.GetName() or segment_id,
+        category=codes.category,
+        type=codes.type,
+        type_modifier=codes.type_modifier,
+        anatomic_region=codes.anatomic_region,
+        anatomic_region_modifier=codes.anatomic_region_modifier,
+        color=tuple(int(round(component * 255)) for component in segment.GetColor()),
+        description=tags["description"],
+        algorithm_type=tags["algorithm_type"] or "MANUAL",
+        algorithm_name=tags["algorithm_name"],
+        tracking_id=tags["tracking_id"],
+        tracking_uid=tags["tracking_uid"],
+    )
+
+
+def create_segmentation_node(
+    scene: slicer.vtkMRMLScene,
+    labels: hd.Volume,
+    segments: Sequence[SegmentMetadata],
+    name: str,
+) -> slicer.vtkMRMLSegmentationNode:
+    """A new segmentation node with every segment in one shared labelmap layer.
+
+    Voxels whose value names none of ``segments`` (padding, or the background
+    segment) become 0, which Slicer reads as "no segment".
+    """
+    numbers = [segment.number for segment in segments]
+    array = labels.array
+    if array.any() and not np.isin(array, [0, *numbers]).all():
+        array = np.where(np.isin(array, numbers), array, 0).astype(array.dtype)
+    image = slicer.vtkOrientedImageData()
+    fill_image_from_array(image, array)
+    image.SetImageToWorldMatrix(ijk_to_ras_of_grid(labels.get_geometry()))
+
+    # Segments are built before the node is added, so a bad one leaves nothing in the scene.
+    built = [(_segment_from_metadata(metadata, image), f"Segment_{metadata.number}") for metadata in segments]
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    node.CreateDefaultDisplayNodes()
+    segmentation = node.GetSegmentation()
+    segmentation.SetSourceRepresentationName(BINARY_LABELMAP)
+    for segment, segment_id in built:
+        segmentation.AddSegment(segment, segment_id)
+    return node
+
+
+def _segment_from_metadata(metadata: SegmentMetadata, image: slicer.vtkOrientedImageData) -> slicer.vtkSegment:
+    segment = slicer.vtkSegment()
+    segment.SetName(metadata.label)
+    if metadata.color is not None:
+        segment.SetColor(*(component / 255.0 for component in metadata.color))
+    segment.SetLabelValue(metadata.number)
+    segment.SetTerminology(
+        terminology_entry_from_codes(
+            TerminologyCodes(
+                category=metadata.category,
+                type=metadata.type,
+                type_modifier=metadata.type_modifier,
+                anatomic_region=metadata.anatomic_region,
+                anatomic_region_modifier=metadata.anatomic_region_modifier,
+            )
+        )
+    )
+    for field, tag in SEGMENT_TAGS.items():
+        value = getattr(metadata, field)
+        if value and not (field == "algorithm_type" and value == "MANUAL"):
+            segment.SetTag(tag, str(value))
+    segment.AddRepresentation(BINARY_LABELMAP, image)
+    return segment
+
+
+def _segment_numbers(segmentation: slicer.vtkSegmentation, segment_ids: list[str]) -> dict[str, int]:
+    values = [segmentation.GetSegment(segment_id).GetLabelValue() for segment_id in segment_ids]
+    if len(set(values)) == len(values) and min(values) >= 1 and max(values) <= 65535:
+        return dict(zip(segment_ids, values))
+    logger.info("Label values are not unique across layers; numbering segments 1..%d in order", len(segment_ids))
+    return {segment_id: index for index, segment_id in enumerate(segment_ids, start=1)}
+
+
+def _layer_on_reference(
+    segmentation_node: slicer.vtkMRMLSegmentationNode, segment: slicer.vtkSegment, reference: hd.VolumeGeometry
+) -> np.ndarray:
+    """The layer's voxels pasted onto the reference grid (the layer must be aligned with it)."""
+    image = segment.GetRepresentation(BINARY_LABELMAP)
+    reference_labels = np.zeros(reference.spatial_shape, dtype=np.uint16)
+    extent = image.GetExtent()
+    if extent[1] < extent[0] or extent[3] < extent[2] or extent[5] < extent[4]:
+        return reference_labels  # an empty layer stores no voxels
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    image.GetImageToWorldMatrix(ijk_to_ras)
+    grid = grid_of_image(matrix_to_numpy(ijk_to_ras), extent)
+    what = f"Segmentation {segmentation_node.GetName()!r}"
+    offset = np.array(grid_offset(grid, reference, what))
+    layer = array_from_image(image)
+    start = np.maximum(offset, 0)
+    stop = np.minimum(offset + layer.shape, reference.spatial_shape)
+    inside = tuple(slice(a - o, b - o) for a, b, o in zip(start, stop, offset))
+    outside_voxels = np.count_nonzero(layer) - (np.count_nonzero(layer[inside]) if np.all(stop > start) else 0)
+    if outside_voxels:
+        raise GeometryMismatchError(
+            f"{what}: {outside_voxels} segmented voxels lie outside the reference volume's extent."
+        )
+    if np.all(stop > start):
+        reference_labels[tuple(slice(a, b) for a, b in zip(start, stop))] = layer[inside]
+    return reference_labels
+
+
+def _refuse_overlap(
+    segmentation: slicer.vtkSegmentation, numbers: dict[str, int], labels: np.ndarray, mapped: np.ndarray
+) -> None:
+    """Raise naming every pair of segments that share voxels, with the voxel counts."""
+    both = (labels != 0) & (mapped != 0)
+    if not both.any():
+        return
+    names = {number: segmentation.GetSegment(segment_id).GetName() for segment_id, number in numbers.items()}
+    pairs, counts = np.unique(np.stack([labels[both], mapped[both]]), axis=1, return_counts=True)
+    overlaps = ", ".join(
+        f"{names[int(first)]!r} and {names[int(second)]!r} ({count} voxels)"
+        for (first, second), count in zip(pairs.T, counts)
+    )
+    raise InvalidSegmentationError(
+        f"Segments overlap: {overlaps}. A LABELMAP SEG holds one segment per voxel."
+    )
+
+
+def _tag(segment: slicer.vtkSegment, tag: str) -> str | None:
+    value = vtk.reference("")
+    return str(value) or None if segment.GetTag(tag, value) else None

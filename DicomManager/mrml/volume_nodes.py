@@ -1,0 +1,85 @@
+"""Scalar volume nodes <-> source series: grids, voxels and DICOM instance UIDs.
+
+Slicer marks a volume loaded from DICOM with the node attribute
+``DICOM.instanceUIDs`` (SOP Instance UIDs separated by spaces); that is how
+an export finds the source images to reference.
+"""
+
+from __future__ import annotations
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import slicer
+import vtk
+
+from ..errors import GeometryMismatchError, SourceSeriesError
+from ..core.source_series import SourceSeries
+from .image_arrays import fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
+
+INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
+
+
+def grid_of_volume_node(volume_node: slicer.vtkMRMLScalarVolumeNode) -> hd.VolumeGeometry:
+    """The voxel grid of a volume node, in patient (LPS) coordinates."""
+    if volume_node.GetImageData() is None:
+        raise GeometryMismatchError(f"Volume {volume_node.GetName()!r} has no image data.")
+    if volume_node.GetParentTransformNode() is not None:
+        raise GeometryMismatchError(
+            f"Volume {volume_node.GetName()!r} is under a transform; harden or remove it first."
+        )
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(ijk_to_ras)
+    return grid_of_image(matrix_to_numpy(ijk_to_ras), volume_node.GetImageData().GetExtent())
+
+
+def instance_uids_of_volume_node(volume_node: slicer.vtkMRMLScalarVolumeNode) -> list[str]:
+    """The SOP Instance UIDs of the images a volume was loaded from."""
+    value = volume_node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) or ""
+    uids = value.split()
+    if not uids:
+        raise SourceSeriesError(
+            f"Volume {volume_node.GetName()!r} was not loaded from DICOM (it has no "
+            f"{INSTANCE_UIDS_ATTRIBUTE} attribute); make a DICOM series for it first."
+        )
+    return uids
+
+
+def create_volume_node_from_series(
+    scene: slicer.vtkMRMLScene, source: SourceSeries, name: str | None = None
+) -> slicer.vtkMRMLScalarVolumeNode:
+    """Load a source series' voxels into a new scalar volume node, as Slicer's DICOM loader would.
+
+    Modality rescaling is applied; voxels are stored as 16-bit integers when
+    they are whole numbers in that range (CT, MR), else as 32-bit floats.
+    """
+    voxels = _series_voxels(source)
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name or _series_name(source))
+    image = vtk.vtkImageData()
+    fill_image_from_array(image, voxels)
+    node.SetAndObserveImageData(image)
+    node.SetIJKToRASMatrix(ijk_to_ras_of_grid(source.geometry))
+    node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, " ".join(source.sop_instance_uids))
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def _series_voxels(source: SourceSeries) -> np.ndarray:
+    try:
+        datasets = [pydicom.dcmread(path) for path in source.paths]
+        if len(datasets) == 1 and int(datasets[0].get("NumberOfFrames", 1)) > 1:
+            volume = hd.Image.from_dataset(datasets[0], copy=False).get_volume(dtype=np.float64)
+        else:
+            volume = hd.get_volume_from_series(datasets, dtype=np.float64)
+    except (OSError, ValueError, RuntimeError, AttributeError) as error:
+        raise SourceSeriesError(f"Series {source.series_instance_uid}: cannot read its voxels ({error}).") from None
+    volume = volume.match_geometry(source.geometry)
+    voxels = volume.array
+    if np.array_equal(voxels, np.round(voxels)) and voxels.min() >= -32768 and voxels.max() <= 32767:
+        return voxels.astype(np.int16)
+    return voxels.astype(np.float32)
+
+
+def _series_name(source: SourceSeries) -> str:
+    first = source.datasets[0]
+    return str(first.get("SeriesDescription") or f"Series {first.get('SeriesNumber', '')}".strip())
