@@ -43,3 +43,7 @@ class CodecUnavailableError(DicomLabelMapSegError):
 
 class MetadataFileError(DicomLabelMapSegError):
     """A segment metadata file (dcmqi JSON) is unreadable or inconsistent."""
+
+
+class SegmentationFileError(DicomLabelMapSegError):
+    """A segmentation or label volume file (``.seg.nrrd``, ``.nrrd``, ...) cannot be read or written."""

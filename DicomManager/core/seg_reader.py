@@ -93,7 +93,7 @@ def read_labelmap_seg(path: Path, reference: hd.VolumeGeometry | None = None) ->
     dataset = _read_dataset(path, stop_before_pixels=False)
     _check_labelmap(dataset, path)
     segments = [segment_metadata_from_dataset(item, source=str(path)) for item in dataset.SegmentSequence]
-    info = _seg_info(dataset, path)
+    info = seg_info(dataset, path)
     if _is_tiled(dataset):
         if reference is not None:
             raise GeometryMismatchError(f"{path}: a tiled slide-microscopy SEG cannot be placed on a volume grid.")
@@ -130,7 +130,14 @@ def _check_labelmap(dataset: Dataset, path: Path) -> None:
             raise SegFileError(f"{path}: the required attribute {keyword} is missing.")
 
 
-def _seg_info(dataset: Dataset, path: Path) -> SegInfo:
+def segments_of(dataset: Dataset, path: Path) -> list[SegmentMetadata]:
+    """The segments a SEG describes, background segment 0 left out."""
+    items = [segment_metadata_from_dataset(item, source=str(path)) for item in dataset.SegmentSequence]
+    return [segment for segment in items if segment.number != 0]
+
+
+def seg_info(dataset: Dataset, path: Path) -> SegInfo:
+    """Identifiers and series attributes of a SEG dataset read from ``path``."""
     referenced_series = dataset.get("ReferencedSeriesSequence") or []
     series_item = referenced_series[0] if referenced_series else None
     instance_uids = [

@@ -1,0 +1,171 @@
+"""``dicomlabelmapseg``: batch export, import and inspection of LABELMAP SEGs outside Slicer.
+
+Heavy modules (Slicer's MRML classes, highdicom) are imported by the commands
+that need them, so ``--help`` and ``info`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from .. import __version__
+from ..core.compression import DEFAULT_COMPRESSION, Compression
+from ..errors import DicomLabelMapSegError
+
+logger = logging.getLogger("dicomlabelmapseg")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code (0 success, 1 failure, 2 usage)."""
+    arguments = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        return arguments.run(arguments)
+    except DicomLabelMapSegError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicomlabelmapseg",
+        description="Convert segmentations to and from DICOM Label Map Segmentation (LABELMAP SEG).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    export = commands.add_parser("export", help="segmentation file -> LABELMAP SEG")
+    export.add_argument("--reference", required=True, type=Path, help="folder with the source DICOM series")
+    export.add_argument(
+        "--segmentation", required=True, type=Path, help="Slicer .seg.nrrd, or a label volume (.nrrd, .nii.gz)"
+    )
+    export.add_argument("--output", required=True, type=Path, help="SEG file to write")
+    export.add_argument(
+        "--compression",
+        choices=[c.value for c in Compression],
+        default=DEFAULT_COMPRESSION.value,
+        help=f"transfer syntax (default {DEFAULT_COMPRESSION.value}, which every tested reader opens)",
+    )
+    export.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
+    export.add_argument("--series-description", help="SeriesDescription of the SEG")
+    export.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    export.set_defaults(run=_export)
+
+    import_ = commands.add_parser("import", help="LABELMAP SEG -> Slicer segmentation file")
+    import_.add_argument("seg", type=Path, help="SEG file")
+    import_.add_argument("--output", required=True, type=Path, help=".seg.nrrd file to write")
+    import_.add_argument("--labelmap", type=Path, help="also write a label volume (.nrrd, .nii.gz)")
+    import_.add_argument("--reference", type=Path, help="folder with the referenced series: use its grid")
+    import_.add_argument("--force", action="store_true", help="replace outputs that exist")
+    import_.set_defaults(run=_import)
+
+    info = commands.add_parser("info", help="describe a SEG file without decoding its pixels")
+    info.add_argument("seg", type=Path, help="SEG file")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.set_defaults(run=_info)
+
+    demo = commands.add_parser("demo", help="export and reload a built-in 10-segment example")
+    demo.add_argument("--output", type=Path, help="folder to keep the files in (default: a temporary folder)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _export(arguments: argparse.Namespace) -> int:
+    import slicer
+
+    from ..core.dcmqi_metadata import read_dcmqi_metadata
+    from ..core.file_output import refuse_existing
+    from ..core.seg_writer import SeriesAttributes
+    from ..mrml.manager import DicomManager
+    from ..mrml.storage import is_segmentation_file, read_label_volume, read_segmentation_file, segmentation_node_from_label_volume
+
+    refuse_existing(arguments.output, arguments.force)
+    metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None
+    series = metadata.series if metadata else SeriesAttributes()
+    scene = slicer.vtkMRMLScene()
+    manager = DicomManager(scene)
+    volume = manager.load_reference_volume(arguments.reference)
+    if is_segmentation_file(arguments.segmentation):
+        segmentation = read_segmentation_file(scene, arguments.segmentation)
+    else:
+        labels = read_label_volume(scene, arguments.segmentation)
+        segments = metadata.segments if metadata else None
+        segmentation = segmentation_node_from_label_volume(scene, labels, segments, arguments.segmentation.name)
+    written = manager.export_segmentation_as_dicom_seg(
+        segmentation,
+        volume,
+        arguments.series_description or series.series_description,
+        arguments.output.parent,
+        arguments.compression,
+        metadata.segments if metadata else None,
+        file_name=arguments.output.name,
+        series=series,
+        overwrite=arguments.force,
+    )
+    print(f"{arguments.output}: SeriesInstanceUID {written}")
+    return 0
+
+
+def _import(arguments: argparse.Namespace) -> int:
+    import slicer
+
+    from ..core.file_output import refuse_existing
+    from ..core.seg_reader import read_labelmap_seg
+    from ..core.source_series import read_source_series_folder
+    from ..mrml.segmentation_nodes import create_segmentation_node
+    from ..mrml.storage import write_label_volume, write_segmentation_file
+
+    for output in (arguments.output, arguments.labelmap):
+        if output is not None:
+            refuse_existing(output, arguments.force)
+    reference = read_source_series_folder(arguments.reference).geometry if arguments.reference else None
+    result = read_labelmap_seg(arguments.seg, reference)
+    scene = slicer.vtkMRMLScene()
+    node = create_segmentation_node(scene, result.labels, result.segments, result.info.series_description or "SEG")
+    write_segmentation_file(node, arguments.output, overwrite=arguments.force)
+    if arguments.labelmap:
+        write_label_volume(scene, result.labels, arguments.labelmap, overwrite=arguments.force)
+    print(f"{arguments.output}: {len(result.segments)} segments, grid {'x'.join(map(str, result.labels.spatial_shape[::-1]))}")
+    return 0
+
+
+def _info(arguments: argparse.Namespace) -> int:
+    from ..core.seg_reader import read_seg_header, seg_info, segments_of
+
+    header = read_seg_header(arguments.seg)
+    info = seg_info(header, arguments.seg)
+    segments = segments_of(header, arguments.seg)
+    if arguments.json:
+        document = {"info": asdict(info), "segments": [asdict(segment) for segment in segments]}
+        print(json.dumps(document, indent=2, default=str))
+        return 0
+    print(f"{info.path}")
+    print(f"  {info.series_description!r}, series {info.series_number}, {info.number_of_frames} frames, "
+          f"{info.bits_allocated}-bit, {info.transfer_syntax_uid}")
+    print(f"  references series {info.referenced_series_uid} ({len(info.referenced_instance_uids)} images)")
+    for segment in segments:
+        print(f"  {segment.number:5d}  {segment.label}  [{segment.type.scheme} {segment.type.value} "
+              f"{segment.type.meaning}]  RGB {segment.color}")
+    return 0
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    if arguments.output:
+        arguments.output.mkdir(parents=True, exist_ok=True)
+        return 0 if run_demo(arguments.output) else 1
+    with tempfile.TemporaryDirectory() as folder:
+        return 0 if run_demo(Path(folder)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Segmentation and label volume files through Slicer's own storage nodes.
+
+``.seg.nrrd`` files are read and written by ``vtkMRMLSegmentationStorageNode``,
+so they are exactly what Slicer reads and writes; plain label volumes (``.nrrd``,
+``.nii.gz``, ...) by ``vtkMRMLVolumeArchetypeStorageNode``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import slicer
+import vtk
+
+from ..core.file_output import write_atomically
+from ..core.geometry import geometry_from_ijk_to_ras
+from ..core.segment_metadata import SegmentMetadata
+from ..errors import InvalidSegmentationError, SegmentationFileError
+from .image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid, matrix_to_numpy
+from .segmentation_nodes import create_segmentation_node
+
+SEGMENTATION_SUFFIX = ".seg.nrrd"
+
+
+def is_segmentation_file(path: Path) -> bool:
+    """Whether ``path`` names a Slicer segmentation file (``.seg.nrrd``)."""
+    return Path(path).name.lower().endswith(SEGMENTATION_SUFFIX)
+
+
+def read_segmentation_file(scene: slicer.vtkMRMLScene, path: Path) -> slicer.vtkMRMLSegmentationNode:
+    """Read a ``.seg.nrrd`` file into a new segmentation node."""
+    path = Path(path)
+    _require_file(path)
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", path.name[: -len(SEGMENTATION_SUFFIX)])
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    storage.SetFileName(str(path))
+    if not storage.ReadData(node):
+        scene.RemoveNode(node)
+        raise SegmentationFileError(f"{path}: Slicer cannot read it as a segmentation.")
+    return node
+
+
+def read_label_volume(scene: slicer.vtkMRMLScene, path: Path) -> hd.Volume:
+    """Read a label volume file (values are segment numbers) as a highdicom volume."""
+    path = Path(path)
+    _require_file(path)
+    node = slicer.vtkMRMLLabelMapVolumeNode()
+    scene.AddNode(node)
+    try:
+        storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+        storage.SetFileName(str(path))
+        storage.SetSingleFile(True)
+        if not storage.ReadData(node) or node.GetImageData() is None:
+            raise SegmentationFileError(f"{path}: Slicer cannot read it as a label volume.")
+        if node.GetImageData().GetNumberOfScalarComponents() != 1:
+            raise InvalidSegmentationError(f"{path}: a label volume has one value per voxel, this file has more.")
+        ijk_to_ras = vtk.vtkMatrix4x4()
+        node.GetIJKToRASMatrix(ijk_to_ras)
+        grid = geometry_from_ijk_to_ras(matrix_to_numpy(ijk_to_ras), node.GetImageData().GetDimensions())
+        return hd.Volume(array_from_image(node.GetImageData()), grid.affine, "PATIENT")
+    finally:
+        scene.RemoveNode(node)
+
+
+def segmentation_node_from_label_volume(
+    scene: slicer.vtkMRMLScene, labels: hd.Volume, segments: Sequence[SegmentMetadata] | None, name: str
+) -> slicer.vtkMRMLSegmentationNode:
+    """A segmentation node from a label volume: one segment per listed (or present) value."""
+    if segments is None:
+        present = np.unique(labels.array)
+        segments = [SegmentMetadata(number=int(value), label=f"Segment_{int(value)}") for value in present if value]
+    return create_segmentation_node(scene, labels, segments, name)
+
+
+def write_segmentation_file(
+    segmentation_node: slicer.vtkMRMLSegmentationNode, path: Path, overwrite: bool = False
+) -> None:
+    """Write a segmentation node as a ``.seg.nrrd`` file with its segment metadata."""
+    def write(temporary: Path) -> None:
+        storage = slicer.vtkMRMLSegmentationStorageNode()
+        storage.SetFileName(str(temporary))
+        if not storage.WriteData(segmentation_node):
+            raise SegmentationFileError(f"{path}: Slicer could not write the segmentation.")
+
+    write_atomically(Path(path), write, overwrite)
+
+
+def write_label_volume(scene: slicer.vtkMRMLScene, labels: hd.Volume, path: Path, overwrite: bool = False) -> None:
+    """Write a label array as a plain label volume file (values are segment numbers)."""
+    node = slicer.vtkMRMLLabelMapVolumeNode()
+    scene.AddNode(node)
+    try:
+        image = vtk.vtkImageData()
+        fill_image_from_array(image, labels.array)
+        node.SetAndObserveImageData(image)
+        node.SetIJKToRASMatrix(ijk_to_ras_of_grid(labels.get_geometry()))
+
+        def write(temporary: Path) -> None:
+            storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+            storage.SetFileName(str(temporary))
+            storage.SetUseCompression(True)
+            if not storage.WriteData(node):
+                raise SegmentationFileError(f"{path}: Slicer could not write the label volume.")
+
+        write_atomically(Path(path), write, overwrite)
+    finally:
+        scene.RemoveNode(node)
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise SegmentationFileError(f"{path}: no such file.")
