@@ -57,51 +57,40 @@ def geometry_from_ijk_to_ras(
     )
 
 
-def locate_subgrid(inner: hd.VolumeGeometry, outer: hd.VolumeGeometry, what: str) -> tuple[int, int, int]:
-    """Offset (slice, row, column) of grid ``inner`` inside grid ``outer``.
+def match_to_grid(volume: hd.Volume, grid: hd.VolumeGeometry, what: str) -> hd.Volume:
+    """``volume``'s voxels on ``grid``, by permuting, flipping, padding and cropping; never resampled.
 
-    ``inner`` must be aligned with ``outer`` (see :func:`grid_offset`) and lie
-    inside its extent; otherwise :class:`GeometryMismatchError` says how they
-    differ. ``what`` names ``inner`` in the message.
+    The grids must have parallel axes with equal spacings and ``volume``'s
+    voxels must sit on ``grid``'s; non-zero voxels must not fall outside
+    ``grid``. Otherwise :class:`GeometryMismatchError` says how they differ;
+    ``what`` names ``volume`` in the message.
     """
-    offset = np.array(grid_offset(inner, outer, what))
-    end = offset + np.array(inner.spatial_shape)
-    if np.any(offset < 0) or np.any(end > np.array(outer.spatial_shape)):
-        raise GeometryMismatchError(
-            f"{what}: voxels {offset.tolist()} to {(end - 1).tolist()} "
-            f"reach outside the reference grid of shape {list(outer.spatial_shape)}."
-        )
-    return tuple(int(v) for v in offset)
-
-
-def grid_offset(inner: hd.VolumeGeometry, outer: hd.VolumeGeometry, what: str) -> tuple[int, int, int]:
-    """Index in ``outer`` of the first voxel of ``inner``, which may lie outside ``outer``.
-
-    The grids must have the same axis directions and spacings and ``inner``'s
-    voxels must sit on ``outer``'s; otherwise :class:`GeometryMismatchError`.
-    """
-    inner_axes, outer_axes = _axes(inner.affine), _axes(outer.affine)
+    volume_axes = _axes(volume.affine)
     for axis, name in enumerate(("slice", "row", "column")):
-        inner_step, outer_step = inner_axes[axis], outer_axes[axis]
-        inner_length, outer_length = np.linalg.norm(inner_step), np.linalg.norm(outer_step)
-        if np.max(np.abs(inner_step / inner_length - outer_step / outer_length)) > DIRECTION_TOLERANCE:
+        step = _axes(grid.affine)[axis]
+        spacing = np.linalg.norm(step)
+        partners = [
+            other for other in volume_axes
+            if abs(abs(np.dot(other, step)) / (np.linalg.norm(other) * spacing) - 1.0) < DIRECTION_TOLERANCE
+        ]
+        if not partners:
             raise GeometryMismatchError(
-                f"{what}: the {name} direction {np.round(inner_step / inner_length, 6).tolist()} "
-                f"differs from the reference's {np.round(outer_step / outer_length, 6).tolist()}."
+                f"{what}: no axis runs along the reference's {name} direction "
+                f"{np.round(step / spacing, 6).tolist()}."
             )
-        if abs(inner_length - outer_length) > SPACING_TOLERANCE * outer_length:
+        if abs(np.linalg.norm(partners[0]) - spacing) > SPACING_TOLERANCE * spacing:
             raise GeometryMismatchError(
-                f"{what}: the {name} spacing {inner_length:.6g} mm differs from the "
-                f"reference's {outer_length:.6g} mm."
+                f"{what}: the spacing along the reference's {name} axis is "
+                f"{np.linalg.norm(partners[0]):.6g} mm, the reference's {spacing:.6g} mm."
             )
-    origin_index = outer.map_reference_to_indices(np.array([inner.position]), round_output=False)[0]
-    offset = np.round(origin_index)
-    if np.max(np.abs(origin_index - offset)) > INDEX_TOLERANCE:
-        raise GeometryMismatchError(
-            f"{what}: its first voxel lies between the reference's voxels "
-            f"(at index {np.round(origin_index, 3).tolist()})."
-        )
-    return tuple(int(v) for v in offset)
+    try:
+        matched = volume.match_geometry(grid, tol=INDEX_TOLERANCE)
+    except RuntimeError as error:
+        raise GeometryMismatchError(f"{what}: its voxels do not sit on the reference grid's ({error})") from None
+    lost = np.count_nonzero(volume.array) - np.count_nonzero(matched.array)
+    if lost:
+        raise GeometryMismatchError(f"{what}: {lost} segmented voxels lie outside the reference grid.")
+    return matched
 
 
 def _axes(affine: np.ndarray) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ from .. import __version__
 from ..errors import InvalidSegmentationError
 from .compression import DEFAULT_COMPRESSION, Compression, ensure_encoder_available
 from .file_output import refuse_existing, write_atomically
-from .geometry import locate_subgrid
+from .geometry import match_to_grid
 from .segment_metadata import MAX_SEGMENT_NUMBER, SegmentMetadata, segment_description_from_metadata
 from .source_series import SourceSeries
 
@@ -71,7 +71,7 @@ def write_labelmap_seg(
     """Write ``labels`` as a LABELMAP SEG that references ``source``.
 
     ``labels`` holds segment numbers per voxel (0 is background) on the source
-    grid or on a part of it. Every non-zero value must be the number of one of
+    grid, on a part of it, or on it with axes flipped or swapped. Every non-zero value must be the number of one of
     ``segments``; segments that no voxel has are written as empty segments.
     ``workers`` is passed to highdicom to encode frames in parallel.
     """
@@ -104,13 +104,15 @@ def build_labelmap_seg(
     numbers = [segment.number for segment in segments]
     array = _checked_label_array(labels.array, numbers)
     _check_frame_of_reference(labels, source)
-    locate_subgrid(labels.get_geometry(), source.geometry, what="The segmentation grid")
+    on_source_grid = match_to_grid(labels.with_array(array), source.geometry, what="The segmentation grid")
     # highdicom encodes pixels with the transfer syntax; deflate is applied
     # to the whole dataset by pydicom when it is saved.
     pixel_syntax = compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
     seg = hd.seg.Segmentation(
         source_images=source.datasets,
-        pixel_array=labels.with_array(array),
+        pixel_array=hd.Volume(
+            on_source_grid.array, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid
+        ),
         segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
         segment_descriptions=descriptions,
         series_instance_uid=series.series_instance_uid or hd.UID(),

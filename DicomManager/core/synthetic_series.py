@@ -109,6 +109,8 @@ def _ct_image(
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = info.series_number
     ds.SeriesDescription = info.series_description
+    ds.Laterality = ""
+    ds.PatientPosition = ""
     ds.Manufacturer = "DICOMLabelMapSeg"
     ds.FrameOfReferenceUID = frame_of_reference_uid
     ds.PositionReferenceIndicator = ""

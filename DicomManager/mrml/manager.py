@@ -15,10 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import highdicom as hd
+import numpy as np
 import slicer
 
 from ..core.compression import DEFAULT_COMPRESSION, Compression, parse_compression
-from ..core.geometry import locate_subgrid
+from ..core.geometry import match_to_grid
 from ..core.instance_index import InstanceFileIndex, InstanceLocator
 from ..core.seg_reader import read_labelmap_seg
 from ..core.seg_writer import SeriesAttributes, WrittenSeg, write_labelmap_seg
@@ -151,14 +152,14 @@ class DicomManager:
                 f"images are not found (first: {missing[0]})."
             )
         source = read_source_series(paths)
-        what = f"Volume {volume_node.GetName()!r}"
         volume_grid = grid_of_volume_node(volume_node)
-        if volume_grid.spatial_shape != source.geometry.spatial_shape:
+        if sorted(volume_grid.spatial_shape) != sorted(source.geometry.spatial_shape):
             raise GeometryMismatchError(
-                f"{what} has shape {list(volume_grid.spatial_shape)}, its DICOM series "
+                f"Volume {volume_node.GetName()!r} has shape {list(volume_grid.spatial_shape)}, its DICOM series "
                 f"{list(source.geometry.spatial_shape)}."
             )
-        locate_subgrid(volume_grid, source.geometry, what)
+        probe = hd.Volume(np.ones(volume_grid.spatial_shape, dtype=np.uint8), volume_grid.affine, "PATIENT")
+        match_to_grid(probe, source.geometry, f"Volume {volume_node.GetName()!r} (against its DICOM files)")
         return source
 
     def _file_for_instance(self, sop_instance_uid: str) -> Path | None:

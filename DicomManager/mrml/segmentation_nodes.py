@@ -21,7 +21,7 @@ import numpy as np
 import slicer
 import vtk
 
-from ..core.geometry import grid_offset
+from ..core.geometry import match_to_grid
 from ..core.segment_metadata import SegmentMetadata
 from ..core.terminology import TerminologyCodes, codes_from_terminology_entry, terminology_entry_from_codes
 from ..errors import GeometryMismatchError, InvalidSegmentationError
@@ -173,29 +173,15 @@ def _segment_numbers(segmentation: slicer.vtkSegmentation, segment_ids: list[str
 def _layer_on_reference(
     segmentation_node: slicer.vtkMRMLSegmentationNode, segment: slicer.vtkSegment, reference: hd.VolumeGeometry
 ) -> np.ndarray:
-    """The layer's voxels pasted onto the reference grid (the layer must be aligned with it)."""
+    """The layer's voxels on the reference grid (the layer must be aligned with it)."""
     image = segment.GetRepresentation(BINARY_LABELMAP)
-    reference_labels = np.zeros(reference.spatial_shape, dtype=np.uint16)
     extent = image.GetExtent()
     if extent[1] < extent[0] or extent[3] < extent[2] or extent[5] < extent[4]:
-        return reference_labels  # an empty layer stores no voxels
+        return np.zeros(reference.spatial_shape, dtype=np.uint8)  # an empty layer stores no voxels
     ijk_to_ras = vtk.vtkMatrix4x4()
     image.GetImageToWorldMatrix(ijk_to_ras)
-    grid = grid_of_image(matrix_to_numpy(ijk_to_ras), extent)
-    what = f"Segmentation {segmentation_node.GetName()!r}"
-    offset = np.array(grid_offset(grid, reference, what))
-    layer = array_from_image(image)
-    start = np.maximum(offset, 0)
-    stop = np.minimum(offset + layer.shape, reference.spatial_shape)
-    inside = tuple(slice(a - o, b - o) for a, b, o in zip(start, stop, offset))
-    outside_voxels = np.count_nonzero(layer) - (np.count_nonzero(layer[inside]) if np.all(stop > start) else 0)
-    if outside_voxels:
-        raise GeometryMismatchError(
-            f"{what}: {outside_voxels} segmented voxels lie outside the reference volume's extent."
-        )
-    if np.all(stop > start):
-        reference_labels[tuple(slice(a, b) for a, b in zip(start, stop))] = layer[inside]
-    return reference_labels
+    layer = hd.Volume(array_from_image(image), grid_of_image(matrix_to_numpy(ijk_to_ras), extent).affine, "PATIENT")
+    return match_to_grid(layer, reference, f"Segmentation {segmentation_node.GetName()!r}").array
 
 
 def _refuse_overlap(

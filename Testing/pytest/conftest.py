@@ -1,0 +1,167 @@
+"""Shared fixtures: test data from other writers, Slicer's real MRML classes, independent readers.
+
+Nothing here is mocked: the scene and logics are slicer-core's, the validators
+are dicom3tools' ``dciodvfy`` and dcmqi's ``segimage2itkimage``. Missing test
+data or a missing tool fails the test that needs it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pytest
+import slicer
+
+from DicomManager.core.geometry import match_to_grid
+from DicomManager.core.segment_metadata import Code, SegmentMetadata
+from DicomManager.core.synthetic_series import SyntheticSeriesInfo, write_ct_series
+from DicomManager.mrml.manager import DicomManager
+from DicomManager.mrml.storage import read_label_volume
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
+TERMINOLOGIES = PROJECT_ROOT.parent / "shared" / "slicer-terminologies"
+
+
+def testdata(relative: str) -> Path:
+    """A file or folder of the shared test data; fails (never skips) when it is missing."""
+    path = TESTDATA / relative
+    assert path.exists(), f"test data {path} is missing: the tests need ../shared/testdata beside the project"
+    return path
+
+
+def tool(name: str) -> str:
+    """Path of a command-line tool installed by the test extra; fails when it is missing."""
+    # The test extra installs the tools beside the Python that runs the tests.
+    search_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    path = shutil.which(name, path=search_path)
+    assert path, f"{name} is not on PATH: install the test extra (pip install -e .[test])"
+    return path
+
+
+@pytest.fixture(scope="session")
+def mrml_scene() -> slicer.vtkMRMLScene:
+    """One scene for the whole session, cleared before each test that asks for ``scene``."""
+    return slicer.vtkMRMLScene()
+
+
+@pytest.fixture(scope="session")
+def terminology_logic(mrml_scene: slicer.vtkMRMLScene) -> slicer.vtkSlicerTerminologiesModuleLogic:
+    """Slicer's Terminologies logic with the contexts Slicer ships, created once per session."""
+    logic = slicer.vtkSlicerTerminologiesModuleLogic()
+    for context in sorted(testdata("../slicer-terminologies").glob("*.term.json")):
+        loaded = (
+            logic.LoadAnatomicContextFromFile(str(context))
+            if context.name.startswith("Anatomic")
+            else logic.LoadTerminologyFromFile(str(context))
+        )
+        assert loaded, f"Slicer could not load {context}"
+    logic.SetMRMLScene(mrml_scene)
+    return logic
+
+
+@pytest.fixture
+def scene(mrml_scene: slicer.vtkMRMLScene) -> slicer.vtkMRMLScene:
+    mrml_scene.Clear(0)
+    return mrml_scene
+
+
+@pytest.fixture
+def manager(scene: slicer.vtkMRMLScene) -> DicomManager:
+    return DicomManager(scene)
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    """The ``Error`` lines ``dciodvfy -new`` prints for a file (its exit code is not trusted)."""
+    completed = subprocess.run([tool("dciodvfy"), "-new", str(path)], capture_output=True, text=True, check=False)
+    output = completed.stdout + completed.stderr
+    return [line for line in output.splitlines() if line.startswith("Error")]
+
+
+def read_with_dcmqi(seg_path: Path, work_dir: Path, scene: slicer.vtkMRMLScene) -> hd.Volume:
+    """Labels as dcmqi's ``segimage2itkimage --mergeSegments`` reads them (on the SEG's grid)."""
+    output = work_dir / f"dcmqi-{seg_path.stem}"
+    output.mkdir(parents=True, exist_ok=False)
+    completed = subprocess.run(
+        [tool("segimage2itkimage"), "--inputDICOM", str(seg_path), "--outputDirectory", str(output), "--mergeSegments"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    nrrds = sorted(output.glob("*.nrrd"))
+    assert len(nrrds) == 1, f"dcmqi wrote {nrrds}"
+    return read_label_volume(scene, nrrds[0])
+
+
+def on_grid(labels: hd.Volume, grid: hd.VolumeGeometry) -> np.ndarray:
+    """``labels`` moved onto ``grid`` without resampling (fails if any label falls outside)."""
+    return match_to_grid(labels, grid, "labels").array
+
+
+def make_grid(
+    shape: tuple[int, int, int],
+    row_direction: tuple[float, float, float] = (1, 0, 0),
+    column_direction: tuple[float, float, float] = (0, 1, 0),
+    spacing: tuple[float, float, float] = (2.0, 0.75, 0.75),
+    origin: tuple[float, float, float] = (-20.0, -15.0, 30.0),
+) -> hd.VolumeGeometry:
+    """A grid whose rows run along ``row_direction`` (DICOM ImageOrientationPatient order)."""
+    return hd.VolumeGeometry.from_attributes(
+        image_position=origin,
+        image_orientation=(*row_direction, *column_direction),
+        rows=shape[1],
+        columns=shape[2],
+        pixel_spacing=spacing[1:],
+        spacing_between_slices=spacing[0],
+        number_of_frames=shape[0],
+        coordinate_system="PATIENT",
+        frame_of_reference_uid=hd.UID(),
+    )
+
+
+def write_series(grid: hd.VolumeGeometry, folder: Path) -> list[Path]:
+    """A CT series on ``grid`` with a smooth ramp of values, written to ``folder``."""
+    voxels = (np.indices(grid.spatial_shape).sum(axis=0) % 200 - 100).astype(np.int16)
+    return write_ct_series(voxels, grid, folder, SyntheticSeriesInfo(patient_id="TEST", patient_name="Test^Patient"))
+
+
+def blob_labels(shape: tuple[int, int, int], numbers: list[int], seed: int = 0) -> np.ndarray:
+    """Non-overlapping ellipsoids, one per number, in a (slices, rows, columns) array."""
+    rng = np.random.default_rng(seed)
+    dtype = np.uint8 if max(numbers) < 256 else np.uint16
+    labels = np.zeros(shape, dtype=dtype)
+    grid = np.indices(shape).astype(float)
+    for number in numbers:
+        centre = rng.uniform(0.2, 0.8, 3) * np.array(shape)
+        radii = np.maximum(rng.uniform(0.05, 0.2, 3) * np.array(shape), 1.0)
+        inside = sum(((grid[axis] - centre[axis]) / radii[axis]) ** 2 for axis in range(3)) <= 1.0
+        labels[inside & (labels == 0)] = number
+    return labels
+
+
+def demo_segments(numbers: list[int]) -> list[SegmentMetadata]:
+    """Segment metadata with codes, colours and the optional fields filled in varied ways."""
+    segments = []
+    for index, number in enumerate(numbers):
+        segments.append(
+            SegmentMetadata(
+                number=number,
+                label=f"Structure {number}",
+                category=Code("123037004", "SCT", "Anatomical Structure"),
+                type=Code("10200004", "SCT", "Liver") if index % 2 else Code("39607008", "SCT", "Lung"),
+                type_modifier=Code("7771000", "SCT", "Left") if index % 3 == 0 else None,
+                anatomic_region=Code("818981001", "SCT", "Abdomen") if index % 4 == 1 else None,
+                color=((37 * number) % 256, (91 * number) % 256, (151 * number) % 256),
+                description=f"structure number {number}" if index % 2 else None,
+                algorithm_type="AUTOMATIC" if index % 5 == 2 else "MANUAL",
+                algorithm_name="TotalSegmentator" if index % 5 == 2 else None,
+            )
+        )
+    return segments

@@ -1,0 +1,127 @@
+"""Core round trips: labels + metadata -> SEG file -> labels + metadata, checked by independent readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+
+from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, on_grid, read_with_dcmqi, write_series
+from DicomManager.core.compression import Compression
+from DicomManager.core.seg_reader import read_labelmap_seg
+from DicomManager.core.seg_writer import LABELMAP_SEG_SOP_CLASS_UID, SeriesAttributes, write_labelmap_seg
+from DicomManager.core.source_series import read_source_series
+
+GAPPED_NUMBERS = [1, 2, 5, 9, 40]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory):
+    grid = make_grid((12, 40, 36))
+    return read_source_series(write_series(grid, tmp_path_factory.mktemp("ct")))
+
+
+def write(source, labels: np.ndarray, numbers: list[int], path: Path, **options) -> Path:
+    volume = hd.Volume(labels, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid)
+    write_labelmap_seg(volume, demo_segments(numbers), source, path, **options)
+    return path
+
+
+@pytest.mark.parametrize("compression", list(Compression))
+def test_every_compression_round_trips_and_validates(source, tmp_path, scene, compression):
+    labels = blob_labels(source.geometry.spatial_shape, GAPPED_NUMBERS)
+    labels[4] = 0  # an empty slice in the middle: its frame is omitted
+    path = write(source, labels, GAPPED_NUMBERS, tmp_path / "seg.dcm", compression=compression)
+
+    dataset = pydicom.dcmread(path)
+    assert dataset.SOPClassUID == LABELMAP_SEG_SOP_CLASS_UID
+    assert dataset.SegmentationType == "LABELMAP"
+    assert dataset.file_meta.TransferSyntaxUID == compression.transfer_syntax_uid
+    assert dataset.BitsAllocated == 8
+    assert int(dataset.NumberOfFrames) == np.count_nonzero(labels.any(axis=(1, 2)))
+
+    result = read_labelmap_seg(path, source.geometry)
+    np.testing.assert_array_equal(result.labels.array, labels)
+    assert [s.number for s in result.segments] == GAPPED_NUMBERS
+    assert result.segments == demo_segments(GAPPED_NUMBERS)
+
+    # highdicom, read independently, sees the same labels on the same grid.
+    seg = hd.seg.segread(path)
+    assert seg.segment_numbers == GAPPED_NUMBERS
+    np.testing.assert_array_equal(on_grid(seg.get_volume(combine_segments=True), source.geometry), labels)
+
+    if compression in (Compression.NONE, Compression.RLE, Compression.DEFLATE):
+        # dcmqi 1.5.7 (Slicer's core SEG plugin) reads these, with the same labels and geometry.
+        np.testing.assert_array_equal(on_grid(read_with_dcmqi(path, tmp_path, scene), source.geometry), labels)
+
+    if compression is Compression.DEFLATE:
+        # dciodvfy cannot parse deflated files: validate the uncompressed twin.
+        dataset.file_meta.TransferSyntaxUID = Compression.NONE.transfer_syntax_uid
+        path = tmp_path / "inflated.dcm"
+        dataset.save_as(path, enforce_file_format=True)
+    assert dciodvfy_errors(path) == []
+
+
+@pytest.mark.parametrize("compression", [Compression.RLE, Compression.JPEGLS, Compression.JPEG2000, Compression.NONE])
+def test_sixteen_bit_labels(source, tmp_path, compression):
+    numbers = [1, 255, 256, 4000, 65535]
+    labels = blob_labels(source.geometry.spatial_shape, numbers, seed=3)
+    path = write(source, labels, numbers, tmp_path / "seg16.dcm", compression=compression)
+    assert pydicom.dcmread(path, stop_before_pixels=True).BitsAllocated == 16
+    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, labels)
+    assert dciodvfy_errors(path) == []
+
+
+def test_segmentation_on_part_of_the_grid(source, tmp_path):
+    labels = blob_labels(source.geometry.spatial_shape, [3, 4], seed=5)
+    part = labels[2:9, 5:30, 4:20]
+    affine = source.geometry.affine.copy()
+    affine[:3, 3] = affine[:3, :3] @ [2, 5, 4] + affine[:3, 3]
+    path = tmp_path / "part.dcm"
+    write_labelmap_seg(hd.Volume(part, affine, "PATIENT"), demo_segments([3, 4]), source, path)
+    expected = np.zeros_like(labels)
+    expected[2:9, 5:30, 4:20] = part
+    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, expected)
+
+
+def test_all_segments_empty_still_writes_a_valid_seg(source, tmp_path):
+    labels = np.zeros(source.geometry.spatial_shape, dtype=np.uint8)
+    path = write(source, labels, [1, 2], tmp_path / "empty.dcm")
+    result = read_labelmap_seg(path, source.geometry)
+    assert not result.labels.array.any()
+    assert [s.number for s in result.segments] == [1, 2]
+    assert dciodvfy_errors(path) == []
+
+
+def test_frames_stored_in_reverse_order_load_the_same(source, tmp_path):
+    labels = blob_labels(source.geometry.spatial_shape, [1, 2], seed=7)
+    path = write(source, labels, [1, 2], tmp_path / "seg.dcm", compression=Compression.NONE)
+    dataset = pydicom.dcmread(path)
+    frames = dataset.pixel_array
+    dataset.PerFrameFunctionalGroupsSequence = list(reversed(dataset.PerFrameFunctionalGroupsSequence))
+    dataset.PixelData = np.ascontiguousarray(frames[::-1]).tobytes()
+    reversed_path = tmp_path / "reversed.dcm"
+    dataset.save_as(reversed_path, enforce_file_format=True)
+    np.testing.assert_array_equal(read_labelmap_seg(reversed_path, source.geometry).labels.array, labels)
+    np.testing.assert_array_equal(on_grid(read_labelmap_seg(reversed_path).labels, source.geometry), labels)
+
+
+def test_series_attributes_are_written(source, tmp_path):
+    labels = blob_labels(source.geometry.spatial_shape, [1])
+    series = SeriesAttributes(
+        series_description="Liver by hand", series_number=42, content_label="LIVER",
+        content_description="reviewed", content_creator_name="Doe^Jane",
+    )
+    path = write(source, labels, [1], tmp_path / "seg.dcm", series=series)
+    info = read_labelmap_seg(path).info
+    assert (info.series_description, info.series_number, info.content_label) == ("Liver by hand", 42, "LIVER")
+    assert (info.content_description, info.content_creator_name) == ("reviewed", "Doe^Jane")
+    assert info.referenced_series_uid == source.series_instance_uid
+    assert sorted(info.referenced_instance_uids) == sorted(source.sop_instance_uids)
+    dataset = pydicom.dcmread(path, stop_before_pixels=True)
+    first = source.datasets[0]
+    assert (dataset.PatientID, dataset.StudyInstanceUID) == (first.PatientID, first.StudyInstanceUID)
+    assert dataset.FrameOfReferenceUID == first.FrameOfReferenceUID
