@@ -81,15 +81,15 @@ def make_demo_case(folder: Path) -> DemoCase:
 
 def run_demo(output_dir: Path, report: Callable[[str], None] = print) -> bool:
     """Build the case in ``output_dir``, export it, reload it and report; True when the round trip is exact."""
-    import slicer
-
     from ..mrml.manager import DicomManager
+    from ..mrml.scene_setup import start_session
     from ..mrml.segmentation_nodes import create_segmentation_node, labels_from_segmentation_node, segment_metadata_from_node
     from ..mrml.volume_nodes import grid_of_volume_node
 
     output_dir = Path(output_dir)
     case = make_demo_case(output_dir / "ct")
-    scene = slicer.vtkMRMLScene()
+    session = start_session()
+    scene = session.scene
     manager = DicomManager(scene)
     volume = manager.load_reference_volume(output_dir / "ct")
     segmentation = create_segmentation_node(scene, case.labels, case.segments, "Demo segmentation")

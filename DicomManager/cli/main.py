@@ -79,18 +79,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _export(arguments: argparse.Namespace) -> int:
-    import slicer
-
     from ..core.dcmqi_metadata import read_dcmqi_metadata
     from ..core.file_output import refuse_existing
     from ..core.seg_writer import SeriesAttributes
     from ..mrml.manager import DicomManager
+    from ..mrml.scene_setup import start_session
     from ..mrml.storage import is_segmentation_file, read_label_volume, read_segmentation_file, segmentation_node_from_label_volume
 
     refuse_existing(arguments.output, arguments.force)
     metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None
     series = metadata.series if metadata else SeriesAttributes()
-    scene = slicer.vtkMRMLScene()
+    session = start_session()
+    scene = session.scene
     manager = DicomManager(scene)
     volume = manager.load_reference_volume(arguments.reference)
     if is_segmentation_file(arguments.segmentation):
@@ -115,11 +115,10 @@ def _export(arguments: argparse.Namespace) -> int:
 
 
 def _import(arguments: argparse.Namespace) -> int:
-    import slicer
-
     from ..core.file_output import refuse_existing
     from ..core.seg_reader import read_labelmap_seg
     from ..core.source_series import read_source_series_folder
+    from ..mrml.scene_setup import start_session
     from ..mrml.segmentation_nodes import create_segmentation_node
     from ..mrml.storage import write_label_volume, write_segmentation_file
 
@@ -128,7 +127,8 @@ def _import(arguments: argparse.Namespace) -> int:
             refuse_existing(output, arguments.force)
     reference = read_source_series_folder(arguments.reference).geometry if arguments.reference else None
     result = read_labelmap_seg(arguments.seg, reference)
-    scene = slicer.vtkMRMLScene()
+    session = start_session()
+    scene = session.scene
     node = create_segmentation_node(scene, result.labels, result.segments, result.info.series_description or "SEG")
     write_segmentation_file(node, arguments.output, overwrite=arguments.force)
     if arguments.labelmap:

@@ -22,6 +22,7 @@ from DicomManager.core.geometry import match_to_grid
 from DicomManager.core.segment_metadata import Code, SegmentMetadata
 from DicomManager.core.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from DicomManager.mrml.manager import DicomManager
+from DicomManager.mrml.scene_setup import SlicerCoreSession, start_session
 from DicomManager.mrml.storage import read_label_volume
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -46,9 +47,15 @@ def tool(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def mrml_scene() -> slicer.vtkMRMLScene:
-    """One scene for the whole session, cleared before each test that asks for ``scene``."""
-    return slicer.vtkMRMLScene()
+def slicer_session() -> SlicerCoreSession:
+    """One scene and Segmentations logic for the whole session (converter rules registered once)."""
+    return start_session()
+
+
+@pytest.fixture(scope="session")
+def mrml_scene(slicer_session: SlicerCoreSession) -> slicer.vtkMRMLScene:
+    """The session's scene, cleared before each test that asks for ``scene``."""
+    return slicer_session.scene
 
 
 @pytest.fixture(scope="session")
