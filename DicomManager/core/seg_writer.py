@@ -23,7 +23,12 @@ from ..errors import InvalidSegmentationError
 from .compression import DEFAULT_COMPRESSION, Compression, ensure_encoder_available
 from .file_output import refuse_existing, write_atomically
 from .geometry import match_to_grid
-from .segment_metadata import MAX_SEGMENT_NUMBER, SegmentMetadata, segment_description_from_metadata
+from .segment_metadata import (
+    MAX_SEGMENT_NUMBER,
+    SegmentMetadata,
+    segment_description_from_metadata,
+    set_segment_algorithm,
+)
 from .source_series import SourceSeries
 
 logger = logging.getLogger(__name__)
@@ -132,6 +137,10 @@ def build_labelmap_seg(
         omit_empty_frames=bool(array.any()),
         workers=workers,
     )
+    by_number = {segment.number: segment for segment in segments}
+    for item in seg.SegmentSequence:
+        if item.SegmentNumber in by_number:
+            set_segment_algorithm(item, by_number[item.SegmentNumber])
     if compression is Compression.DEFLATE:
         seg.file_meta.TransferSyntaxUID = compression.transfer_syntax_uid
     return seg

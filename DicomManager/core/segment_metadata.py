@@ -99,12 +99,14 @@ class SegmentMetadata:
 
 
 def segment_description_from_metadata(segment: SegmentMetadata) -> hd.seg.SegmentDescription:
-    """Build the Segment Sequence item for ``segment``.
+    """Build the Segment Sequence item for ``segment``, its algorithm left as MANUAL.
 
     highdicom insists on an AlgorithmIdentificationSequence (a Type 3
-    attribute) for non-manual segments; dcmqi's metadata and most files carry
-    only SegmentAlgorithmName (Type 1C), so the item is built as MANUAL and the
-    algorithm type and name are then set as given.
+    attribute) for non-manual segments, and copies the first segment's
+    algorithm to the background segment it adds; dcmqi's metadata and most
+    files carry only SegmentAlgorithmName (Type 1C). So the item is built as
+    MANUAL and :func:`set_segment_algorithm` sets the real algorithm on the
+    finished dataset.
     """
     segment.validate()
     description = hd.seg.SegmentDescription(
@@ -120,9 +122,6 @@ def segment_description_from_metadata(segment: SegmentMetadata) -> hd.seg.Segmen
         ),
         display_color=CIELabColor.from_rgb(*segment.color) if segment.color else None,
     )
-    description.SegmentAlgorithmType = segment.algorithm_type
-    if segment.algorithm_name:
-        description.SegmentAlgorithmName = segment.algorithm_name
     if segment.description:
         description.SegmentDescription = segment.description
     if segment.type_modifier:
@@ -139,6 +138,13 @@ def segment_description_from_metadata(segment: SegmentMetadata) -> hd.seg.Segmen
             segment.anatomic_region_modifier.to_coded_concept()
         ]
     return description
+
+
+def set_segment_algorithm(item: Dataset, segment: SegmentMetadata) -> None:
+    """Write the segment's algorithm type and name (Type 1C: required unless MANUAL) into ``item``."""
+    item.SegmentAlgorithmType = segment.algorithm_type
+    if segment.algorithm_name:
+        item.SegmentAlgorithmName = segment.algorithm_name
 
 
 def segment_metadata_from_dataset(item: Dataset, source: str = "SEG") -> SegmentMetadata:

@@ -30,7 +30,7 @@ TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
 TERMINOLOGIES = PROJECT_ROOT.parent / "shared" / "slicer-terminologies"
 
 
-def testdata(relative: str) -> Path:
+def shared_data(relative: str) -> Path:
     """A file or folder of the shared test data; fails (never skips) when it is missing."""
     path = TESTDATA / relative
     assert path.exists(), f"test data {path} is missing: the tests need ../shared/testdata beside the project"
@@ -62,7 +62,7 @@ def mrml_scene(slicer_session: SlicerCoreSession) -> slicer.vtkMRMLScene:
 def terminology_logic(mrml_scene: slicer.vtkMRMLScene) -> slicer.vtkSlicerTerminologiesModuleLogic:
     """Slicer's Terminologies logic with the contexts Slicer ships, created once per session."""
     logic = slicer.vtkSlicerTerminologiesModuleLogic()
-    for context in sorted(testdata("../slicer-terminologies").glob("*.term.json")):
+    for context in sorted(shared_data("../slicer-terminologies").glob("*.term.json")):
         loaded = (
             logic.LoadAnatomicContextFromFile(str(context))
             if context.name.startswith("Anatomic")
