@@ -87,6 +87,11 @@ def match_to_grid(volume: hd.Volume, grid: hd.VolumeGeometry, what: str) -> hd.V
         matched = volume.match_geometry(grid, tol=INDEX_TOLERANCE)
     except RuntimeError as error:
         raise GeometryMismatchError(f"{what}: its voxels do not sit on the reference grid's ({error})") from None
+    if matched.spatial_shape != tuple(grid.spatial_shape):
+        # highdicom (0.27, 0.28) skips the crop when the volume reaches past
+        # only the far end of the grid; its start is already aligned here.
+        within = tuple(slice(0, size) for size in grid.spatial_shape)
+        matched = hd.Volume(matched.array[within], grid.affine, "PATIENT", grid.frame_of_reference_uid)
     lost = np.count_nonzero(volume.array) - np.count_nonzero(matched.array)
     if lost:
         raise GeometryMismatchError(f"{what}: {lost} segmented voxels lie outside the reference grid.")

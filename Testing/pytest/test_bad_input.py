@@ -1,0 +1,121 @@
+"""Bad input gets the project's own error naming the problem, and leaves no output behind."""
+
+from __future__ import annotations
+
+import highdicom as hd
+import numpy as np
+import pytest
+
+from conftest import blob_labels, demo_segments, make_grid, shared_data, write_series
+from DicomManager.core.dcmqi_metadata import read_dcmqi_metadata
+from DicomManager.core.seg_reader import read_labelmap_seg
+from DicomManager.core.seg_writer import write_labelmap_seg
+from DicomManager.core.segment_metadata import SegmentMetadata
+from DicomManager.core.source_series import read_source_series, read_source_series_folder
+from DicomManager.core.terminology import codes_from_terminology_entry
+from DicomManager.errors import (
+    GeometryMismatchError,
+    InvalidSegmentationError,
+    MetadataFileError,
+    OutputExistsError,
+    SegFileError,
+    SourceSeriesError,
+    TerminologyError,
+)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    return read_source_series(write_series(make_grid((6, 20, 18)), tmp_path_factory.mktemp("ct")))
+
+
+def volume(source, array):
+    return hd.Volume(array, source.geometry.affine, "PATIENT")
+
+
+@pytest.mark.parametrize(
+    ("array", "segments", "message"),
+    [
+        (np.full((6, 20, 18), 1.5), [1], "whole numbers"),
+        (np.full((6, 20, 18), 70000, dtype=np.int32), [1], "above 65535"),
+        (np.full((6, 20, 18), -1, dtype=np.int16), [1], "must not be negative"),
+        (np.full((6, 20, 18), 3, dtype=np.uint8), [1, 2], "Label values 3 have no segment metadata"),
+    ],
+)
+def test_bad_labels_are_refused(source, tmp_path, array, segments, message):
+    with pytest.raises(InvalidSegmentationError, match=message):
+        write_labelmap_seg(volume(source, array), demo_segments(segments), source, tmp_path / "seg.dcm")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_segment_metadata_is_named(source, tmp_path):
+    labels = blob_labels((6, 20, 18), [1])
+    with pytest.raises(InvalidSegmentationError, match=r"Segment 1 \('Liver'\): algorithm type AUTOMATIC needs"):
+        write_labelmap_seg(
+            volume(source, labels), [SegmentMetadata(1, "Liver", algorithm_type="AUTOMATIC")], source, tmp_path / "s.dcm"
+        )
+    with pytest.raises(InvalidSegmentationError, match=r"Segment numbers \[1\] are used by more than one"):
+        write_labelmap_seg(volume(source, labels), demo_segments([1, 1]), source, tmp_path / "s.dcm")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_grid_that_does_not_match_the_source_is_refused(source, tmp_path):
+    labels = blob_labels((6, 20, 18), [1])
+    coarse = source.geometry.affine.copy()
+    coarse[:3, :3] *= 2
+    with pytest.raises(GeometryMismatchError, match="spacing"):
+        write_labelmap_seg(hd.Volume(labels, coarse, "PATIENT"), demo_segments([1]), source, tmp_path / "s.dcm")
+    too_big = np.zeros((8, 20, 18), dtype=np.uint8)
+    too_big[7] = 1
+    with pytest.raises(GeometryMismatchError, match="outside the reference grid"):
+        write_labelmap_seg(volume(source, too_big), demo_segments([1]), source, tmp_path / "s.dcm")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_is_never_replaced_unasked(source, tmp_path):
+    path = tmp_path / "seg.dcm"
+    path.write_bytes(b"precious")
+    labels = blob_labels((6, 20, 18), [1])
+    with pytest.raises(OutputExistsError, match="exists already"):
+        write_labelmap_seg(volume(source, labels), demo_segments([1]), source, path)
+    assert path.read_bytes() == b"precious"
+    write_labelmap_seg(volume(source, labels), demo_segments([1]), source, path, overwrite=True)
+    assert path.read_bytes()[128:132] == b"DICM"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.dcm"]
+
+
+def test_unreadable_and_wrong_files_are_named(tmp_path):
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(b"not dicom at all")
+    with pytest.raises(SegFileError, match="junk.dcm: not a readable DICOM file"):
+        read_labelmap_seg(junk)
+    with pytest.raises(SegFileError, match="no such file"):
+        read_labelmap_seg(tmp_path / "missing.dcm")
+    with pytest.raises(SegFileError, match="not a Label Map Segmentation"):
+        read_labelmap_seg(shared_data("dcmqi/liver.dcm"))
+    truncated = tmp_path / "truncated.dcm"
+    truncated.write_bytes(shared_data("dcmqi/sparse-labelmap-ppv5.dcm").read_bytes()[:3000])
+    with pytest.raises(SegFileError, match="truncated.dcm"):
+        read_labelmap_seg(truncated)
+
+
+def test_seg_on_the_wrong_reference_is_refused():
+    other = read_source_series_folder(shared_data("dcmqi/ct-3slice"))
+    with pytest.raises(GeometryMismatchError, match="frame of reference|orientation|spacing|outside"):
+        read_labelmap_seg(shared_data("dcmqi/sparse-labelmap-noppv.dcm"), other.geometry)
+
+
+def test_bad_source_series_is_named(tmp_path):
+    with pytest.raises(SourceSeriesError, match="not a regularly spaced stack"):
+        read_source_series_folder(shared_data("pydicom/CT2"))
+    with pytest.raises(SourceSeriesError, match="no DICOM image series"):
+        read_source_series_folder(tmp_path)
+
+
+def test_bad_metadata_and_terminology_are_named(tmp_path):
+    bad = tmp_path / "meta.json"
+    bad.write_text('{"segmentAttributes": [[{"SegmentLabel": "x"}]]}')
+    with pytest.raises(MetadataFileError, match="has no labelID"):
+        read_dcmqi_metadata(bad)
+    with pytest.raises(TerminologyError, match="expected 7"):
+        codes_from_terminology_entry("context~SCT^1^a")
