@@ -84,7 +84,12 @@ def _export(arguments: argparse.Namespace) -> int:
     from ..core.seg_writer import SeriesAttributes
     from ..mrml.manager import DicomManager
     from ..mrml.scene_setup import start_session
-    from ..mrml.storage import is_segmentation_file, read_label_volume, read_segmentation_file, segmentation_node_from_label_volume
+    from ..mrml.storage import (
+        is_segmentation_file,
+        read_label_volume,
+        read_segmentation_file,
+        segmentation_node_from_label_volume,
+    )
 
     refuse_existing(arguments.output, arguments.force)
     metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
-from pydicom import Dataset
 
 from .. import __version__
 from ..errors import InvalidSegmentationError

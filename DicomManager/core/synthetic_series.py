@@ -13,8 +13,8 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 from pydicom import Dataset, FileMetaDataset
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian
 from pydicom.valuerep import format_number_as_ds
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from ..errors import SourceSeriesError
 from .file_output import write_atomically

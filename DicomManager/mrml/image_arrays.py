@@ -8,11 +8,10 @@ that the grid starts at the first stored voxel.
 
 from __future__ import annotations
 
+import highdicom as hd
 import numpy as np
 import vtk
 from vtkmodules.util import numpy_support
-
-import highdicom as hd
 
 from ..core.geometry import geometry_from_ijk_to_ras, ijk_to_ras_from_affine
 

@@ -13,8 +13,8 @@ import pydicom
 import slicer
 import vtk
 
-from ..errors import GeometryMismatchError, SourceSeriesError
 from ..core.source_series import SourceSeries
+from ..errors import GeometryMismatchError, SourceSeriesError
 from .image_arrays import fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
 
 INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"

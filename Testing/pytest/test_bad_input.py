@@ -5,8 +5,8 @@ from __future__ import annotations
 import highdicom as hd
 import numpy as np
 import pytest
-
 from conftest import blob_labels, demo_segments, make_grid, shared_data, write_series
+
 from DicomManager.core.dcmqi_metadata import read_dcmqi_metadata
 from DicomManager.core.seg_reader import read_labelmap_seg
 from DicomManager.core.seg_writer import write_labelmap_seg

@@ -8,8 +8,8 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-
 from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, on_grid, read_with_dcmqi, write_series
+
 from DicomManager.core.compression import Compression
 from DicomManager.core.seg_reader import read_labelmap_seg
 from DicomManager.core.seg_writer import LABELMAP_SEG_SOP_CLASS_UID, SeriesAttributes, write_labelmap_seg

@@ -6,8 +6,8 @@ import highdicom as hd
 import numpy as np
 import pytest
 import vtk
-
 from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, write_series
+
 from DicomManager.core.compression import Compression
 from DicomManager.core.geometry import affine_from_ijk_to_ras
 from DicomManager.errors import GeometryMismatchError, InvalidSegmentationError, SourceSeriesError

@@ -1,0 +1,89 @@
+"""The ``dicomlabelmapseg`` command line, end to end on real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pydicom
+from conftest import on_grid, shared_data
+
+from DicomManager.cli.main import main
+from DicomManager.core.seg_reader import read_labelmap_seg
+from DicomManager.core.source_series import read_source_series_folder
+from DicomManager.mrml.storage import read_label_volume, read_segmentation_file
+
+
+def test_export_label_volume_with_dcmqi_metadata_then_import(tmp_path, scene, capsys):
+    output = tmp_path / "out" / "liver_spine.dcm"
+    arguments = [
+        "export", "--reference", str(shared_data("dcmqi/ct-3slice")),
+        "--segmentation", str(shared_data("dcmqi/liver_spine_gapped_seg.nrrd")),
+        "--metadata", str(shared_data("dcmqi/metadata/seg-example_liver_spine_gapped.json")),
+        "--output", str(output), "--compression", "jpegls",
+    ]
+    assert main(arguments) == 0
+    dataset = pydicom.dcmread(output, stop_before_pixels=True)
+    assert dataset.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.80"
+    assert [(s.SegmentNumber, s.SegmentLabel) for s in dataset.SegmentSequence] == [
+        (0, "Background"), (1, "Liver"), (5, "Thoracic spine")
+    ]
+    assert dataset.SegmentSequence[1].SegmentAlgorithmName == "SlicerEditor"
+    assert dataset.ContentCreatorName == "Doe^John"
+
+    # An existing output is never replaced without --force.
+    before = output.read_bytes()
+    assert main(arguments) == 1
+    assert "exists already" in capsys.readouterr().err
+    assert output.read_bytes() == before
+    assert main([*arguments, "--force"]) == 0
+
+    seg_nrrd, label_nrrd = tmp_path / "back.seg.nrrd", tmp_path / "back.nrrd"
+    reference = shared_data("dcmqi/ct-3slice")
+    assert main(["import", str(output), "--output", str(seg_nrrd), "--labelmap", str(label_nrrd),
+                 "--reference", str(reference)]) == 0
+    grid = read_source_series_folder(reference).geometry
+    original = on_grid(read_label_volume(scene, shared_data("dcmqi/liver_spine_gapped_seg.nrrd")), grid)
+    np.testing.assert_array_equal(on_grid(read_label_volume(scene, label_nrrd), grid), original)
+    node = read_segmentation_file(scene, seg_nrrd)
+    segmentation = node.GetSegmentation()
+    names = {segmentation.GetSegment(i).GetLabelValue(): segmentation.GetSegment(i).GetName()
+             for i in segmentation.GetSegmentIDs()}
+    assert names == {1: "Liver", 5: "Thoracic spine"}
+
+
+def test_export_from_seg_nrrd_round_trips(tmp_path, scene):
+    first, seg_nrrd, second = tmp_path / "a.dcm", tmp_path / "a.seg.nrrd", tmp_path / "b.dcm"
+    reference = str(shared_data("dcmqi/ct-3slice"))
+    assert main(["export", "--reference", reference, "--segmentation", str(shared_data("dcmqi/liver_spine_seg.nrrd")),
+                 "--output", str(first), "--series-description", "Liver and spine"]) == 0
+    assert main(["import", str(first), "--output", str(seg_nrrd)]) == 0
+    assert main(["export", "--reference", reference, "--segmentation", str(seg_nrrd), "--output", str(second)]) == 0
+    a, b = read_labelmap_seg(first), read_labelmap_seg(second)
+    np.testing.assert_array_equal(a.labels.array, b.labels.array)
+    assert a.segments == b.segments
+    assert a.info.series_description == "Liver and spine"
+
+
+def test_info_json_describes_segments(tmp_path, capsys):
+    assert main(["info", str(shared_data("dcmqi/sparse-labelmap-ppv5.dcm")), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["info"]["pixel_padding_value"] == 5
+    assert [s["label"] for s in document["segments"]] == ["Liver"]
+
+
+def test_errors_exit_non_zero_with_the_reason(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "missing.dcm")]) == 1
+    assert "missing.dcm: no such file" in capsys.readouterr().err
+
+
+def test_demo_command_runs_as_a_process(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "DicomManager.cli.main", "demo", "--output", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "voxels identical, segment metadata identical" in completed.stdout
+    assert (tmp_path / "demo_seg.dcm").is_file()
