@@ -92,14 +92,23 @@ def test_dcmqi_inputs_export_to_the_labels_dcmqi_reads(scene, tmp_path, label_fi
     np.testing.assert_array_equal(on_grid(read_with_dcmqi(path, tmp_path, scene), source.geometry), expected)
 
 
-def test_liver_matches_dcmqis_own_binary_seg(scene, tmp_path):
-    """dcmqi's BINARY liver.dcm and our LABELMAP of the same input hold the same voxels."""
-    source = read_source_series_folder(shared_data("dcmqi/ct-3slice"))
-    labels = read_label_volume(scene, shared_data("dcmqi/liver_seg.nrrd"))
+@pytest.mark.parametrize(
+    ("label_file", "dcmqi_seg", "source_folder"),
+    [
+        ("dcmqi/liver_seg.nrrd", "dcmqi/liver.dcm", "dcmqi/ct-3slice"),
+        ("dcmqi/24x38x3/nrrd/label.nrrd", "dcmqi/24x38x3/seg/label.seg", "dcmqi/24x38x3/image"),
+        ("dcmqi/23x38x3/nrrd/label.nrrd", "dcmqi/23x38x3/seg/label.seg", "dcmqi/23x38x3/image"),
+    ],
+)
+def test_labels_match_dcmqis_own_seg_of_the_same_input(scene, tmp_path, label_file, dcmqi_seg, source_folder):
+    """dcmqi's BINARY SEG and our LABELMAP of the same input hold the same voxels (23 columns: odd bit packing)."""
+    source = read_source_series_folder(shared_data(source_folder))
+    labels = read_label_volume(scene, shared_data(label_file))
     metadata = read_dcmqi_metadata(shared_data("dcmqi/metadata/seg-example.json"))
-    path = tmp_path / "liver.dcm"
+    path = tmp_path / "ours.dcm"
     write_labelmap_seg(labels, metadata.segments, source, path)
-    theirs = on_grid(hd.seg.segread(shared_data("dcmqi/liver.dcm")).get_volume(combine_segments=True), source.geometry)
+    theirs = on_grid(hd.seg.segread(shared_data(dcmqi_seg)).get_volume(combine_segments=True), source.geometry)
+    assert theirs.any()
     np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, theirs)
 
 
