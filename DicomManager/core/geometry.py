@@ -98,5 +98,32 @@ def match_to_grid(volume: hd.Volume, grid: hd.VolumeGeometry, what: str) -> hd.V
     return matched
 
 
+def check_same_voxel_grid(grid: hd.VolumeGeometry, reference: hd.VolumeGeometry, what: str) -> None:
+    """Raise :class:`GeometryMismatchError` unless both grids hold the same voxel centres.
+
+    The axes may be ordered or directed differently (Slicer and highdicom
+    order DICOM slices in opposite directions). Two such grids are the same
+    when their shapes match up to order and their eight corner voxels coincide.
+    """
+    if sorted(grid.spatial_shape) != sorted(reference.spatial_shape):
+        raise GeometryMismatchError(
+            f"{what} has shape {list(grid.spatial_shape)}, the reference {list(reference.spatial_shape)}."
+        )
+    corners, reference_corners = _corner_positions(grid), _corner_positions(reference)
+    tolerance = INDEX_TOLERANCE * min(np.linalg.norm(axis) for axis in _axes(reference.affine))
+    distances = np.linalg.norm(corners[:, None, :] - reference_corners[None, :, :], axis=2)
+    if np.max(np.min(distances, axis=1)) > tolerance:
+        raise GeometryMismatchError(
+            f"{what}: its corner voxels do not coincide with the reference's "
+            f"(off by up to {np.max(np.min(distances, axis=1)):.4g} mm)."
+        )
+
+
+def _corner_positions(grid: hd.VolumeGeometry) -> np.ndarray:
+    last = np.array(grid.spatial_shape) - 1
+    indices = np.array([[k, j, i] for k in (0, last[0]) for j in (0, last[1]) for i in (0, last[2])])
+    return grid.map_indices_to_reference(indices)
+
+
 def _axes(affine: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(affine, dtype=float)[:3, axis] for axis in range(3)]

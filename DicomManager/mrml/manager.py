@@ -15,17 +15,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import highdicom as hd
-import numpy as np
 import slicer
 
 from ..core.compression import DEFAULT_COMPRESSION, Compression, parse_compression
-from ..core.geometry import match_to_grid
+from ..core.geometry import check_same_voxel_grid
 from ..core.instance_index import InstanceFileIndex, InstanceLocator
 from ..core.seg_reader import read_labelmap_seg
 from ..core.seg_writer import SeriesAttributes, WrittenSeg, write_labelmap_seg
 from ..core.segment_metadata import SegmentMetadata
 from ..core.source_series import SourceSeries, read_source_series, read_source_series_folder
-from ..errors import GeometryMismatchError, SourceSeriesError
+from ..errors import SourceSeriesError
 from .segmentation_nodes import create_segmentation_node, labels_from_segmentation_node, segment_metadata_from_node
 from .volume_nodes import (
     INSTANCE_UIDS_ATTRIBUTE,
@@ -152,14 +151,9 @@ class DicomManager:
                 f"images are not found (first: {missing[0]})."
             )
         source = read_source_series(paths)
-        volume_grid = grid_of_volume_node(volume_node)
-        if sorted(volume_grid.spatial_shape) != sorted(source.geometry.spatial_shape):
-            raise GeometryMismatchError(
-                f"Volume {volume_node.GetName()!r} has shape {list(volume_grid.spatial_shape)}, its DICOM series "
-                f"{list(source.geometry.spatial_shape)}."
-            )
-        probe = hd.Volume(np.ones(volume_grid.spatial_shape, dtype=np.uint8), volume_grid.affine, "PATIENT")
-        match_to_grid(probe, source.geometry, f"Volume {volume_node.GetName()!r} (against its DICOM files)")
+        check_same_voxel_grid(
+            grid_of_volume_node(volume_node), source.geometry, f"Volume {volume_node.GetName()!r} (against its DICOM files)"
+        )
         return source
 
     def _file_for_instance(self, sop_instance_uid: str) -> Path | None:

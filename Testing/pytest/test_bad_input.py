@@ -119,3 +119,13 @@ def test_bad_metadata_and_terminology_are_named(tmp_path):
         read_dcmqi_metadata(bad)
     with pytest.raises(TerminologyError, match="expected 7"):
         codes_from_terminology_entry("context~SCT^1^a")
+
+
+def test_same_voxel_grid_accepts_flips_and_names_shifts(source):
+    from DicomManager.core.geometry import check_same_voxel_grid
+
+    grid = source.geometry
+    check_same_voxel_grid(grid.flip_spatial(axes=[0]), grid, "flipped")
+    shifted = hd.VolumeGeometry(grid.affine + np.pad(np.full((3, 1), 0.4), ((0, 1), (3, 0))), grid.spatial_shape, "PATIENT")
+    with pytest.raises(GeometryMismatchError, match="shifted: its corner voxels do not coincide"):
+        check_same_voxel_grid(shifted, grid, "shifted")
