@@ -92,7 +92,7 @@ def read_labelmap_seg(path: Path, reference: hd.VolumeGeometry | None = None) ->
     path = Path(path)
     dataset = _read_dataset(path, stop_before_pixels=False)
     _check_labelmap(dataset, path)
-    segments = [segment_metadata_from_dataset(item, source=str(path)) for item in dataset.SegmentSequence]
+    segments = segments_of(dataset, path)
     info = seg_info(dataset, path)
     if _is_tiled(dataset):
         if reference is not None:
@@ -100,11 +100,12 @@ def read_labelmap_seg(path: Path, reference: hd.VolumeGeometry | None = None) ->
         labels = _read_tiled(dataset, path)
     else:
         labels = _read_volume(dataset, path, reference)
+    background = [item for item in dataset.SegmentSequence if item.get("SegmentNumber") == 0]
     return LabelMapSegmentation(
         labels=labels,
-        segments=[s for s in segments if s.number != 0],
+        segments=segments,
         info=info,
-        background=next((s for s in segments if s.number == 0), None),
+        background=segment_metadata_from_dataset(background[0], source=str(path)) if background else None,
     )
 
 
