@@ -44,20 +44,23 @@ def read_dcmqi_metadata(path: Path, defaults: SeriesAttributes = SeriesAttribute
     return DcmqiMetadata(segments=segments, series=_series(document, defaults))
 
 
+# dcmqi's top-level keys -> our series attribute and its type.
+_SERIES_KEYS = {
+    "SeriesDescription": ("series_description", str),
+    "SeriesNumber": ("series_number", int),
+    "InstanceNumber": ("instance_number", int),
+    "ContentLabel": ("content_label", str),
+    "ContentDescription": ("content_description", str),
+    "ContentCreatorName": ("content_creator_name", str),
+}
+
+
 def _series(document: dict[str, Any], defaults: SeriesAttributes) -> SeriesAttributes:
-    changes: dict[str, Any] = {}
-    if document.get("SeriesDescription"):
-        changes["series_description"] = str(document["SeriesDescription"])
-    if document.get("SeriesNumber"):
-        changes["series_number"] = int(document["SeriesNumber"])
-    if document.get("InstanceNumber"):
-        changes["instance_number"] = int(document["InstanceNumber"])
-    if document.get("ContentLabel"):
-        changes["content_label"] = str(document["ContentLabel"])
-    if document.get("ContentDescription"):
-        changes["content_description"] = str(document["ContentDescription"])
-    if document.get("ContentCreatorName"):
-        changes["content_creator_name"] = str(document["ContentCreatorName"])
+    changes = {
+        attribute: convert(document[key])
+        for key, (attribute, convert) in _SERIES_KEYS.items()
+        if document.get(key)
+    }
     return replace(defaults, **changes)
 
 
