@@ -47,3 +47,11 @@ class MetadataFileError(DicomLabelMapSegError):
 
 class SegmentationFileError(DicomLabelMapSegError):
     """A segmentation or label volume file (``.seg.nrrd``, ``.nrrd``, ...) cannot be read or written."""
+
+
+class DicomDatabaseError(DicomLabelMapSegError):
+    """Slicer's DICOM database cannot be opened, or does not hold what was asked for."""
+
+
+class DependencyError(DicomLabelMapSegError):
+    """A Python package this extension needs is missing and was not installed."""

@@ -15,7 +15,9 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 
+from ..core.seg_writer import SeriesAttributes, WrittenSeg, write_labelmap_seg
 from ..core.segment_metadata import Code, SegmentMetadata
+from ..core.source_series import SourceSeries, read_source_series
 from ..core.synthetic_series import SyntheticSeriesInfo, write_ct_series
 
 DEMO_SHAPE = (40, 96, 96)  # slices, rows, columns
@@ -77,6 +79,33 @@ def make_demo_case(folder: Path) -> DemoCase:
         SyntheticSeriesInfo(patient_id="DEMO", patient_name="Demo^Patient", series_description="Demo CT"),
     )
     return DemoCase(files, hd.Volume(labels, grid.affine, "PATIENT", grid.frame_of_reference_uid), segments)
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """The demo case on disk: its CT series and a LABELMAP SEG of it, written by the core alone."""
+
+    case: DemoCase
+    source: SourceSeries
+    seg: WrittenSeg
+
+
+def write_demo_files(folder: Path) -> DemoFiles:
+    """Write the demo CT to ``folder/ct`` and its segmentation to ``folder/seg/demo_seg.dcm``.
+
+    Needs no MRML: the Slicer self-tests use it to have DICOM files to import.
+    """
+    folder = Path(folder)
+    case = make_demo_case(folder / "ct")
+    source = read_source_series(case.series_files)
+    seg = write_labelmap_seg(
+        case.labels,
+        case.segments,
+        source,
+        folder / "seg" / "demo_seg.dcm",
+        series=SeriesAttributes(series_description="Demo segmentation"),
+    )
+    return DemoFiles(case=case, source=source, seg=seg)
 
 
 def run_demo(output_dir: Path, report: Callable[[str], None] = print) -> bool:

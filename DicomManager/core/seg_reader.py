@@ -30,8 +30,8 @@ from pydicom.errors import InvalidDicomError
 from ..errors import CodecUnavailableError, GeometryMismatchError, SegFileError
 from .compression import preferred_decoding_plugin
 from .geometry import DIRECTION_TOLERANCE, INDEX_TOLERANCE, SPACING_TOLERANCE
-from .seg_writer import LABELMAP_SEG_SOP_CLASS_UID
 from .segment_metadata import SegmentMetadata, segment_metadata_from_dataset
+from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ from .source_series import SourceSeries
 
 logger = logging.getLogger(__name__)
 
-LABELMAP_SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.7"
 MANUFACTURER = "DICOMLabelMapSeg"
 
 

@@ -19,15 +19,9 @@ from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
 
 from ..errors import SourceSeriesError
+from .sop_classes import SEGMENTATION_SOP_CLASS_UIDS
 
 logger = logging.getLogger(__name__)
-
-SEGMENTATION_SOP_CLASS_UIDS = frozenset(
-    {
-        "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation Storage (BINARY, FRACTIONAL)
-        "1.2.840.10008.5.1.4.1.1.66.7",  # Label Map Segmentation Storage
-    }
-)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ fresh UIDs: no dates, user names or paths from the machine.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from pydicom.valuerep import format_number_as_ds
 
 from ..errors import SourceSeriesError
 from .file_output import write_atomically
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class SyntheticSeriesInfo:
     series_number: int = 1
     study_instance_uid: str | None = None
     frame_of_reference_uid: str | None = None
+    rescale_type: str = "HU"
+    """What the voxel values are: "HU" for CT numbers, "US" (unspecified) for anything else."""
 
 
 def write_ct_series(
@@ -42,8 +47,7 @@ def write_ct_series(
     """
     if voxels.shape != tuple(grid.spatial_shape):
         raise SourceSeriesError(f"Voxel array shape {voxels.shape} differs from the grid's {grid.spatial_shape}.")
-    if voxels.min() < -32768 or voxels.max() > 32767:
-        raise SourceSeriesError("CT voxel values must fit in 16-bit signed integers.")
+    stored, rescale = stored_values(voxels)
     study_uid = info.study_instance_uid or hd.UID()
     series_uid = hd.UID()
     frame_of_reference_uid = info.frame_of_reference_uid or grid.frame_of_reference_uid or hd.UID()
@@ -56,7 +60,7 @@ def write_ct_series(
     paths = []
     for index in range(voxels.shape[0]):
         dataset = _ct_image(
-            voxels[index].astype(np.int16),
+            stored[index],
             position=affine[:3, :3] @ [index, 0, 0] + affine[:3, 3],
             orientation=orientation,
             pixel_spacing=pixel_spacing,
@@ -64,11 +68,44 @@ def write_ct_series(
             instance_number=index + 1,
             info=info,
             uids=(study_uid, series_uid, frame_of_reference_uid),
+            rescale=rescale,
         )
         path = folder / f"IMG{index + 1:04d}.dcm"
         write_atomically(path, lambda target, ds=dataset: ds.save_as(target, enforce_file_format=True), overwrite)
         paths.append(path)
     return paths
+
+
+@dataclass(frozen=True)
+class Rescale:
+    """Modality LUT: value = stored * slope + intercept."""
+
+    slope: float = 1.0
+    intercept: float = 0.0
+
+
+def stored_values(voxels: np.ndarray) -> tuple[np.ndarray, Rescale]:
+    """16-bit stored values and the rescale that gives ``voxels`` back.
+
+    Whole numbers that fit 16 bits are stored as they are. Other volumes (float
+    MR maps, 32-bit data) are mapped linearly onto the 16-bit range; the values
+    then come back within half a rescale step, which is logged. A SEG needs the
+    series for its geometry and UIDs, not for these values.
+    """
+    voxels = np.asarray(voxels)
+    if not np.all(np.isfinite(voxels)):
+        raise SourceSeriesError("The volume has NaN or infinite voxels; a DICOM image cannot hold them.")
+    low, high = float(voxels.min()), float(voxels.max())
+    if np.array_equal(voxels, np.round(voxels)) and low >= -32768 and high <= 32767:
+        return voxels.astype(np.int16), Rescale()
+    slope = (high - low) / 65535 or 1.0
+    intercept = low + 32768 * slope
+    stored = np.clip(np.round((voxels - intercept) / slope), -32768, 32767).astype(np.int16)
+    logger.warning(
+        "Voxel values %.6g..%.6g do not fit 16-bit integers; stored with RescaleSlope %.6g (values within %.3g).",
+        low, high, slope, slope / 2,
+    )
+    return stored, Rescale(slope=slope, intercept=intercept)
 
 
 def _ct_image(
@@ -80,6 +117,7 @@ def _ct_image(
     instance_number: int,
     info: SyntheticSeriesInfo,
     uids: tuple[str, str, str],
+    rescale: Rescale,
 ) -> Dataset:
     study_uid, series_uid, frame_of_reference_uid = uids
     sop_instance_uid = hd.UID()
@@ -128,9 +166,9 @@ def _ct_image(
     ds.BitsStored = 16
     ds.HighBit = 15
     ds.PixelRepresentation = 1
-    ds.RescaleIntercept = 0
-    ds.RescaleSlope = 1
-    ds.RescaleType = "HU"
+    ds.RescaleIntercept = _ds(rescale.intercept)
+    ds.RescaleSlope = _ds(rescale.slope)
+    ds.RescaleType = info.rescale_type
     ds.PixelData = np.ascontiguousarray(pixels, dtype="<i2").tobytes()
     return ds
 

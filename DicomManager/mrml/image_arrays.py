@@ -43,7 +43,9 @@ def fill_image_from_array(image: vtk.vtkImageData, array: np.ndarray) -> None:
     image.GetPointData().SetScalars(scalars)
 
 
-def grid_of_image(ijk_to_ras: np.ndarray, extent: tuple[int, ...], frame_of_reference_uid: str | None = None) -> hd.VolumeGeometry:
+def grid_of_image(
+    ijk_to_ras: np.ndarray, extent: tuple[int, ...], frame_of_reference_uid: str | None = None
+) -> hd.VolumeGeometry:
     """The grid of the voxels an image stores, given its IJK-to-RAS matrix and extent."""
     start = np.array([extent[0], extent[2], extent[4], 1.0])
     shifted = np.array(ijk_to_ras, dtype=float)

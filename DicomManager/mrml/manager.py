@@ -21,14 +21,18 @@ from ..core.compression import DEFAULT_COMPRESSION, Compression, parse_compressi
 from ..core.geometry import check_same_voxel_grid
 from ..core.instance_index import InstanceFileIndex, InstanceLocator
 from ..core.seg_reader import read_labelmap_seg
+from ..core.seg_references import read_seg_references
 from ..core.seg_writer import SeriesAttributes, WrittenSeg, write_labelmap_seg
 from ..core.segment_metadata import SegmentMetadata
 from ..core.source_series import SourceSeries, read_source_series, read_source_series_folder
+from ..core.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from ..errors import SourceSeriesError
+from .image_arrays import array_from_image
 from .segmentation_nodes import create_segmentation_node, labels_from_segmentation_node, segment_metadata_from_node
 from .volume_nodes import (
     INSTANCE_UIDS_ATTRIBUTE,
     create_volume_node_from_series,
+    find_volume_node_for_instances,
     grid_of_volume_node,
     instance_uids_of_volume_node,
 )
@@ -53,6 +57,26 @@ class DicomManager:
         source = read_source_series_folder(Path(dicom_folder))
         self._read_instances.add_series(source)
         return create_volume_node_from_series(self.scene, source, name)
+
+    def create_synthetic_series(
+        self, volume_node: slicer.vtkMRMLScalarVolumeNode, output_dir: Path, info: SyntheticSeriesInfo
+    ) -> SourceSeries:
+        """Write a DICOM series for a volume that did not come from DICOM, so that a SEG can reference it.
+
+        The images are CT Image Storage on the volume's exact grid, carrying
+        only what ``info`` gives. The volume node then names them in its
+        ``DICOM.instanceUIDs`` attribute, as if it had been loaded from them.
+        """
+        grid = grid_of_volume_node(volume_node)
+        if volume_node.GetImageData().GetNumberOfScalarComponents() != 1:
+            raise SourceSeriesError(f"Volume {volume_node.GetName()!r} has more than one component per voxel.")
+        voxels = array_from_image(volume_node.GetImageData())
+        paths = write_ct_series(voxels, grid, Path(output_dir), info)
+        source = read_source_series(paths)
+        self._read_instances.add_series(source)
+        volume_node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, " ".join(source.sop_instance_uids))
+        logger.info("Wrote %d images for volume %r to %s", len(paths), volume_node.GetName(), output_dir)
+        return source
 
     def export_segmentation_as_dicom_seg(
         self,
@@ -139,6 +163,35 @@ class DicomManager:
             node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
         logger.info("Loaded %s: %d segments", path, len(result.segments))
         return node
+
+    def reference_volume_of(
+        self, segmentation_node: slicer.vtkMRMLSegmentationNode
+    ) -> slicer.vtkMRMLScalarVolumeNode | None:
+        """The volume a segmentation was made on (its reference image geometry), if it names one."""
+        return segmentation_node.GetNodeReference(segmentation_node.GetReferenceImageGeometryReferenceRole())
+
+    def export_problem(self, segmentation_node: slicer.vtkMRMLSegmentationNode) -> str | None:
+        """Why the segmentation cannot be exported as it is, or None when it can.
+
+        Cheap (no voxels are read): the DICOM browser asks this to decide
+        whether to offer the export at all.
+        """
+        volume = self.reference_volume_of(segmentation_node)
+        name = segmentation_node.GetName()
+        if volume is None:
+            return f"Segmentation {name!r} has no reference volume; segment it on a volume loaded from DICOM."
+        uids = (volume.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) or "").split()
+        if not uids:
+            return f"Volume {volume.GetName()!r} was not loaded from DICOM; make a DICOM series for it first."
+        missing = sum(1 for uid in uids if self._file_for_instance(uid) is None)
+        if missing:
+            return f"{missing} of the {len(uids)} images of volume {volume.GetName()!r} are not found."
+        return None
+
+    def find_reference_volume(self, path: Path) -> slicer.vtkMRMLScalarVolumeNode | None:
+        """The volume in the scene that was loaded from the images the SEG at ``path`` references, if any."""
+        references = read_seg_references(Path(path))
+        return find_volume_node_for_instances(self.scene, references.referenced_instance_uids)
 
     def _source_series_of(self, volume_node: slicer.vtkMRMLScalarVolumeNode) -> SourceSeries:
         """The DICOM series a volume was loaded from, checked against the volume's grid."""

@@ -7,6 +7,8 @@ an export finds the source images to reference.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import highdicom as hd
 import numpy as np
 import pydicom
@@ -83,3 +85,26 @@ def _series_voxels(source: SourceSeries) -> np.ndarray:
 def _series_name(source: SourceSeries) -> str:
     first = source.datasets[0]
     return str(first.get("SeriesDescription") or f"Series {first.get('SeriesNumber', '')}".strip())
+
+
+def find_volume_node_for_instances(
+    scene: slicer.vtkMRMLScene, instance_uids: Iterable[str]
+) -> slicer.vtkMRMLScalarVolumeNode | None:
+    """The scalar volume in ``scene`` loaded from all of ``instance_uids`` (the images a SEG references).
+
+    When several volumes qualify, the one loaded from the fewest other images
+    is taken, so a volume of exactly the referenced series wins over a larger
+    one that happens to include it. None when no volume qualifies.
+    """
+    wanted = set(instance_uids)
+    if not wanted:
+        return None
+    candidates = []
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")):
+        node = scene.GetNthNodeByClass(index, "vtkMRMLScalarVolumeNode")
+        if node.IsA("vtkMRMLLabelMapVolumeNode"):
+            continue
+        own = set((node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) or "").split())
+        if wanted <= own:
+            candidates.append((len(own - wanted), node.GetID(), node))
+    return min(candidates)[2] if candidates else None

@@ -12,7 +12,8 @@ from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, on_
 
 from DicomManager.core.compression import Compression
 from DicomManager.core.seg_reader import read_labelmap_seg
-from DicomManager.core.seg_writer import LABELMAP_SEG_SOP_CLASS_UID, SeriesAttributes, write_labelmap_seg
+from DicomManager.core.seg_writer import SeriesAttributes, write_labelmap_seg
+from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
 from DicomManager.core.source_series import read_source_series
 
 GAPPED_NUMBERS = [1, 2, 5, 9, 40]

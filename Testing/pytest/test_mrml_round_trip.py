@@ -64,7 +64,8 @@ def assert_round_trip(manager, scene, volume, labels, segments, tmp_path, compre
     image.GetImageToWorldMatrix(matrix)
     volume_matrix = vtk.vtkMatrix4x4()
     volume.GetIJKToRASMatrix(volume_matrix)
-    loaded_affine, volume_affine = affine_from_ijk_to_ras(matrix_to_numpy(matrix)), affine_from_ijk_to_ras(matrix_to_numpy(volume_matrix))
+    loaded_affine = affine_from_ijk_to_ras(matrix_to_numpy(matrix))
+    volume_affine = affine_from_ijk_to_ras(matrix_to_numpy(volume_matrix))
     np.testing.assert_allclose(loaded_affine[:3, 3], volume_affine[:3, 3], atol=1e-4)
     np.testing.assert_allclose(
         np.linalg.norm(loaded_affine[:3, :3], axis=0), np.linalg.norm(volume_affine[:3, :3], axis=0), atol=1e-4
@@ -156,7 +157,8 @@ def test_volume_without_dicom_source_is_refused(manager, scene, tmp_path):
     volume = reference_volume(manager, tmp_path)
     volume.RemoveAttribute("DICOM.instanceUIDs")
     grid = grid_of_volume_node(volume)
-    node = create_segmentation_node(scene, hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT"), demo_segments([1]), "s")
+    labels = hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT")
+    node = create_segmentation_node(scene, labels, demo_segments([1]), "s")
     with pytest.raises(SourceSeriesError, match="was not loaded from DICOM"):
         manager.export_segmentation_as_dicom_seg(node, volume, "x", tmp_path)
 
@@ -165,7 +167,8 @@ def test_missing_source_files_are_named(manager, scene, tmp_path):
     volume = reference_volume(manager, tmp_path)
     next((tmp_path / "ct").glob("*.dcm")).unlink()
     grid = grid_of_volume_node(volume)
-    node = create_segmentation_node(scene, hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT"), demo_segments([1]), "s")
+    labels = hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT")
+    node = create_segmentation_node(scene, labels, demo_segments([1]), "s")
     with pytest.raises(SourceSeriesError, match="1 of its 10 source images are not found"):
         manager.export_segmentation_as_dicom_seg(node, volume, "x", tmp_path / "out")
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

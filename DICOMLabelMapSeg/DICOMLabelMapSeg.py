@@ -1,0 +1,335 @@
+"""DICOMLabelMapSeg module panel: export a segmentation as DICOM Label Map Segmentation, load one back.
+
+The panel keeps its state in a parameter node and hands every action to
+:class:`DICOMLabelMapSegLogic`, which hands it to DicomManager. Python
+packages are installed on the first action, never when Slicer starts.
+"""
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from DicomManager.core.compression import DEFAULT_COMPRESSION, available_compressions
+from DicomManager.errors import DicomLabelMapSegError, InvalidSegmentationError
+
+
+class DICOMLabelMapSeg(ScriptedLoadableModule):
+    """Module metadata."""
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.parent.title = _("DICOM Label Map Segmentation")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Informatics")]
+        self.parent.dependencies = ["DICOM", "Segmentations", "Terminologies"]
+        self.parent.contributors = ["DICOMLabelMapSeg developers"]
+        self.parent.helpText = _(
+            "Export segmentations as DICOM Label Map Segmentation (LABELMAP SEG, Supplement 243): one frame "
+            "per slice, every segment's name, colour and terminology codes, lossless compression. Load LABELMAP "
+            "SEG files back as segmentations. SEG series in the DICOM database load from the DICOM browser."
+        )
+        self.parent.acknowledgementText = _("Built on highdicom, pydicom and pylibjpeg.")
+
+
+@parameterNodeWrapper
+class DICOMLabelMapSegParameterNode:
+    """The panel's state, saved with the scene."""
+
+    segmentation: vtkMRMLSegmentationNode
+    referenceVolume: vtkMRMLScalarVolumeNode
+    seriesDescription: str = "Segmentation"
+    compression: Annotated[str, Choice([c.value for c in available_compressions()])] = DEFAULT_COMPRESSION.value
+    outputFolder: Path
+    addToDatabase: bool = True
+    syntheticPatientID: str = "ANONYMOUS"
+    segFile: Path
+
+
+class DICOMLabelMapSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel: selectors and buttons; every action goes to the logic inside tryWithErrorDisplay."""
+
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+
+    def setup(self):
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/DICOMLabelMapSeg.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = DICOMLabelMapSegLogic(slicer.mrmlScene)
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
+        self.ui.loadButton.connect("clicked(bool)", self.onLoadButton)
+        self.initializeParameterNode()
+
+    def cleanup(self):
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        parameterNode = self.logic.getParameterNode()
+        if not parameterNode.segmentation:
+            parameterNode.segmentation = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+        if not parameterNode.outputFolder or str(parameterNode.outputFolder) == ".":
+            parameterNode.outputFolder = Path(slicer.app.defaultScenePath)
+        self.setParameterNode(parameterNode)
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self._updateButtons()
+
+    def _updateButtons(self, caller=None, event=None):
+        parameters = self._parameterNode
+        self.ui.exportButton.enabled = bool(parameters and parameters.segmentation)
+        self.ui.loadButton.enabled = bool(parameters and parameters.segFile and Path(parameters.segFile).is_file())
+
+    def onExportButton(self):
+        with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
+            self._showProgress(_("Exporting {name}...").format(name=self._parameterNode.segmentation.GetName()))
+            written = self.logic.export(self._parameterNode)
+            self._showDone(_("Wrote {path} ({frames} frames)").format(path=written.path, frames=written.number_of_frames))
+
+    def onLoadButton(self):
+        with slicer.util.tryWithErrorDisplay(_("Load failed."), waitCursor=True):
+            self._showProgress(_("Loading {path}...").format(path=self._parameterNode.segFile))
+            node = self.logic.load(Path(self._parameterNode.segFile))
+            self._showDone(_("Loaded {name}: {count} segments").format(
+                name=node.GetName(), count=node.GetSegmentation().GetNumberOfSegments()))
+
+    def _showProgress(self, text):
+        """A busy progress bar while one synchronous step runs (DicomManager does not report sub-steps)."""
+        self.ui.progressBar.setRange(0, 0)
+        self.ui.statusLabel.text = text
+        slicer.app.processEvents()
+
+    def _showDone(self, text):
+        self.ui.progressBar.setRange(0, 100)
+        self.ui.progressBar.value = 100
+        self.ui.statusLabel.text = text
+
+
+class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
+    """What the panel does, usable from the Python console without the panel.
+
+    Raises :class:`DicomManager.errors.DicomLabelMapSegError` subclasses with a
+    message naming what is wrong.
+    """
+
+    def __init__(self, scene):
+        ScriptedLoadableModuleLogic.__init__(self)
+        self.scene = scene
+
+    def getParameterNode(self):
+        return DICOMLabelMapSegParameterNode(super().getParameterNode())
+
+    def export(self, parameters):
+        """Export ``parameters.segmentation`` as a LABELMAP SEG; returns what was written.
+
+        The reference volume is the one chosen, else the segmentation's own
+        reference geometry volume. A volume that did not come from DICOM first
+        gets a DICOM series (in the database, or beside the SEG when the
+        database is not used) carrying only the given patient ID.
+        """
+        from DicomManager.core.seg_writer import SeriesAttributes
+
+        if parameters.segmentation is None:
+            raise InvalidSegmentationError("Choose a segmentation to export.")
+        if not parameters.outputFolder or str(parameters.outputFolder) == ".":
+            raise InvalidSegmentationError("Choose an output folder.")
+        manager = self._manager(open_database=parameters.addToDatabase)
+        volume = parameters.referenceVolume or manager.reference_volume_of(parameters.segmentation)
+        if volume is None:
+            raise InvalidSegmentationError(
+                f"Segmentation {parameters.segmentation.GetName()!r} has no reference volume; choose one.")
+        if not volume.GetAttribute("DICOM.instanceUIDs"):
+            self._make_dicom_series(manager, volume, parameters)
+        written = manager.export_segmentation(
+            parameters.segmentation,
+            volume,
+            Path(parameters.outputFolder),
+            compression=parameters.compression,
+            series=SeriesAttributes(series_description=parameters.seriesDescription or parameters.segmentation.GetName()),
+        )
+        if parameters.addToDatabase:
+            slicer.dicomDatabase.insert(str(written.path))
+        logging.info(f"DICOMLabelMapSeg: wrote {written.path}")
+        return written
+
+    def load(self, path, referenceVolume=None):
+        """Load a LABELMAP SEG file as a segmentation node, on ``referenceVolume``'s grid or the loaded referenced volume's."""
+        manager = self._manager(open_database=False)
+        return manager.load_segmentation(Path(path), referenceVolume or manager.find_reference_volume(Path(path)))
+
+    def _manager(self, open_database):
+        from DicomManager.app.dependencies import ensure_dependencies
+        from DicomManager.app.dicom_database import DatabaseInstanceLocator, ensure_database_initialized
+        from DicomManager.mrml.manager import DicomManager
+
+        ensure_dependencies()
+        database = ensure_database_initialized() if open_database else getattr(slicer, "dicomDatabase", None)
+        locator = DatabaseInstanceLocator(database) if database is not None and database.isOpen else None
+        return DicomManager(self.scene, locator)
+
+    def _make_dicom_series(self, manager, volume, parameters):
+        from DicomManager.app.dicom_database import create_synthetic_dicom
+        from DicomManager.core.synthetic_series import SyntheticSeriesInfo
+
+        if parameters.addToDatabase:
+            create_synthetic_dicom(volume, parameters.syntheticPatientID)
+            return
+        info = SyntheticSeriesInfo(
+            patient_id=parameters.syntheticPatientID, series_description=volume.GetName(), rescale_type="US")
+        folder = Path(parameters.outputFolder) / f"{slicer.app.toSafeFileName(volume.GetName())}_DICOM"
+        manager.create_synthetic_series(volume, folder, info)
+
+
+class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
+    """Headless self-tests: the DICOM browser round trip and the panel logic on a volume not from DICOM."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear(0)
+
+    def runTest(self):
+        self.setUp()
+        self.test_browser_round_trip()
+        self.setUp()
+        self.test_panel_logic_on_volume_not_from_dicom()
+
+    def test_browser_round_trip(self):
+        """CT into a temporary database, segment, export through the plugin, reload through the browser path."""
+        import tempfile
+
+        from DICOMLib import DICOMUtils
+
+        from DicomManager.app.dicom_database import get_segmentations_for_volume, import_dicom_folder
+        from DicomManager.cli.demo import make_demo_case
+        from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+
+        plugin = slicer.modules.dicomPlugins["DICOMLabelMapSegPlugin"]()
+        with tempfile.TemporaryDirectory() as folder, DICOMUtils.TemporaryDICOMDatabase():
+            case = make_demo_case(Path(folder) / "ct")
+            ct_series_uid = import_dicom_folder(Path(folder) / "ct")[0]
+            volume = slicer.util.getNode(DICOMUtils.loadSeriesByUID([ct_series_uid])[0])
+            segmentation = create_segmentation_node(slicer.mrmlScene, case.labels, case.segments, "Demo segmentation")
+            segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+            shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+            study = shNode.GetItemParent(shNode.GetItemByDataNode(volume))
+            shNode.SetItemParent(shNode.GetItemByDataNode(segmentation), study)
+
+            exportables = plugin.examineForExport(shNode.GetItemByDataNode(segmentation))
+            self.assertEqual(len(exportables), 1)
+            exportables[0].directory = str(Path(folder) / "seg")
+            Path(exportables[0].directory).mkdir()
+            self.assertEqual(plugin.export(exportables), "")
+
+            seg_series = get_segmentations_for_volume(ct_series_uid)
+            self.assertEqual(len(seg_series), 1)
+            before = {node.GetID() for node in slicer.util.getNodesByClass("vtkMRMLSegmentationNode")}
+            # Which plugin the browser preselects is DICOMLabelMapSegPluginTest's subject; here the core SEG
+            # plugin is set aside so that only our load is counted, on Slicer versions whose
+            # loadSeriesWithVerification loads every selected loadable.
+            with _pluginSetAside("DICOMSegmentationPlugin"):
+                self.assertTrue(DICOMUtils.loadSeriesWithVerification(
+                    seg_series, {plugin.loadType: 1}, {"vtkMRMLSegmentationNode": 1}))
+            loaded = [node for node in slicer.util.getNodesByClass("vtkMRMLSegmentationNode") if node.GetID() not in before]
+            self.assertEqual(len(loaded), 1)
+            reference = loaded[0].GetNodeReference(loaded[0].GetReferenceImageGeometryReferenceRole())
+            self.assertIs(reference, volume)
+            self._assertSameSegmentation(loaded[0], volume, case.labels.array, case.segments)
+            self.assertEqual(shNode.GetItemParent(shNode.GetItemByDataNode(loaded[0])), study)
+
+    def test_panel_logic_on_volume_not_from_dicom(self):
+        """A volume made in Slicer gets a synthetic series; the SEG over it loads back identical."""
+        import tempfile
+
+        from DICOMLib import DICOMUtils
+
+        from DicomManager.cli.demo import make_demo_case
+        from DicomManager.mrml.image_arrays import ijk_to_ras_of_grid
+        from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+
+        logic = DICOMLabelMapSegLogic(slicer.mrmlScene)
+        with tempfile.TemporaryDirectory() as folder, DICOMUtils.TemporaryDICOMDatabase():
+            case = make_demo_case(Path(folder) / "ct")
+            volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Made in Slicer")
+            slicer.util.updateVolumeFromArray(volume, case.labels.array.astype("int16") * 7 - 100)
+            volume.SetIJKToRASMatrix(ijk_to_ras_of_grid(case.labels.get_geometry()))
+            segmentation = create_segmentation_node(slicer.mrmlScene, case.labels, case.segments, "Segmented in Slicer")
+            parameters = logic.getParameterNode()
+            parameters.segmentation = segmentation
+            parameters.referenceVolume = volume
+            parameters.outputFolder = Path(folder) / "out"
+            parameters.addToDatabase = True
+            parameters.syntheticPatientID = "SELFTEST"
+            written = logic.export(parameters)
+            self.assertTrue(volume.GetAttribute("DICOM.instanceUIDs"))
+            loaded = logic.load(written.path)
+            self._assertSameSegmentation(loaded, volume, case.labels.array, case.segments)
+            parameters.referenceVolume = None
+            with self.assertRaises(DicomLabelMapSegError):
+                logic.export(parameters)  # no reference volume chosen and none in the segmentation
+
+    def _assertSameSegmentation(self, node, volume, expected_labels, expected_segments):
+        import numpy as np
+
+        from DicomManager.mrml.segmentation_nodes import labels_from_segmentation_node, segment_metadata_from_node
+        from DicomManager.mrml.volume_nodes import grid_of_volume_node
+
+        labels, numbers = labels_from_segmentation_node(node, grid_of_volume_node(volume))
+        self.assertTrue(np.array_equal(labels, expected_labels))
+        metadata = [segment_metadata_from_node(node, segment_id, number) for segment_id, number in numbers.items()]
+        self.assertEqual(metadata, list(expected_segments))
+
+
+class _pluginSetAside:
+    """Take a DICOM plugin out of ``slicer.modules.dicomPlugins`` for the duration of a with-block."""
+
+    def __init__(self, key):
+        self.key = key
+        self.pluginClass = None
+
+    def __enter__(self):
+        self.pluginClass = slicer.modules.dicomPlugins.pop(self.key, None)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.pluginClass is not None:
+            slicer.modules.dicomPlugins[self.key] = self.pluginClass

@@ -1,0 +1,244 @@
+"""DICOM browser plugin for DICOM Label Map Segmentation (LABELMAP SEG, SOP Class 1.2.840.10008.5.1.4.1.1.66.7).
+
+Registered as ``DICOMLabelMapSegPlugin`` beside Slicer's core
+``DICOMSegmentationPlugin``; which of the two the browser preselects is decided
+in :mod:`DicomManager.core.loadable_offer`. Loading and exporting are done by
+:class:`DicomManager.mrml.manager.DicomManager`; this file only speaks the
+DICOM browser's language.
+"""
+
+import logging
+from pathlib import Path
+
+import slicer
+from DICOMLib import DICOMLoadable, DICOMPlugin
+from slicer.i18n import tr as _
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
+
+from DicomManager.app.dependencies import ensure_dependencies
+from DicomManager.app.dicom_database import PLUGIN_KEY, DatabaseInstanceLocator
+from DicomManager.core.loadable_offer import offer_for_seg_series
+from DicomManager.core.seg_references import read_seg_references
+from DicomManager.errors import DicomLabelMapSegError
+
+
+class DICOMLabelMapSegPluginClass(DICOMPlugin):
+    """Offers LABELMAP SEG series for loading and segmentation nodes for export as LABELMAP SEG."""
+
+    def __init__(self):
+        super().__init__()
+        self.loadType = _("DICOM Label Map Segmentation")
+        self.tags["sopClassUID"] = "0008,0016"
+        self.tags["modality"] = "0008,0060"
+
+    def examineForImport(self, fileLists):
+        """One loadable per LABELMAP SEG file in the given series (cached per file list)."""
+        loadables = []
+        for files in fileLists:
+            cached = self.getCachedLoadables(files)
+            if cached is None:
+                cached = self.examineFiles(files)
+                self.cacheLoadables(files, cached)
+            loadables.extend(cached)
+        return loadables
+
+    def examineFiles(self, files):
+        """Decide from the database's tag cache; read only the references of the files we take."""
+        database = slicer.dicomDatabase
+        loadables = []
+        for path in files:
+            offer = offer_for_seg_series(
+                database.fileValue(path, self.tags["sopClassUID"]),
+                database.fileValue(path, self.tags["modality"]),
+                database.fileValue(path, self.tags["seriesDescription"]),
+            )
+            if offer is None:
+                continue
+            try:
+                references = read_seg_references(Path(path))
+            except DicomLabelMapSegError as error:
+                logging.warning(f"{self.loadType}: not offering {path}: {error}")
+                continue
+            loadable = DICOMLoadable()
+            loadable.files = [path]
+            loadable.name = offer.name
+            loadable.tooltip = offer.tooltip
+            loadable.confidence = offer.confidence
+            loadable.selected = offer.selected
+            loadable.uid = references.sop_instance_uid
+            loadable.referencedInstanceUIDs = list(references.referenced_instance_uids)
+            if references.referenced_series_uid:
+                loadable.referencedSeriesUID = references.referenced_series_uid
+            loadables.append(loadable)
+        return loadables
+
+    def load(self, loadable):
+        """Load for the DICOM browser: True on success; on failure False, the reason logged and shown."""
+        try:
+            self.load_segmentation(loadable)
+        except DicomLabelMapSegError as error:
+            message = _("Could not load {name}: {reason}").format(name=loadable.name, reason=error)
+            logging.error(message)
+            slicer.util.errorDisplay(message, windowTitle=self.loadType)
+            return False
+        return True
+
+    def load_segmentation(self, loadable):
+        """Load a loadable as a segmentation node under its study; raises DicomLabelMapSegError on failure.
+
+        The labels are placed on the grid of the referenced volume when it is
+        in the scene (it then becomes the node's reference geometry), else on
+        the SEG's own grid. No node is added when loading fails.
+        """
+        ensure_dependencies()
+        from DicomManager.mrml.manager import DicomManager
+
+        manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
+        path = Path(loadable.files[0])
+        node = manager.load_segmentation(path, manager.find_reference_volume(path))
+        node.SetName(slicer.mrmlScene.GenerateUniqueName(loadable.name))
+        self.addSeriesInSubjectHierarchy(loadable, node)
+        return node
+
+    def examineForExport(self, subjectHierarchyItemID):
+        """Offer a segmentation node whose reference volume's images are all in the DICOM database."""
+        shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+        node = shNode.GetItemDataNode(subjectHierarchyItemID)
+        if node is None or not node.IsA("vtkMRMLSegmentationNode"):
+            return []
+        from DicomManager.mrml.manager import DicomManager
+
+        problem = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase)).export_problem(node)
+        if problem:
+            logging.debug(f"{self.loadType}: not offering {node.GetName()!r} for export: {problem}")
+            return []
+        exportable = slicer.qSlicerDICOMExportable()
+        exportable.name = self.loadType
+        exportable.tooltip = _("One LABELMAP SEG file: one frame per slice, every segment's number and metadata")
+        exportable.subjectHierarchyItemID = subjectHierarchyItemID
+        exportable.pluginClass = self.__module__
+        exportable.confidence = 1.0
+        exportable.setTag("Modality", "SEG")
+        exportable.setTag("SeriesDescription", node.GetName())
+        exportable.setTag("SeriesNumber", "300")
+        exportable.setTag("ContentCreatorName", "")
+        return [exportable]
+
+    def export(self, exportables):
+        """Write each exportable as a LABELMAP SEG in its folder and add it to the database; "" or the error."""
+        try:
+            ensure_dependencies()
+            from DicomManager.core.seg_writer import SeriesAttributes
+            from DicomManager.mrml.manager import DicomManager
+
+            manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
+            shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+            for exportable in exportables:
+                segmentation = shNode.GetItemDataNode(exportable.subjectHierarchyItemID)
+                series = SeriesAttributes(
+                    series_description=exportable.tag("SeriesDescription") or segmentation.GetName(),
+                    series_number=_whole_number(exportable.tag("SeriesNumber"), SeriesAttributes.series_number),
+                    content_creator_name=exportable.tag("ContentCreatorName"),
+                )
+                written = manager.export_segmentation(
+                    segmentation, manager.reference_volume_of(segmentation), Path(exportable.directory), series=series
+                )
+                slicer.dicomDatabase.insert(str(written.path))
+                logging.info(f"{self.loadType}: wrote {written.path} and added it to the DICOM database")
+        except DicomLabelMapSegError as error:
+            return str(error)
+        return ""
+
+
+def _whole_number(text, default):
+    """``text`` as an int, or ``default`` when it is empty or not a number."""
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        return default
+
+
+class DICOMLabelMapSegPlugin(ScriptedLoadableModule):
+    """Hidden module whose only job is to register the plugin with the DICOM module."""
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.parent.title = _("DICOM Label Map Segmentation Plugin")
+        self.parent.categories = ["Developer Tools.DICOM Plugins"]
+        self.parent.contributors = ["DICOMLabelMapSeg developers"]
+        self.parent.helpText = _(
+            "Loads DICOM Label Map Segmentation (LABELMAP SEG) series from the DICOM browser and exports "
+            "segmentations as LABELMAP SEG. No panel of its own: use the DICOM module or DICOMLabelMapSeg."
+        )
+        self.parent.acknowledgementText = _("Built on highdicom and pydicom.")
+        self.parent.dependencies = ["DICOM", "Segmentations", "Terminologies"]
+        self.parent.hidden = True
+        try:
+            slicer.modules.dicomPlugins
+        except AttributeError:
+            slicer.modules.dicomPlugins = {}
+        slicer.modules.dicomPlugins[PLUGIN_KEY] = DICOMLabelMapSegPluginClass
+
+
+class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
+    """The plugin in the real DICOM browser path: what it offers, and that a failed load leaves nothing behind."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear(0)
+
+    def runTest(self):
+        self.setUp()
+        self.test_offers_labelmap_above_core_plugin()
+        self.setUp()
+        self.test_failed_load_leaves_no_node()
+
+    def test_offers_labelmap_above_core_plugin(self):
+        from DICOMLib import DICOMUtils
+
+        with _written_demo_case() as case, DICOMUtils.TemporaryDICOMDatabase():
+            DICOMUtils.importDicom(str(case.folder))
+            loadablesByPlugin, _enabled = DICOMUtils.getLoadablesFromFileLists(
+                [slicer.dicomDatabase.filesForSeries(case.seg_series_uid)]
+            )
+            DICOMUtils.selectHighestConfidenceLoadables(loadablesByPlugin)
+            offered = [(plugin, item) for plugin, items in loadablesByPlugin.items() for item in items]
+            self.assertEqual({plugin.loadType for plugin, item in offered if item.selected}, {_("DICOM Label Map Segmentation")})
+            ours = [item for plugin, item in offered if isinstance(plugin, DICOMLabelMapSegPluginClass)]
+            self.assertEqual(len(ours), 1)
+            self.assertEqual(set(ours[0].referencedInstanceUIDs), set(case.ct_instance_uids))
+            ct_files = slicer.dicomDatabase.filesForSeries(case.ct_series_uid)
+            self.assertEqual(DICOMLabelMapSegPluginClass().examineForImport([ct_files]), [])
+
+    def test_failed_load_leaves_no_node(self):
+        from DICOMLib import DICOMUtils
+
+        with _written_demo_case() as case, DICOMUtils.TemporaryDICOMDatabase():
+            DICOMUtils.importDicom(str(case.folder))
+            seg_file = slicer.dicomDatabase.filesForSeries(case.seg_series_uid)[0]
+            plugin = DICOMLabelMapSegPluginClass()
+            loadable = plugin.examineForImport([[seg_file]])[0]
+            data = Path(seg_file).read_bytes()
+            Path(seg_file).write_bytes(data[: len(data) // 2])
+            nodes_before = slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
+            self.assertFalse(plugin.load(loadable))
+            self.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"), nodes_before)
+
+
+class _written_demo_case:
+    """The built-in demo case written to a temporary folder: CT series and its LABELMAP SEG."""
+
+    def __enter__(self):
+        import tempfile
+
+        from DicomManager.cli.demo import write_demo_files
+
+        self._folder = tempfile.TemporaryDirectory(prefix="DICOMLabelMapSegPluginTest-")
+        self.folder = Path(self._folder.name)
+        files = write_demo_files(self.folder)
+        self.ct_series_uid = files.source.series_instance_uid
+        self.ct_instance_uids = files.source.sop_instance_uids
+        self.seg_series_uid = files.seg.series_instance_uid
+        return self
+
+    def __exit__(self, *exc_info):
+        self._folder.cleanup()

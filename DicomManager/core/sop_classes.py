@@ -1,0 +1,9 @@
+"""The SOP Class UIDs this extension tells apart; importing this module costs nothing."""
+
+SEGMENTATION_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.4"
+"""Segmentation Storage: the classic BINARY and FRACTIONAL SEG."""
+
+LABELMAP_SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.7"
+"""Label Map Segmentation Storage (Supplement 243): SegmentationType LABELMAP."""
+
+SEGMENTATION_SOP_CLASS_UIDS = frozenset({SEGMENTATION_SOP_CLASS_UID, LABELMAP_SEG_SOP_CLASS_UID})
