@@ -23,7 +23,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from DicomManager.core.compression import DEFAULT_COMPRESSION, available_compressions
+from DicomManager.core.compression import DEFAULT_COMPRESSION, available_compressions, parse_compression
 from DicomManager.errors import DicomLabelMapSegError, InvalidSegmentationError
 
 
@@ -185,7 +185,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
             parameters.segmentation,
             volume,
             Path(parameters.outputFolder),
-            compression=parameters.compression,
+            compression=parse_compression(parameters.compression),
             series=SeriesAttributes(series_description=parameters.seriesDescription or parameters.segmentation.GetName()),
         )
         if parameters.addToDatabase:
@@ -210,6 +210,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
 
     def _make_dicom_series(self, manager, volume, parameters):
         from DicomManager.app.dicom_database import create_synthetic_dicom
+        from DicomManager.core.file_output import safe_file_name
         from DicomManager.core.synthetic_series import SyntheticSeriesInfo
 
         if parameters.addToDatabase:
@@ -217,7 +218,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
             return
         info = SyntheticSeriesInfo(
             patient_id=parameters.syntheticPatientID, series_description=volume.GetName(), rescale_type="US")
-        folder = Path(parameters.outputFolder) / f"{slicer.app.toSafeFileName(volume.GetName())}_DICOM"
+        folder = Path(parameters.outputFolder) / f"{safe_file_name(volume.GetName(), 'Volume')}_DICOM"
         manager.create_synthetic_series(volume, folder, info)
 
 
@@ -247,7 +248,9 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
         with tempfile.TemporaryDirectory() as folder, DICOMUtils.TemporaryDICOMDatabase():
             case = make_demo_case(Path(folder) / "ct")
             ct_series_uid = import_dicom_folder(Path(folder) / "ct")[0]
-            volume = slicer.util.getNode(DICOMUtils.loadSeriesByUID([ct_series_uid])[0])
+            loaded_ids = DICOMUtils.loadSeriesByUID([ct_series_uid])
+            volume = next(node for node in map(slicer.mrmlScene.GetNodeByID, loaded_ids)
+                          if node.IsA("vtkMRMLScalarVolumeNode"))
             segmentation = create_segmentation_node(slicer.mrmlScene, case.labels, case.segments, "Demo segmentation")
             segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
             shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)

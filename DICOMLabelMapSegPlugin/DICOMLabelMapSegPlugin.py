@@ -135,6 +135,9 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
             for exportable in exportables:
                 segmentation = shNode.GetItemDataNode(exportable.subjectHierarchyItemID)
+                problem = manager.export_problem(segmentation)
+                if problem:
+                    return problem
                 series = SeriesAttributes(
                     series_description=exportable.tag("SeriesDescription") or segmentation.GetName(),
                     series_number=_whole_number(exportable.tag("SeriesNumber"), SeriesAttributes.series_number),
@@ -195,7 +198,7 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
     def test_offers_labelmap_above_core_plugin(self):
         from DICOMLib import DICOMUtils
 
-        with _written_demo_case() as case, DICOMUtils.TemporaryDICOMDatabase():
+        with _WrittenDemoCase() as case, DICOMUtils.TemporaryDICOMDatabase():
             DICOMUtils.importDicom(str(case.folder))
             loadablesByPlugin, _enabled = DICOMUtils.getLoadablesFromFileLists(
                 [slicer.dicomDatabase.filesForSeries(case.seg_series_uid)]
@@ -212,7 +215,7 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
     def test_failed_load_leaves_no_node(self):
         from DICOMLib import DICOMUtils
 
-        with _written_demo_case() as case, DICOMUtils.TemporaryDICOMDatabase():
+        with _WrittenDemoCase() as case, DICOMUtils.TemporaryDICOMDatabase():
             DICOMUtils.importDicom(str(case.folder))
             seg_file = slicer.dicomDatabase.filesForSeries(case.seg_series_uid)[0]
             plugin = DICOMLabelMapSegPluginClass()
@@ -224,7 +227,7 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
             self.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"), nodes_before)
 
 
-class _written_demo_case:
+class _WrittenDemoCase:
     """The built-in demo case written to a temporary folder: CT series and its LABELMAP SEG."""
 
     def __enter__(self):

@@ -11,11 +11,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import OutputExistsError
+
+
+def safe_file_name(text: str, fallback: str) -> str:
+    """``text`` reduced to characters that are safe in file names on every system (``fallback`` if none are)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or fallback
 
 
 def write_atomically(path: Path, write: Callable[[Path], None], overwrite: bool = False) -> None:

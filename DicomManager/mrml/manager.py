@@ -9,7 +9,6 @@ modules it calls.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ import highdicom as hd
 import slicer
 
 from ..core.compression import DEFAULT_COMPRESSION, Compression, parse_compression
+from ..core.file_output import safe_file_name
 from ..core.geometry import check_same_voxel_grid
 from ..core.instance_index import InstanceFileIndex, InstanceLocator
 from ..core.seg_reader import read_labelmap_seg
@@ -132,7 +132,7 @@ class DicomManager:
             for segment_id, number in numbers.items()
         ]
         series = replace(series, series_instance_uid=series.series_instance_uid or hd.UID())
-        name = file_name or f"{_file_name_part(series.series_description)}_{series.series_instance_uid}.dcm"
+        name = file_name or f"{safe_file_name(series.series_description, 'Segmentation')}_{series.series_instance_uid}.dcm"
         return write_labelmap_seg(
             hd.Volume(labels, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid),
             segments,
@@ -214,8 +214,3 @@ class DicomManager:
         if path is None and self._instance_locator is not None:
             path = self._instance_locator.file_for_instance(sop_instance_uid)
         return Path(path) if path is not None else None
-
-
-def _file_name_part(text: str) -> str:
-    """``text`` reduced to characters that are safe in file names everywhere."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "Segmentation"

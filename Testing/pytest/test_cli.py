@@ -13,7 +13,7 @@ from conftest import on_grid, shared_data
 from DicomManager.cli.main import main
 from DicomManager.core.seg_reader import read_labelmap_seg
 from DicomManager.core.source_series import read_source_series_folder
-from DicomManager.mrml.storage import read_label_volume, read_segmentation_file
+from DicomManager.mrml.storage import read_label_volume, read_segmentation_file, write_label_volume
 
 
 def test_export_label_volume_with_dcmqi_metadata_then_import(tmp_path, scene, capsys):
@@ -87,3 +87,21 @@ def test_demo_command_runs_as_a_process(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "voxels identical, segment metadata identical" in completed.stdout
     assert (tmp_path / "demo_seg.dcm").is_file()
+
+
+def test_export_nifti_label_volume(tmp_path, scene):
+    """A .nii.gz label volume (NIfTI, RAS on disk) exports onto the reference grid like its NRRD twin."""
+    reference = shared_data("dcmqi/ct-3slice")
+    original = read_label_volume(scene, shared_data("dcmqi/liver_spine_gapped_seg.nrrd"))
+    nifti = tmp_path / "labels.nii.gz"
+    write_label_volume(scene, original, nifti)
+    from_nifti, from_nrrd = tmp_path / "nifti.dcm", tmp_path / "nrrd.dcm"
+    metadata = str(shared_data("dcmqi/metadata/seg-example_liver_spine_gapped.json"))
+    for source, output in ((nifti, from_nifti), (shared_data("dcmqi/liver_spine_gapped_seg.nrrd"), from_nrrd)):
+        assert main(["export", "--reference", str(reference), "--segmentation", str(source),
+                     "--metadata", metadata, "--output", str(output)]) == 0
+    grid = read_source_series_folder(reference).geometry
+    a, b = read_labelmap_seg(from_nifti, grid), read_labelmap_seg(from_nrrd, grid)
+    np.testing.assert_array_equal(a.labels.array, b.labels.array)
+    np.testing.assert_array_equal(a.labels.array, on_grid(original, grid))
+    assert a.segments == b.segments and [s.number for s in a.segments] == [1, 5]

@@ -9,20 +9,20 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+import tomllib
 from conftest import PROJECT_ROOT, blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data, write_series
 
 from DicomManager.cli.demo import write_demo_files
 from DicomManager.core.loadable_offer import LABELMAP_CONFIDENCE, offer_for_seg_series
 from DicomManager.core.seg_reader import read_labelmap_seg
 from DicomManager.core.seg_references import find_segmentations_referencing, read_seg_references
-from DicomManager.core.source_series import read_source_series
 from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
+from DicomManager.core.source_series import read_source_series
 from DicomManager.core.synthetic_series import SyntheticSeriesInfo
 from DicomManager.errors import SegFileError, SourceSeriesError
 from DicomManager.mrml.image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid
