@@ -143,7 +143,8 @@ def _import(arguments: argparse.Namespace) -> int:
 
 
 def _info(arguments: argparse.Namespace) -> int:
-    from ..core.seg_reader import read_seg_header, seg_info, segments_of
+    from ..core.seg_dataset import seg_info, segments_of
+    from ..core.seg_reader import read_seg_header
 
     header = read_seg_header(arguments.seg)
     info = seg_info(header, arguments.seg)

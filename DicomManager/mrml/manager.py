@@ -20,7 +20,7 @@ from ..core.compression import DEFAULT_COMPRESSION, Compression, parse_compressi
 from ..core.file_output import safe_file_name
 from ..core.geometry import check_same_voxel_grid
 from ..core.instance_index import InstanceFileIndex, InstanceLocator
-from ..core.seg_reader import read_labelmap_seg
+from ..core.seg_reader import read_seg
 from ..core.seg_references import read_seg_references
 from ..core.seg_writer import SeriesAttributes, WrittenSeg, write_labelmap_seg
 from ..core.segment_metadata import SegmentMetadata
@@ -28,7 +28,7 @@ from ..core.source_series import SourceSeries, read_source_series, read_source_s
 from ..core.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from ..errors import SourceSeriesError
 from .image_arrays import array_from_image
-from .segmentation_nodes import create_segmentation_node, labels_from_segmentation_node, segment_metadata_from_node
+from .segmentation_nodes import create_layered_segmentation_node, labels_from_segmentation_node, segment_metadata_from_node
 from .volume_nodes import (
     INSTANCE_UIDS_ATTRIBUTE,
     create_volume_node_from_series,
@@ -154,9 +154,13 @@ class DicomManager:
         """
         path = Path(path)
         reference = grid_of_volume_node(reference_volume_node) if reference_volume_node is not None else None
-        result = read_labelmap_seg(path, reference)
-        node = create_segmentation_node(
-            self.scene, result.labels, result.segments, name=result.info.series_description or path.stem
+        result = read_seg(path, reference)
+        node = create_layered_segmentation_node(
+            self.scene,
+            result.layers,
+            result.segments,
+            result.layer_of_segment,
+            name=result.info.series_description or path.stem,
         )
         node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, result.info.sop_instance_uid)
         if reference_volume_node is not None:

@@ -118,16 +118,39 @@ def create_segmentation_node(
     Voxels whose value names none of ``segments`` (padding, or the background
     segment) become 0, which Slicer reads as "no segment".
     """
-    numbers = [segment.number for segment in segments]
-    array = labels.array
-    if array.any() and not np.isin(array, [0, *numbers]).all():
-        array = np.where(np.isin(array, numbers), array, 0).astype(array.dtype)
-    image = slicer.vtkOrientedImageData()
-    fill_image_from_array(image, array)
-    image.SetImageToWorldMatrix(ijk_to_ras_of_grid(labels.get_geometry()))
+    return create_layered_segmentation_node(
+        scene, [labels], segments, {segment.number: 0 for segment in segments}, name
+    )
+
+
+def create_layered_segmentation_node(
+    scene: slicer.vtkMRMLScene,
+    layers: Sequence[hd.Volume],
+    segments: Sequence[SegmentMetadata],
+    layer_of_segment: dict[int, int],
+    name: str,
+) -> slicer.vtkMRMLSegmentationNode:
+    """A new segmentation node whose segments sit in the given label layers (overlapping segments apart).
+
+    Segments of one layer share one image, as Slicer's own shared labelmaps
+    do; each segment's label value is its number.
+    """
+    images = []
+    for index, layer in enumerate(layers):
+        numbers = [segment.number for segment in segments if layer_of_segment[segment.number] == index]
+        array = layer.array
+        if array.any() and not np.isin(array, [0, *numbers]).all():
+            array = np.where(np.isin(array, numbers), array, 0).astype(array.dtype)
+        image = slicer.vtkOrientedImageData()
+        fill_image_from_array(image, array)
+        image.SetImageToWorldMatrix(ijk_to_ras_of_grid(layer.get_geometry()))
+        images.append(image)
 
     # Segments are built before the node is added, so a bad one leaves nothing in the scene.
-    built = [(_segment_from_metadata(metadata, image), f"Segment_{metadata.number}") for metadata in segments]
+    built = [
+        (_segment_from_metadata(metadata, images[layer_of_segment[metadata.number]]), f"Segment_{metadata.number}")
+        for metadata in segments
+    ]
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
     node.CreateDefaultDisplayNodes()
     segmentation = node.GetSegmentation()

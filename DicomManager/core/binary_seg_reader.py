@@ -1,0 +1,117 @@
+"""Classic BINARY and FRACTIONAL SEG (SOP Class ...66.4) -> label layers, as Slicer's shared labelmaps hold them.
+
+A classic SEG stores one frame per segment and slice, and segments may
+overlap. The frames are read segment by segment (each frame decoded once,
+never an N-segments x volume one-hot array) and placed by position; each
+segment goes into the first layer where it overlaps nothing already there,
+so segments that do not overlap share one layer and nothing is dropped.
+
+FRACTIONAL values cannot be kept: Slicer's binary labelmap layers hold one
+segment per voxel or none. A voxel belongs to a segment when its fraction is
+at least 0.5 (stored value >= MaximumFractionalValue / 2); the result's notes
+and the log say so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from pydicom import Dataset
+
+from ..errors import SegFileError
+from .frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
+from .seg_dataset import LayeredSegmentation, background_of, is_tiled, iter_frames, seg_info, segments_of
+
+logger = logging.getLogger(__name__)
+
+
+def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None) -> LayeredSegmentation:
+    """Read a BINARY or FRACTIONAL SEG dataset (pixel data included) as label layers."""
+    if is_tiled(dataset):
+        raise SegFileError(
+            f"{path}: a tiled slide-microscopy {dataset.SegmentationType} SEG is a 2D slide image, not a volume; "
+            "only tiled LABELMAP SEGs load (as one plane)."
+        )
+    segments = segments_of(dataset, path)
+    frames = frame_geometry(dataset, path)
+    grid = reference if reference is not None else own_grid(dataset, frames, path)
+    check_frame_of_reference(dataset, grid, path)
+    rows, columns = int(dataset.Rows), int(dataset.Columns)
+    indices = frame_indices(frames, grid, rows, columns, path)
+    frames_of_segment = _frames_by_segment(dataset, {segment.number for segment in segments}, path)
+
+    threshold, notes = _inclusion_threshold(dataset, path)
+    dtype = np.uint8 if max((s.number for s in segments), default=0) < 256 else np.uint16
+    layers: list[np.ndarray] = []
+    layer_of_segment: dict[int, int] = {}
+    for number in sorted(frames_of_segment):
+        placed = [
+            (indices[frame_index], frame >= threshold)
+            for frame_index, frame in zip(frames_of_segment[number], iter_frames(dataset, path, frames_of_segment[number]))
+        ]
+        layer = _first_free_layer(layers, placed, rows, columns)
+        if layer == len(layers):
+            layers.append(np.zeros(grid.spatial_shape, dtype=dtype))
+        for (slice_index, row, column), mask in placed:
+            layers[layer][slice_index, row:row + rows, column:column + columns][mask] = number
+        layer_of_segment[number] = layer
+    if not layers:
+        layers.append(np.zeros(grid.spatial_shape, dtype=dtype))
+    for segment in segments:
+        layer_of_segment.setdefault(segment.number, 0)  # a segment without frames is empty
+    if len(layers) > 1:
+        logger.info("%s: overlapping segments are kept in %d layers", path, len(layers))
+    frame_of_reference_uid = dataset.get("FrameOfReferenceUID") or grid.frame_of_reference_uid
+    return LayeredSegmentation(
+        layers=[hd.Volume(layer, grid.affine, "PATIENT", frame_of_reference_uid) for layer in layers],
+        segments=segments,
+        layer_of_segment=layer_of_segment,
+        info=seg_info(dataset, path),
+        background=background_of(dataset, path),
+        notes=notes,
+    )
+
+
+def _frames_by_segment(dataset: Dataset, numbers: set[int], path: Path) -> dict[int, list[int]]:
+    """0-based frame indices of each segment, from each frame's Segment Identification."""
+    by_segment: dict[int, list[int]] = defaultdict(list)
+    for index, group in enumerate(dataset.PerFrameFunctionalGroupsSequence):
+        try:
+            number = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        except (AttributeError, IndexError, TypeError, ValueError):
+            raise SegFileError(f"{path}: frame {index + 1} has no SegmentIdentificationSequence.") from None
+        if number not in numbers:
+            raise SegFileError(f"{path}: frame {index + 1} belongs to segment {number}, which SegmentSequence does not describe.")
+        by_segment[number].append(index)
+    return by_segment
+
+
+def _inclusion_threshold(dataset: Dataset, path: Path) -> tuple[int, list[str]]:
+    """The smallest stored value that puts a voxel in the segment, and a note when values are thresholded."""
+    if dataset.SegmentationType == "BINARY":
+        return 1, []
+    maximum = int(dataset.get("MaximumFractionalValue") or 0)
+    if maximum <= 0:
+        raise SegFileError(f"{path}: a FRACTIONAL SEG without a positive MaximumFractionalValue (0062,000E).")
+    kind = str(dataset.get("SegmentationFractionalType", "PROBABILITY")).lower()
+    note = (
+        f"{kind} values (0..{maximum}) were thresholded at 0.5: a voxel belongs to a segment when its stored "
+        f"value is at least {(maximum + 1) // 2}"
+    )
+    logger.warning("%s: %s", path, note)
+    return (maximum + 1) // 2, [note]
+
+
+def _first_free_layer(layers: list[np.ndarray], placed: list, rows: int, columns: int) -> int:
+    """The first layer in which the segment's voxels are all still free (len(layers) if none is)."""
+    for number, layer in enumerate(layers):
+        if not any(
+            layer[slice_index, row:row + rows, column:column + columns][mask].any()
+            for (slice_index, row, column), mask in placed
+        ):
+            return number
+    return len(layers)

@@ -1,0 +1,191 @@
+"""Where the frames of a SEG lie: their plane positions, the grid they form, and their place on a target grid.
+
+Frames are placed by their Image Position (Patient), never by their order,
+so frames omitted for empty slices, frames stored in any order and frames of
+many segments at the same position all land where they belong. A frame that
+falls between slices or voxels of the target grid is an error: nothing is
+silently shifted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from pydicom import Dataset
+
+from ..errors import GeometryMismatchError, SegFileError
+from .geometry import DIRECTION_TOLERANCE, INDEX_TOLERANCE, SPACING_TOLERANCE
+
+logger = logging.getLogger(__name__)
+
+MAX_GRID_SLICES = 65536
+"""A SEG whose frames would need a grid of more slices than this is refused rather than allocated."""
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """The plane of every frame: positions, and the orientation and pixel spacing they all share."""
+
+    positions: np.ndarray  # (frames, 3) Image Position (Patient) of each frame, LPS mm
+    orientation: np.ndarray  # (6,) shared Image Orientation (Patient)
+    pixel_spacing: np.ndarray  # (2,) row spacing, column spacing
+    spacing_between_slices: float | None  # as the SEG declares it (Pixel Measures), if it does
+
+
+def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
+    """Read every frame's plane from the per-frame and shared functional groups."""
+    number_of_frames = int(dataset.get("NumberOfFrames", 1))
+    shared = (dataset.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
+    per_frame = dataset.get("PerFrameFunctionalGroupsSequence") or []
+    if len(per_frame) != number_of_frames:
+        raise SegFileError(
+            f"{path}: PerFrameFunctionalGroupsSequence has {len(per_frame)} items for {number_of_frames} frames."
+        )
+
+    def attribute(group: Dataset, sequence: str, keyword: str, frame_number: int) -> list[float]:
+        for source in (group, shared):
+            items = source.get(sequence)
+            if items and keyword in items[0]:
+                return [float(v) for v in items[0].get(keyword)]
+        raise SegFileError(f"{path}: frame {frame_number} has no {keyword} ({sequence}).")
+
+    try:
+        positions = np.array(
+            [attribute(group, "PlanePositionSequence", "ImagePositionPatient", n) for n, group in enumerate(per_frame, 1)]
+        )
+        orientations = np.array(
+            [attribute(g, "PlaneOrientationSequence", "ImageOrientationPatient", n) for n, g in enumerate(per_frame, 1)]
+        )
+        spacings = np.array(
+            [attribute(group, "PixelMeasuresSequence", "PixelSpacing", n) for n, group in enumerate(per_frame, 1)]
+        )
+    except (ValueError, TypeError) as error:
+        raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is malformed ({error}).") from None
+    if positions.shape != (number_of_frames, 3) or orientations.shape[1:] != (6,) or spacings.shape[1:] != (2,):
+        raise SegFileError(f"{path}: frame positions, orientations or pixel spacings have the wrong number of values.")
+    if not (np.isfinite(positions).all() and np.isfinite(orientations).all() and (spacings > 0).all()):
+        raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is not a finite, positive value.")
+    if np.ptp(orientations, axis=0).max() > DIRECTION_TOLERANCE or np.ptp(spacings, axis=0).max() > SPACING_TOLERANCE:
+        raise GeometryMismatchError(f"{path}: frames differ in orientation or pixel spacing; they do not form a volume.")
+    measures = (shared.get("PixelMeasuresSequence") or [Dataset()])[0]
+    between = measures.get("SpacingBetweenSlices")
+    return FrameGeometry(
+        positions=positions,
+        orientation=orientations[0],
+        pixel_spacing=spacings[0],
+        spacing_between_slices=float(between) if between not in (None, "") and float(between) > 0 else None,
+    )
+
+
+def own_grid(dataset: Dataset, frames: FrameGeometry, path: Path) -> hd.VolumeGeometry:
+    """The regular grid the frames lie on, when no reference series is given.
+
+    highdicom's answer is taken when it has one. Frames with gaps between
+    them (omitted empty slices, or a source series with a gap in it) get the
+    regular grid whose slice spacing divides every gap exactly: the declared
+    SpacingBetweenSlices if it does, else the smallest gap. Frames that fit no
+    such grid are reported, not shifted.
+    """
+    try:
+        geometry = hd.seg.Segmentation.from_dataset(dataset, copy=False).get_volume_geometry()
+    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError):
+        geometry = None
+    return geometry if geometry is not None else _grid_through_gaps(dataset, frames, path)
+
+
+def _grid_through_gaps(dataset: Dataset, frames: FrameGeometry, path: Path) -> hd.VolumeGeometry:
+    along_row, along_column = frames.orientation[:3], frames.orientation[3:]
+    normal = np.cross(along_row, along_column)
+    distances = frames.positions @ normal
+    in_plane = frames.positions - np.outer(distances, normal)
+    if np.abs(in_plane - in_plane[0]).max() > INDEX_TOLERANCE * frames.pixel_spacing.min():
+        raise GeometryMismatchError(f"{path}: frames are shifted within their planes; they do not form one volume.")
+    slices = _unique_within(np.sort(distances), INDEX_TOLERANCE * frames.pixel_spacing.min())
+    spacing = _common_spacing(slices, frames.spacing_between_slices, path)
+    count = int(round((slices[-1] - slices[0]) / spacing)) + 1
+    if count > MAX_GRID_SLICES:
+        raise GeometryMismatchError(f"{path}: the frames span {count} slices of {spacing:g} mm; refusing so large a grid.")
+    if count > len(slices):
+        logger.info("%s: frames lie on %d of the %d slices of a %g mm grid", path, len(slices), count, spacing)
+    affine = np.eye(4)
+    affine[:3, 0] = normal * spacing
+    affine[:3, 1] = along_column * frames.pixel_spacing[0]
+    affine[:3, 2] = along_row * frames.pixel_spacing[1]
+    affine[:3, 3] = in_plane[0] + slices[0] * normal
+    return hd.VolumeGeometry(
+        affine,
+        (count, int(dataset.Rows), int(dataset.Columns)),
+        "PATIENT",
+        frame_of_reference_uid=dataset.get("FrameOfReferenceUID"),
+    )
+
+
+def _unique_within(sorted_values: np.ndarray, tolerance: float) -> np.ndarray:
+    keep = np.concatenate([[True], np.diff(sorted_values) > tolerance])
+    return sorted_values[keep]
+
+
+def _common_spacing(slices: np.ndarray, declared: float | None, path: Path) -> float:
+    """A slice spacing of which every offset from the first slice is a whole multiple."""
+    if len(slices) == 1:
+        return declared or 1.0
+    offsets = slices - slices[0]
+    for spacing in (declared, float(np.diff(slices).min())):
+        if spacing and np.abs(offsets / spacing - np.round(offsets / spacing)).max() <= INDEX_TOLERANCE:
+            return spacing
+    raise GeometryMismatchError(
+        f"{path}: the frames' slice positions {np.round(slices, 3).tolist()} share no common spacing, so they "
+        "cannot be placed on a regular grid without shifting some of them."
+    )
+
+
+def check_frame_of_reference(dataset: Dataset, grid: hd.VolumeGeometry, path: Path) -> None:
+    """The SEG and the target grid must be in the same frame of reference (when both say)."""
+    seg_uid, grid_uid = dataset.get("FrameOfReferenceUID"), grid.frame_of_reference_uid
+    if seg_uid and grid_uid and seg_uid != grid_uid:
+        raise GeometryMismatchError(
+            f"{path}: the SEG is in frame of reference {seg_uid}, the reference series in {grid_uid}."
+        )
+
+
+def check_in_plane_geometry(frames: FrameGeometry, grid: hd.VolumeGeometry, path: Path) -> None:
+    """Frames must be parallel to the grid's planes, rows along rows, with the grid's pixel spacing."""
+    affine = np.asarray(grid.affine, dtype=float)
+    along_row, along_column = affine[:3, 2], affine[:3, 1]  # column index step, row index step
+    expected = np.concatenate([along_row / np.linalg.norm(along_row), along_column / np.linalg.norm(along_column)])
+    if np.max(np.abs(frames.orientation - expected)) > DIRECTION_TOLERANCE:
+        raise GeometryMismatchError(
+            f"{path}: frame orientation {np.round(frames.orientation, 6).tolist()} differs from the reference "
+            f"grid's {np.round(expected, 6).tolist()}."
+        )
+    grid_spacing = np.array([np.linalg.norm(along_column), np.linalg.norm(along_row)])
+    if np.max(np.abs(frames.pixel_spacing - grid_spacing) / grid_spacing) > SPACING_TOLERANCE:
+        raise GeometryMismatchError(
+            f"{path}: pixel spacing {frames.pixel_spacing.tolist()} differs from the reference grid's "
+            f"{np.round(grid_spacing, 6).tolist()}."
+        )
+
+
+def frame_indices(frames: FrameGeometry, grid: hd.VolumeGeometry, rows: int, columns: int, path: Path) -> np.ndarray:
+    """(slice, row, column) of every frame's first pixel on ``grid``, each frame checked to fit exactly."""
+    check_in_plane_geometry(frames, grid, path)
+    exact = grid.map_reference_to_indices(frames.positions, round_output=False)
+    rounded = np.round(exact).astype(int)
+    for frame_number, (index, position) in enumerate(zip(rounded, exact), start=1):
+        where = np.round(frames.positions[frame_number - 1], 3).tolist()
+        if np.max(np.abs(position - index)) > INDEX_TOLERANCE:
+            raise GeometryMismatchError(f"{path}: frame {frame_number} at {where} lies between the slices or voxels of the grid.")
+        slice_index, row, column = index
+        if (
+            not 0 <= slice_index < grid.spatial_shape[0]
+            or row < 0 or row + rows > grid.spatial_shape[1]
+            or column < 0 or column + columns > grid.spatial_shape[2]
+        ):
+            raise GeometryMismatchError(
+                f"{path}: frame {frame_number} at {where} falls outside the grid of shape {list(grid.spatial_shape)}."
+            )
+    return rounded

@@ -1,0 +1,196 @@
+"""What every SEG reader needs from a SEG dataset: reading it, checking its type, its segments and frames.
+
+Shared by the LABELMAP reader (:mod:`.seg_reader`) and the BINARY/FRACTIONAL
+reader (:mod:`.binary_seg_reader`), whose results both take the form of
+:class:`LayeredSegmentation`: label arrays on one grid ("layers"), each
+segment's voxels in exactly one layer, as Slicer's shared labelmap layers hold
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import get_decoder
+
+from ..errors import CodecUnavailableError, SegFileError
+from .compression import preferred_decoding_plugin
+from .segment_metadata import SegmentMetadata, segment_metadata_from_dataset
+from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
+
+SEGMENTATION_TYPES = {
+    LABELMAP_SEG_SOP_CLASS_UID: ("LABELMAP",),
+    SEGMENTATION_SOP_CLASS_UID: ("BINARY", "FRACTIONAL"),
+}
+"""The SegmentationType values each Segmentation SOP Class allows."""
+
+
+@dataclass(frozen=True)
+class SegInfo:
+    """Identifiers and series attributes of a SEG, as a browser or report shows them."""
+
+    path: Path
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    series_description: str
+    series_number: int | None
+    content_label: str
+    content_description: str
+    content_creator_name: str
+    transfer_syntax_uid: str
+    bits_allocated: int
+    number_of_frames: int
+    pixel_padding_value: int | None
+    photometric_interpretation: str
+    frame_of_reference_uid: str | None
+    referenced_series_uid: str | None
+    referenced_instance_uids: list[str] = field(default_factory=list)
+    segmentation_type: str = "LABELMAP"
+
+
+@dataclass
+class LayeredSegmentation:
+    """A SEG read back as Slicer holds segmentations: label layers on one grid.
+
+    Each layer is a label array whose values are segment numbers; a segment's
+    voxels are all in layer ``layer_of_segment[number]``. Segments that do not
+    overlap share a layer, so a LABELMAP (or a BINARY SEG without overlaps)
+    gives one layer. ``notes`` says what could not be kept exactly (for
+    example fractional values thresholded at 0.5).
+    """
+
+    layers: list[hd.Volume]
+    segments: list[SegmentMetadata]
+    layer_of_segment: dict[int, int]
+    info: SegInfo
+    background: SegmentMetadata | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
+    """Read a SEG file and check that it is a Segmentation of a type we know."""
+    path = Path(path)
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except FileNotFoundError:
+        raise SegFileError(f"{path}: no such file.") from None
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as error:
+        raise SegFileError(f"{path}: not a readable DICOM file ({error}).") from None
+    check_segmentation_type(dataset, path)
+    return dataset
+
+
+def check_segmentation_type(dataset: Dataset, path: Path) -> str:
+    """The SegmentationType, after checking that it fits the SOP Class and that the basic attributes are there."""
+    sop_class = str(dataset.get("SOPClassUID", ""))
+    segmentation_type = str(dataset.get("SegmentationType", ""))
+    if sop_class not in SEGMENTATION_TYPES:
+        raise SegFileError(f"{path}: SOPClassUID {sop_class or '(missing)'} is not a Segmentation Storage class.")
+    if segmentation_type not in SEGMENTATION_TYPES[sop_class]:
+        raise SegFileError(
+            f"{path}: SegmentationType {segmentation_type or '(missing)'} does not belong to SOP Class "
+            f"{sop_class} (which allows {', '.join(SEGMENTATION_TYPES[sop_class])})."
+        )
+    for keyword in ("SegmentSequence", "Rows", "Columns", "BitsAllocated"):
+        if keyword not in dataset:
+            raise SegFileError(f"{path}: the required attribute {keyword} is missing.")
+    return segmentation_type
+
+
+def segments_of(dataset: Dataset, path: Path) -> list[SegmentMetadata]:
+    """The segments a SEG describes, background segment 0 left out."""
+    items = [segment_metadata_from_dataset(item, source=str(path)) for item in dataset.SegmentSequence]
+    return [segment for segment in items if segment.number != 0]
+
+
+def background_of(dataset: Dataset, path: Path) -> SegmentMetadata | None:
+    """The described background segment (number 0, as dcmqi writes in LABELMAPs), if any."""
+    items = [item for item in dataset.SegmentSequence if item.get("SegmentNumber") == 0]
+    return segment_metadata_from_dataset(items[0], source=str(path)) if items else None
+
+
+def seg_info(dataset: Dataset, path: Path) -> SegInfo:
+    """Identifiers and series attributes of a SEG dataset read from ``path``."""
+    referenced_series = dataset.get("ReferencedSeriesSequence") or []
+    series_item = referenced_series[0] if referenced_series else None
+    instance_uids = [
+        str(item.ReferencedSOPInstanceUID)
+        for series in referenced_series
+        for item in series.get("ReferencedInstanceSequence", [])
+    ]
+    padding = dataset.get("PixelPaddingValue")
+    series_number = dataset.get("SeriesNumber")
+    return SegInfo(
+        path=path,
+        sop_instance_uid=str(dataset.get("SOPInstanceUID", "")),
+        series_instance_uid=str(dataset.get("SeriesInstanceUID", "")),
+        study_instance_uid=str(dataset.get("StudyInstanceUID", "")),
+        series_description=str(dataset.get("SeriesDescription", "")),
+        series_number=int(series_number) if series_number not in (None, "") else None,
+        content_label=str(dataset.get("ContentLabel", "")),
+        content_description=str(dataset.get("ContentDescription", "")),
+        content_creator_name=str(dataset.get("ContentCreatorName", "")),
+        transfer_syntax_uid=str(dataset.file_meta.get("TransferSyntaxUID", "")),
+        bits_allocated=int(dataset.BitsAllocated),
+        number_of_frames=int(dataset.get("NumberOfFrames", 1)),
+        pixel_padding_value=int(padding) if padding is not None else None,
+        photometric_interpretation=str(dataset.get("PhotometricInterpretation", "")),
+        frame_of_reference_uid=dataset.get("FrameOfReferenceUID"),
+        referenced_series_uid=str(series_item.SeriesInstanceUID) if series_item else None,
+        referenced_instance_uids=instance_uids,
+        segmentation_type=str(dataset.get("SegmentationType", "")),
+    )
+
+
+def is_tiled(dataset: Dataset) -> bool:
+    """Whether the SEG is a tiled slide-microscopy image rather than a stack of planes."""
+    return "TotalPixelMatrixRows" in dataset or str(dataset.get("DimensionOrganizationType", "")).startswith("TILED")
+
+
+def decode_all_frames(dataset: Dataset, path: Path) -> np.ndarray:
+    """All frames as one (frames, rows, columns) array of stored values."""
+    _require_pixel_data(dataset, path)
+    plugin = preferred_decoding_plugin(dataset.file_meta.TransferSyntaxUID)
+    with _decoding_errors(dataset, path):
+        dataset.pixel_array_options(decoding_plugin=plugin)
+        pixels = dataset.pixel_array
+    return pixels[np.newaxis] if pixels.ndim == 2 else pixels
+
+
+def iter_frames(dataset: Dataset, path: Path, indices: Sequence[int]) -> Iterator[np.ndarray]:
+    """The frames at 0-based ``indices``, decoded one at a time (bounded memory for large SEGs)."""
+    _require_pixel_data(dataset, path)
+    transfer_syntax = dataset.file_meta.TransferSyntaxUID
+    plugin = preferred_decoding_plugin(transfer_syntax)
+    with _decoding_errors(dataset, path):
+        decoder = get_decoder(transfer_syntax)
+        for frame, _ in decoder.iter_array(dataset, indices=list(indices), decoding_plugin=plugin):
+            yield frame
+
+
+def _require_pixel_data(dataset: Dataset, path: Path) -> None:
+    if "PixelData" not in dataset:
+        raise SegFileError(f"{path}: the file has no Pixel Data.")
+
+
+@contextmanager
+def _decoding_errors(dataset: Dataset, path: Path) -> Iterator[None]:
+    """Turn the many ways pixel decoding fails into our errors, naming the file and transfer syntax."""
+    try:
+        yield
+    except (RuntimeError, NotImplementedError) as error:
+        name = getattr(dataset.file_meta.get("TransferSyntaxUID"), "name", "its transfer syntax")
+        if "plugin" in str(error).lower() or "decoder" in str(error).lower():
+            raise CodecUnavailableError(f"{path}: cannot decode {name} ({error}).") from None
+        raise SegFileError(f"{path}: the pixel data cannot be decoded ({error}).") from None
+    except (ValueError, KeyError, AttributeError, EOFError, TypeError, IndexError) as error:
+        raise SegFileError(f"{path}: the pixel data cannot be decoded ({error}).") from None
