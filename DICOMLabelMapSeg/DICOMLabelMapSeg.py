@@ -24,6 +24,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from DicomManager.core.compression import DEFAULT_COMPRESSION, available_compressions, parse_compression
+from DicomManager.core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy, parse_overlap_policy
 from DicomManager.errors import DicomLabelMapSegError, InvalidSegmentationError
 
 
@@ -52,6 +53,7 @@ class DICOMLabelMapSegParameterNode:
     referenceVolume: vtkMRMLScalarVolumeNode
     seriesDescription: str = "Segmentation"
     compression: Annotated[str, Choice([c.value for c in available_compressions()])] = DEFAULT_COMPRESSION.value
+    overlap: Annotated[str, Choice([policy.value for policy in OverlapPolicy])] = DEFAULT_OVERLAP_POLICY.value
     outputFolder: Path
     addToDatabase: bool = True
     syntheticPatientID: str = "ANONYMOUS"
@@ -125,7 +127,8 @@ class DICOMLabelMapSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
             self._showProgress(_("Exporting {name}...").format(name=self._parameterNode.segmentation.GetName()))
             written = self.logic.export(self._parameterNode)
-            self._showDone(_("Wrote {path} ({frames} frames)").format(path=written.path, frames=written.number_of_frames))
+            self._showDone(_("Wrote {type} SEG: {paths}").format(
+                type=written.segmentation_type, paths=", ".join(str(path) for path in written.paths)))
 
     def onLoadButton(self):
         with slicer.util.tryWithErrorDisplay(_("Load failed."), waitCursor=True):
@@ -161,7 +164,9 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         return DICOMLabelMapSegParameterNode(super().getParameterNode())
 
     def export(self, parameters):
-        """Export ``parameters.segmentation`` as a LABELMAP SEG; returns what was written.
+        """Export ``parameters.segmentation`` as SEG; returns what was written (a ``WrittenSeries``).
+
+        One LABELMAP SEG when no segments overlap; else as ``parameters.overlap`` says.
 
         The reference volume is the one chosen, else the segmentation's own
         reference geometry volume. A volume that did not come from DICOM first
@@ -186,11 +191,13 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
             volume,
             Path(parameters.outputFolder),
             compression=parse_compression(parameters.compression),
+            overlap=parse_overlap_policy(parameters.overlap),
             series=SeriesAttributes(series_description=parameters.seriesDescription or parameters.segmentation.GetName()),
         )
-        if parameters.addToDatabase:
-            slicer.dicomDatabase.insert(str(written.path))
-        logging.info(f"DICOMLabelMapSeg: wrote {written.path}")
+        for path in written.paths:
+            if parameters.addToDatabase:
+                slicer.dicomDatabase.insert(str(path))
+            logging.info(f"DICOMLabelMapSeg: wrote {path}")
         return written
 
     def load(self, path, referenceVolume=None):
@@ -304,7 +311,7 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             parameters.syntheticPatientID = "SELFTEST"
             written = logic.export(parameters)
             self.assertTrue(volume.GetAttribute("DICOM.instanceUIDs"))
-            loaded = logic.load(written.path)
+            loaded = logic.load(written.paths[0])
             self._assertSameSegmentation(loaded, volume, case.labels.array, case.segments)
             parameters.referenceVolume = None
             with self.assertRaises(DicomLabelMapSegError):

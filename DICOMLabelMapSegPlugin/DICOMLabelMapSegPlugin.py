@@ -1,4 +1,4 @@
-"""DICOM browser plugin for DICOM Label Map Segmentation (LABELMAP SEG, SOP Class 1.2.840.10008.5.1.4.1.1.66.7).
+"""DICOM browser plugin for Segmentation objects: LABELMAP SEG (SOP Class ...66.7) and classic SEG (...66.4).
 
 Registered as ``DICOMLabelMapSegPlugin`` beside Slicer's core
 ``DICOMSegmentationPlugin``; which of the two the browser preselects is decided
@@ -23,13 +23,14 @@ from DicomManager.errors import DicomLabelMapSegError
 
 
 class DICOMLabelMapSegPluginClass(DICOMPlugin):
-    """Offers LABELMAP SEG series for loading and segmentation nodes for export as LABELMAP SEG."""
+    """Offers SEG series (LABELMAP and classic) for loading, and segmentation nodes for export as LABELMAP SEG."""
 
     def __init__(self):
         super().__init__()
-        self.loadType = _("DICOM Label Map Segmentation")
+        self.loadType = _("Segmentation (DICOMLabelMapSeg)")
         self.tags["sopClassUID"] = "0008,0016"
         self.tags["modality"] = "0008,0060"
+        self.tags["dimensionOrganizationType"] = "0020,9311"
 
     def examineForImport(self, fileLists):
         """One loadable per LABELMAP SEG file in the given series (cached per file list)."""
@@ -51,6 +52,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 database.fileValue(path, self.tags["sopClassUID"]),
                 database.fileValue(path, self.tags["modality"]),
                 database.fileValue(path, self.tags["seriesDescription"]),
+                database.fileValue(path, self.tags["dimensionOrganizationType"]),
             )
             if offer is None:
                 continue
@@ -113,7 +115,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             logging.debug(f"{self.loadType}: not offering {node.GetName()!r} for export: {problem}")
             return []
         exportable = slicer.qSlicerDICOMExportable()
-        exportable.name = self.loadType
+        exportable.name = _("DICOM Label Map Segmentation")
         exportable.tooltip = _("One LABELMAP SEG file: one frame per slice, every segment's number and metadata")
         exportable.subjectHierarchyItemID = subjectHierarchyItemID
         exportable.pluginClass = self.__module__
@@ -146,8 +148,9 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 written = manager.export_segmentation(
                     segmentation, manager.reference_volume_of(segmentation), Path(exportable.directory), series=series
                 )
-                slicer.dicomDatabase.insert(str(written.path))
-                logging.info(f"{self.loadType}: wrote {written.path} and added it to the DICOM database")
+                for path in written.paths:
+                    slicer.dicomDatabase.insert(str(path))
+                    logging.info(f"{self.loadType}: wrote {path} and added it to the DICOM database")
         except DicomLabelMapSegError as error:
             return str(error)
         return ""
@@ -205,7 +208,8 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
             )
             DICOMUtils.selectHighestConfidenceLoadables(loadablesByPlugin)
             offered = [(plugin, item) for plugin, items in loadablesByPlugin.items() for item in items]
-            self.assertEqual({plugin.loadType for plugin, item in offered if item.selected}, {_("DICOM Label Map Segmentation")})
+            selected = {plugin.loadType for plugin, item in offered if item.selected}
+            self.assertEqual(selected, {DICOMLabelMapSegPluginClass().loadType})
             ours = [item for plugin, item in offered if isinstance(plugin, DICOMLabelMapSegPluginClass)]
             self.assertEqual(len(ours), 1)
             self.assertEqual(set(ours[0].referencedInstanceUIDs), set(case.ct_instance_uids))

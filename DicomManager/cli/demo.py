@@ -124,7 +124,9 @@ def run_demo(output_dir: Path, report: Callable[[str], None] = print) -> bool:
     segmentation = create_segmentation_node(scene, case.labels, case.segments, "Demo segmentation")
 
     started = time.perf_counter()
-    written = manager.export_segmentation(segmentation, volume, output_dir, file_name="demo_seg.dcm", overwrite=True)
+    (written,) = manager.export_segmentation(
+        segmentation, volume, output_dir, file_name="demo_seg.dcm", overwrite=True
+    ).instances
     export_seconds = time.perf_counter() - started
     started = time.perf_counter()
     loaded = manager.load_segmentation(written.path, volume)

@@ -12,12 +12,13 @@ import logging
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .. import __version__
 from ..core.compression import DEFAULT_COMPRESSION, Compression
-from ..errors import DicomLabelMapSegError
+from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
+from ..errors import DicomLabelMapSegError, SegmentationFileError
 
 logger = logging.getLogger("dicomlabelmapseg")
 
@@ -42,10 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    export = commands.add_parser("export", help="segmentation file -> LABELMAP SEG")
+    export = commands.add_parser("export", help="segmentation file(s) -> LABELMAP SEG (BINARY SEG when segments overlap)")
     export.add_argument("--reference", required=True, type=Path, help="folder with the source DICOM series")
     export.add_argument(
-        "--segmentation", required=True, type=Path, help="Slicer .seg.nrrd, or a label volume (.nrrd, .nii.gz)"
+        "--segmentation",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="Slicer .seg.nrrd, or label volumes (.nrrd, .nii.gz), one per dcmqi segmentAttributes group",
     )
     export.add_argument("--output", required=True, type=Path, help="SEG file to write")
     export.add_argument(
@@ -54,12 +59,19 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_COMPRESSION.value,
         help=f"transfer syntax (default {DEFAULT_COMPRESSION.value}, which every tested reader opens)",
     )
+    export.add_argument(
+        "--overlap",
+        choices=[policy.value for policy in OverlapPolicy],
+        default=DEFAULT_OVERLAP_POLICY.value,
+        help=f"when segments overlap (default {DEFAULT_OVERLAP_POLICY.value}: one classic BINARY SEG, which loses "
+        "nothing and every reader opens; layers: one LABELMAP per layer in one series; error: refuse)",
+    )
     export.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
     export.add_argument("--series-description", help="SeriesDescription of the SEG")
     export.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     export.set_defaults(run=_export)
 
-    import_ = commands.add_parser("import", help="LABELMAP SEG -> Slicer segmentation file")
+    import_ = commands.add_parser("import", help="SEG (LABELMAP, BINARY, FRACTIONAL) -> Slicer segmentation file")
     import_.add_argument("seg", type=Path, help="SEG file")
     import_.add_argument("--output", required=True, type=Path, help=".seg.nrrd file to write")
     import_.add_argument("--labelmap", type=Path, help="also write a label volume (.nrrd, .nii.gz)")
@@ -88,7 +100,7 @@ def _export(arguments: argparse.Namespace) -> int:
         is_segmentation_file,
         read_label_volume,
         read_segmentation_file,
-        segmentation_node_from_label_volume,
+        segmentation_node_from_label_volumes,
     )
 
     refuse_existing(arguments.output, arguments.force)
@@ -98,47 +110,61 @@ def _export(arguments: argparse.Namespace) -> int:
     scene = session.scene
     manager = DicomManager(scene)
     volume = manager.load_reference_volume(arguments.reference)
-    if is_segmentation_file(arguments.segmentation):
-        segmentation = read_segmentation_file(scene, arguments.segmentation)
+    first = arguments.segmentation[0]
+    if is_segmentation_file(first):
+        if len(arguments.segmentation) > 1:
+            raise SegmentationFileError("Give one .seg.nrrd file, or label volumes only.")
+        segmentation = read_segmentation_file(scene, first)
     else:
-        labels = read_label_volume(scene, arguments.segmentation)
+        volumes = [read_label_volume(scene, path) for path in arguments.segmentation]
         segments = metadata.segments if metadata else None
-        segmentation = segmentation_node_from_label_volume(scene, labels, segments, arguments.segmentation.name)
-    written = manager.export_segmentation_as_dicom_seg(
+        segmentation = segmentation_node_from_label_volumes(scene, volumes, segments, first.name)
+    written = manager.export_segmentation(
         segmentation,
         volume,
-        arguments.series_description or series.series_description,
         arguments.output.parent,
-        arguments.compression,
-        metadata.segments if metadata else None,
+        compression=Compression(arguments.compression),
+        overlap=OverlapPolicy(arguments.overlap),
+        segment_metadata=metadata.segments if metadata else None,
         file_name=arguments.output.name,
-        series=series,
+        series=replace(series, series_description=arguments.series_description or series.series_description),
         overwrite=arguments.force,
     )
-    print(f"{arguments.output}: SeriesInstanceUID {written}")
+    for path in written.paths:
+        print(f"{path}: {written.segmentation_type} SEG, SeriesInstanceUID {written.series_instance_uid}")
     return 0
 
 
 def _import(arguments: argparse.Namespace) -> int:
     from ..core.file_output import refuse_existing
-    from ..core.seg_reader import read_labelmap_seg
+    from ..core.seg_reader import read_seg
     from ..core.source_series import read_source_series_folder
     from ..mrml.scene_setup import start_session
-    from ..mrml.segmentation_nodes import create_segmentation_node
+    from ..mrml.segmentation_nodes import create_layered_segmentation_node
     from ..mrml.storage import write_label_volume, write_segmentation_file
 
     for output in (arguments.output, arguments.labelmap):
         if output is not None:
             refuse_existing(output, arguments.force)
     reference = read_source_series_folder(arguments.reference).geometry if arguments.reference else None
-    result = read_labelmap_seg(arguments.seg, reference)
+    result = read_seg(arguments.seg, reference)
+    if arguments.labelmap and len(result.layers) > 1:
+        raise SegmentationFileError(
+            f"{arguments.seg}: its segments overlap ({len(result.layers)} layers), so they cannot be one label "
+            "volume; leave out --labelmap (the .seg.nrrd keeps every layer)."
+        )
+    for note in result.notes:
+        logger.warning("%s: %s", arguments.seg, note)
     session = start_session()
     scene = session.scene
-    node = create_segmentation_node(scene, result.labels, result.segments, result.info.series_description or "SEG")
+    node = create_layered_segmentation_node(
+        scene, result.layers, result.segments, result.layer_of_segment, result.info.series_description or "SEG"
+    )
     write_segmentation_file(node, arguments.output, overwrite=arguments.force)
     if arguments.labelmap:
-        write_label_volume(scene, result.labels, arguments.labelmap, overwrite=arguments.force)
-    print(f"{arguments.output}: {len(result.segments)} segments, grid {'x'.join(map(str, result.labels.spatial_shape[::-1]))}")
+        write_label_volume(scene, result.layers[0], arguments.labelmap, overwrite=arguments.force)
+    shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))
+    print(f"{arguments.output}: {len(result.segments)} segments in {len(result.layers)} layer(s), grid {shape}")
     return 0
 
 

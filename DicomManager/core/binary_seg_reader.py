@@ -24,7 +24,7 @@ from pydicom import Dataset
 
 from ..errors import SegFileError
 from .frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
-from .seg_dataset import LayeredSegmentation, background_of, is_tiled, iter_frames, seg_info, segments_of
+from .seg_dataset import FrameReader, LayeredSegmentation, background_of, is_tiled, seg_info, segments_of
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +45,14 @@ def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGe
     frames_of_segment = _frames_by_segment(dataset, {segment.number for segment in segments}, path)
 
     threshold, notes = _inclusion_threshold(dataset, path)
+    reader = FrameReader(dataset, path)
     dtype = np.uint8 if max((s.number for s in segments), default=0) < 256 else np.uint16
     layers: list[np.ndarray] = []
     layer_of_segment: dict[int, int] = {}
     for number in sorted(frames_of_segment):
         placed = [
             (indices[frame_index], frame >= threshold)
-            for frame_index, frame in zip(frames_of_segment[number], iter_frames(dataset, path, frames_of_segment[number]))
+            for frame_index, frame in zip(frames_of_segment[number], reader.frames(frames_of_segment[number]))
         ]
         layer = _first_free_layer(layers, placed, rows, columns)
         if layer == len(layers):

@@ -166,15 +166,32 @@ def decode_all_frames(dataset: Dataset, path: Path) -> np.ndarray:
     return pixels[np.newaxis] if pixels.ndim == 2 else pixels
 
 
-def iter_frames(dataset: Dataset, path: Path, indices: Sequence[int]) -> Iterator[np.ndarray]:
-    """The frames at 0-based ``indices``, decoded one at a time (bounded memory for large SEGs)."""
-    _require_pixel_data(dataset, path)
-    transfer_syntax = dataset.file_meta.TransferSyntaxUID
-    plugin = preferred_decoding_plugin(transfer_syntax)
-    with _decoding_errors(dataset, path):
-        decoder = get_decoder(transfer_syntax)
-        for frame, _ in decoder.iter_array(dataset, indices=list(indices), decoding_plugin=plugin):
-            yield frame
+class FrameReader:
+    """Decodes the frames of a SEG a few at a time, so memory stays bounded for large SEGs.
+
+    pydicom 3.0 cannot decode a single 1-bit frame that does not start on a
+    byte boundary (frames of rows x columns not a multiple of 8, such as
+    dcmqi's 23-column test file); such SEGs are decoded whole, once.
+    """
+
+    def __init__(self, dataset: Dataset, path: Path) -> None:
+        _require_pixel_data(dataset, path)
+        self._dataset, self._path = dataset, path
+        self._transfer_syntax = dataset.file_meta.TransferSyntaxUID
+        pixels_per_frame = int(dataset.Rows) * int(dataset.Columns)
+        unaligned = int(dataset.BitsAllocated) == 1 and pixels_per_frame % 8 and not self._transfer_syntax.is_encapsulated
+        self._all_frames = decode_all_frames(dataset, path) if unaligned else None
+
+    def frames(self, indices: Sequence[int]) -> Iterator[np.ndarray]:
+        """The frames at 0-based ``indices``, in that order."""
+        if self._all_frames is not None:
+            yield from (self._all_frames[index] for index in indices)
+            return
+        plugin = preferred_decoding_plugin(self._transfer_syntax)
+        with _decoding_errors(self._dataset, self._path):
+            decoder = get_decoder(self._transfer_syntax)
+            for frame, _ in decoder.iter_array(self._dataset, indices=list(indices), decoding_plugin=plugin):
+                yield frame
 
 
 def _require_pixel_data(dataset: Dataset, path: Path) -> None:

@@ -58,6 +58,7 @@ class WrittenSeg:
     sop_instance_uid: str
     bits_allocated: int
     number_of_frames: int
+    segmentation_type: str = "LABELMAP"
 
 
 def write_labelmap_seg(
@@ -81,14 +82,22 @@ def write_labelmap_seg(
     output_path = Path(output_path)
     refuse_existing(output_path, overwrite)
     seg = build_labelmap_seg(labels, segments, source, compression=compression, series=series, workers=workers)
+    return save_seg(seg, output_path, overwrite)
+
+
+def save_seg(seg: hd.seg.Segmentation, output_path: Path, overwrite: bool = False) -> WrittenSeg:
+    """Write a built SEG atomically (never replacing a file unasked) and say what was written."""
+    output_path = Path(output_path)
     write_atomically(output_path, lambda path: seg.save_as(path, enforce_file_format=True), overwrite)
-    logger.info("Wrote %s (%d frames, %s)", output_path, seg.NumberOfFrames, compression.value)
+    logger.info("Wrote %s (%s, %d frames, %s)", output_path, seg.SegmentationType, seg.NumberOfFrames,
+                seg.file_meta.TransferSyntaxUID.name)
     return WrittenSeg(
         path=output_path,
         series_instance_uid=str(seg.SeriesInstanceUID),
         sop_instance_uid=str(seg.SOPInstanceUID),
         bits_allocated=int(seg.BitsAllocated),
         number_of_frames=int(seg.NumberOfFrames),
+        segmentation_type=str(seg.SegmentationType),
     )
 
 
@@ -110,14 +119,89 @@ def build_labelmap_seg(
     on_source_grid = match_to_grid(labels.with_array(array), source.geometry, what="The segmentation grid")
     # highdicom encodes pixels with the transfer syntax; deflate is applied
     # to the whole dataset by pydicom when it is saved.
-    pixel_syntax = compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
     seg = hd.seg.Segmentation(
-        source_images=source.datasets,
         pixel_array=hd.Volume(
             on_source_grid.array, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid
         ),
         segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
         segment_descriptions=descriptions,
+        # A SEG needs at least one frame: keep empty frames when all are empty.
+        omit_empty_frames=bool(array.any()),
+        **_common_arguments(source, series, compression, workers),
+    )
+    return _finish(seg, segments, compression)
+
+
+def build_binary_seg(
+    layers: Sequence[hd.Volume],
+    layer_of_segment: dict[int, int],
+    segments: Sequence[SegmentMetadata],
+    source: SourceSeries,
+    *,
+    compression: Compression = DEFAULT_COMPRESSION,
+    series: SeriesAttributes = SeriesAttributes(),
+    workers: int = 0,
+) -> hd.seg.Segmentation:
+    """Build a classic BINARY SEG of segments that may overlap, given as label layers on one grid.
+
+    Segment ``n``'s voxels are where ``layers[layer_of_segment[n]] == n``.
+    highdicom takes one mask per segment; they are built only over the
+    slices that hold labelled voxels, so memory is segments x those slices.
+    Frames keep the source's full rows and columns, as readers such as OHIF
+    expect.
+    """
+    compression = binary_compression(compression)
+    ensure_encoder_available(compression)
+    descriptions = _segment_descriptions(segments)
+    numbers = sorted(segment.number for segment in segments)
+    on_grid = []
+    for layer in layers:
+        _check_frame_of_reference(layer, source)
+        in_layer = [n for n in numbers if layer_of_segment[n] == len(on_grid)]
+        array = _checked_label_array(layer.array, in_layer or [1])
+        on_grid.append(match_to_grid(layer.with_array(array), source.geometry, what="The segmentation grid").array)
+    box = [_labelled_slices(on_grid), (0, source.geometry.spatial_shape[1]), (0, source.geometry.spatial_shape[2])]
+    masks = np.zeros((*[stop - start for start, stop in box], len(numbers)), dtype=bool)
+    window = tuple(slice(start, stop) for start, stop in box)
+    for channel, number in enumerate(numbers):
+        masks[..., channel] = on_grid[layer_of_segment[number]][window] == number
+    affine = source.geometry.affine.copy()
+    affine[:3, 3] = source.geometry.affine[:3, :3] @ [start for start, _ in box] + source.geometry.affine[:3, 3]
+    seg = hd.seg.Segmentation(
+        pixel_array=hd.Volume(
+            masks, affine, "PATIENT", source.geometry.frame_of_reference_uid, channels={"SegmentNumber": numbers}
+        ),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        omit_empty_frames=bool(masks.any()),
+        **_common_arguments(source, series, compression, workers),
+    )
+    return _finish(seg, segments, compression)
+
+
+def binary_compression(compression: Compression) -> Compression:
+    """The transfer syntax a BINARY SEG gets when ``compression`` is asked for.
+
+    BINARY frames are packed 1 bit per pixel; of the pixel codecs, highdicom
+    encodes them only with JPEG 2000 (which dcmqi 1.5.7 cannot read). RLE and
+    JPEG-LS therefore become deflate: lossless, small, and read by dcmqi,
+    highdicom and OHIF.
+    """
+    if compression in (Compression.RLE, Compression.JPEGLS):
+        logger.info("A BINARY SEG cannot use %s; writing it deflated", compression.value)
+        return Compression.DEFLATE
+    return compression
+
+
+def _common_arguments(
+    source: SourceSeries, series: SeriesAttributes, compression: Compression, workers: int
+) -> dict[str, object]:
+    """The highdicom Segmentation arguments that LABELMAP and BINARY SEGs share."""
+    # highdicom encodes pixels with the transfer syntax; deflate is applied
+    # to the whole dataset by pydicom when it is saved.
+    pixel_syntax = compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
+    return dict(
+        source_images=source.datasets,
         series_instance_uid=series.series_instance_uid or hd.UID(),
         series_number=series.series_number,
         sop_instance_uid=series.sop_instance_uid or hd.UID(),
@@ -131,10 +215,12 @@ def build_labelmap_seg(
         content_label=series.content_label,
         content_description=series.content_description,
         content_creator_name=series.content_creator_name,
-        # A SEG needs at least one frame: keep empty frames when all are empty.
-        omit_empty_frames=bool(array.any()),
         workers=workers,
     )
+
+
+def _finish(seg: hd.seg.Segmentation, segments: Sequence[SegmentMetadata], compression: Compression) -> hd.seg.Segmentation:
+    """What highdicom does not set: each segment's algorithm, and the deflate transfer syntax."""
     by_number = {segment.number: segment for segment in segments}
     for item in seg.SegmentSequence:
         if item.SegmentNumber in by_number:
@@ -142,6 +228,13 @@ def build_labelmap_seg(
     if compression is Compression.DEFLATE:
         seg.file_meta.TransferSyntaxUID = compression.transfer_syntax_uid
     return seg
+
+
+def _labelled_slices(arrays: Sequence[np.ndarray]) -> tuple[int, int]:
+    """(start, stop) of the slices labelled in any of ``arrays``; the first slice when none are."""
+    labelled = np.logical_or.reduce([(array != 0).any(axis=(1, 2)) for array in arrays])
+    present = np.flatnonzero(labelled)
+    return (int(present[0]), int(present[-1]) + 1) if present.size else (0, 1)
 
 
 def _segment_descriptions(segments: Sequence[SegmentMetadata]) -> list[hd.seg.SegmentDescription]:

@@ -20,15 +20,17 @@ from ..core.compression import DEFAULT_COMPRESSION, Compression, parse_compressi
 from ..core.file_output import safe_file_name
 from ..core.geometry import check_same_voxel_grid
 from ..core.instance_index import InstanceFileIndex, InstanceLocator
+from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy, parse_overlap_policy
 from ..core.seg_reader import read_seg
 from ..core.seg_references import read_seg_references
-from ..core.seg_writer import SeriesAttributes, WrittenSeg, write_labelmap_seg
+from ..core.seg_series_writer import WrittenSeries, write_segmentation_series
+from ..core.seg_writer import SeriesAttributes
 from ..core.segment_metadata import SegmentMetadata
 from ..core.source_series import SourceSeries, read_source_series, read_source_series_folder
 from ..core.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from ..errors import SourceSeriesError
 from .image_arrays import array_from_image
-from .segmentation_nodes import create_layered_segmentation_node, labels_from_segmentation_node, segment_metadata_from_node
+from .segmentation_nodes import create_layered_segmentation_node, layers_from_segmentation_node, segment_metadata_from_node
 from .volume_nodes import (
     INSTANCE_UIDS_ATTRIBUTE,
     create_volume_node_from_series,
@@ -87,6 +89,7 @@ class DicomManager:
         compression: Compression | str = DEFAULT_COMPRESSION,
         segment_metadata: Sequence[SegmentMetadata] | None = None,
         *,
+        overlap: OverlapPolicy | str = DEFAULT_OVERLAP_POLICY,
         file_name: str | None = None,
         series: SeriesAttributes | None = None,
         overwrite: bool = False,
@@ -97,13 +100,16 @@ class DicomManager:
         by default ``<series description>_<SeriesInstanceUID>.dcm``.
         ``segment_metadata`` replaces what the nodes say for the segments whose
         numbers it lists (for example from a dcmqi metadata file); ``series``
-        sets series attributes other than the description.
+        sets series attributes other than the description. Overlapping
+        segments are written as ``overlap`` says (see
+        :mod:`DicomManager.core.overlap_policy`).
         """
         written = self.export_segmentation(
             segmentation_node,
             reference_volume_node,
             Path(output_dir),
             compression=parse_compression(compression),
+            overlap=parse_overlap_policy(overlap),
             segment_metadata=segment_metadata,
             file_name=file_name,
             series=replace(series or SeriesAttributes(), series_description=series_description),
@@ -118,26 +124,30 @@ class DicomManager:
         output_dir: Path,
         *,
         compression: Compression = DEFAULT_COMPRESSION,
+        overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
         segment_metadata: Sequence[SegmentMetadata] | None = None,
         file_name: str | None = None,
         series: SeriesAttributes = SeriesAttributes(),
         overwrite: bool = False,
-    ) -> WrittenSeg:
+    ) -> WrittenSeries:
         """Like :meth:`export_segmentation_as_dicom_seg`, returning what was written."""
         source = self._source_series_of(reference_volume_node)
-        labels, numbers = labels_from_segmentation_node(segmentation_node, source.geometry)
+        node_layers = layers_from_segmentation_node(segmentation_node, source.geometry)
         given = {segment.number: segment for segment in segment_metadata or []}
         segments = [
             given.get(number) or segment_metadata_from_node(segmentation_node, segment_id, number)
-            for segment_id, number in numbers.items()
+            for segment_id, number in node_layers.numbers.items()
         ]
         series = replace(series, series_instance_uid=series.series_instance_uid or hd.UID())
         name = file_name or f"{safe_file_name(series.series_description, 'Segmentation')}_{series.series_instance_uid}.dcm"
-        return write_labelmap_seg(
-            hd.Volume(labels, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid),
+        grid = source.geometry
+        return write_segmentation_series(
+            [hd.Volume(layer, grid.affine, "PATIENT", grid.frame_of_reference_uid) for layer in node_layers.layers],
+            node_layers.layer_of_segment,
             segments,
             source,
             Path(output_dir) / name,
+            overlap=overlap,
             compression=compression,
             series=series,
             overwrite=overwrite,
@@ -146,7 +156,9 @@ class DicomManager:
     def load_segmentation(
         self, path: Path, reference_volume_node: slicer.vtkMRMLScalarVolumeNode | None = None
     ) -> slicer.vtkMRMLSegmentationNode:
-        """Load a LABELMAP SEG as a new segmentation node.
+        """Load a SEG (LABELMAP, or classic BINARY/FRACTIONAL) as a new segmentation node.
+
+        Overlapping segments of a classic SEG go to separate labelmap layers.
 
         With ``reference_volume_node`` the labels are placed on its grid and the
         node takes it as reference geometry; without it they keep the SEG's own

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import highdicom as hd
 import numpy as np
@@ -22,6 +23,7 @@ import slicer
 import vtk
 
 from ..core.geometry import match_to_grid
+from ..core.label_layers import merge_label_layers
 from ..core.segment_metadata import SegmentMetadata
 from ..core.terminology import TerminologyCodes, codes_from_terminology_entry, terminology_entry_from_codes
 from ..errors import GeometryMismatchError, InvalidSegmentationError
@@ -40,14 +42,23 @@ SEGMENT_TAGS = {
 """Segment tags that keep SEG attributes Slicer has no field for."""
 
 
-def labels_from_segmentation_node(
+@dataclass(frozen=True)
+class NodeLayers:
+    """A segmentation node's labelmap layers on a reference grid, values turned into segment numbers."""
+
+    layers: list[np.ndarray]
+    numbers: dict[str, int]  # segment ID -> segment number
+    layer_of_segment: dict[int, int]  # segment number -> index in ``layers``
+    names: dict[int, str]  # segment number -> segment name, for messages
+
+
+def layers_from_segmentation_node(
     segmentation_node: slicer.vtkMRMLSegmentationNode, reference: hd.VolumeGeometry
-) -> tuple[np.ndarray, dict[str, int]]:
-    """All segments as one label array on ``reference``, and each segment ID's number.
+) -> NodeLayers:
+    """Each non-empty labelmap layer of the node on ``reference``, holding segment numbers.
 
     Numbers are the segments' label values when those are unique across the
-    segmentation, else 1, 2, ... in segment order. Overlapping segments (in
-    different layers) raise :class:`InvalidSegmentationError` naming them.
+    segmentation, else 1, 2, ... in segment order.
     """
     if segmentation_node.GetParentTransformNode() is not None:
         raise GeometryMismatchError(
@@ -63,7 +74,8 @@ def labels_from_segmentation_node(
         )
     numbers = _segment_numbers(segmentation, segment_ids)
     dtype = np.uint8 if max(numbers.values()) < 256 else np.uint16
-    labels = np.zeros(reference.spatial_shape, dtype=dtype)
+    layers: list[np.ndarray] = []
+    layer_of_segment: dict[int, int] = {}
     for layer in range(segmentation.GetNumberOfLayers()):
         layer_ids = list(segmentation.GetSegmentIDsForLayer(layer))
         if not layer_ids:
@@ -75,11 +87,22 @@ def labels_from_segmentation_node(
             value = segmentation.GetSegment(segment_id).GetLabelValue()
             if value < lookup.size:
                 lookup[value] = numbers[segment_id]
-        mapped = lookup[layer_labels]
-        if layer > 0:
-            _refuse_overlap(segmentation, numbers, labels, mapped)
-        np.copyto(labels, mapped, where=mapped != 0)
-    return labels, numbers
+            layer_of_segment[numbers[segment_id]] = len(layers)
+        layers.append(lookup[layer_labels])
+    names = {number: segmentation.GetSegment(segment_id).GetName() for segment_id, number in numbers.items()}
+    return NodeLayers(layers=layers, numbers=numbers, layer_of_segment=layer_of_segment, names=names)
+
+
+def labels_from_segmentation_node(
+    segmentation_node: slicer.vtkMRMLSegmentationNode, reference: hd.VolumeGeometry
+) -> tuple[np.ndarray, dict[str, int]]:
+    """All segments as one label array on ``reference``, and each segment ID's number.
+
+    Overlapping segments (in different layers) raise
+    :class:`InvalidSegmentationError` naming them.
+    """
+    node_layers = layers_from_segmentation_node(segmentation_node, reference)
+    return merge_label_layers(node_layers.layers, node_layers.names), node_layers.numbers
 
 
 def segment_metadata_from_node(
@@ -205,24 +228,6 @@ def _layer_on_reference(
     image.GetImageToWorldMatrix(ijk_to_ras)
     layer = hd.Volume(array_from_image(image), grid_of_image(matrix_to_numpy(ijk_to_ras), extent).affine, "PATIENT")
     return match_to_grid(layer, reference, f"Segmentation {segmentation_node.GetName()!r}").array
-
-
-def _refuse_overlap(
-    segmentation: slicer.vtkSegmentation, numbers: dict[str, int], labels: np.ndarray, mapped: np.ndarray
-) -> None:
-    """Raise naming every pair of segments that share voxels, with the voxel counts."""
-    both = (labels != 0) & (mapped != 0)
-    if not both.any():
-        return
-    names = {number: segmentation.GetSegment(segment_id).GetName() for segment_id, number in numbers.items()}
-    pairs, counts = np.unique(np.stack([labels[both], mapped[both]]), axis=1, return_counts=True)
-    overlaps = ", ".join(
-        f"{names[int(first)]!r} and {names[int(second)]!r} ({count} voxels)"
-        for (first, second), count in zip(pairs.T, counts)
-    )
-    raise InvalidSegmentationError(
-        f"Segments overlap: {overlaps}. A LABELMAP SEG holds one segment per voxel."
-    )
 
 
 def _tag(segment: slicer.vtkSegment, tag: str) -> str | None:

@@ -20,7 +20,7 @@ from ..core.geometry import geometry_from_ijk_to_ras
 from ..core.segment_metadata import SegmentMetadata
 from ..errors import InvalidSegmentationError, SegmentationFileError
 from .image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid, matrix_to_numpy
-from .segmentation_nodes import create_segmentation_node
+from .segmentation_nodes import create_layered_segmentation_node
 
 SEGMENTATION_SUFFIX = ".seg.nrrd"
 
@@ -65,14 +65,35 @@ def read_label_volume(scene: slicer.vtkMRMLScene, path: Path) -> hd.Volume:
         scene.RemoveNode(node)
 
 
-def segmentation_node_from_label_volume(
-    scene: slicer.vtkMRMLScene, labels: hd.Volume, segments: Sequence[SegmentMetadata] | None, name: str
+def segmentation_node_from_label_volumes(
+    scene: slicer.vtkMRMLScene, volumes: Sequence[hd.Volume], segments: Sequence[SegmentMetadata] | None, name: str
 ) -> slicer.vtkMRMLSegmentationNode:
-    """A segmentation node from a label volume: one segment per listed (or present) value."""
+    """A segmentation node from label volumes, one labelmap layer each (as dcmqi takes one file per group).
+
+    Each value present in a volume is a segment of that layer, described by
+    ``segments`` when it lists that number; without ``segments`` every
+    present value becomes a segment named by its number. Segments of
+    different volumes may overlap; one number in two volumes is an error.
+    """
+    layer_of_segment: dict[int, int] = {}
+    for index, labels in enumerate(volumes):
+        for value in np.unique(labels.array):
+            value = int(value)
+            if value and value in layer_of_segment:
+                raise SegmentationFileError(
+                    f"Label value {value} appears in label volumes {layer_of_segment[value] + 1} and {index + 1}; "
+                    "each segment number must come from one volume."
+                )
+            if value:
+                layer_of_segment[value] = index
     if segments is None:
-        present = np.unique(labels.array)
-        segments = [SegmentMetadata(number=int(value), label=f"Segment_{int(value)}") for value in present if value]
-    return create_segmentation_node(scene, labels, segments, name)
+        segments = [SegmentMetadata(number=n, label=f"Segment_{n}") for n in sorted(layer_of_segment)]
+    undescribed = sorted(set(layer_of_segment) - {segment.number for segment in segments})
+    if undescribed:
+        raise SegmentationFileError(f"Label values {undescribed} have no segment metadata.")
+    for segment in segments:
+        layer_of_segment.setdefault(segment.number, 0)  # described but absent: an empty segment
+    return create_layered_segmentation_node(scene, volumes, segments, layer_of_segment, name)
 
 
 def write_segmentation_file(

@@ -136,8 +136,8 @@ def test_overlapping_segments_are_refused_by_name(manager, scene, tmp_path):
     segment = second.GetSegmentation().GetSegment("Segment_1")
     segment.SetName("Tumour")
     first.GetSegmentation().CopySegmentFromSegmentation(second.GetSegmentation(), "Segment_1")
-    with pytest.raises(InvalidSegmentationError, match=r"'Structure 1' and 'Tumour' \(75 voxels\)"):
-        manager.export_segmentation_as_dicom_seg(first, volume, "Overlap", tmp_path)
+    with pytest.raises(InvalidSegmentationError, match=r"'Structure 1' \(1\) and 'Tumour' \(2\): 75 voxels"):
+        manager.export_segmentation_as_dicom_seg(first, volume, "Overlap", tmp_path, overlap="error")
     assert list(tmp_path.glob("*.dcm")) == []
 
 

@@ -18,7 +18,7 @@ import tomllib
 from conftest import PROJECT_ROOT, blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data, write_series
 
 from DicomManager.cli.demo import write_demo_files
-from DicomManager.core.loadable_offer import LABELMAP_CONFIDENCE, offer_for_seg_series
+from DicomManager.core.loadable_offer import SEG_CONFIDENCE, offer_for_seg_series
 from DicomManager.core.seg_reader import read_labelmap_seg
 from DicomManager.core.seg_references import find_segmentations_referencing, read_seg_references
 from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
@@ -32,17 +32,23 @@ from DicomManager.mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE, grid_of_volu
 CORE_SEG_PLUGIN_CONFIDENCE = 0.95  # Slicer 5.12's DICOMSegmentationPlugin offers every SEG at this
 
 
-def test_labelmap_seg_is_offered_above_the_core_plugin():
-    offer = offer_for_seg_series(LABELMAP_SEG_SOP_CLASS_UID, "SEG", "Liver and spine")
+@pytest.mark.parametrize("sop_class_uid", [LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID])
+def test_seg_is_offered_above_the_core_plugin(sop_class_uid):
+    offer = offer_for_seg_series(sop_class_uid, "SEG", "Liver and spine")
     assert offer is not None and offer.selected
-    assert CORE_SEG_PLUGIN_CONFIDENCE < offer.confidence == LABELMAP_CONFIDENCE < 1.0
+    assert CORE_SEG_PLUGIN_CONFIDENCE < offer.confidence == SEG_CONFIDENCE < 1.0
     assert offer.name == "Liver and spine"
-    assert offer_for_seg_series(LABELMAP_SEG_SOP_CLASS_UID, "SEG", "  ").name == "Label map segmentation"
+    assert offer_for_seg_series(sop_class_uid, "SEG", "  ").name == "Segmentation"
+
+
+def test_tiled_labelmap_is_offered_but_tiled_binary_is_not():
+    assert offer_for_seg_series(LABELMAP_SEG_SOP_CLASS_UID, "SEG", "x", "TILED_SPARSE") is not None
+    assert offer_for_seg_series(SEGMENTATION_SOP_CLASS_UID, "SEG", "x", "TILED_SPARSE") is None
 
 
 @pytest.mark.parametrize(
     ("sop_class_uid", "modality"),
-    [(SEGMENTATION_SOP_CLASS_UID, "SEG"), ("1.2.840.10008.5.1.4.1.1.2", "CT"), (LABELMAP_SEG_SOP_CLASS_UID, "CT"), ("", "")],
+    [("1.2.840.10008.5.1.4.1.1.2", "CT"), (LABELMAP_SEG_SOP_CLASS_UID, "CT"), ("", "")],
 )
 def test_nothing_else_is_offered(sop_class_uid, modality):
     assert offer_for_seg_series(sop_class_uid, modality, "x") is None
@@ -122,8 +128,8 @@ def test_volume_not_from_dicom_gets_a_series_that_a_seg_can_reference(manager, s
 
     labels = hd.Volume(blob_labels(grid.spatial_shape, [1, 2, 3]), grid.affine, "PATIENT")
     segmentation = create_segmentation_node(scene, labels, demo_segments([1, 2, 3]), "on MRHead")
-    written = manager.export_segmentation(segmentation, volume, tmp_path / "seg")
-    loaded = manager.load_segmentation(written.path, manager.find_reference_volume(written.path))
+    (path,) = manager.export_segmentation(segmentation, volume, tmp_path / "seg").paths
+    loaded = manager.load_segmentation(path, manager.find_reference_volume(path))
     reloaded, _ = labels_from_segmentation_node(loaded, grid_of_volume_node(volume))
     np.testing.assert_array_equal(reloaded, labels.array)
 

@@ -1,0 +1,52 @@
+"""Label layers: label arrays on one grid whose values are segment numbers, overlapping segments in different layers.
+
+This is how Slicer holds a segmentation (shared labelmap layers) and how
+:mod:`.seg_reader` returns a classic SEG; merging layers into the one array a
+LABELMAP SEG needs is possible only when no voxel is claimed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import InvalidSegmentationError
+
+
+def overlaps_between_layers(layers: Sequence[np.ndarray]) -> list[tuple[int, int, int]]:
+    """(segment number, segment number, shared voxels) for every pair of segments that overlap."""
+    found: dict[tuple[int, int], int] = {}
+    merged = layers[0].copy()
+    for mapped in layers[1:]:
+        both = (merged != 0) & (mapped != 0)
+        if both.any():
+            pairs, counts = np.unique(np.stack([merged[both], mapped[both]]), axis=1, return_counts=True)
+            for (first, second), count in zip(pairs.T, counts):
+                key = (int(first), int(second))
+                found[key] = found.get(key, 0) + int(count)
+        np.copyto(merged, mapped, where=mapped != 0)
+    return [(first, second, count) for (first, second), count in sorted(found.items())]
+
+
+def merge_label_layers(layers: Sequence[np.ndarray], names: Mapping[int, str]) -> np.ndarray:
+    """All layers as one label array; :class:`InvalidSegmentationError` naming every overlapping pair."""
+    overlaps = overlaps_between_layers(layers)
+    if overlaps:
+        raise InvalidSegmentationError(describe_overlaps(overlaps, names))
+    merged = layers[0].copy()
+    for mapped in layers[1:]:
+        np.copyto(merged, mapped, where=mapped != 0)
+    return merged
+
+
+def describe_overlaps(overlaps: Sequence[tuple[int, int, int]], names: Mapping[int, str]) -> str:
+    """The message for overlapping segments: which, by name and number, and how many voxels."""
+    listed = ", ".join(
+        f"{names.get(first, first)!r} ({first}) and {names.get(second, second)!r} ({second}): {count} voxels"
+        for first, second, count in overlaps
+    )
+    return (
+        f"Segments overlap: {listed}. A LABELMAP SEG holds one segment per voxel; "
+        "export with the overlap policy binary or layers to keep them all."
+    )

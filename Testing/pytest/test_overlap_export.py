@@ -1,0 +1,151 @@
+"""Exporting segments that overlap: each policy round-trips every segment's mask exactly.
+
+Inputs are dcmqi's ``partial_overlaps-{1,2,3}.nrrd`` (five segments in three
+label files, as dcmqi takes them) and synthetic overlapping blobs; the
+BINARY output is also read by dcmqi and highdicom, and validated by dciodvfy.
+"""
+
+from __future__ import annotations
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from conftest import dciodvfy_errors, demo_segments, on_grid, shared_data
+from test_classic_seg import dcmqi_segment_volumes, segment_masks
+
+from DicomManager.cli.main import main
+from DicomManager.core.compression import Compression
+from DicomManager.core.dcmqi_metadata import read_dcmqi_metadata
+from DicomManager.core.overlap_policy import OverlapPolicy
+from DicomManager.core.seg_reader import read_seg
+from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
+from DicomManager.errors import InvalidSegmentationError
+from DicomManager.mrml.segmentation_nodes import create_layered_segmentation_node
+from DicomManager.mrml.storage import read_label_volume, segmentation_node_from_label_volumes
+from DicomManager.mrml.volume_nodes import grid_of_volume_node
+
+PARTIAL_OVERLAPS = [f"dcmqi/partial_overlaps-{i}.nrrd" for i in (1, 2, 3)]
+METADATA = "dcmqi/metadata/seg-example_partial_overlaps.json"
+
+
+def expected_masks(scene, grid) -> dict[int, np.ndarray]:
+    """Each segment of dcmqi's partial-overlap inputs: value n in whichever label file holds it."""
+    masks = {}
+    for name in PARTIAL_OVERLAPS:
+        labels = on_grid(read_label_volume(scene, shared_data(name)), grid)
+        for value in np.unique(labels)[1:]:
+            masks[int(value)] = labels == value
+    return masks
+
+
+@pytest.fixture
+def partial_overlaps(manager, scene):
+    volume = manager.load_reference_volume(shared_data("dcmqi/ct-3slice"))
+    volumes = [read_label_volume(scene, shared_data(name)) for name in PARTIAL_OVERLAPS]
+    segments = read_dcmqi_metadata(shared_data(METADATA)).segments
+    node = segmentation_node_from_label_volumes(scene, volumes, segments, "partial overlaps")
+    return volume, node, segments
+
+
+@pytest.mark.parametrize("compression", [Compression.RLE, Compression.NONE, Compression.DEFLATE])
+def test_binary_policy_keeps_every_segment_in_one_classic_seg(partial_overlaps, manager, scene, tmp_path, compression):
+    volume, node, segments = partial_overlaps
+    grid = grid_of_volume_node(volume)
+    written = manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.BINARY, compression=compression)
+    (path,) = written.paths
+    dataset = pydicom.dcmread(path)
+    assert (written.segmentation_type, dataset.SOPClassUID, dataset.SegmentationType) == (
+        "BINARY", SEGMENTATION_SOP_CLASS_UID, "BINARY")
+    expected = expected_masks(scene, grid)
+    ours = read_seg(path, grid)
+    assert {s.label for s in ours.segments} == {s.label for s in segments}
+    for number, mask in segment_masks(ours).items():
+        np.testing.assert_array_equal(mask, expected[number], err_msg=f"segment {number}")
+    for number, theirs in dcmqi_segment_volumes(path, tmp_path, scene).items():
+        np.testing.assert_array_equal(on_grid(theirs, grid) != 0, expected[number], err_msg=f"dcmqi, segment {number}")
+    highdicom_volume = hd.seg.segread(path).get_volume(combine_segments=False)
+    for channel, number in enumerate(highdicom_volume.get_channel_values(highdicom_volume.channel_descriptors[0])):
+        moved = hd.Volume(highdicom_volume.array[..., channel], highdicom_volume.affine, "PATIENT").match_geometry(grid)
+        np.testing.assert_array_equal(moved.array != 0, expected[int(number)], err_msg=f"highdicom, segment {number}")
+
+
+def test_binary_seg_without_compression_passes_dciodvfy(partial_overlaps, manager, tmp_path):
+    volume, node, _ = partial_overlaps
+    written = manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.BINARY, compression=Compression.NONE)
+    assert dciodvfy_errors(written.paths[0]) == []
+
+
+def test_rle_and_jpegls_become_deflate_for_binary(partial_overlaps, manager, tmp_path):
+    volume, node, _ = partial_overlaps
+    for compression in (Compression.RLE, Compression.JPEGLS):
+        written = manager.export_segmentation(node, volume, tmp_path / compression.value, compression=compression)
+        syntax = pydicom.dcmread(written.paths[0], stop_before_pixels=True).file_meta.TransferSyntaxUID
+        assert syntax == Compression.DEFLATE.transfer_syntax_uid
+
+
+def test_layers_policy_writes_one_labelmap_per_layer_in_one_series(partial_overlaps, manager, scene, tmp_path):
+    volume, node, _ = partial_overlaps
+    grid = grid_of_volume_node(volume)
+    written = manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.LAYERS, file_name="po.dcm")
+    assert [p.name for p in written.paths] == ["po_layer1.dcm", "po_layer2.dcm", "po_layer3.dcm"]
+    datasets = [pydicom.dcmread(p, stop_before_pixels=True) for p in written.paths]
+    assert {d.SOPClassUID for d in datasets} == {LABELMAP_SEG_SOP_CLASS_UID}
+    assert {d.SeriesInstanceUID for d in datasets} == {written.series_instance_uid}
+    assert [d.InstanceNumber for d in datasets] == [1, 2, 3]
+    assert len({d.SOPInstanceUID for d in datasets}) == 3
+    assert len({d.ReferencedSeriesSequence[0].SeriesInstanceUID for d in datasets}) == 1
+    expected = expected_masks(scene, grid)
+    seen = {}
+    for path in written.paths:
+        assert dciodvfy_errors(path) == []
+        seen.update(segment_masks(read_seg(path, grid)))
+    assert sorted(seen) == sorted(expected)
+    for number in expected:
+        np.testing.assert_array_equal(seen[number], expected[number], err_msg=f"segment {number}")
+
+
+def test_error_policy_names_the_overlaps_and_writes_nothing(partial_overlaps, manager, tmp_path):
+    volume, node, _ = partial_overlaps
+    with pytest.raises(InvalidSegmentationError, match=r"Segments overlap: .*voxels"):
+        manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.ERROR)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synthetic_overlaps_round_trip_through_a_segmentation_node(manager, scene, tmp_path):
+    volume = manager.load_reference_volume(shared_data("dcmqi/23x38x3/image"))
+    grid = grid_of_volume_node(volume)
+    first = np.zeros(grid.spatial_shape, dtype=np.uint8)
+    second = np.zeros(grid.spatial_shape, dtype=np.uint8)
+    first[:, 5:20, 3:15] = 1
+    first[:, 25:30, 3:15] = 3
+    second[1:, 10:28, 8:20] = 2
+    layers = [hd.Volume(first, grid.affine, "PATIENT"), hd.Volume(second, grid.affine, "PATIENT")]
+    node = create_layered_segmentation_node(scene, layers, demo_segments([1, 2, 3]), {1: 0, 3: 0, 2: 1}, "blobs")
+    for policy in (OverlapPolicy.BINARY, OverlapPolicy.LAYERS):
+        written = manager.export_segmentation(node, volume, tmp_path / policy.value, overlap=policy)
+        loaded = manager.load_segmentation(written.paths[0], volume)
+        got = {}
+        for path in written.paths:
+            got.update(segment_masks(read_seg(path, grid)))
+        np.testing.assert_array_equal(got[1], first == 1)
+        np.testing.assert_array_equal(got[2], second == 2)
+        np.testing.assert_array_equal(got[3], first == 3)
+        assert loaded.GetSegmentation().GetNumberOfSegments() == (3 if policy is OverlapPolicy.BINARY else 2)
+
+
+def test_cli_exports_dcmqi_partial_overlaps_with_each_policy(tmp_path, scene, capsys):
+    arguments = ["export", "--reference", str(shared_data("dcmqi/ct-3slice")), "--metadata", str(shared_data(METADATA)),
+                 "--segmentation", *[str(shared_data(n)) for n in PARTIAL_OVERLAPS]]
+    assert main([*arguments, "--output", str(tmp_path / "binary.dcm")]) == 0
+    assert "BINARY SEG" in capsys.readouterr().out
+    assert main([*arguments, "--output", str(tmp_path / "layers.dcm"), "--overlap", "layers"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("layers_layer*.dcm")) == [f"layers_layer{i}.dcm" for i in (1, 2, 3)]
+    assert main([*arguments, "--output", str(tmp_path / "error.dcm"), "--overlap", "error"]) == 1
+    assert "'GREEN' (1) and 'ORANGE' (2)" in capsys.readouterr().err
+    assert not (tmp_path / "error.dcm").exists()
+    assert main(["import", str(tmp_path / "binary.dcm"), "--output", str(tmp_path / "back.seg.nrrd")]) == 0
+    assert main(["import", str(tmp_path / "binary.dcm"), "--output", str(tmp_path / "x.seg.nrrd"),
+                 "--labelmap", str(tmp_path / "x.nrrd")]) == 1
+    assert "cannot be one label volume" in capsys.readouterr().err
+    assert not (tmp_path / "x.seg.nrrd").exists()
