@@ -6,6 +6,7 @@ packages are installed on the first action, never when Slicer starts.
 """
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -173,7 +174,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         gets a DICOM series (in the database, or beside the SEG when the
         database is not used) carrying only the given patient ID.
         """
-        from DicomManager.core.seg_writer import SeriesAttributes
+        from DicomManager.mrml.segmentation_nodes import series_attributes_of_node
 
         if parameters.segmentation is None:
             raise InvalidSegmentationError("Choose a segmentation to export.")
@@ -192,7 +193,10 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
             Path(parameters.outputFolder),
             compression=parse_compression(parameters.compression),
             overlap=parse_overlap_policy(parameters.overlap),
-            series=SeriesAttributes(series_description=parameters.seriesDescription or parameters.segmentation.GetName()),
+            series=replace(
+                series_attributes_of_node(parameters.segmentation),
+                series_description=parameters.seriesDescription or parameters.segmentation.GetName(),
+            ),
         )
         for path in written.paths:
             if parameters.addToDatabase:

@@ -8,6 +8,7 @@ DICOM browser's language.
 """
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import slicer
@@ -130,8 +131,8 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         """Write each exportable as a LABELMAP SEG in its folder and add it to the database; "" or the error."""
         try:
             ensure_dependencies()
-            from DicomManager.core.seg_writer import SeriesAttributes
             from DicomManager.mrml.manager import DicomManager
+            from DicomManager.mrml.segmentation_nodes import series_attributes_of_node
 
             manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
             shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
@@ -140,10 +141,12 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 problem = manager.export_problem(segmentation)
                 if problem:
                     return problem
-                series = SeriesAttributes(
+                kept = series_attributes_of_node(segmentation)
+                series = replace(
+                    kept,
                     series_description=exportable.tag("SeriesDescription") or segmentation.GetName(),
-                    series_number=_whole_number(exportable.tag("SeriesNumber"), SeriesAttributes.series_number),
-                    content_creator_name=exportable.tag("ContentCreatorName"),
+                    series_number=_whole_number(exportable.tag("SeriesNumber"), kept.series_number),
+                    content_creator_name=exportable.tag("ContentCreatorName") or kept.content_creator_name,
                 )
                 written = manager.export_segmentation(
                     segmentation, manager.reference_volume_of(segmentation), Path(exportable.directory), series=series

@@ -52,6 +52,9 @@ _SERIES_KEYS = {
     "ContentLabel": ("content_label", str),
     "ContentDescription": ("content_description", str),
     "ContentCreatorName": ("content_creator_name", str),
+    "ClinicalTrialSeriesID": ("clinical_trial_series_id", str),
+    "ClinicalTrialTimePointID": ("clinical_trial_time_point_id", str),
+    "ClinicalTrialCoordinatingCenterName": ("clinical_trial_coordinating_center_name", str),
 }
 
 

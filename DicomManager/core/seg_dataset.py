@@ -55,6 +55,9 @@ class SegInfo:
     referenced_series_uid: str | None
     referenced_instance_uids: list[str] = field(default_factory=list)
     segmentation_type: str = "LABELMAP"
+    clinical_trial_series_id: str = ""
+    clinical_trial_time_point_id: str = ""
+    clinical_trial_coordinating_center_name: str = ""
 
 
 @dataclass
@@ -148,6 +151,9 @@ def seg_info(dataset: Dataset, path: Path) -> SegInfo:
         referenced_series_uid=str(series_item.SeriesInstanceUID) if series_item else None,
         referenced_instance_uids=instance_uids,
         segmentation_type=str(dataset.get("SegmentationType", "")),
+        clinical_trial_series_id=str(dataset.get("ClinicalTrialSeriesID", "")),
+        clinical_trial_time_point_id=str(dataset.get("ClinicalTrialTimePointID", "")),
+        clinical_trial_coordinating_center_name=str(dataset.get("ClinicalTrialCoordinatingCenterName", "")),
     )
 
 

@@ -47,6 +47,9 @@ class SeriesAttributes:
     content_creator_name: str | None = None
     series_instance_uid: str | None = None
     sop_instance_uid: str | None = None
+    clinical_trial_series_id: str | None = None
+    clinical_trial_time_point_id: str | None = None
+    clinical_trial_coordinating_center_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def build_labelmap_seg(
         omit_empty_frames=bool(array.any()),
         **_common_arguments(source, series, compression, workers),
     )
-    return _finish(seg, segments, compression)
+    return _finish(seg, segments, compression, series)
 
 
 def build_binary_seg(
@@ -176,7 +179,7 @@ def build_binary_seg(
         omit_empty_frames=bool(masks.any()),
         **_common_arguments(source, series, compression, workers),
     )
-    return _finish(seg, segments, compression)
+    return _finish(seg, segments, compression, series)
 
 
 def binary_compression(compression: Compression) -> Compression:
@@ -219,8 +222,21 @@ def _common_arguments(
     )
 
 
-def _finish(seg: hd.seg.Segmentation, segments: Sequence[SegmentMetadata], compression: Compression) -> hd.seg.Segmentation:
-    """What highdicom does not set: each segment's algorithm, and the deflate transfer syntax."""
+def _finish(
+    seg: hd.seg.Segmentation, segments: Sequence[SegmentMetadata], compression: Compression, series: SeriesAttributes
+) -> hd.seg.Segmentation:
+    """What highdicom does not set: each segment's algorithm, clinical trial attributes, the deflate syntax."""
+    trial = {
+        "ClinicalTrialSeriesID": series.clinical_trial_series_id,
+        "ClinicalTrialTimePointID": series.clinical_trial_time_point_id,
+        "ClinicalTrialCoordinatingCenterName": series.clinical_trial_coordinating_center_name,
+    }
+    if any(trial.values()):
+        # ClinicalTrialCoordinatingCenterName is Type 2 in the Clinical Trial Series module: present, maybe empty.
+        seg.ClinicalTrialCoordinatingCenterName = trial.pop("ClinicalTrialCoordinatingCenterName") or ""
+        for keyword, value in trial.items():
+            if value:
+                setattr(seg, keyword, value)
     by_number = {segment.number: segment for segment in segments}
     for item in seg.SegmentSequence:
         if item.SegmentNumber in by_number:

@@ -9,6 +9,7 @@ item for writing and :func:`segment_metadata_from_dataset` reads an item back.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import highdicom as hd
@@ -48,6 +49,42 @@ TISSUE = Code("85756007", "SCT", "Tissue")
 """Slicer's default category and type for a segment without terminology."""
 
 
+@dataclass(frozen=True)
+class AlgorithmIdentification:
+    """One item of SegmentationAlgorithmIdentificationSequence: which algorithm made the segment.
+
+    ``parameters`` is kept as the AlgorithmParameters text exactly as stored
+    (highdicom writes ``name=value`` pairs separated by commas).
+    """
+
+    family: Code
+    name: str
+    version: str
+    parameters: str | None = None
+    source: str | None = None
+
+    def to_dataset(self) -> Dataset:
+        item = Dataset()
+        item.AlgorithmFamilyCodeSequence = [self.family.to_coded_concept()]
+        item.AlgorithmName = self.name
+        item.AlgorithmVersion = self.version
+        if self.parameters:
+            item.AlgorithmParameters = self.parameters
+        if self.source:
+            item.AlgorithmSource = self.source
+        return item
+
+    @classmethod
+    def from_item(cls, item: Dataset) -> AlgorithmIdentification:
+        return cls(
+            family=Code.from_item(item.AlgorithmFamilyCodeSequence[0]),
+            name=str(item.get("AlgorithmName", "")),
+            version=str(item.get("AlgorithmVersion", "")),
+            parameters=_optional_str(item.get("AlgorithmParameters")),
+            source=_optional_str(item.get("AlgorithmSource")),
+        )
+
+
 @dataclass
 class SegmentMetadata:
     """Everything DICOMLabelMapSeg keeps about one segment.
@@ -70,6 +107,7 @@ class SegmentMetadata:
     algorithm_name: str | None = None
     tracking_id: str | None = None
     tracking_uid: str | None = None
+    algorithm_identification: AlgorithmIdentification | None = None
 
     def validate(self) -> None:
         """Raise :class:`InvalidSegmentationError` naming the segment and the bad field."""
@@ -141,10 +179,14 @@ def segment_description_from_metadata(segment: SegmentMetadata) -> hd.seg.Segmen
 
 
 def set_segment_algorithm(item: Dataset, segment: SegmentMetadata) -> None:
-    """Write the segment's algorithm type and name (Type 1C: required unless MANUAL) into ``item``."""
+    """Write the segment's algorithm (type, name, identification) into its Segment Sequence ``item``."""
     item.SegmentAlgorithmType = segment.algorithm_type
     if segment.algorithm_name:
         item.SegmentAlgorithmName = segment.algorithm_name
+    if segment.algorithm_identification is not None:
+        item.SegmentationAlgorithmIdentificationSequence = [segment.algorithm_identification.to_dataset()]
+    elif "SegmentationAlgorithmIdentificationSequence" in item:
+        del item.SegmentationAlgorithmIdentificationSequence
 
 
 def segment_metadata_from_dataset(item: Dataset, source: str = "SEG") -> SegmentMetadata:
@@ -159,6 +201,13 @@ def segment_metadata_from_dataset(item: Dataset, source: str = "SEG") -> Segment
             f"code ({error})."
         ) from None
     region_item = _first(item, "AnatomicRegionSequence")
+    algorithm_item = _first(item, "SegmentationAlgorithmIdentificationSequence")
+    try:
+        algorithm = AlgorithmIdentification.from_item(algorithm_item) if algorithm_item is not None else None
+    except (AttributeError, IndexError, TypeError, ValueError):
+        raise SegFileError(
+            f"{source}: segment {number} has a SegmentationAlgorithmIdentificationSequence without an algorithm family."
+        ) from None
     return SegmentMetadata(
         number=number,
         label=str(item.get("SegmentLabel", "")) or f"Segment {number}",
@@ -175,7 +224,36 @@ def segment_metadata_from_dataset(item: Dataset, source: str = "SEG") -> Segment
         algorithm_name=_optional_str(item.get("SegmentAlgorithmName")),
         tracking_id=_optional_str(item.get("TrackingID")),
         tracking_uid=_optional_str(item.get("TrackingUID")),
+        algorithm_identification=algorithm,
     )
+
+
+def algorithm_identification_to_json(identification: AlgorithmIdentification) -> str:
+    """The identification as a JSON string (how a Slicer segment tag keeps it)."""
+    document = {
+        "family": [identification.family.value, identification.family.scheme, identification.family.meaning],
+        "name": identification.name,
+        "version": identification.version,
+        "parameters": identification.parameters,
+        "source": identification.source,
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+def algorithm_identification_from_json(text: str) -> AlgorithmIdentification:
+    """Read back :func:`algorithm_identification_to_json`; :class:`InvalidSegmentationError` if it is malformed."""
+    try:
+        document = json.loads(text)
+        value, scheme, meaning = document["family"]
+        return AlgorithmIdentification(
+            family=Code(str(value), str(scheme), str(meaning)),
+            name=str(document["name"]),
+            version=str(document["version"]),
+            parameters=document.get("parameters"),
+            source=document.get("source"),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidSegmentationError(f"Malformed algorithm identification {text!r} ({error}).") from None
 
 
 def _first(item: Dataset, keyword: str) -> Dataset | None:

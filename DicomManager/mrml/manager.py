@@ -30,7 +30,13 @@ from ..core.source_series import SourceSeries, read_source_series, read_source_s
 from ..core.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from ..errors import SourceSeriesError
 from .image_arrays import array_from_image
-from .segmentation_nodes import create_layered_segmentation_node, layers_from_segmentation_node, segment_metadata_from_node
+from .segmentation_nodes import (
+    create_layered_segmentation_node,
+    layers_from_segmentation_node,
+    segment_metadata_from_node,
+    series_attributes_of_node,
+    set_series_attributes,
+)
 from .volume_nodes import (
     INSTANCE_UIDS_ATTRIBUTE,
     create_volume_node_from_series,
@@ -112,7 +118,7 @@ class DicomManager:
             overlap=parse_overlap_policy(overlap),
             segment_metadata=segment_metadata,
             file_name=file_name,
-            series=replace(series or SeriesAttributes(), series_description=series_description),
+            series=replace(series or series_attributes_of_node(segmentation_node), series_description=series_description),
             overwrite=overwrite,
         )
         return written.series_instance_uid
@@ -127,10 +133,15 @@ class DicomManager:
         overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
         segment_metadata: Sequence[SegmentMetadata] | None = None,
         file_name: str | None = None,
-        series: SeriesAttributes = SeriesAttributes(),
+        series: SeriesAttributes | None = None,
         overwrite: bool = False,
     ) -> WrittenSeries:
-        """Like :meth:`export_segmentation_as_dicom_seg`, returning what was written."""
+        """Like :meth:`export_segmentation_as_dicom_seg`, returning what was written.
+
+        Without ``series``, the content and clinical trial attributes the node
+        kept from the SEG it was loaded from are written again.
+        """
+        series = series or series_attributes_of_node(segmentation_node)
         source = self._source_series_of(reference_volume_node)
         node_layers = layers_from_segmentation_node(segmentation_node, source.geometry)
         given = {segment.number: segment for segment in segment_metadata or []}
@@ -175,6 +186,9 @@ class DicomManager:
             name=result.info.series_description or path.stem,
         )
         node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, result.info.sop_instance_uid)
+        set_series_attributes(node, result.info)
+        for note in result.notes:
+            logger.warning("%s: %s", path, note)
         if reference_volume_node is not None:
             node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
         logger.info("Loaded %s: %d segments", path, len(result.segments))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import highdicom as hd
 import numpy as np
@@ -24,7 +24,13 @@ import vtk
 
 from ..core.geometry import match_to_grid
 from ..core.label_layers import merge_label_layers
-from ..core.segment_metadata import SegmentMetadata
+from ..core.seg_dataset import SegInfo
+from ..core.seg_writer import SeriesAttributes
+from ..core.segment_metadata import (
+    SegmentMetadata,
+    algorithm_identification_from_json,
+    algorithm_identification_to_json,
+)
 from ..core.terminology import TerminologyCodes, codes_from_terminology_entry, terminology_entry_from_codes
 from ..errors import GeometryMismatchError, InvalidSegmentationError
 from .image_arrays import array_from_image, fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
@@ -40,6 +46,8 @@ SEGMENT_TAGS = {
     "tracking_uid": "DICOM.TrackingUID",
 }
 """Segment tags that keep SEG attributes Slicer has no field for."""
+ALGORITHM_IDENTIFICATION_TAG = "DICOM.SegmentationAlgorithmIdentification"
+"""Segment tag holding the SegmentationAlgorithmIdentificationSequence item as JSON."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,7 @@ def segment_metadata_from_node(
     entry = segment.GetTerminology()
     codes = codes_from_terminology_entry(entry) if entry else TerminologyCodes()
     tags = {field: _tag(segment, tag) for field, tag in SEGMENT_TAGS.items()}
+    identification = _tag(segment, ALGORITHM_IDENTIFICATION_TAG)
     return SegmentMetadata(
         number=number,
         label=segment.GetName() or segment_id,
@@ -127,6 +136,7 @@ def segment_metadata_from_node(
         algorithm_name=tags["algorithm_name"],
         tracking_id=tags["tracking_id"],
         tracking_uid=tags["tracking_uid"],
+        algorithm_identification=algorithm_identification_from_json(identification) if identification else None,
     )
 
 
@@ -204,6 +214,8 @@ def _segment_from_metadata(metadata: SegmentMetadata, image: slicer.vtkOrientedI
         value = getattr(metadata, field)
         if value and not (field == "algorithm_type" and value == "MANUAL"):
             segment.SetTag(tag, str(value))
+    if metadata.algorithm_identification is not None:
+        segment.SetTag(ALGORITHM_IDENTIFICATION_TAG, algorithm_identification_to_json(metadata.algorithm_identification))
     segment.AddRepresentation(BINARY_LABELMAP, image)
     return segment
 
@@ -233,3 +245,30 @@ def _layer_on_reference(
 def _tag(segment: slicer.vtkSegment, tag: str) -> str | None:
     value = vtk.reference("")
     return str(value) or None if segment.GetTag(tag, value) else None
+
+
+SERIES_ATTRIBUTES = {
+    "content_label": "DICOM.ContentLabel",
+    "content_description": "DICOM.ContentDescription",
+    "content_creator_name": "DICOM.ContentCreatorName",
+    "clinical_trial_series_id": "DICOM.ClinicalTrialSeriesID",
+    "clinical_trial_time_point_id": "DICOM.ClinicalTrialTimePointID",
+    "clinical_trial_coordinating_center_name": "DICOM.ClinicalTrialCoordinatingCenterName",
+}
+"""Node attributes that keep a loaded SEG's series-level attributes, so that exporting it again keeps them."""
+
+
+def set_series_attributes(segmentation_node: slicer.vtkMRMLSegmentationNode, info: SegInfo) -> None:
+    """Keep the SEG's content and clinical trial attributes on the node (empty ones are not set)."""
+    for field, attribute in SERIES_ATTRIBUTES.items():
+        value = getattr(info, field)
+        if value:
+            segmentation_node.SetAttribute(attribute, str(value))
+
+
+def series_attributes_of_node(
+    segmentation_node: slicer.vtkMRMLSegmentationNode, base: SeriesAttributes = SeriesAttributes()
+) -> SeriesAttributes:
+    """``base`` with the content and clinical trial attributes the node keeps from the SEG it was loaded from."""
+    kept = {field: segmentation_node.GetAttribute(attribute) for field, attribute in SERIES_ATTRIBUTES.items()}
+    return replace(base, **{field: value for field, value in kept.items() if value})
