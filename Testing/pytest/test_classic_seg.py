@@ -151,3 +151,35 @@ def test_classic_seg_loads_into_a_layered_segmentation_node(manager, scene):
         segment = segmentation.GetNthSegment(index)
         assert segment.GetRepresentation(BINARY_LABELMAP) is not None
         assert segment.GetLabelValue() == index + 1
+
+
+def test_multiframe_source_both_ways(manager, scene, tmp_path):
+    """Export over dcmqi's enhanced multiframe CT, find it again from the SEG, and load classic SEGs on its grid."""
+    from DicomManager.core.dcmqi_metadata import read_dcmqi_metadata
+    from DicomManager.core.seg_references import read_seg_references
+    from DicomManager.mrml.segmentation_nodes import labels_from_segmentation_node
+    from DicomManager.mrml.storage import segmentation_node_from_label_volumes
+    from DicomManager.mrml.volume_nodes import grid_of_volume_node
+
+    volume = manager.load_reference_volume(shared_data("dcmqi/24x38x3/multiframe"))
+    grid = grid_of_volume_node(volume)
+    labels = read_label_volume(scene, shared_data("dcmqi/24x38x3/nrrd/label.nrrd"))
+    segments = read_dcmqi_metadata(shared_data("dcmqi/metadata/seg-example.json")).segments
+    node = segmentation_node_from_label_volumes(scene, [labels], segments, "on multiframe")
+    (path,) = manager.export_segmentation(node, volume, tmp_path).paths
+    multiframe_uid = pydicom.dcmread(next(shared_data("dcmqi/24x38x3/multiframe").glob("*.dcm"))).SOPInstanceUID
+    assert read_seg_references(path).referenced_instance_uids == (multiframe_uid,)
+    assert manager.find_reference_volume(path) is volume
+    loaded = manager.load_segmentation(path, volume)
+    np.testing.assert_array_equal(labels_from_segmentation_node(loaded, grid)[0], on_grid(labels, grid))
+    # dcmqi's own BINARY SEG references the single-frame series of the same scan; it lands on the same voxels.
+    binary = read_seg(shared_data("dcmqi/24x38x3/seg/label.seg"), grid)
+    np.testing.assert_array_equal(segment_masks(binary)[1], on_grid(labels, grid) != 0)
+
+
+def test_source_series_with_a_gap_is_reported_not_shifted():
+    """pydicom's CT2 (z -99.48, then 103.02..105.52) is no regular volume: exporting over it is refused by name."""
+    from DicomManager.errors import SourceSeriesError
+
+    with pytest.raises(SourceSeriesError, match="not a regularly spaced stack"):
+        read_source_series_folder(shared_data("pydicom/CT2"))
