@@ -40,8 +40,9 @@ class DICOMLabelMapSeg(ScriptedLoadableModule):
         self.parent.contributors = ["DICOMLabelMapSeg developers"]
         self.parent.helpText = _(
             "Export segmentations as DICOM Label Map Segmentation (LABELMAP SEG, Supplement 243): one frame "
-            "per slice, every segment's name, colour and terminology codes, lossless compression. Load LABELMAP "
-            "SEG files back as segmentations. SEG series in the DICOM database load from the DICOM browser."
+            "per slice, every segment's name, colour and terminology codes, lossless compression; overlapping "
+            "segments as a classic BINARY SEG or one LABELMAP per layer. Load any SEG file (LABELMAP, BINARY, "
+            "FRACTIONAL) back as a segmentation. SEG series in the DICOM database load from the DICOM browser."
         )
         self.parent.acknowledgementText = _("Built on highdicom, pydicom and pylibjpeg.")
 

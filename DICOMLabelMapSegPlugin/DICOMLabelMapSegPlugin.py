@@ -176,7 +176,7 @@ class DICOMLabelMapSegPlugin(ScriptedLoadableModule):
         self.parent.categories = ["Developer Tools.DICOM Plugins"]
         self.parent.contributors = ["DICOMLabelMapSeg developers"]
         self.parent.helpText = _(
-            "Loads DICOM Label Map Segmentation (LABELMAP SEG) series from the DICOM browser and exports "
+            "Loads DICOM Segmentation series (LABELMAP, BINARY, FRACTIONAL) from the DICOM browser and exports "
             "segmentations as LABELMAP SEG. No panel of its own: use the DICOM module or DICOMLabelMapSeg."
         )
         self.parent.acknowledgementText = _("Built on highdicom and pydicom.")
