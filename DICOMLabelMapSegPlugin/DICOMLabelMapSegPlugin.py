@@ -200,6 +200,8 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
         self.test_offers_labelmap_above_core_plugin()
         self.setUp()
         self.test_failed_load_leaves_no_node()
+        self.setUp()
+        self.test_classic_seg_with_overlaps_loads_into_layers()
 
     def test_offers_labelmap_above_core_plugin(self):
         from DICOMLib import DICOMUtils
@@ -234,6 +236,37 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
             self.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"), nodes_before)
 
 
+    def test_classic_seg_with_overlaps_loads_into_layers(self):
+        import highdicom as hd
+        import numpy as np
+        from DICOMLib import DICOMUtils
+
+        from DicomManager.core.overlap_policy import OverlapPolicy
+        from DicomManager.core.seg_series_writer import write_segmentation_series
+        from DicomManager.core.segment_metadata import SegmentMetadata
+
+        with _WrittenDemoCase() as case, DICOMUtils.TemporaryDICOMDatabase():
+            labels = case.files.case.labels
+            box = np.zeros_like(labels.array)
+            box[10:20, 30:60, 30:60] = 11  # overlaps the liver
+            segments = [*case.files.case.segments, SegmentMetadata(number=11, label="Lesion", color=(250, 250, 0))]
+            layers = [labels, hd.Volume(box, labels.affine, "PATIENT", labels.frame_of_reference_uid)]
+            layer_of_segment = {**{s.number: 0 for s in case.files.case.segments}, 11: 1}
+            written = write_segmentation_series(
+                layers, layer_of_segment, segments, case.files.source, case.folder / "binary" / "overlap.dcm",
+                overlap=OverlapPolicy.BINARY,
+            )
+            self.assertEqual(written.segmentation_type, "BINARY")
+            DICOMUtils.importDicom(str(case.folder))
+            plugin = DICOMLabelMapSegPluginClass()
+            loadables = plugin.examineForImport([slicer.dicomDatabase.filesForSeries(written.series_instance_uid)])
+            self.assertEqual(len(loadables), 1)
+            node = plugin.load_segmentation(loadables[0])
+            segmentation = node.GetSegmentation()
+            self.assertEqual(segmentation.GetNumberOfSegments(), 11)
+            self.assertEqual(segmentation.GetNumberOfLayers(), 2)
+
+
 class _WrittenDemoCase:
     """The built-in demo case written to a temporary folder: CT series and its LABELMAP SEG."""
 
@@ -245,6 +278,7 @@ class _WrittenDemoCase:
         self._folder = tempfile.TemporaryDirectory(prefix="DICOMLabelMapSegPluginTest-")
         self.folder = Path(self._folder.name)
         files = write_demo_files(self.folder)
+        self.files = files
         self.ct_series_uid = files.source.series_instance_uid
         self.ct_instance_uids = files.source.sop_instance_uids
         self.seg_series_uid = files.seg.series_instance_uid
