@@ -84,6 +84,24 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(run=_info)
 
+    migrate = commands.add_parser(
+        "migrate", help="a run folder (results.json + segmentations/*.seg.nrrd) or gold standard folder -> DICOM"
+    )
+    migrate.add_argument("folder", type=Path, help="run folder (results.json) or GoldStandards/<name> (metadata.json)")
+    migrate.add_argument(
+        "--reference", required=True, type=Path, help="DICOM folder of the volume, or its NRRD/NIfTI file"
+    )
+    migrate.add_argument("--verify", action="store_true", help="also re-check SEGs written by earlier runs")
+    _add_writing_options(migrate)
+    migrate.set_defaults(run=_migrate)
+
+    preview = commands.add_parser("preview", help="PNG of a SEG: axial, coronal, sagittal slices and a legend")
+    preview.add_argument("seg", type=Path, help="SEG file")
+    preview.add_argument("--reference", type=Path, help="folder with the referenced series: drawn under the segments")
+    preview.add_argument("--output", required=True, type=Path, help="PNG file to write")
+    preview.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    preview.set_defaults(run=_preview)
+
     demo = commands.add_parser("demo", help="export and reload a built-in 10-segment example")
     demo.add_argument("--output", type=Path, help="folder to keep the files in (default: a temporary folder)")
     demo.set_defaults(run=_demo)
@@ -186,6 +204,55 @@ def _info(arguments: argparse.Namespace) -> int:
     for segment in segments:
         print(f"  {segment.number:5d}  {segment.label}  [{segment.type.scheme} {segment.type.value} "
               f"{segment.type.meaning}]  RGB {segment.color}")
+    return 0
+
+
+def _add_writing_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--compression", choices=[c.value for c in Compression], default=DEFAULT_COMPRESSION.value,
+        help=f"transfer syntax (default {DEFAULT_COMPRESSION.value})",
+    )
+    command.add_argument(
+        "--overlap", choices=[policy.value for policy in OverlapPolicy], default=DEFAULT_OVERLAP_POLICY.value,
+        help=f"when segments overlap (default {DEFAULT_OVERLAP_POLICY.value})",
+    )
+
+
+def _migrate(arguments: argparse.Namespace) -> int:
+    from ..batch.migration import migrate_run
+    from ..mrml.manager import DicomManager
+    from ..mrml.scene_setup import start_session
+
+    session = start_session()
+    report = migrate_run(
+        arguments.folder,
+        arguments.reference,
+        DicomManager(session.scene),
+        verify=arguments.verify,
+        compression=Compression(arguments.compression),
+        overlap=OverlapPolicy(arguments.overlap),
+        progress=print,
+    )
+    migrated = sum(outcome.status == "migrated" for outcome in report.outcomes)
+    skipped = sum(outcome.status == "skipped" for outcome in report.outcomes)
+    print(f"{migrated} migrated, {skipped} already done, {len(report.failures)} failed or different; "
+          f"report: {arguments.folder / 'dicom' / 'migration_report.md'}")
+    return 1 if report.failures else 0
+
+
+def _preview(arguments: argparse.Namespace) -> int:
+    from ..core.file_output import refuse_existing
+    from ..core.preview import write_preview
+    from ..core.seg_reader import read_seg
+    from ..core.source_series import read_series_voxels, read_source_series_folder
+
+    refuse_existing(arguments.output, arguments.force)
+    source = read_source_series_folder(arguments.reference) if arguments.reference else None
+    result = read_seg(arguments.seg, source.geometry if source else None)
+    image = read_series_voxels(source) if source else None
+    title = result.info.series_description or arguments.seg.name
+    write_preview(result.layers, result.segments, arguments.output, image, title=title, overwrite=arguments.force)
+    print(f"{arguments.output}: {len(result.segments)} segments")
     return 0
 
 

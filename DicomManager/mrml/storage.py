@@ -17,6 +17,7 @@ import vtk
 
 from ..core.file_output import write_atomically
 from ..core.geometry import geometry_from_ijk_to_ras
+from ..core.nrrd_check import check_nrrd_file
 from ..core.segment_metadata import SegmentMetadata
 from ..errors import InvalidSegmentationError, SegmentationFileError
 from .image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid, matrix_to_numpy
@@ -31,9 +32,10 @@ def is_segmentation_file(path: Path) -> bool:
 
 
 def read_segmentation_file(scene: slicer.vtkMRMLScene, path: Path) -> slicer.vtkMRMLSegmentationNode:
-    """Read a ``.seg.nrrd`` file into a new segmentation node."""
+    """Read a ``.seg.nrrd`` file into a new segmentation node (checked first: see :mod:`..core.nrrd_check`)."""
     path = Path(path)
     _require_file(path)
+    check_nrrd_file(path)
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", path.name[: -len(SEGMENTATION_SUFFIX)])
     storage = slicer.vtkMRMLSegmentationStorageNode()
     storage.SetFileName(str(path))
@@ -63,6 +65,20 @@ def read_label_volume(scene: slicer.vtkMRMLScene, path: Path) -> hd.Volume:
         return hd.Volume(array_from_image(node.GetImageData()), grid.affine, "PATIENT")
     finally:
         scene.RemoveNode(node)
+
+
+def read_volume_node(scene: slicer.vtkMRMLScene, path: Path, name: str | None = None) -> slicer.vtkMRMLScalarVolumeNode:
+    """Read an image volume file (.nrrd, .nii.gz, ...) into a new scalar volume node."""
+    path = Path(path)
+    _require_file(path)
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name or path.name.split(".")[0])
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(path))
+    storage.SetSingleFile(True)
+    if not storage.ReadData(node) or node.GetImageData() is None:
+        scene.RemoveNode(node)
+        raise SegmentationFileError(f"{path}: Slicer cannot read it as a volume.")
+    return node
 
 
 def segmentation_node_from_label_volumes(

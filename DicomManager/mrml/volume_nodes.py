@@ -11,11 +11,10 @@ from collections.abc import Iterable
 
 import highdicom as hd
 import numpy as np
-import pydicom
 import slicer
 import vtk
 
-from ..core.source_series import SourceSeries
+from ..core.source_series import SourceSeries, read_series_voxels
 from ..errors import GeometryMismatchError, SourceSeriesError
 from .image_arrays import fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
 
@@ -67,16 +66,7 @@ def create_volume_node_from_series(
 
 
 def _series_voxels(source: SourceSeries) -> np.ndarray:
-    try:
-        datasets = [pydicom.dcmread(path) for path in source.paths]
-        if len(datasets) == 1 and int(datasets[0].get("NumberOfFrames", 1)) > 1:
-            volume = hd.Image.from_dataset(datasets[0], copy=False).get_volume(dtype=np.float64)
-        else:
-            volume = hd.get_volume_from_series(datasets, dtype=np.float64)
-    except (OSError, ValueError, RuntimeError, AttributeError) as error:
-        raise SourceSeriesError(f"Series {source.series_instance_uid}: cannot read its voxels ({error}).") from None
-    volume = volume.match_geometry(source.geometry)
-    voxels = volume.array
+    voxels = read_series_voxels(source).array
     if np.array_equal(voxels, np.round(voxels)) and voxels.min() >= -32768 and voxels.max() <= 32767:
         return voxels.astype(np.int16)
     return voxels.astype(np.float32)

@@ -129,3 +129,37 @@ def test_same_voxel_grid_accepts_flips_and_names_shifts(source):
     shifted = hd.VolumeGeometry(grid.affine + np.pad(np.full((3, 1), 0.4), ((0, 1), (3, 0))), grid.spatial_shape, "PATIENT")
     with pytest.raises(GeometryMismatchError, match="shifted: its corner voxels do not coincide"):
         check_same_voxel_grid(shifted, grid, "shifted")
+
+
+def test_broken_seg_nrrd_is_refused_without_ending_the_process(tmp_path, scene):
+    """Slicer's segmentation reader lets ITK exceptions end the process; a broken file must be refused first."""
+    import subprocess
+    import sys
+
+    from DicomManager.errors import SegmentationFileError
+    from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+    from DicomManager.mrml.storage import read_segmentation_file, write_segmentation_file
+
+    grid = make_grid((4, 12, 10))
+    node = create_segmentation_node(scene, hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT"),
+                                    demo_segments([1]), "x")
+    good = tmp_path / "good.seg.nrrd"
+    write_segmentation_file(node, good)
+    data = good.read_bytes()
+    cases = {
+        "header.seg.nrrd": (b"NRRD0004\nnot a field\n\n", "is not 'field: value'"),
+        "nomagic.seg.nrrd": (b"P6\n", "not a NRRD file"),
+        "truncated.seg.nrrd": (data[: len(data) - 4], "cut short"),  # into the gzip trailer
+        "nosizes.seg.nrrd": (b"NRRD0004\ntype: uchar\ndimension: 3\nencoding: raw\n\n", "no 'sizes' field"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(SegmentationFileError, match=message):
+            read_segmentation_file(scene, tmp_path / name)
+    completed = subprocess.run(
+        [sys.executable, "-m", "DicomManager.cli.main", "export", "--reference", str(shared_data("dcmqi/ct-3slice")),
+         "--segmentation", str(tmp_path / "truncated.seg.nrrd"), "--output", str(tmp_path / "out.dcm")],
+        capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    assert read_segmentation_file(scene, good).GetSegmentation().GetNumberOfSegments() == 1

@@ -1,0 +1,1 @@
+"""Whole trees at once: migrating optimization runs and gold standards to DICOM, converting SEG archives."""

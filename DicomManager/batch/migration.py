@@ -1,0 +1,315 @@
+"""Move an optimization run (or a gold standard) from ``.seg.nrrd`` files to DICOM, keeping its records linked.
+
+For a run folder (see :mod:`.run_layout`) this writes::
+
+    RUN_DIR/dicom/volume/*.dcm                 when the reference is NRRD/NIfTI: one synthetic series, shared
+    RUN_DIR/dicom/segmentations/trial_NNN.dcm  one SEG per trial (gold standards: RUN_DIR/dicom/gold.dcm)
+    RUN_DIR/dicom/previews/trial_NNN.png       what the report shows
+    RUN_DIR/dicom/migration_report.md, .json   every input, its output, sizes, round-trip check, failures
+
+and adds a ``dicom`` block to ``results.json`` (``metadata.json`` for a gold
+standard) with the patient ID, StudyInstanceUID, volume SeriesInstanceUID and
+description, plus ``dicom_series_uid`` and ``dicom_seg_path`` per trial. The
+``.seg.nrrd`` files are only read; the results file is rewritten atomically,
+its first version kept as ``<name>.before-dicom``.
+
+Metadata mapping: sample data name -> PatientID (of a synthetic series; a
+DICOM reference keeps its own), run name -> StudyDescription, trial number
+and algorithm -> SeriesDescription (``trial_042_watershed``), segment name
+-> SegmentLabel, algorithm -> SegmentAlgorithmName and the
+SegmentationAlgorithmIdentificationSequence (family from
+:mod:`.algorithm_families`, name, version), whose AlgorithmParameters hold
+the trial's parameters as JSON (read back on load with the segment).
+
+All trials share the volume's StudyInstanceUID and FrameOfReferenceUID.
+Running again skips trials whose SEG exists and retries those that failed;
+``verify`` re-checks existing SEGs against their ``.seg.nrrd`` too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.compression import DEFAULT_COMPRESSION, Compression
+from ..core.file_output import write_atomically
+from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
+from ..core.preview import write_preview
+from ..core.seg_reader import read_seg
+from ..core.seg_writer import SeriesAttributes
+from ..core.segment_metadata import AlgorithmIdentification, Code, SegmentMetadata
+from ..core.source_series import read_series_voxels, read_source_series_folder
+from ..core.synthetic_series import SyntheticSeriesInfo
+from ..errors import DicomLabelMapSegError, SourceSeriesError
+from ..mrml.manager import DicomManager
+from ..mrml.segmentation_nodes import layers_from_segmentation_node, segment_metadata_from_node
+from ..mrml.storage import read_segmentation_file, read_volume_node
+from ..mrml.volume_nodes import grid_of_volume_node
+from .algorithm_families import algorithm_family
+from .run_layout import RunFolder, Trial, read_run_folder
+
+logger = logging.getLogger(__name__)
+
+DICOM_FOLDER = "dicom"
+REPORT_NAME = "migration_report"
+UNVERSIONED = "unversioned"
+
+
+@dataclass
+class TrialOutcome:
+    """What happened to one segmentation file."""
+
+    name: str
+    input: str
+    output: str | None
+    status: str  # migrated, skipped, failed
+    input_bytes: int
+    output_bytes: int | None = None
+    round_trip: str = "not checked"  # exact, different, not checked
+    series_instance_uid: str | None = None
+    preview: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class MigrationReport:
+    """The outcome of one migration run, as written to ``migration_report.json``."""
+
+    folder: str
+    reference: str
+    patient_id: str
+    study_instance_uid: str
+    volume_series_uid: str
+    volume_description: str
+    outcomes: list[TrialOutcome] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[TrialOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.status == "failed" or outcome.round_trip == "different"]
+
+
+def migrate_run(
+    folder: Path,
+    reference: Path,
+    manager: DicomManager,
+    *,
+    verify: bool = False,
+    compression: Compression = DEFAULT_COMPRESSION,
+    overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
+    progress: Callable[[str], None] = logger.info,
+) -> MigrationReport:
+    """Migrate the run or gold standard in ``folder`` over ``reference`` (DICOM folder, or NRRD/NIfTI volume)."""
+    if not Path(reference).exists():
+        raise SourceSeriesError(f"{reference}: no such DICOM folder or volume file.")
+    run = read_run_folder(folder)
+    dicom = run.folder / DICOM_FOLDER
+    volume, source = _reference_volume(run, Path(reference), manager, dicom)
+    first = source.datasets[0]
+    report = MigrationReport(
+        folder=str(run.folder),
+        reference=str(reference),
+        patient_id=str(first.get("PatientID", "")),
+        study_instance_uid=str(first.StudyInstanceUID),
+        volume_series_uid=source.series_instance_uid,
+        volume_description=str(first.get("SeriesDescription", "")),
+    )
+    image = read_series_voxels(source)
+    for trial in run.trials:
+        output = dicom / "gold.dcm" if run.is_gold_standard else dicom / "segmentations" / f"{trial.name}.dcm"
+        progress(f"{trial.segmentation.name} -> {output.relative_to(run.folder)}")
+        outcome = _migrate_trial(run, trial, output, volume, image, manager, compression, overlap, verify)
+        report.outcomes.append(outcome)
+        if outcome.error:
+            progress(f"  failed: {outcome.error}")
+    _update_results(run, report)
+    _write_report(dicom, report)
+    return report
+
+
+def _reference_volume(run: RunFolder, reference: Path, manager: DicomManager, dicom: Path):
+    """The volume node to export against, and its DICOM series (made once for NRRD/NIfTI, then reused)."""
+    if reference.is_dir():
+        volume = manager.load_reference_volume(reference)
+        return volume, read_source_series_folder(reference)
+    synthetic = dicom / "volume"
+    if synthetic.is_dir() and any(synthetic.glob("*.dcm")):
+        volume = manager.load_reference_volume(synthetic)
+        return volume, read_source_series_folder(synthetic)
+    volume = read_volume_node(manager.scene, reference)
+    info = SyntheticSeriesInfo(
+        patient_id=run.sample_data_name or reference.name.split(".")[0],
+        study_description=run.run_name,
+        series_description=reference.name.split(".")[0],
+        rescale_type="US",
+    )
+    # Written beside, then renamed: a half-written series is never mistaken for a finished one.
+    partial = dicom / ".volume-partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    manager.create_synthetic_series(volume, partial, info)
+    partial.rename(synthetic)
+    manager.scene.RemoveNode(volume)
+    volume = manager.load_reference_volume(synthetic)
+    return volume, read_source_series_folder(synthetic)
+
+
+def _migrate_trial(run, trial, output, volume, image, manager, compression, overlap, verify) -> TrialOutcome:
+    outcome = TrialOutcome(
+        name=trial.name,
+        input=str(trial.segmentation.relative_to(run.folder)),
+        output=str(output.relative_to(run.folder)),
+        status="migrated",
+        input_bytes=trial.segmentation.stat().st_size if trial.segmentation.is_file() else 0,
+    )
+    node = None
+    try:
+        node = read_segmentation_file(manager.scene, trial.segmentation)
+        grid = grid_of_volume_node(volume)
+        if output.exists():
+            outcome.status = "skipped"
+            outcome.series_instance_uid = read_seg(output, grid).info.series_instance_uid
+            if verify:
+                outcome.round_trip = _round_trip(node, output, grid)
+        else:
+            segments = _segments_with_algorithm(node, grid, trial)
+            written = manager.export_segmentation(
+                node,
+                volume,
+                output.parent,
+                compression=compression,
+                overlap=overlap,
+                segment_metadata=segments,
+                file_name=output.name,
+                series=SeriesAttributes(series_description=_description(run, trial)),
+            )
+            outcome.series_instance_uid = written.series_instance_uid
+            outcome.round_trip = _round_trip(node, output, grid)
+        outcome.output_bytes = output.stat().st_size
+        outcome.preview = _preview(run, trial, output, grid, image)
+    except DicomLabelMapSegError as error:
+        outcome.status, outcome.error, outcome.output = "failed", str(error), None
+    finally:
+        if node is not None:
+            manager.scene.RemoveNode(node)
+    return outcome
+
+
+def _description(run: RunFolder, trial: Trial) -> str:
+    """SeriesDescription: ``trial_042_watershed`` for a trial, ``gold_<folder>`` for a gold standard."""
+    return f"gold_{run.folder.name}" if run.is_gold_standard else trial.series_description
+
+
+def _segments_with_algorithm(node, grid, trial: Trial) -> list[SegmentMetadata]:
+    """The node's segments, each marked as made by the trial's algorithm with its parameters."""
+    numbers = layers_from_segmentation_node(node, grid).numbers
+    segments = [segment_metadata_from_node(node, segment_id, number) for segment_id, number in numbers.items()]
+    if not trial.algorithm:
+        return segments
+    family = Code(*trial.algorithm_family) if trial.algorithm_family else algorithm_family(trial.algorithm)
+    identification = AlgorithmIdentification(
+        family=family,
+        name=trial.algorithm,
+        version=trial.algorithm_version or UNVERSIONED,
+        parameters=json.dumps(trial.parameters, sort_keys=True) if trial.parameters else None,
+    )
+    return [
+        replace(segment, algorithm_type="AUTOMATIC", algorithm_name=trial.algorithm, algorithm_identification=identification)
+        for segment in segments
+    ]
+
+
+def _round_trip(node, output: Path, grid) -> str:
+    """``exact`` when every segment of the SEG has exactly the voxels it has in the ``.seg.nrrd``."""
+    node_layers = layers_from_segmentation_node(node, grid)
+    result = read_seg(output, grid)
+    theirs = {number: result.layers[layer].array == number for number, layer in result.layer_of_segment.items()}
+    for number, layer in node_layers.layer_of_segment.items():
+        ours = node_layers.layers[layer] == number
+        if number not in theirs or not np.array_equal(ours, theirs[number]):
+            return "different"
+    return "exact" if set(theirs) == set(node_layers.layer_of_segment) else "different"
+
+
+def _preview(run: RunFolder, trial: Trial, output: Path, grid, image) -> str | None:
+    previews = run.folder / DICOM_FOLDER / "previews"
+    path = previews / f"{trial.name if not run.is_gold_standard else 'gold'}.png"
+    if not path.exists():
+        result = read_seg(output, grid)
+        write_preview(result.layers, result.segments, path, image, title=_description(run, trial))
+    return str(path.relative_to(run.folder / DICOM_FOLDER))
+
+
+def _update_results(run: RunFolder, report: MigrationReport) -> None:
+    document = json.loads(json.dumps(run.document))  # a deep copy
+    document["dicom"] = {
+        "patient_id": report.patient_id,
+        "study_instance_uid": report.study_instance_uid,
+        "volume_series_uid": report.volume_series_uid,
+        "volume_description": report.volume_description,
+    }
+    by_input = {outcome.input: outcome for outcome in report.outcomes}
+    if run.is_gold_standard:
+        _link(document, next(iter(by_input.values())))
+    else:
+        key = "trials" if "trials" in document or "results" not in document else "results"
+        records: list[dict[str, Any]] = document.setdefault(key, [])
+        for trial in run.trials:
+            outcome = by_input[str(trial.segmentation.relative_to(run.folder))]
+            if trial.record_index is None:
+                records.append({"trial": trial.number, "segmentation": outcome.input})
+                _link(records[-1], outcome)
+            else:
+                _link(records[trial.record_index], outcome)
+    backup = run.document_path.with_name(run.document_path.name + ".before-dicom")
+    if not backup.exists():
+        shutil.copy2(run.document_path, backup)
+    text = json.dumps(document, indent=2) + "\n"
+    write_atomically(run.document_path, lambda path: path.write_text(text, encoding="utf-8"), overwrite=True)
+
+
+def _link(record: dict[str, Any], outcome: TrialOutcome) -> None:
+    if outcome.status != "failed":
+        record["dicom_series_uid"] = outcome.series_instance_uid
+        record["dicom_seg_path"] = outcome.output
+
+
+def _write_report(dicom: Path, report: MigrationReport) -> None:
+    text = json.dumps(asdict(report), indent=2) + "\n"
+    write_atomically(dicom / f"{REPORT_NAME}.json", lambda path: path.write_text(text, encoding="utf-8"), overwrite=True)
+    markdown = _markdown(report)
+    write_atomically(dicom / f"{REPORT_NAME}.md", lambda path: path.write_text(markdown, encoding="utf-8"), overwrite=True)
+
+
+def _markdown(report: MigrationReport) -> str:
+    done = [o for o in report.outcomes if o.status != "failed"]
+    before = sum(o.input_bytes for o in done)
+    after = sum(o.output_bytes or 0 for o in done)
+    lines = [
+        f"# Migration of {Path(report.folder).name} to DICOM",
+        "",
+        f"- Reference: `{report.reference}`; PatientID `{report.patient_id}`; StudyInstanceUID `{report.study_instance_uid}`",
+        f"- Volume series `{report.volume_series_uid}` ({report.volume_description})",
+        f"- {len(report.outcomes)} inputs: {sum(o.status == 'migrated' for o in report.outcomes)} migrated, "
+        f"{sum(o.status == 'skipped' for o in report.outcomes)} already done, {len(report.failures)} failed or different",
+        f"- Size: {before / 1e6:.2f} MB of .seg.nrrd -> {after / 1e6:.2f} MB of SEG",
+        "",
+        "| input | output | status | .seg.nrrd (kB) | SEG (kB) | round trip | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in report.outcomes:
+        output = f"`{o.output}`" if o.output else ""
+        size = f"{o.output_bytes / 1e3:.1f}" if o.output_bytes else ""
+        lines.append(
+            f"| `{o.input}` | {output} | {o.status} | {o.input_bytes / 1e3:.1f} | {size} | {o.round_trip} | {o.error or ''} |"
+        )
+    lines.append("")
+    for o in report.outcomes:
+        if o.preview:
+            lines += [f"## {o.name}", "", f"![{o.name}]({o.preview})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Refuse a broken NRRD file before Slicer's segmentation reader sees it.
+
+Slicer's ``vtkMRMLSegmentationStorageNode`` lets ITK's NRRD exceptions escape
+as C++ exceptions, which end the whole process (seen with slicer-core 5.13 on
+a malformed header and on truncated gzip data). A batch run must not die on
+one bad file, so the header and the amount of pixel data are checked here
+first: the header's required fields, and that the (gzip or raw) data holds
+exactly the bytes the sizes and type call for.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import zlib
+from pathlib import Path
+
+from ..errors import SegmentationFileError
+
+_TYPE_BYTES = {
+    1: {"signed char", "int8", "int8_t", "uchar", "unsigned char", "uint8", "uint8_t"},
+    2: {"short", "short int", "signed short", "signed short int", "int16", "int16_t",
+        "ushort", "unsigned short", "unsigned short int", "uint16", "uint16_t"},
+    4: {"int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32", "uint32_t", "float"},
+    8: {"longlong", "long long", "long long int", "signed long long", "signed long long int", "int64", "int64_t",
+        "ulonglong", "unsigned long long", "unsigned long long int", "uint64", "uint64_t", "double"},
+}
+_CHUNK = 1 << 22
+_MAX_HEADER_BYTES = 1 << 20
+
+
+def check_nrrd_file(path: Path) -> None:
+    """Raise :class:`SegmentationFileError` naming what is wrong with the NRRD file at ``path``."""
+    path = Path(path)
+    with path.open("rb") as stream:
+        magic = stream.readline(64)
+        if not magic.startswith(b"NRRD000"):
+            raise SegmentationFileError(f"{path}: not a NRRD file (it does not start with NRRD000x).")
+        fields: dict[str, str] = {}
+        while True:
+            line = stream.readline(_MAX_HEADER_BYTES)
+            if not line:
+                raise SegmentationFileError(f"{path}: the NRRD header does not end (no blank line before the data).")
+            text = line.decode("latin-1").rstrip("\r\n")
+            if not text:
+                break
+            if text.startswith("#"):
+                continue
+            if ":=" in text:
+                continue  # key/value pairs (segment metadata) need no check here
+            if ": " not in text:
+                raise SegmentationFileError(f"{path}: NRRD header line {text[:60]!r} is not 'field: value'.")
+            key, value = text.split(": ", 1)
+            fields[key.strip().lower()] = value.strip()
+        data_offset = stream.tell()
+    for required in ("type", "dimension", "sizes", "encoding"):
+        if required not in fields:
+            raise SegmentationFileError(f"{path}: the NRRD header has no '{required}' field.")
+    expected = _expected_bytes(fields, path)
+    if "data file" in fields or "datafile" in fields or expected is None:
+        return
+    encoding = fields["encoding"].lower()
+    if encoding == "raw":
+        available = path.stat().st_size - data_offset
+        if available < expected:
+            raise SegmentationFileError(f"{path}: the NRRD data is cut short ({available} of {expected} bytes).")
+    elif encoding in ("gzip", "gz"):
+        found = _gzip_length(path, data_offset)
+        if found != expected:
+            raise SegmentationFileError(f"{path}: the NRRD data holds {found} bytes where {expected} are needed.")
+
+
+def _expected_bytes(fields: dict[str, str], path: Path) -> int | None:
+    type_name = fields["type"].lower()
+    size = next((n for n, names in _TYPE_BYTES.items() if type_name in names), None)
+    if size is None:
+        return None  # "block" and unusual types: leave them to the reader
+    try:
+        sizes = [int(value) for value in fields["sizes"].split()]
+        dimension = int(fields["dimension"])
+    except ValueError:
+        raise SegmentationFileError(f"{path}: NRRD sizes {fields['sizes']!r} are not whole numbers.") from None
+    if len(sizes) != dimension or any(value < 1 for value in sizes):
+        raise SegmentationFileError(f"{path}: NRRD sizes {sizes} do not match dimension {dimension}.")
+    return math.prod(sizes) * size
+
+
+def _gzip_length(path: Path, offset: int) -> int:
+    """Bytes of data in the gzip stream that starts at ``offset``, read in chunks (bounded memory)."""
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    total = 0
+    try:
+        with path.open("rb") as stream:
+            stream.seek(offset)
+            data = stream.read(_CHUNK)
+            while data and not decompressor.eof:
+                total += len(decompressor.decompress(data, _CHUNK))
+                data = decompressor.unconsumed_tail or stream.read(_CHUNK)
+    except (zlib.error, gzip.BadGzipFile, OSError) as error:
+        raise SegmentationFileError(f"{path}: the NRRD's gzip data is damaged ({error}).") from None
+    if not decompressor.eof:
+        raise SegmentationFileError(f"{path}: the NRRD's gzip data is cut short.")
+    return total

@@ -1,0 +1,168 @@
+"""Migrating a run folder and a gold standard to DICOM, and the preview picture, on real files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data
+from PIL import Image
+
+from DicomManager.batch.run_layout import read_run_folder
+from DicomManager.cli.main import main
+from DicomManager.core.seg_dataset import segments_of
+from DicomManager.core.seg_reader import read_seg
+from DicomManager.core.source_series import read_source_series_folder
+from DicomManager.errors import MetadataFileError
+from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+from DicomManager.mrml.storage import read_label_volume, write_label_volume, write_segmentation_file
+
+RESULTS = {
+    "sample_data": "MRHead",
+    "run": "run_A",
+    "best_trial": 1,
+    "trials": [
+        {"trial": 0, "algorithm": "watershed", "parameters": {"level": 0.3, "sigma": 1}, "score": 0.81},
+        {"trial": 1, "algorithm": "otsu_threshold", "parameters": {"bins": 128}, "score": 0.86},
+        {"trial": 3, "algorithm": "level_set", "parameters": {"iterations": 50}},
+    ],
+}
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def run_folder(tmp_path, scene):
+    """A run like the optimization results this is for: a NRRD volume, trials 0..3 (3 broken), results.json."""
+    grid = make_grid((6, 24, 20))
+    volume_file = tmp_path / "MRHead.nrrd"
+    voxels = (np.indices(grid.spatial_shape).sum(axis=0) * 7).astype(np.int16)
+    write_label_volume(scene, hd.Volume(voxels, grid.affine, "PATIENT"), volume_file)
+    run = tmp_path / "optimization_results" / "run_A"
+    (run / "segmentations").mkdir(parents=True)
+    for number in (0, 1, 2):
+        labels = hd.Volume(blob_labels(grid.spatial_shape, [1, 2], seed=number), grid.affine, "PATIENT")
+        node = create_segmentation_node(scene, labels, demo_segments([1, 2]), f"trial {number}")
+        write_segmentation_file(node, run / "segmentations" / f"trial_{number:03d}.seg.nrrd")
+    (run / "segmentations" / "trial_003.seg.nrrd").write_bytes(b"NRRD0004\nnot really\n")
+    (run / "results.json").write_text(json.dumps(RESULTS))
+    return run, volume_file
+
+
+def test_run_folder_migrates_with_linked_records_and_a_report(run_folder, capsys):
+    run, volume_file = run_folder
+    inputs = {path.name: digest(path) for path in (run / "segmentations").iterdir()}
+    assert main(["migrate", str(run), "--reference", str(volume_file)]) == 1  # trial 3 is broken
+    assert "3 migrated, 0 already done, 1 failed" in capsys.readouterr().out
+    assert {path.name: digest(path) for path in (run / "segmentations").iterdir()} == inputs  # old files untouched
+
+    volume = read_source_series_folder(run / "dicom" / "volume")
+    first = volume.datasets[0]
+    assert (first.PatientID, first.StudyDescription, first.PatientName) == ("MRHead", "run_A", "")
+    assert dciodvfy_errors(volume.paths[0]) == []
+
+    results = json.loads((run / "results.json").read_text())
+    assert results["dicom"] == {
+        "patient_id": "MRHead",
+        "study_instance_uid": first.StudyInstanceUID,
+        "volume_series_uid": volume.series_instance_uid,
+        "volume_description": "MRHead",
+    }
+    assert results["best_trial"] == 1 and results["trials"][0]["score"] == 0.81  # the rest is kept
+    assert json.loads((run / "results.json.before-dicom").read_text()) == RESULTS
+    by_trial = {record["trial"]: record for record in results["trials"]}
+    assert sorted(by_trial) == [0, 1, 2, 3]  # trial 2 had no record and got one
+    assert "dicom_seg_path" not in by_trial[3]
+
+    for number, description, family in ((0, "trial_000_watershed", "123104"), (1, "trial_001_otsu_threshold", "123105"),
+                                         (2, "trial_002", None)):
+        record = by_trial[number]
+        path = run / record["dicom_seg_path"]
+        seg = pydicom.dcmread(path, stop_before_pixels=True)
+        assert seg.SeriesInstanceUID == record["dicom_series_uid"]
+        assert seg.SeriesDescription == description
+        assert (seg.StudyInstanceUID, seg.FrameOfReferenceUID) == (first.StudyInstanceUID, first.FrameOfReferenceUID)
+        assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == volume.series_instance_uid
+        segment = segments_of(seg, path)[0]
+        assert segment.label == "Structure 1"
+        if family:
+            assert segment.algorithm_name == RESULTS["trials"][number]["algorithm"]
+            assert segment.algorithm_identification.family.value == family
+            assert json.loads(segment.algorithm_identification.parameters) == RESULTS["trials"][number]["parameters"]
+        else:
+            assert segment.algorithm_identification is None
+        assert dciodvfy_errors(path) == []
+
+    report = json.loads((run / "dicom" / "migration_report.json").read_text())
+    outcomes = {outcome["name"]: outcome for outcome in report["outcomes"]}
+    assert [outcomes[f"trial_00{n}"]["round_trip"] for n in (0, 1, 2)] == ["exact"] * 3
+    assert outcomes["trial_003"]["status"] == "failed" and "trial_003.seg.nrrd" in outcomes["trial_003"]["error"]
+    markdown = (run / "dicom" / "migration_report.md").read_text()
+    assert "trial_003.seg.nrrd" in markdown and "failed" in markdown
+    for number in (0, 1, 2):
+        assert f"![trial_00{number}](previews/trial_00{number}.png)" in markdown
+        assert Image.open(run / "dicom" / "previews" / f"trial_00{number}.png").size[0] > 300
+
+
+def test_rerun_skips_what_is_done_and_retries_what_failed(run_folder, scene, capsys):
+    run, volume_file = run_folder
+    main(["migrate", str(run), "--reference", str(volume_file)])
+    volume_uid = read_source_series_folder(run / "dicom" / "volume").series_instance_uid
+    written = {path.name: digest(path) for path in (run / "dicom" / "segmentations").iterdir()}
+    grid = read_source_series_folder(run / "dicom" / "volume").geometry
+    labels = hd.Volume(blob_labels(grid.spatial_shape, [4], seed=3), grid.affine, "PATIENT")
+    write_segmentation_file(create_segmentation_node(scene, labels, demo_segments([4]), "fixed"),
+                            run / "segmentations" / "trial_003.seg.nrrd", overwrite=True)
+    capsys.readouterr()
+    assert main(["migrate", str(run), "--reference", str(volume_file), "--verify"]) == 0
+    assert "1 migrated, 3 already done, 0 failed" in capsys.readouterr().out
+    assert read_source_series_folder(run / "dicom" / "volume").series_instance_uid == volume_uid  # made once
+    assert all(digest(run / "dicom" / "segmentations" / name) == value for name, value in written.items())
+    report = json.loads((run / "dicom" / "migration_report.json").read_text())
+    assert {outcome["round_trip"] for outcome in report["outcomes"]} == {"exact"}
+    results = json.loads((run / "results.json").read_text())
+    seg = read_seg(run / [r for r in results["trials"] if r["trial"] == 3][0]["dicom_seg_path"])
+    assert [segment.algorithm_name for segment in seg.segments] == ["level_set"]
+
+
+def test_gold_standard_over_a_dicom_reference(tmp_path, scene):
+    gold = tmp_path / "GoldStandards" / "liver"
+    gold.mkdir(parents=True)
+    labels = read_label_volume(scene, shared_data("dcmqi/liver_seg.nrrd"))
+    node = create_segmentation_node(scene, labels, demo_segments([1]), "liver")
+    write_segmentation_file(node, gold / "liver.seg.nrrd")
+    (gold / "metadata.json").write_text(json.dumps({"sample_data": "CT", "annotator": "Dr. A", "algorithm": "manual"}))
+    assert main(["migrate", str(gold), "--reference", str(shared_data("dcmqi/ct-3slice"))]) == 0
+    metadata = json.loads((gold / "metadata.json").read_text())
+    assert metadata["annotator"] == "Dr. A"
+    assert metadata["dicom_seg_path"] == "dicom/gold.dcm"
+    source = read_source_series_folder(shared_data("dcmqi/ct-3slice"))
+    assert metadata["dicom"]["volume_series_uid"] == source.series_instance_uid
+    assert metadata["dicom"]["patient_id"] == source.datasets[0].PatientID  # a DICOM reference keeps its patient
+    seg = pydicom.dcmread(gold / "dicom" / "gold.dcm", stop_before_pixels=True)
+    assert seg.SeriesDescription == "gold_liver"
+    assert segments_of(seg, "gold")[0].algorithm_identification.family.meaning == "Manual Processing"
+    assert not (gold / "dicom" / "volume").exists()
+
+
+def test_folder_that_is_neither_run_nor_gold_standard_is_refused(tmp_path):
+    with pytest.raises(MetadataFileError, match="neither results.json"):
+        read_run_folder(tmp_path)
+
+
+def test_preview_command_draws_segments_in_their_colours(tmp_path, capsys):
+    output = tmp_path / "liver.png"
+    seg = shared_data("dcmqi/liver.dcm")
+    assert main(["preview", str(seg), "--reference", str(shared_data("dcmqi/ct-3slice")), "--output", str(output)]) == 0
+    colour = read_seg(seg).segments[0].color
+    pixels = np.asarray(Image.open(output).convert("RGB")).reshape(-1, 3)
+    assert (pixels == colour).all(axis=1).any()  # the legend swatch
+    overlay = np.abs(pixels.astype(int) - colour).sum(axis=1) < 120
+    assert overlay.sum() > 1000  # the liver over the CT
+    assert main(["preview", str(seg), "--output", str(output)]) == 1  # never replaced unasked
