@@ -95,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_writing_options(migrate)
     migrate.set_defaults(run=_migrate)
 
+    convert = commands.add_parser(
+        "convert", help="every classic SEG and .seg.nrrd under a tree -> LABELMAP SEG, same layout, all cores"
+    )
+    convert.add_argument("input_tree", type=Path, help="folder searched recursively (SEGs and their source series)")
+    convert.add_argument("output_tree", type=Path, help="folder the outputs go to, at the same relative paths")
+    convert.add_argument("--workers", type=int, help="processes (default: one per core)")
+    _add_writing_options(convert)
+    convert.set_defaults(run=_convert)
+
     preview = commands.add_parser("preview", help="PNG of a SEG: axial, coronal, sagittal slices and a legend")
     preview.add_argument("seg", type=Path, help="SEG file")
     preview.add_argument("--reference", type=Path, help="folder with the referenced series: drawn under the segments")
@@ -238,6 +247,36 @@ def _migrate(arguments: argparse.Namespace) -> int:
     print(f"{migrated} migrated, {skipped} already done, {len(report.failures)} failed or different; "
           f"report: {arguments.folder / 'dicom' / 'migration_report.md'}")
     return 1 if report.failures else 0
+
+
+def _convert(arguments: argparse.Namespace) -> int:
+    from ..batch.conversion import convert_tree
+
+    interactive = sys.stderr.isatty()
+
+    def progress(done: int, total: int, outcome) -> None:
+        if interactive:
+            filled = int(30 * done / max(total, 1))
+            print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True)
+        else:
+            print(f"[{done}/{total}] {outcome.status} {outcome.input}", file=sys.stderr)
+
+    summary = convert_tree(
+        arguments.input_tree,
+        arguments.output_tree,
+        workers=arguments.workers,
+        compression=Compression(arguments.compression),
+        overlap=OverlapPolicy(arguments.overlap),
+        progress=progress,
+    )
+    if interactive:
+        print(file=sys.stderr)
+    for outcome in summary.outcomes:
+        if outcome.status == "failed":
+            print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
+    print(f"{summary.count('converted')} converted, {summary.count('skipped')} skipped, {summary.count('failed')} failed; "
+          f"{summary.bytes_saved / 1e6:.2f} MB saved")
+    return 1 if summary.count("failed") else 0
 
 
 def _preview(arguments: argparse.Namespace) -> int:

@@ -62,7 +62,10 @@ class DicomManager:
 
     def load_reference_volume(self, dicom_folder: Path, name: str | None = None) -> slicer.vtkMRMLScalarVolumeNode:
         """Load the one image series in ``dicom_folder`` as a volume node that exports can reference."""
-        source = read_source_series_folder(Path(dicom_folder))
+        return self.volume_from_series(read_source_series_folder(Path(dicom_folder)), name)
+
+    def volume_from_series(self, source: SourceSeries, name: str | None = None) -> slicer.vtkMRMLScalarVolumeNode:
+        """A volume node of a source series already read, which exports can reference."""
         self._read_instances.add_series(source)
         return create_volume_node_from_series(self.scene, source, name)
 

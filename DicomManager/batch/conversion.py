@@ -1,0 +1,253 @@
+"""Convert a tree of classic SEGs (and ``.seg.nrrd`` files) to LABELMAP SEG on all cores, keeping the folder layout.
+
+What is converted, found anywhere under the input tree:
+
+- classic BINARY/FRACTIONAL SEGs (SOP Class ...66.4) whose source series is in
+  the tree: read on that series' grid and written as one LABELMAP SEG, or as
+  the overlap policy says when segments overlap;
+- ``.seg.nrrd`` files: written over a DICOM series in the tree whose voxels
+  theirs align with, looking in the nearest folders first.
+
+Each item is one task for a process pool (``spawn``: VTK is not fork-safe),
+so memory is bounded by one item per worker. Outputs go to the same relative
+path under the output tree; existing outputs are skipped, so an interrupted
+run resumes where it stopped. LABELMAP SEGs already in the tree are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from ..core.compression import DEFAULT_COMPRESSION, Compression
+from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
+from ..core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
+from ..errors import DicomLabelMapSegError, GeometryMismatchError, SourceSeriesError
+
+logger = logging.getLogger(__name__)
+
+_HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "ReferencedSeriesSequence", "NumberOfFrames"]
+
+
+@dataclass(frozen=True)
+class ConversionTask:
+    """One input file, the source series it is written over (or candidates for it), and where the output goes."""
+
+    input: Path
+    source_files: tuple[Path, ...]
+    output: Path
+    kind: str  # "seg" or "seg.nrrd"
+    candidate_series: tuple[tuple[Path, ...], ...] = ()
+
+
+@dataclass
+class ConversionOutcome:
+    input: str
+    status: str  # converted, skipped, failed
+    outputs: list[str] = field(default_factory=list)
+    input_bytes: int = 0
+    output_bytes: int = 0
+    segmentation_type: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class ConversionSummary:
+    outcomes: list[ConversionOutcome]
+
+    def count(self, status: str) -> int:
+        return sum(outcome.status == status for outcome in self.outcomes)
+
+    @property
+    def bytes_saved(self) -> int:
+        return sum(o.input_bytes - o.output_bytes for o in self.outcomes if o.status == "converted")
+
+
+def plan_conversion(input_tree: Path, output_tree: Path) -> tuple[list[ConversionTask], list[ConversionOutcome]]:
+    """The tasks for a tree, and the files skipped or failed already while planning (with reasons)."""
+    input_tree, output_tree = Path(input_tree), Path(output_tree)
+    series_files: dict[str, list[Path]] = {}
+    segs: list[tuple[Path, pydicom.Dataset]] = []
+    nrrds: list[Path] = []
+    for path in sorted(p for p in input_tree.rglob("*") if p.is_file()):
+        if path.name.lower().endswith(".seg.nrrd"):
+            nrrds.append(path)
+            continue
+        header = _dicom_header(path)
+        if header is None:
+            continue
+        if str(header.get("SOPClassUID", "")) in SEGMENTATION_SOP_CLASS_UIDS:
+            segs.append((path, header))
+        elif "SeriesInstanceUID" in header:
+            series_files.setdefault(str(header.SeriesInstanceUID), []).append(path)
+    tasks: list[ConversionTask] = []
+    early: list[ConversionOutcome] = []
+    for path, header in segs:
+        relative = path.relative_to(input_tree)
+        if header.SOPClassUID == LABELMAP_SEG_SOP_CLASS_UID:
+            early.append(ConversionOutcome(str(relative), "skipped", reason="already a LABELMAP SEG"))
+            continue
+        series_uid = _referenced_series(header)
+        if series_uid not in series_files:
+            early.append(ConversionOutcome(
+                str(relative), "failed", reason=f"its source series {series_uid} is not under {input_tree}"))
+            continue
+        tasks.append(ConversionTask(path, tuple(series_files[series_uid]), output_tree / relative, "seg"))
+    for path in nrrds:
+        relative = path.relative_to(input_tree)
+        output = output_tree / relative.with_name(relative.name[: -len(".seg.nrrd")] + ".dcm")
+        tasks.append(ConversionTask(path, (), output, "seg.nrrd", _volume_series_by_distance(path, series_files)))
+    return tasks, early
+
+
+def convert_tree(
+    input_tree: Path,
+    output_tree: Path,
+    *,
+    workers: int | None = None,
+    compression: Compression = DEFAULT_COMPRESSION,
+    overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
+    progress: Callable[[int, int, ConversionOutcome], None] | None = None,
+) -> ConversionSummary:
+    """Convert everything :func:`plan_conversion` finds, ``workers`` processes at a time (default: all cores)."""
+    tasks, outcomes = plan_conversion(input_tree, output_tree)
+    todo = []
+    for task in tasks:
+        relative = str(task.input.relative_to(input_tree))
+        if task.output.exists() or any(task.output.parent.glob(f"{task.output.stem}_layer*{task.output.suffix}")):
+            outcomes.append(ConversionOutcome(relative, "skipped", reason="output exists"))
+        else:
+            todo.append(task)
+    total = len(todo)
+    workers = max(1, min(workers or os.cpu_count() or 1, total or 1))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(convert_one, task, compression.value, overlap.value): task for task in todo}
+        for done, future in enumerate(as_completed(futures), start=1):
+            task = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as error:  # noqa: BLE001 - a dead worker must not end the batch
+                outcome = ConversionOutcome(str(task.input), "failed", reason=f"worker failed: {error!r}")
+            outcome.input = str(task.input.relative_to(input_tree))
+            outcomes.append(outcome)
+            if progress:
+                progress(done, total, outcome)
+    return ConversionSummary(outcomes)
+
+
+def convert_one(task: ConversionTask, compression: str, overlap: str) -> ConversionOutcome:
+    """Convert one task (runs in a worker process); our own errors become a failed outcome."""
+    outcome = ConversionOutcome(str(task.input), "converted", input_bytes=task.input.stat().st_size)
+    try:
+        written = (_convert_seg if task.kind == "seg" else _convert_seg_nrrd)(
+            task, Compression(compression), OverlapPolicy(overlap)
+        )
+    except DicomLabelMapSegError as error:
+        outcome.status, outcome.reason = "failed", str(error)
+        return outcome
+    outcome.outputs = [str(path) for path in written.paths]
+    outcome.output_bytes = sum(path.stat().st_size for path in written.paths)
+    outcome.segmentation_type = written.segmentation_type
+    return outcome
+
+
+def _convert_seg(task: ConversionTask, compression: Compression, overlap: OverlapPolicy):
+    from ..core.seg_reader import read_seg
+    from ..core.seg_series_writer import write_segmentation_series
+    from ..core.seg_writer import SeriesAttributes
+    from ..core.source_series import read_source_series
+
+    source = read_source_series(task.source_files)
+    result = read_seg(task.input, source.geometry)
+    info = result.info
+    series = SeriesAttributes(
+        series_description=info.series_description or "Segmentation",
+        series_number=info.series_number or SeriesAttributes.series_number,
+        content_label=info.content_label or SeriesAttributes.content_label,
+        content_description=info.content_description or None,
+        content_creator_name=info.content_creator_name or None,
+        clinical_trial_series_id=info.clinical_trial_series_id or None,
+        clinical_trial_time_point_id=info.clinical_trial_time_point_id or None,
+        clinical_trial_coordinating_center_name=info.clinical_trial_coordinating_center_name or None,
+    )
+    for note in result.notes:
+        logger.warning("%s: %s", task.input, note)
+    return write_segmentation_series(
+        result.layers, result.layer_of_segment, result.segments, source, task.output,
+        overlap=overlap, compression=compression, series=series,
+    )
+
+
+def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: OverlapPolicy):
+    """Write a .seg.nrrd over the first candidate series (nearest folder first) its voxels align with."""
+    from ..core.source_series import read_source_series
+    from ..mrml.manager import DicomManager
+    from ..mrml.segmentation_nodes import layers_from_segmentation_node, series_attributes_of_node
+    from ..mrml.storage import read_segmentation_file
+
+    manager = DicomManager(_worker_scene())
+    try:
+        node = read_segmentation_file(manager.scene, task.input)
+        for files in task.candidate_series:
+            source = read_source_series(files)
+            try:
+                layers_from_segmentation_node(node, source.geometry)
+            except GeometryMismatchError:
+                continue
+            volume = manager.volume_from_series(source)
+            description = task.input.name[: -len(".seg.nrrd")]
+            return manager.export_segmentation(
+                node, volume, task.output.parent, compression=compression, overlap=overlap,
+                file_name=task.output.name, series=replace(series_attributes_of_node(node), series_description=description),
+            )
+        raise SourceSeriesError(f"{task.input}: no DICOM series under the input tree has a grid its voxels align with.")
+    finally:
+        manager.scene.Clear(0)
+
+
+_SESSION = None
+
+
+def _worker_scene():
+    """One Slicer scene per worker process, its converter rules registered once."""
+    global _SESSION
+    if _SESSION is None:
+        from ..mrml.scene_setup import start_session
+
+        _SESSION = start_session()
+    return _SESSION.scene
+
+
+def _dicom_header(path: Path) -> pydicom.Dataset | None:
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+    except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, AttributeError, KeyError):
+        return None
+
+
+def _referenced_series(header: pydicom.Dataset) -> str | None:
+    """The series a SEG references (its ReferencedSeriesSequence), or None when it names none."""
+    try:
+        items = header.get("ReferencedSeriesSequence") or []
+        return str(items[0].SeriesInstanceUID) if items else None
+    except (AttributeError, IndexError):
+        return None
+
+
+def _volume_series_by_distance(path: Path, series_files: dict[str, list[Path]]) -> tuple[tuple[Path, ...], ...]:
+    """Every image series' files, those in folders nearest to ``path`` first."""
+
+    def distance(files: list[Path]) -> tuple[int, str]:
+        common = Path(os.path.commonpath([path.parent, files[0].parent]))
+        return (len(path.parent.parts) + len(files[0].parent.parts) - 2 * len(common.parts), str(files[0].parent))
+
+    return tuple(tuple(files) for files in sorted(series_files.values(), key=distance))

@@ -1,0 +1,85 @@
+"""dicomlabelmapseg convert: a tree of classic SEGs and .seg.nrrd files -> LABELMAP SEG, on a process pool."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pydicom
+from conftest import demo_segments, on_grid, shared_data
+from test_classic_seg import segment_masks
+
+from DicomManager.cli.main import main
+from DicomManager.core.seg_reader import read_seg
+from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
+from DicomManager.core.source_series import read_source_series_folder
+from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+from DicomManager.mrml.storage import read_label_volume, write_segmentation_file
+
+
+def build_tree(root, scene):
+    """Two cases as an archive holds them: source series beside their SEGs, plus a broken and a LABELMAP SEG."""
+    shutil.copytree(shared_data("dcmqi/ct-3slice"), root / "caseA" / "ct")
+    (root / "caseA" / "seg").mkdir(parents=True)
+    shutil.copy(shared_data("dcmqi/liver.dcm"), root / "caseA" / "seg" / "liver.dcm")
+    shutil.copy(shared_data("dcmqi/partial_overlaps.dcm"), root / "caseA" / "seg" / "overlaps.dcm")
+    shutil.copytree(shared_data("dcmqi/23x38x3/image"), root / "caseB" / "image")
+    shutil.copy(shared_data("dcmqi/23x38x3/seg/label.seg"), root / "caseB" / "label.seg")
+    labels = read_label_volume(scene, shared_data("dcmqi/23x38x3/nrrd/label.nrrd"))
+    node = create_segmentation_node(scene, labels, demo_segments([1]), "label")
+    write_segmentation_file(node, root / "caseB" / "nested" / "label.seg.nrrd")
+    shutil.copy(shared_data("dcmqi/sparse-labelmap-noppv.dcm"), root / "labelmap.dcm")
+    data = shared_data("dcmqi/liver.dcm").read_bytes()
+    (root / "caseA" / "seg" / "broken.dcm").write_bytes(data[: len(data) // 2])
+    (root / "notes.txt").write_text("not DICOM")
+
+
+def test_tree_converts_on_a_process_pool_keeping_its_layout(tmp_path, scene, capsys):
+    source, target = tmp_path / "archive", tmp_path / "converted"
+    build_tree(source, scene)
+    assert main(["convert", str(source), str(target), "--workers", "2"]) == 1  # broken.dcm fails
+    captured = capsys.readouterr()
+    assert "4 converted, 1 skipped, 1 failed" in captured.out
+    assert "failed: caseA/seg/broken.dcm" in captured.err
+
+    liver = target / "caseA" / "seg" / "liver.dcm"
+    assert pydicom.dcmread(liver, stop_before_pixels=True).SOPClassUID == LABELMAP_SEG_SOP_CLASS_UID
+    grid = read_source_series_folder(source / "caseA" / "ct").geometry
+    original = read_seg(shared_data("dcmqi/liver.dcm"), grid)
+    converted = read_seg(liver, grid)
+    np.testing.assert_array_equal(segment_masks(converted)[1], segment_masks(original)[1])
+    assert converted.segments == original.segments
+    new, old = (pydicom.dcmread(p, stop_before_pixels=True) for p in (liver, shared_data("dcmqi/liver.dcm")))
+    for keyword in ("SeriesDescription", "ContentLabel", "ContentDescription", "ClinicalTrialSeriesID"):
+        assert str(new.get(keyword, "")) == str(old.get(keyword, "")), keyword
+
+    # Overlapping segments follow the default policy: a classic BINARY SEG that keeps every one.
+    overlaps = target / "caseA" / "seg" / "overlaps.dcm"
+    assert pydicom.dcmread(overlaps, stop_before_pixels=True).SOPClassUID == SEGMENTATION_SOP_CLASS_UID
+    before, after = segment_masks(read_seg(shared_data("dcmqi/partial_overlaps.dcm"), grid)), segment_masks(
+        read_seg(overlaps, grid))
+    assert all(np.array_equal(before[n], after[n]) for n in before)
+
+    label = target / "caseB" / "label.seg"
+    grid_b = read_source_series_folder(source / "caseB" / "image").geometry
+    expected = on_grid(read_label_volume(scene, shared_data("dcmqi/23x38x3/nrrd/label.nrrd")), grid_b)
+    np.testing.assert_array_equal(read_seg(label, grid_b).layers[0].array, expected)
+    nested = target / "caseB" / "nested" / "label.dcm"
+    assert read_seg(nested, grid_b).info.series_description == "label"
+    np.testing.assert_array_equal(read_seg(nested, grid_b).layers[0].array, expected)
+    assert not (target / "labelmap.dcm").exists() and not (target / "caseA" / "ct").exists()
+
+    # A second run skips what exists and retries only the failure.
+    assert main(["convert", str(source), str(target), "--workers", "1"]) == 1
+    assert "0 converted, 5 skipped, 1 failed" in capsys.readouterr().out
+
+
+def test_overlap_policy_layers_in_a_tree(tmp_path, scene):
+    source, target = tmp_path / "archive", tmp_path / "converted"
+    (source / "seg").mkdir(parents=True)
+    shutil.copytree(shared_data("dcmqi/ct-3slice"), source / "ct")
+    shutil.copy(shared_data("dcmqi/partial_overlaps.dcm"), source / "seg" / "po.dcm")
+    assert main(["convert", str(source), str(target), "--overlap", "layers", "--workers", "1"]) == 0
+    layers = sorted((target / "seg").glob("po_layer*.dcm"))
+    assert len(layers) >= 2
+    assert {pydicom.dcmread(p, stop_before_pixels=True).SOPClassUID for p in layers} == {LABELMAP_SEG_SOP_CLASS_UID}
