@@ -121,6 +121,7 @@ def _export(arguments: argparse.Namespace) -> int:
     from ..core.dcmqi_metadata import read_dcmqi_metadata
     from ..core.file_output import refuse_existing
     from ..core.seg_writer import SeriesAttributes
+    from ..core.source_series import read_source_series_folder
     from ..mrml.manager import DicomManager
     from ..mrml.scene_setup import start_session
     from ..mrml.storage import (
@@ -136,7 +137,7 @@ def _export(arguments: argparse.Namespace) -> int:
     session = start_session()
     scene = session.scene
     manager = DicomManager(scene)
-    volume = manager.load_reference_volume(arguments.reference)
+    source = read_source_series_folder(arguments.reference)
     first = arguments.segmentation[0]
     if is_segmentation_file(first):
         if len(arguments.segmentation) > 1:
@@ -146,9 +147,9 @@ def _export(arguments: argparse.Namespace) -> int:
         volumes = [read_label_volume(scene, path) for path in arguments.segmentation]
         segments = metadata.segments if metadata else None
         segmentation = segmentation_node_from_label_volumes(scene, volumes, segments, first.name)
-    written = manager.export_segmentation(
+    written = manager.export_segmentation_over_series(
         segmentation,
-        volume,
+        source,
         arguments.output.parent,
         compression=Compression(arguments.compression),
         overlap=OverlapPolicy(arguments.overlap),

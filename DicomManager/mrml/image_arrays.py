@@ -10,32 +10,33 @@ from __future__ import annotations
 
 import highdicom as hd
 import numpy as np
-import vtk
 from vtkmodules.util import numpy_support
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.geometry import geometry_from_ijk_to_ras, ijk_to_ras_from_affine
 
 
-def matrix_to_numpy(matrix: vtk.vtkMatrix4x4) -> np.ndarray:
+def matrix_to_numpy(matrix: vtkMatrix4x4) -> np.ndarray:
     return np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
 
 
-def numpy_to_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
-    matrix = vtk.vtkMatrix4x4()
+def numpy_to_matrix(array: np.ndarray) -> vtkMatrix4x4:
+    matrix = vtkMatrix4x4()
     for row in range(4):
         for column in range(4):
             matrix.SetElement(row, column, float(array[row][column]))
     return matrix
 
 
-def array_from_image(image: vtk.vtkImageData) -> np.ndarray:
+def array_from_image(image: vtkImageData) -> np.ndarray:
     """The voxels of a single-component image as a (K, J, I) array (a copy)."""
     dimensions = image.GetDimensions()
     scalars = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
     return scalars.reshape(dimensions[::-1]).copy()
 
 
-def fill_image_from_array(image: vtk.vtkImageData, array: np.ndarray) -> None:
+def fill_image_from_array(image: vtkImageData, array: np.ndarray) -> None:
     """Give ``image`` the extent and voxels of the (K, J, I) ``array``."""
     slices, rows, columns = array.shape
     image.SetExtent(0, columns - 1, 0, rows - 1, 0, slices - 1)
@@ -54,6 +55,6 @@ def grid_of_image(
     return geometry_from_ijk_to_ras(shifted, dimensions, frame_of_reference_uid)
 
 
-def ijk_to_ras_of_grid(grid: hd.VolumeGeometry) -> vtk.vtkMatrix4x4:
+def ijk_to_ras_of_grid(grid: hd.VolumeGeometry) -> vtkMatrix4x4:
     """Slicer's IJK-to-RAS matrix of a highdicom grid."""
     return numpy_to_matrix(ijk_to_ras_from_affine(grid.affine))

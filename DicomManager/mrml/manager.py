@@ -58,6 +58,7 @@ class DicomManager:
     def __init__(self, scene: slicer.vtkMRMLScene, instance_locator: InstanceLocator | None = None) -> None:
         self.scene = scene
         self._read_instances = InstanceFileIndex()
+        self._read_series: dict[frozenset[str], SourceSeries] = {}
         self._instance_locator = instance_locator
 
     def load_reference_volume(self, dicom_folder: Path, name: str | None = None) -> slicer.vtkMRMLScalarVolumeNode:
@@ -67,6 +68,7 @@ class DicomManager:
     def volume_from_series(self, source: SourceSeries, name: str | None = None) -> slicer.vtkMRMLScalarVolumeNode:
         """A volume node of a source series already read, which exports can reference."""
         self._read_instances.add_series(source)
+        self._read_series[frozenset(source.sop_instance_uids)] = source
         return create_volume_node_from_series(self.scene, source, name)
 
     def create_synthetic_series(
@@ -85,6 +87,7 @@ class DicomManager:
         paths = write_ct_series(voxels, grid, Path(output_dir), info)
         source = read_source_series(paths)
         self._read_instances.add_series(source)
+        self._read_series[frozenset(source.sop_instance_uids)] = source
         volume_node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, " ".join(source.sop_instance_uids))
         logger.info("Wrote %d images for volume %r to %s", len(paths), volume_node.GetName(), output_dir)
         return source
@@ -144,8 +147,36 @@ class DicomManager:
         Without ``series``, the content and clinical trial attributes the node
         kept from the SEG it was loaded from are written again.
         """
+        return self.export_segmentation_over_series(
+            segmentation_node,
+            self._source_series_of(reference_volume_node),
+            output_dir,
+            compression=compression,
+            overlap=overlap,
+            segment_metadata=segment_metadata,
+            file_name=file_name,
+            series=series,
+            overwrite=overwrite,
+        )
+
+    def export_segmentation_over_series(
+        self,
+        segmentation_node: slicer.vtkMRMLSegmentationNode,
+        source: SourceSeries,
+        output_dir: Path,
+        *,
+        compression: Compression = DEFAULT_COMPRESSION,
+        overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
+        segment_metadata: Sequence[SegmentMetadata] | None = None,
+        file_name: str | None = None,
+        series: SeriesAttributes | None = None,
+        overwrite: bool = False,
+    ) -> WrittenSeries:
+        """Export over a source series read from its files, without a volume node (no voxels are read).
+
+        The command line uses this: a SEG needs the source's headers and grid, not its pixels.
+        """
         series = series or series_attributes_of_node(segmentation_node)
-        source = self._source_series_of(reference_volume_node)
         node_layers = layers_from_segmentation_node(segmentation_node, source.geometry)
         given = {segment.number: segment for segment in segment_metadata or []}
         segments = [
@@ -229,6 +260,11 @@ class DicomManager:
     def _source_series_of(self, volume_node: slicer.vtkMRMLScalarVolumeNode) -> SourceSeries:
         """The DICOM series a volume was loaded from, checked against the volume's grid."""
         uids = instance_uids_of_volume_node(volume_node)
+        source = self._read_series.get(frozenset(uids))
+        if source is not None and all(path.is_file() for path in source.paths):
+            # Read by this manager already and still on disk: its headers need not be read again.
+            check_same_voxel_grid(grid_of_volume_node(volume_node), source.geometry, f"Volume {volume_node.GetName()!r}")
+            return source
         paths = [self._file_for_instance(uid) for uid in uids]
         missing = [uid for uid, path in zip(uids, paths) if path is None or not path.is_file()]
         if missing:

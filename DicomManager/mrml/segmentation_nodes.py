@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 import highdicom as hd
 import numpy as np
 import slicer
-import vtk
+from vtkmodules.vtkCommonCore import reference as vtk_reference
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.geometry import match_to_grid
 from ..core.label_layers import merge_label_layers
@@ -236,14 +237,14 @@ def _layer_on_reference(
     extent = image.GetExtent()
     if extent[1] < extent[0] or extent[3] < extent[2] or extent[5] < extent[4]:
         return np.zeros(reference.spatial_shape, dtype=np.uint8)  # an empty layer stores no voxels
-    ijk_to_ras = vtk.vtkMatrix4x4()
+    ijk_to_ras = vtkMatrix4x4()
     image.GetImageToWorldMatrix(ijk_to_ras)
     layer = hd.Volume(array_from_image(image), grid_of_image(matrix_to_numpy(ijk_to_ras), extent).affine, "PATIENT")
     return match_to_grid(layer, reference, f"Segmentation {segmentation_node.GetName()!r}").array
 
 
 def _tag(segment: slicer.vtkSegment, tag: str) -> str | None:
-    value = vtk.reference("")
+    value = vtk_reference("")
     return str(value) or None if segment.GetTag(tag, value) else None
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import slicer
-import vtk
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.file_output import write_atomically
 from ..core.geometry import geometry_from_ijk_to_ras
@@ -59,7 +60,7 @@ def read_label_volume(scene: slicer.vtkMRMLScene, path: Path) -> hd.Volume:
             raise SegmentationFileError(f"{path}: Slicer cannot read it as a label volume.")
         if node.GetImageData().GetNumberOfScalarComponents() != 1:
             raise InvalidSegmentationError(f"{path}: a label volume has one value per voxel, this file has more.")
-        ijk_to_ras = vtk.vtkMatrix4x4()
+        ijk_to_ras = vtkMatrix4x4()
         node.GetIJKToRASMatrix(ijk_to_ras)
         grid = geometry_from_ijk_to_ras(matrix_to_numpy(ijk_to_ras), node.GetImageData().GetDimensions())
         return hd.Volume(array_from_image(node.GetImageData()), grid.affine, "PATIENT")
@@ -130,7 +131,7 @@ def write_label_volume(scene: slicer.vtkMRMLScene, labels: hd.Volume, path: Path
     node = slicer.vtkMRMLLabelMapVolumeNode()
     scene.AddNode(node)
     try:
-        image = vtk.vtkImageData()
+        image = vtkImageData()
         fill_image_from_array(image, labels.array)
         node.SetAndObserveImageData(image)
         node.SetIJKToRASMatrix(ijk_to_ras_of_grid(labels.get_geometry()))

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 import highdicom as hd
 import numpy as np
 import slicer
-import vtk
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.source_series import SourceSeries, read_series_voxels
 from ..errors import GeometryMismatchError, SourceSeriesError
@@ -29,7 +30,7 @@ def grid_of_volume_node(volume_node: slicer.vtkMRMLScalarVolumeNode) -> hd.Volum
         raise GeometryMismatchError(
             f"Volume {volume_node.GetName()!r} is under a transform; harden or remove it first."
         )
-    ijk_to_ras = vtk.vtkMatrix4x4()
+    ijk_to_ras = vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(ijk_to_ras)
     return grid_of_image(matrix_to_numpy(ijk_to_ras), volume_node.GetImageData().GetExtent())
 
@@ -56,7 +57,7 @@ def create_volume_node_from_series(
     """
     voxels = _series_voxels(source)
     node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name or _series_name(source))
-    image = vtk.vtkImageData()
+    image = vtkImageData()
     fill_image_from_array(image, voxels)
     node.SetAndObserveImageData(image)
     node.SetIJKToRASMatrix(ijk_to_ras_of_grid(source.geometry))

@@ -1,0 +1,186 @@
+"""Side-by-side benchmark: ours vs highdicom directly vs today's dcmqi path vs .seg.nrrd.
+
+    python benchmarks/run.py [--quick] [--cases A,B,C] [--compressions rle,jpegls,deflate] [--repeat 3]
+
+Cases (see cases.py): A 256x256x100 with 10 segments, B 512x512x300 with 10,
+C 512x512x600 with 100; ``--quick`` runs A only. Every operation runs in a
+process of its own (measure.py), ``--repeat`` times; the table shows the
+median operation time, the median wall time of the whole process (start-up
+included: what a command-line user waits), the peak memory and the output
+size, then the ratios the project is held to. Results go to
+``benchmarks/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from cases import CASES, build_case  # noqa: E402
+
+PER_COMPRESSION = ["ours_export", "highdicom_export", "ours_load", "highdicom_load"]
+PER_CASE = ["ours_load_binary", "today_export", "today_load", "today_load_binary", "segnrrd_write", "segnrrd_read"]
+
+
+def measure(operation: str, case: Path, work: Path, compression: str, repeat: int) -> dict:
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [sys.executable, str(HERE / "measure.py"), operation, str(case), str(work), "--compression", compression],
+            capture_output=True, text=True, check=False,
+        )
+        wall = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise SystemExit(f"{operation} failed:\n{completed.stderr[-3000:]}")
+        result = json.loads(completed.stdout.strip().splitlines()[-1])
+        result["wall"] = wall
+        runs.append(result)
+    return _summary(operation, compression, runs)
+
+
+def measure_cli(name: str, command: list[str], output: Path, compression: str, repeat: int) -> dict:
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{completed.stderr[-3000:]}")
+        runs.append({"seconds": wall, "wall": wall, "peak_rss_mb": None, "output_bytes": output.stat().st_size})
+    return _summary(name, compression, runs)
+
+
+def _summary(operation: str, compression: str, runs: list[dict]) -> dict:
+    peaks = [run["peak_rss_mb"] for run in runs if run["peak_rss_mb"] is not None]
+    return {
+        "operation": operation,
+        "compression": compression,
+        "seconds": statistics.median(run["seconds"] for run in runs),
+        "wall": statistics.median(run["wall"] for run in runs),
+        "peak_rss_mb": max(peaks) if peaks else None,
+        "output_bytes": runs[-1]["output_bytes"],
+    }
+
+
+def run_case(name: str, root: Path, compressions: list[str], repeat: int) -> list[dict]:
+    case = build_case(CASES[name], root / f"case_{name}")
+    work = root / f"work_{name}"
+    work.mkdir(exist_ok=True)
+    cli = shutil.which("dicomlabelmapseg", path=str(Path(sys.executable).parent)) or "dicomlabelmapseg"
+    rows = []
+    for compression in compressions:
+        for operation in PER_COMPRESSION:
+            rows.append(measure(operation, case, work, compression, repeat) | {"case": name})
+            print(_line(rows[-1]), flush=True)
+        seg, seg_nrrd = work / f"cli_{compression}.dcm", work / f"cli_{compression}.seg.nrrd"
+        rows.append(measure_cli("cli_export", [cli, "export", "--reference", str(case / "ct"), "--segmentation",
+                                               str(case / "segmentation.seg.nrrd"), "--output", str(seg),
+                                               "--compression", compression, "--force"], seg, compression, repeat)
+                    | {"case": name})
+        print(_line(rows[-1]), flush=True)
+        rows.append(measure_cli("cli_import", [cli, "import", str(seg), "--output", str(seg_nrrd), "--force"],
+                                seg_nrrd, compression, repeat) | {"case": name})
+        print(_line(rows[-1]), flush=True)
+    for operation in PER_CASE:
+        rows.append(measure(operation, case, work, "none", repeat) | {"case": name})
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    """The ratios the project is held to, one line each (targets in brackets)."""
+    def get(case, operation, compression=None, key="seconds"):
+        for row in rows:
+            same = row["case"] == case and row["operation"] == operation
+            if same and (compression is None or row["compression"] == compression):
+                return row[key]
+        return None
+
+    lines = []
+    for case in sorted({row["case"] for row in rows}):
+        compressions = sorted({row["compression"] for row in rows if row["case"] == case and row["operation"] == "ours_export"})
+        for compression in compressions:
+            lines.append(f"{case} {compression}: export ours / highdicom = "
+                         f"{get(case, 'ours_export', compression) / get(case, 'highdicom_export', compression):.2f} [<= 1.1]")
+            lines.append(f"{case} {compression}: load ours / highdicom get_volume = "
+                         f"{get(case, 'ours_load', compression) / get(case, 'highdicom_load', compression):.2f} [<= 0.6]")
+            lines.append(f"{case} {compression}: CLI export ours / today (wall) = "
+                         f"{get(case, 'cli_export', compression, 'wall') / get(case, 'today_export', key='wall'):.2f} [<= 0.7]")
+            lines.append(f"{case} {compression}: CLI load ours / today (wall) = "
+                         f"{get(case, 'cli_import', compression, 'wall') / get(case, 'today_load', key='wall'):.2f} [<= 0.7]")
+        default = "rle" if "rle" in compressions else compressions[0]
+        lines.append(f"{case}: load into node, LABELMAP, ours ({default}) / today = "
+                     f"{get(case, 'ours_load', default) / get(case, 'today_load'):.3f} [C: <= 0.1]")
+        lines.append(f"{case}: load into node, BINARY, ours / today = "
+                     f"{get(case, 'ours_load_binary') / get(case, 'today_load_binary'):.3f} [C: <= 0.1]")
+        smallest = min(get(case, "ours_export", c, "output_bytes") for c in compressions)
+        lines.append(f"{case}: smallest SEG / .seg.nrrd = {smallest / get(case, 'segnrrd_write', key='output_bytes'):.2f} [<= 1]")
+        if "rle" in compressions:
+            binary = get(case, "ours_load_binary", key="output_bytes")
+            lines.append(f"{case}: uncompressed BINARY SEG / RLE LABELMAP = "
+                         f"{binary / get(case, 'ours_export', 'rle', 'output_bytes'):.1f}x [C: >= 15x]")
+        spec = CASES[case]
+        label_mb = spec.shape[0] * spec.shape[1] * spec.shape[2] * (1 if spec.segments < 256 else 2) / 2**20
+        peak = max(row["peak_rss_mb"] or 0 for row in rows if row["case"] == case and row["operation"].startswith("ours"))
+        lines.append(f"{case}: peak memory of ours = {peak:.0f} MB; budget 3 x labels + 300 = {3 * label_mb + 300:.0f} MB")
+    return lines
+
+
+def _line(row: dict) -> str:
+    peak = f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] is not None else "-"
+    return (f"| {row['case']} | {row['compression']} | {row['operation']} | {row['seconds']:.3f} | {row['wall']:.2f} "
+            f"| {peak} | {row['output_bytes'] / 1e3:.1f} |")
+
+
+def machine() -> dict:
+    packages = {name: _version(name) for name in ("highdicom", "pydicom", "numpy", "slicer-core", "dcmqi", "pyjpegls")}
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(), **packages}
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except Exception:  # noqa: BLE001 - a missing package is reported as such
+        return "not installed"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="case A only")
+    parser.add_argument("--cases", default="A,B,C")
+    parser.add_argument("--compressions", default="rle,jpegls,deflate")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--work", type=Path, help="keep cases here between runs (default: a temporary folder)")
+    parser.add_argument("--json", type=Path, default=HERE / "results.json")
+    arguments = parser.parse_args()
+    names = ["A"] if arguments.quick else arguments.cases.split(",")
+    compressions = arguments.compressions.split(",")
+    info = machine()
+    print(f"Machine: {info}")
+    print("| case | compression | operation | seconds | wall (s) | peak MB | output kB |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as temporary:
+        root = arguments.work or Path(temporary)
+        rows = [row for name in names for row in run_case(name, root, compressions, arguments.repeat)]
+    print()
+    for line in ratios(rows):
+        print(line)
+    arguments.json.write_text(json.dumps({"machine": info, "rows": rows, "ratios": ratios(rows)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
