@@ -65,6 +65,10 @@ def match_to_grid(volume: hd.Volume, grid: hd.VolumeGeometry, what: str) -> hd.V
     ``grid``. Otherwise :class:`GeometryMismatchError` says how they differ;
     ``what`` names ``volume`` in the message.
     """
+    if tuple(volume.spatial_shape) == tuple(grid.spatial_shape) and np.allclose(
+        volume.affine, grid.affine, rtol=0, atol=INDEX_TOLERANCE * min(grid.spacing)
+    ):
+        return hd.Volume(volume.array, grid.affine, "PATIENT", grid.frame_of_reference_uid)  # already on the grid
     volume_axes = _axes(volume.affine)
     for axis, name in enumerate(("slice", "row", "column")):
         step = _axes(grid.affine)[axis]

@@ -22,6 +22,7 @@ from ..errors import InvalidSegmentationError
 from .compression import DEFAULT_COMPRESSION, Compression, ensure_encoder_available
 from .file_output import refuse_existing, write_atomically
 from .geometry import match_to_grid
+from .label_layers import label_values
 from .segment_metadata import (
     MAX_SEGMENT_NUMBER,
     SegmentMetadata,
@@ -94,6 +95,11 @@ def save_seg(seg: hd.seg.Segmentation, output_path: Path, overwrite: bool = Fals
     write_atomically(output_path, lambda path: seg.save_as(path, enforce_file_format=True), overwrite)
     logger.info("Wrote %s (%s, %d frames, %s)", output_path, seg.SegmentationType, seg.NumberOfFrames,
                 seg.file_meta.TransferSyntaxUID.name)
+    if seg.SegmentationType == "LABELMAP" and int(seg.BitsAllocated) > 8:
+        logger.warning(
+            "%s is a 16-bit LABELMAP (segment numbers above 255): OHIF keeps label maps in 8 bits, so those "
+            "segments do not survive there.", output_path,
+        )
     return WrittenSeg(
         path=output_path,
         series_instance_uid=str(seg.SeriesInstanceUID),
@@ -274,21 +280,31 @@ def _checked_label_array(array: np.ndarray, numbers: Sequence[int]) -> np.ndarra
             )
     if array.size == 0:
         raise InvalidSegmentationError("The label array is empty.")
+    if array.dtype.kind == "u":  # one pass over the labelled voxels gives the largest value and all present
+        present = label_values(array)
+        return _checked_numbers(array, int(present[-1]) if present.size else 0, present, numbers)
     low, high = array.min(), array.max()
     if low < 0:
         raise InvalidSegmentationError(f"Label values must not be negative; found {low}.")
+    if high > MAX_SEGMENT_NUMBER:  # checked before the cast below could wrap it
+        raise InvalidSegmentationError(
+            f"Label value {high} is above {MAX_SEGMENT_NUMBER}, the largest segment number DICOM allows."
+        )
+    cast = array.astype(np.uint16, copy=False)
+    return _checked_numbers(cast, int(high), label_values(cast), numbers)
+
+
+def _checked_numbers(array: np.ndarray, high: int, present: np.ndarray, numbers: Sequence[int]) -> np.ndarray:
+    """``array`` in the smallest unsigned type for ``numbers``, after checking every value present is one."""
     if high > MAX_SEGMENT_NUMBER:
         raise InvalidSegmentationError(
             f"Label value {high} is above {MAX_SEGMENT_NUMBER}, the largest segment number DICOM allows."
         )
-    dtype = np.uint8 if max(numbers) < 256 else np.uint16
-    cast = array.astype(dtype, copy=False)
-    present = np.flatnonzero(np.bincount(cast.ravel(), minlength=int(high) + 1))
     undescribed = sorted(set(present.tolist()) - {0} - set(numbers))
     if undescribed:
         shown = ", ".join(str(v) for v in undescribed[:10]) + (" ..." if len(undescribed) > 10 else "")
         raise InvalidSegmentationError(f"Label values {shown} have no segment metadata.")
-    return cast
+    return array.astype(np.uint8 if max(numbers) < 256 else np.uint16, copy=False)
 
 
 def _check_frame_of_reference(labels: hd.Volume, source: SourceSeries) -> None:

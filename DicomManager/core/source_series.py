@@ -149,13 +149,13 @@ def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGe
 
 
 def read_series_voxels(source: SourceSeries) -> hd.Volume:
-    """The series' voxel values (modality rescale applied) on its grid."""
+    """The series' voxel values (modality rescale applied, as float32) on its grid."""
     try:
         datasets = [pydicom.dcmread(path) for path in source.paths]
         if len(datasets) == 1 and int(datasets[0].get("NumberOfFrames", 1)) > 1:
-            volume = hd.Image.from_dataset(datasets[0], copy=False).get_volume(dtype=np.float64)
+            volume = hd.Image.from_dataset(datasets[0], copy=False).get_volume(dtype=np.float32)
         else:
-            volume = hd.get_volume_from_series(datasets, dtype=np.float64)
+            volume = hd.get_volume_from_series(datasets, dtype=np.float32)
     except (OSError, ValueError, RuntimeError, AttributeError) as error:
         raise SourceSeriesError(f"Series {source.series_instance_uid}: cannot read its voxels ({error}).") from None
     return volume.match_geometry(source.geometry)

@@ -24,7 +24,7 @@ from vtkmodules.vtkCommonCore import reference as vtk_reference
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.geometry import match_to_grid
-from ..core.label_layers import merge_label_layers
+from ..core.label_layers import label_values, merge_label_layers
 from ..core.seg_dataset import SegInfo
 from ..core.seg_writer import SeriesAttributes
 from ..core.segment_metadata import (
@@ -90,13 +90,20 @@ def layers_from_segmentation_node(
         if not layer_ids:
             continue
         layer_labels = _layer_on_reference(segmentation_node, segmentation.GetSegment(layer_ids[0]), reference)
-        # One lookup maps the layer's label values to segment numbers in one pass.
-        lookup = np.zeros(int(layer_labels.max()) + 1, dtype=dtype)
-        for segment_id in layer_ids:
-            value = segmentation.GetSegment(segment_id).GetLabelValue()
+        # One lookup maps the layer's label values to segment numbers in one pass. None is needed
+        # when the label values are the numbers (the usual case): Slicer keeps only its segments'
+        # values in a layer, and the writer refuses any other value it finds.
+        values = {segmentation.GetSegment(segment_id).GetLabelValue(): numbers[segment_id] for segment_id in layer_ids}
+        for number in values.values():
+            layer_of_segment[number] = len(layers)
+        if all(value == number for value, number in values.items()) and layer_labels.dtype == dtype:
+            layers.append(layer_labels)
+            continue
+        present = label_values(layer_labels)
+        lookup = np.zeros(max(int(present[-1]) if present.size else 0, max(values)) + 1, dtype=dtype)
+        for value, number in values.items():
             if value < lookup.size:
-                lookup[value] = numbers[segment_id]
-            layer_of_segment[numbers[segment_id]] = len(layers)
+                lookup[value] = number
         layers.append(lookup[layer_labels])
     names = {number: segmentation.GetSegment(segment_id).GetName() for segment_id, number in numbers.items()}
     return NodeLayers(layers=layers, numbers=numbers, layer_of_segment=layer_of_segment, names=names)
@@ -173,7 +180,7 @@ def create_layered_segmentation_node(
     for index, layer in enumerate(layers):
         numbers = [segment.number for segment in segments if layer_of_segment[segment.number] == index]
         array = layer.array
-        if array.any() and not np.isin(array, [0, *numbers]).all():
+        if not set(label_values(array).tolist()) <= set(numbers):
             array = np.where(np.isin(array, numbers), array, 0).astype(array.dtype)
         image = slicer.vtkOrientedImageData()
         fill_image_from_array(image, array)

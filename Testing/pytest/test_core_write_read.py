@@ -67,11 +67,12 @@ def test_every_compression_round_trips_and_validates(source, tmp_path, scene, co
 
 
 @pytest.mark.parametrize("compression", [Compression.RLE, Compression.JPEGLS, Compression.JPEG2000, Compression.NONE])
-def test_sixteen_bit_labels(source, tmp_path, compression):
+def test_sixteen_bit_labels(source, tmp_path, compression, caplog):
     numbers = [1, 255, 256, 4000, 65535]
     labels = blob_labels(source.geometry.spatial_shape, numbers, seed=3)
     path = write(source, labels, numbers, tmp_path / "seg16.dcm", compression=compression)
     assert pydicom.dcmread(path, stop_before_pixels=True).BitsAllocated == 16
+    assert "OHIF keeps label maps in 8 bits" in caplog.text
     np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, labels)
     assert dciodvfy_errors(path) == []
 
