@@ -62,6 +62,7 @@ class ConversionOutcome:
 @dataclass
 class ConversionSummary:
     outcomes: list[ConversionOutcome]
+    peak_worker_mb: float = 0.0  # the most memory any worker process held (Linux: ru_maxrss of children)
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -141,7 +142,7 @@ def convert_tree(
             outcomes.append(outcome)
             if progress:
                 progress(done, total, outcome)
-    return ConversionSummary(outcomes)
+    return ConversionSummary(outcomes, _peak_child_mb())
 
 
 def convert_one(task: ConversionTask, compression: str, overlap: str) -> ConversionOutcome:
@@ -212,6 +213,15 @@ def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: O
         raise SourceSeriesError(f"{task.input}: no DICOM series under the input tree has a grid its voxels align with.")
     finally:
         manager.scene.Clear(0)
+
+
+def _peak_child_mb() -> float:
+    """The largest resident memory of any finished child process, in MB (0 where the system does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 _SESSION = None

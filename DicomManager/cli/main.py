@@ -276,7 +276,7 @@ def _convert(arguments: argparse.Namespace) -> int:
         if outcome.status == "failed":
             print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
     print(f"{summary.count('converted')} converted, {summary.count('skipped')} skipped, {summary.count('failed')} failed; "
-          f"{summary.bytes_saved / 1e6:.2f} MB saved")
+          f"{summary.bytes_saved / 1e6:.2f} MB saved; peak memory of a worker {summary.peak_worker_mb:.0f} MB")
     return 1 if summary.count("failed") else 0
 
 

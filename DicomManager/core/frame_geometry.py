@@ -53,16 +53,17 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
                 return [float(v) for v in items[0].get(keyword)]
         raise SegFileError(f"{path}: frame {frame_number} has no {keyword} ({sequence}).")
 
+    def every_frame(sequence: str, keyword: str) -> np.ndarray:
+        # An attribute is in the shared groups or in every frame's, never both: read a shared one once.
+        items = shared.get(sequence)
+        if items and keyword in items[0]:
+            return np.array([[float(v) for v in items[0].get(keyword)]] * max(number_of_frames, 1))
+        return np.array([attribute(group, sequence, keyword, n) for n, group in enumerate(per_frame, 1)])
+
     try:
-        positions = np.array(
-            [attribute(group, "PlanePositionSequence", "ImagePositionPatient", n) for n, group in enumerate(per_frame, 1)]
-        )
-        orientations = np.array(
-            [attribute(g, "PlaneOrientationSequence", "ImageOrientationPatient", n) for n, g in enumerate(per_frame, 1)]
-        )
-        spacings = np.array(
-            [attribute(group, "PixelMeasuresSequence", "PixelSpacing", n) for n, group in enumerate(per_frame, 1)]
-        )
+        positions = every_frame("PlanePositionSequence", "ImagePositionPatient")
+        orientations = every_frame("PlaneOrientationSequence", "ImageOrientationPatient")
+        spacings = every_frame("PixelMeasuresSequence", "PixelSpacing")
     except (ValueError, TypeError) as error:
         raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is malformed ({error}).") from None
     if positions.shape != (number_of_frames, 3) or orientations.shape[1:] != (6,) or spacings.shape[1:] != (2,):

@@ -7,7 +7,7 @@ LABELMAP SEG needs is possible only when no voxel is claimed twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,6 +27,19 @@ def label_values(array: np.ndarray) -> np.ndarray:
     if labelled.dtype.kind in "ub":
         return np.flatnonzero(np.bincount(labelled.astype(np.int64, copy=False)))
     return np.unique(labelled)
+
+
+def values_not_in(array: np.ndarray, numbers: Iterable[int]) -> list[int]:
+    """The non-zero values of ``array`` that are not among ``numbers``, ascending.
+
+    When every value from 1 to the array's largest is a number (segments
+    numbered 1..N, the usual case), one pass for the maximum answers it.
+    """
+    allowed = set(numbers)
+    high = int(array.max()) if array.size else 0
+    if high == 0 or (high <= 65535 and all(value in allowed for value in range(1, high + 1))):
+        return []
+    return [int(value) for value in label_values(array) if int(value) not in allowed]
 
 
 def overlaps_between_layers(layers: Sequence[np.ndarray]) -> list[tuple[int, int, int]]:

@@ -22,7 +22,7 @@ from ..errors import InvalidSegmentationError
 from .compression import DEFAULT_COMPRESSION, Compression, ensure_encoder_available
 from .file_output import refuse_existing, write_atomically
 from .geometry import match_to_grid
-from .label_layers import label_values
+from .label_layers import values_not_in
 from .segment_metadata import (
     MAX_SEGMENT_NUMBER,
     SegmentMetadata,
@@ -271,7 +271,10 @@ def _segment_descriptions(segments: Sequence[SegmentMetadata]) -> list[hd.seg.Se
 
 
 def _checked_label_array(array: np.ndarray, numbers: Sequence[int]) -> np.ndarray:
-    """Return the labels as the smallest unsigned type that holds every segment number."""
+    """Return the labels as the smallest unsigned type that holds every segment number.
+
+    Every non-zero value must be the number of a described segment.
+    """
     if array.dtype.kind not in "uib":
         if array.dtype.kind != "f" or not np.array_equal(array, np.round(array)):
             raise InvalidSegmentationError(
@@ -280,27 +283,16 @@ def _checked_label_array(array: np.ndarray, numbers: Sequence[int]) -> np.ndarra
             )
     if array.size == 0:
         raise InvalidSegmentationError("The label array is empty.")
-    if array.dtype.kind == "u":  # one pass over the labelled voxels gives the largest value and all present
-        present = label_values(array)
-        return _checked_numbers(array, int(present[-1]) if present.size else 0, present, numbers)
-    low, high = array.min(), array.max()
-    if low < 0:
-        raise InvalidSegmentationError(f"Label values must not be negative; found {low}.")
-    if high > MAX_SEGMENT_NUMBER:  # checked before the cast below could wrap it
-        raise InvalidSegmentationError(
-            f"Label value {high} is above {MAX_SEGMENT_NUMBER}, the largest segment number DICOM allows."
-        )
-    cast = array.astype(np.uint16, copy=False)
-    return _checked_numbers(cast, int(high), label_values(cast), numbers)
-
-
-def _checked_numbers(array: np.ndarray, high: int, present: np.ndarray, numbers: Sequence[int]) -> np.ndarray:
-    """``array`` in the smallest unsigned type for ``numbers``, after checking every value present is one."""
+    if array.dtype.kind != "u":
+        low = array.min()
+        if low < 0:
+            raise InvalidSegmentationError(f"Label values must not be negative; found {low}.")
+    high = array.max()
     if high > MAX_SEGMENT_NUMBER:
         raise InvalidSegmentationError(
             f"Label value {high} is above {MAX_SEGMENT_NUMBER}, the largest segment number DICOM allows."
         )
-    undescribed = sorted(set(present.tolist()) - {0} - set(numbers))
+    undescribed = values_not_in(array, numbers)
     if undescribed:
         shown = ", ".join(str(v) for v in undescribed[:10]) + (" ..." if len(undescribed) > 10 else "")
         raise InvalidSegmentationError(f"Label values {shown} have no segment metadata.")

@@ -24,7 +24,7 @@ from vtkmodules.vtkCommonCore import reference as vtk_reference
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.geometry import match_to_grid
-from ..core.label_layers import label_values, merge_label_layers
+from ..core.label_layers import label_values, merge_label_layers, values_not_in
 from ..core.seg_dataset import SegInfo
 from ..core.seg_writer import SeriesAttributes
 from ..core.segment_metadata import (
@@ -180,7 +180,7 @@ def create_layered_segmentation_node(
     for index, layer in enumerate(layers):
         numbers = [segment.number for segment in segments if layer_of_segment[segment.number] == index]
         array = layer.array
-        if not set(label_values(array).tolist()) <= set(numbers):
+        if values_not_in(array, numbers):
             array = np.where(np.isin(array, numbers), array, 0).astype(array.dtype)
         image = slicer.vtkOrientedImageData()
         fill_image_from_array(image, array)
