@@ -35,6 +35,7 @@ def write_atomically(path: Path, write: Callable[[Path], None], overwrite: bool 
     path.parent.mkdir(parents=True, exist_ok=True)
     with _temporary_beside(path) as temporary:
         write(temporary)
+        _give_default_permissions(temporary)
         if overwrite:
             os.replace(temporary, path)
         else:
@@ -58,6 +59,13 @@ def _temporary_beside(path: Path) -> Iterator[Path]:
         yield temporary
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _give_default_permissions(path: Path) -> None:
+    """The permissions a file created with ``open()`` would have; mkstemp makes it private (0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _move_without_replacing(source: Path, target: Path) -> None:

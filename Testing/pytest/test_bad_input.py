@@ -163,3 +163,17 @@ def test_broken_seg_nrrd_is_refused_without_ending_the_process(tmp_path, scene):
     )
     assert completed.returncode == 1, completed.stderr[-2000:]
     assert read_segmentation_file(scene, good).GetSegmentation().GetNumberOfSegments() == 1
+
+
+def test_outputs_get_the_permissions_of_an_ordinary_file(tmp_path):
+    """Written through a private temporary file, an output must still be readable as open() would make it."""
+    import os
+
+    from DicomManager.core.file_output import write_atomically
+
+    umask = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "out.txt", lambda path: path.write_text("x"))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
