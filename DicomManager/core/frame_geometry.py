@@ -10,6 +10,7 @@ silently shifted.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +94,8 @@ def own_grid(dataset: Dataset, frames: FrameGeometry, path: Path) -> hd.VolumeGe
     """
     try:
         geometry = hd.seg.Segmentation.from_dataset(dataset, copy=False).get_volume_geometry()
-    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError):
-        geometry = None
+    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, sqlite3.Error):
+        geometry = None  # highdicom indexes frames in SQLite; malformed frame values fail there
     return geometry if geometry is not None else _grid_through_gaps(dataset, frames, path)
 
 

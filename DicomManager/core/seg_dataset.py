@@ -9,6 +9,9 @@ them.
 
 from __future__ import annotations
 
+import sqlite3
+import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +21,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels import get_decoder
 
 from ..errors import CodecUnavailableError, SegFileError
@@ -86,10 +89,31 @@ def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
         dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except FileNotFoundError:
         raise SegFileError(f"{path}: no such file.") from None
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as error:
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
+            struct.error, NotImplementedError, OverflowError, BytesLengthException) as error:
         raise SegFileError(f"{path}: not a readable DICOM file ({error}).") from None
     check_segmentation_type(dataset, path)
     return dataset
+
+
+MALFORMED_CONTENT = (ValueError, TypeError, KeyError, IndexError, AttributeError, struct.error, OSError,
+                     NotImplementedError, OverflowError, EOFError, ZeroDivisionError, zlib.error, BytesLengthException,
+                     sqlite3.Error)
+"""What parsing a malformed file raises from deep inside pydicom or highdicom (values are converted lazily)."""
+
+
+@contextmanager
+def malformed_content_refused(path: Path) -> Iterator[None]:
+    """Turn what a malformed SEG makes pydicom or highdicom raise into a :class:`SegFileError` naming the file.
+
+    pydicom reads element values lazily, so a damaged value surfaces wherever
+    it is first used; the readers' own checks name most defects, and this
+    catches the rest at the reader's boundary.
+    """
+    try:
+        yield
+    except MALFORMED_CONTENT as error:
+        raise SegFileError(f"{path}: malformed or unsupported content ({type(error).__name__}: {error}).") from None
 
 
 def check_segmentation_type(dataset: Dataset, path: Path) -> str:
@@ -104,8 +128,11 @@ def check_segmentation_type(dataset: Dataset, path: Path) -> str:
             f"{sop_class} (which allows {', '.join(SEGMENTATION_TYPES[sop_class])})."
         )
     for keyword in ("SegmentSequence", "Rows", "Columns", "BitsAllocated"):
-        if keyword not in dataset:
-            raise SegFileError(f"{path}: the required attribute {keyword} is missing.")
+        if keyword not in dataset or dataset[keyword].value in (None, ""):
+            raise SegFileError(f"{path}: the required attribute {keyword} is missing or empty.")
+    for keyword in ("Rows", "Columns", "BitsAllocated"):
+        if not isinstance(dataset[keyword].value, int) or dataset[keyword].value <= 0:
+            raise SegFileError(f"{path}: {keyword} is {dataset[keyword].value!r}, not a positive whole number.")
     return segmentation_type
 
 
@@ -126,9 +153,9 @@ def seg_info(dataset: Dataset, path: Path) -> SegInfo:
     referenced_series = dataset.get("ReferencedSeriesSequence") or []
     series_item = referenced_series[0] if referenced_series else None
     instance_uids = [
-        str(item.ReferencedSOPInstanceUID)
+        str(item.get("ReferencedSOPInstanceUID", ""))
         for series in referenced_series
-        for item in series.get("ReferencedInstanceSequence", [])
+        for item in series.get("ReferencedInstanceSequence") or []
     ]
     padding = dataset.get("PixelPaddingValue")
     series_number = dataset.get("SeriesNumber")
@@ -148,7 +175,7 @@ def seg_info(dataset: Dataset, path: Path) -> SegInfo:
         pixel_padding_value=int(padding) if padding is not None else None,
         photometric_interpretation=str(dataset.get("PhotometricInterpretation", "")),
         frame_of_reference_uid=dataset.get("FrameOfReferenceUID"),
-        referenced_series_uid=str(series_item.SeriesInstanceUID) if series_item else None,
+        referenced_series_uid=str(series_item.get("SeriesInstanceUID", "")) or None if series_item else None,
         referenced_instance_uids=instance_uids,
         segmentation_type=str(dataset.get("SegmentationType", "")),
         clinical_trial_series_id=str(dataset.get("ClinicalTrialSeriesID", "")),

@@ -20,6 +20,7 @@ as one 2D plane of their total pixel matrix in the slide coordinate system.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +30,14 @@ from pydicom import Dataset
 
 from ..errors import GeometryMismatchError, SegFileError
 from .frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
+from .label_layers import values_not_in
 from .seg_dataset import (
     LayeredSegmentation,
     SegInfo,
     background_of,
     decode_all_frames,
     is_tiled,
+    malformed_content_refused,
     read_seg_dataset,
     seg_info,
     segments_of,
@@ -62,12 +65,13 @@ class LabelMapSegmentation:
 def read_seg(path: Path, reference: hd.VolumeGeometry | None = None) -> LayeredSegmentation:
     """Read any LABELMAP, BINARY or FRACTIONAL SEG as label layers; with ``reference``, on that grid."""
     path = Path(path)
-    dataset = read_seg_dataset(path)
-    if dataset.SegmentationType != "LABELMAP":
-        from .binary_seg_reader import read_binary_seg_dataset
+    with malformed_content_refused(path):
+        dataset = read_seg_dataset(path)
+        if dataset.SegmentationType != "LABELMAP":
+            from .binary_seg_reader import read_binary_seg_dataset
 
-        return read_binary_seg_dataset(dataset, path, reference)
-    result = _labelmap_from_dataset(dataset, path, reference)
+            return read_binary_seg_dataset(dataset, path, reference)
+        result = _labelmap_from_dataset(dataset, path, reference)
     return LayeredSegmentation(
         layers=[result.labels],
         segments=result.segments,
@@ -91,10 +95,11 @@ def read_labelmap_seg(path: Path, reference: hd.VolumeGeometry | None = None) ->
     decoder handles the transfer syntax.
     """
     path = Path(path)
-    dataset = read_seg_dataset(path)
-    if dataset.SegmentationType != "LABELMAP":
-        raise SegFileError(f"{path}: a {dataset.SegmentationType} SEG, not a Label Map Segmentation.")
-    return _labelmap_from_dataset(dataset, path, reference)
+    with malformed_content_refused(path):
+        dataset = read_seg_dataset(path)
+        if dataset.SegmentationType != "LABELMAP":
+            raise SegFileError(f"{path}: a {dataset.SegmentationType} SEG, not a Label Map Segmentation.")
+        return _labelmap_from_dataset(dataset, path, reference)
 
 
 def _labelmap_from_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None) -> LabelMapSegmentation:
@@ -103,7 +108,7 @@ def _labelmap_from_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGeo
             raise GeometryMismatchError(f"{path}: a tiled slide-microscopy SEG cannot be placed on a volume grid.")
         labels = _read_tiled(dataset, path)
     else:
-        labels = _read_volume(dataset, path, reference)
+        labels = _read_volume(dataset, path, reference, [segment.number for segment in segments_of(dataset, path)])
     return LabelMapSegmentation(
         labels=labels,
         segments=segments_of(dataset, path),
@@ -116,11 +121,11 @@ def _read_tiled(dataset: Dataset, path: Path) -> hd.Volume:
     try:
         image = hd.seg.Segmentation.from_dataset(dataset, copy=False)
         return image.get_volume(combine_segments=True, skip_overlap_checks=True)
-    except (ValueError, RuntimeError, AttributeError, KeyError) as error:
+    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, sqlite3.Error) as error:
         raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from None
 
 
-def _read_volume(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None) -> hd.Volume:
+def _read_volume(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None, numbers: list[int]) -> hd.Volume:
     frames = frame_geometry(dataset, path)
     grid = reference if reference is not None else own_grid(dataset, frames, path)
     check_frame_of_reference(dataset, grid, path)
@@ -131,6 +136,10 @@ def _read_volume(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | No
         raise SegFileError(f"{path}: the pixel data holds {pixels.shape} values for {len(indices)} frames of {rows}x{columns}.")
     padding = dataset.get("PixelPaddingValue")
     fill = int(padding) if padding is not None else 0
+    undescribed = values_not_in(pixels, [*numbers, fill])
+    if undescribed:
+        shown = ", ".join(str(value) for value in undescribed[:10])
+        raise SegFileError(f"{path}: pixel values {shown} are the number of no segment in SegmentSequence.")
     dtype = np.uint16 if int(dataset.BitsAllocated) > 8 else np.uint8
     labels = np.full(grid.spatial_shape, fill, dtype=dtype)
     for frame, (slice_index, row, column) in zip(pixels, indices):

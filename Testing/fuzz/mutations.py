@@ -1,0 +1,173 @@
+"""Broken SEGs made from real ones: the named corpus (each case one known defect) and random mutations.
+
+Used by ``Testing/pytest/test_broken_segs.py`` (every named case must give the
+project's own error or a correct load) and by ``fuzz_reader.py`` (random byte-
+and tag-level mutations of the same seeds, for a given count).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pydicom
+from pydicom import Dataset
+
+TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
+SEEDS = [
+    "dcmqi/sparse-labelmap-ppv5.dcm",  # LABELMAP, dcmqi, omitted frame, PixelPaddingValue
+    "dcmqi/liver.dcm",  # BINARY, dcmqi, 512x512
+    "dcmqi/partial_overlaps.dcm",  # BINARY with overlapping segments
+    "dcmqi/23x38x3/seg/label.seg",  # BINARY whose frames do not start on byte boundaries
+    "highdicom/seg_image_ct_binary_fractional.dcm",  # FRACTIONAL
+    "highdicom/seg_image_sm_control_labelmap.dcm",  # tiled LABELMAP
+]
+
+
+def _delete(keyword: str) -> Callable[[Dataset], None]:
+    def mutate(dataset: Dataset) -> None:
+        delattr(dataset, keyword)
+    return mutate
+
+
+def _set(keyword: str, value) -> Callable[[Dataset], None]:
+    def mutate(dataset: Dataset) -> None:
+        setattr(dataset, keyword, value)
+    return mutate
+
+
+def _frame_group(keyword: str, item_keyword: str, value) -> Callable[[Dataset], None]:
+    def mutate(dataset: Dataset) -> None:
+        group = dataset.PerFrameFunctionalGroupsSequence[0]
+        setattr(getattr(group, keyword)[0], item_keyword, value)
+    return mutate
+
+
+def _shared_orientation(value) -> Callable[[Dataset], None]:
+    def mutate(dataset: Dataset) -> None:
+        for groups in (dataset.get("SharedFunctionalGroupsSequence") or [], dataset.PerFrameFunctionalGroupsSequence):
+            for group in groups:
+                if "PlaneOrientationSequence" in group:
+                    group.PlaneOrientationSequence[0].ImageOrientationPatient = value
+    return mutate
+
+
+def _short_pixel_data(dataset: Dataset) -> None:
+    dataset.PixelData = dataset.PixelData[: len(dataset.PixelData) // 3 // 2 * 2]
+
+
+def _undeclared_label(dataset: Dataset) -> None:
+    # Segment 1 loses its description: its voxels are labelled with a number no segment has.
+    numbers = [item.SegmentNumber for item in dataset.SegmentSequence]
+    dataset.SegmentSequence = [item for item in dataset.SegmentSequence if item.SegmentNumber != max(numbers)]
+
+
+def _frames_without_segment(dataset: Dataset) -> None:
+    dataset.PerFrameFunctionalGroupsSequence[0].SegmentIdentificationSequence[0].ReferencedSegmentNumber = 99
+
+
+def _transfer_syntax(uid: str, encapsulate: bool = False) -> Callable[[Dataset], None]:
+    def mutate(dataset: Dataset) -> None:
+        if encapsulate:
+            from pydicom.encaps import encapsulate as wrap
+
+            dataset.PixelData = wrap([dataset.PixelData])
+        dataset.file_meta.TransferSyntaxUID = uid
+    return mutate
+
+
+LABELMAP_CASES: dict[str, Callable[[Dataset], None]] = {
+    "no SegmentSequence": _delete("SegmentSequence"),
+    "no Rows": _delete("Rows"),
+    "no SegmentationType": _delete("SegmentationType"),
+    "BINARY type in the LABELMAP SOP class": _set("SegmentationType", "BINARY"),
+    "no per-frame functional groups": _delete("PerFrameFunctionalGroupsSequence"),
+    "one frame more than the functional groups": lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) + 1),
+    "pixel data too short": _short_pixel_data,
+    "labels outside the declared segments": _undeclared_label,
+    "non-orthogonal direction cosines": _shared_orientation([1, 0, 0, 0.5, 0.8660254, 0]),
+    "direction cosines of zero length": _shared_orientation([0, 0, 0, 0, 1, 0]),
+    "position not a finite number": _frame_group("PlanePositionSequence", "ImagePositionPatient", ["nan", "1", "2"]),
+    "unknown transfer syntax": _transfer_syntax("1.2.3.4.5.6"),
+    "transfer syntax with no decoder (MPEG2)": _transfer_syntax("1.2.840.10008.1.2.4.100", encapsulate=True),
+}
+BINARY_CASES: dict[str, Callable[[Dataset], None]] = {
+    "LABELMAP type in the classic SOP class": _set("SegmentationType", "LABELMAP"),
+    "frame of a segment SegmentSequence does not describe": _frames_without_segment,
+    "one frame fewer than the functional groups": lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) - 1),
+    "pixel data too short": _short_pixel_data,
+    "FRACTIONAL without MaximumFractionalValue": _set("SegmentationType", "FRACTIONAL"),
+}
+
+
+def write_case(seed: Path, mutate: Callable[[Dataset], None], output: Path) -> Path:
+    """The seed with one defect, written as it is (pydicom's own value checks switched off to write it)."""
+    from pydicom import config
+
+    dataset = pydicom.dcmread(seed)
+    mutate(dataset)
+    mode = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        dataset.save_as(output, enforce_file_format=False)
+    finally:
+        config.settings.writing_validation_mode = mode
+    return output
+
+
+def truncated(seed: Path, output: Path, keep: float) -> Path:
+    data = seed.read_bytes()
+    output.write_bytes(data[: int(len(data) * keep)])
+    return output
+
+
+def random_mutation(seed_bytes: bytes, seed_dataset: Dataset, rng: random.Random) -> bytes:
+    """One random defect: flipped bytes, a cut, a duplicated chunk, or a tag-level change."""
+    choice = rng.randrange(4)
+    data = bytearray(seed_bytes)
+    if choice == 0:
+        for _ in range(rng.randint(1, 16)):
+            position = rng.randrange(len(data))
+            data[position] = rng.randrange(256)
+        return bytes(data)
+    if choice == 1:
+        return bytes(data[: rng.randrange(len(data))])
+    if choice == 2:
+        start = rng.randrange(len(data))
+        chunk = data[start:start + rng.randint(1, 4096)]
+        position = rng.randrange(len(data))
+        return bytes(data[:position] + chunk + data[position:])
+    return _tag_mutation(seed_dataset, rng)
+
+
+def _tag_mutation(seed_dataset: Dataset, rng: random.Random) -> bytes:
+    from io import BytesIO
+
+    dataset = copy.deepcopy(seed_dataset)
+    elements = [element for element in dataset.iterall() if element.tag != 0x7FE00010]
+    element = rng.choice(elements)
+    action = rng.randrange(3)
+    try:
+        if action == 0:
+            _remove(dataset, element.tag)
+        elif action == 1:
+            element.value = rng.choice(["", "0", "-1", "65536", "1e308", "NaN", "a\\b", "1.2.3"])
+        else:
+            element.value = type(element.value)() if element.VR == "SQ" else None
+    except (TypeError, ValueError, AttributeError):
+        pass
+    buffer = BytesIO()
+    try:
+        dataset.save_as(buffer, enforce_file_format=False)
+    except Exception:  # noqa: BLE001 - a mutation pydicom cannot write is replaced by the seed
+        return b""
+    return buffer.getvalue()
+
+
+def _remove(dataset: Dataset, tag) -> None:
+    for item in [dataset, *[ds for element in dataset.iterall() if element.VR == "SQ" for ds in element.value]]:
+        if tag in item:
+            del item[tag]
+            return

@@ -1,0 +1,57 @@
+"""The corpus of broken SEGs made from real ones, and a bounded fuzz run: only our own errors, never a crash."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import PROJECT_ROOT, shared_data
+
+sys.path.insert(0, str(PROJECT_ROOT / "Testing" / "fuzz"))
+from fuzz_reader import fuzz  # noqa: E402
+from mutations import BINARY_CASES, LABELMAP_CASES, truncated, write_case  # noqa: E402
+
+from DicomManager.core.seg_reader import read_seg  # noqa: E402
+from DicomManager.errors import DicomLabelMapSegError  # noqa: E402
+
+FUZZ_COUNT_IN_CI = 300
+
+
+@pytest.mark.parametrize("case", sorted(LABELMAP_CASES))
+def test_broken_labelmap_is_refused_by_name(case, tmp_path):
+    path = write_case(shared_data("dcmqi/sparse-labelmap-ppv5.dcm"), LABELMAP_CASES[case], tmp_path / "broken.dcm")
+    with pytest.raises(DicomLabelMapSegError) as raised:
+        read_seg(path)
+    assert str(path) in str(raised.value)
+
+
+@pytest.mark.parametrize("case", sorted(BINARY_CASES))
+def test_broken_classic_seg_is_refused_by_name(case, tmp_path):
+    path = write_case(shared_data("dcmqi/partial_overlaps.dcm"), BINARY_CASES[case], tmp_path / "broken.dcm")
+    with pytest.raises(DicomLabelMapSegError) as raised:
+        read_seg(path)
+    assert str(path) in str(raised.value)
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.97, 0.9999])
+@pytest.mark.parametrize("name", ["dcmqi/sparse-labelmap-ppv5.dcm", "dcmqi/liver.dcm"])
+def test_truncated_seg_is_refused(name, keep, tmp_path):
+    path = truncated(shared_data(name), tmp_path / "cut.dcm", keep)
+    with pytest.raises(DicomLabelMapSegError):
+        read_seg(path)
+
+
+def test_referenced_series_absent_still_loads_on_its_own_grid(tmp_path):
+    path = write_case(shared_data("dcmqi/sparse-labelmap-ppv5.dcm"),
+                      lambda ds: delattr(ds, "ReferencedSeriesSequence"), tmp_path / "unreferenced.dcm")
+    result = read_seg(path)
+    assert result.info.referenced_series_uid is None
+    assert result.layers[0].array.any()
+
+
+def test_bounded_fuzz_run_finds_only_our_own_errors(capsys):
+    outcomes, failures = fuzz(FUZZ_COUNT_IN_CI, seed=20261122, timeout=20.0, crashes=None)
+    with capsys.disabled():
+        print(f"\nfuzz: {sum(outcomes.values())} inputs: {dict(outcomes)}")
+    assert failures == []
+    assert sum(outcomes.values()) == FUZZ_COUNT_IN_CI
