@@ -22,25 +22,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-TRACE_MEMORY = False
-"""Set for the untimed first run: Python and NumPy allocations are traced (tracemalloc slows the code)."""
-
-
 class measured:
-    """Time a block and watch its memory: resident size sampled every 5 ms, and traced allocations.
+    """Time a block and watch its memory: resident size sampled every 5 ms.
 
     ``seconds`` is the block's wall time; ``extra_mb`` the most memory the block
-    held above what the process held when it started: the larger of the growth
-    in resident size (which misses memory the allocator kept from set-up) and
-    the peak of traced allocations (which misses VTK's own).
+    held above what the process held when it started. Memory freed by set-up is
+    first handed back to the system (glibc ``malloc_trim``), or the block could
+    reuse it unseen.
     """
 
     def __enter__(self) -> measured:
         import threading
-        import tracemalloc
 
-        if TRACE_MEMORY:
-            tracemalloc.start()
+        _trim_heap()
         self._start_rss = current_rss_mb()
         self._peak = self._start_rss
         self._running = True
@@ -56,16 +50,19 @@ class measured:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        import tracemalloc
-
         self.seconds = time.perf_counter() - self._started
         self._running = False
         self._thread.join()
-        traced = 0.0
-        if tracemalloc.is_tracing():
-            traced = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-        self.extra_mb = max(0.0, max(self._peak, current_rss_mb()) - self._start_rss, traced)
+        self.extra_mb = max(0.0, max(self._peak, current_rss_mb()) - self._start_rss)
+
+
+def _trim_heap() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the measure may miss reused memory
+        pass
 
 
 def ours_export(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
@@ -261,10 +258,7 @@ def main() -> None:
     # The first call pays for lazy imports and first-use tables (highdicom's IOD map, codecs): a cold start
     # that a command-line process pays once and the Slicer application once per session. Its memory is what
     # the operation needs (a second call reuses what the allocator kept); the second call's time is reported.
-    global TRACE_MEMORY
-    TRACE_MEMORY = True
     first, _ = operation(arguments.case, arguments.work, arguments.compression)
-    TRACE_MEMORY = False
     timer, output = operation(arguments.case, arguments.work, arguments.compression)
     timer.extra_mb = first.extra_mb
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
