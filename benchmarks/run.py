@@ -113,6 +113,11 @@ def ratios(rows: list[dict]) -> list[str]:
                 return row[key]
         return None
 
+    def one_process(case, operation):
+        # measure.py runs an operation twice in one process; without the second, timed run its wall
+        # time is what one process doing the work once takes, start-up included.
+        return get(case, operation, key="wall") - get(case, operation)
+
     lines = []
     for case in sorted({row["case"] for row in rows}):
         compressions = sorted({row["compression"] for row in rows if row["case"] == case and row["operation"] == "ours_export"})
@@ -121,10 +126,10 @@ def ratios(rows: list[dict]) -> list[str]:
                          f"{get(case, 'ours_export', compression) / get(case, 'highdicom_export', compression):.2f} [<= 1.1]")
             lines.append(f"{case} {compression}: load ours / highdicom get_volume = "
                          f"{get(case, 'ours_load', compression) / get(case, 'highdicom_load', compression):.2f} [<= 0.6]")
-            lines.append(f"{case} {compression}: CLI export ours / today (wall) = "
-                         f"{get(case, 'cli_export', compression, 'wall') / get(case, 'today_export', key='wall'):.2f} [<= 0.7]")
-            lines.append(f"{case} {compression}: CLI load ours / today (wall) = "
-                         f"{get(case, 'cli_import', compression, 'wall') / get(case, 'today_load', key='wall'):.2f} [<= 0.7]")
+            lines.append(f"{case} {compression}: CLI export ours / today (one process each) = "
+                         f"{get(case, 'cli_export', compression, 'wall') / one_process(case, 'today_export'):.2f} [<= 0.7]")
+            lines.append(f"{case} {compression}: CLI load ours / today (one process each) = "
+                         f"{get(case, 'cli_import', compression, 'wall') / one_process(case, 'today_load'):.2f} [<= 0.7]")
         default = "rle" if "rle" in compressions else compressions[0]
         lines.append(f"{case}: load into node, LABELMAP, ours ({default}) / today = "
                      f"{get(case, 'ours_load', default) / get(case, 'today_load'):.3f} [C: <= 0.1]")

@@ -192,10 +192,15 @@ def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: O
     """Write a .seg.nrrd over the first candidate series (nearest folder first) its voxels align with."""
     from ..core.source_series import read_source_series
     from ..mrml.manager import DicomManager
-    from ..mrml.segmentation_nodes import layers_from_segmentation_node, series_attributes_of_node
+    from ..mrml.segmentation_nodes import (
+        discard_segmentation_node,
+        layers_from_segmentation_node,
+        series_attributes_of_node,
+    )
     from ..mrml.storage import read_segmentation_file
 
     manager = DicomManager(_worker_scene())
+    node = None
     try:
         node = read_segmentation_file(manager.scene, task.input)
         for files in task.candidate_series:
@@ -212,6 +217,8 @@ def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: O
             )
         raise SourceSeriesError(f"{task.input}: no DICOM series under the input tree has a grid its voxels align with.")
     finally:
+        if node is not None:
+            discard_segmentation_node(node)
         manager.scene.Clear(0)
 
 

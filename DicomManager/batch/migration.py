@@ -49,7 +49,7 @@ from ..core.source_series import read_series_voxels, read_source_series_folder
 from ..core.synthetic_series import SyntheticSeriesInfo
 from ..errors import DicomLabelMapSegError, SourceSeriesError
 from ..mrml.manager import DicomManager
-from ..mrml.segmentation_nodes import layers_from_segmentation_node, segment_metadata_from_node
+from ..mrml.segmentation_nodes import discard_segmentation_node, layers_from_segmentation_node, segment_metadata_from_node
 from ..mrml.storage import read_segmentation_file, read_volume_node
 from ..mrml.volume_nodes import grid_of_volume_node
 from .algorithm_families import algorithm_family
@@ -196,7 +196,7 @@ def _migrate_trial(run, trial, output, volume, image, manager, compression, over
         outcome.status, outcome.error, outcome.output = "failed", str(error), None
     finally:
         if node is not None:
-            manager.scene.RemoveNode(node)
+            discard_segmentation_node(node)
     return outcome
 
 

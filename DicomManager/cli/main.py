@@ -124,6 +124,7 @@ def _export(arguments: argparse.Namespace) -> int:
     from ..core.source_series import read_source_series_folder
     from ..mrml.manager import DicomManager
     from ..mrml.scene_setup import start_session
+    from ..mrml.segmentation_nodes import discard_segmentation_node
     from ..mrml.storage import (
         is_segmentation_file,
         read_label_volume,
@@ -158,6 +159,7 @@ def _export(arguments: argparse.Namespace) -> int:
         series=replace(series, series_description=arguments.series_description or series.series_description),
         overwrite=arguments.force,
     )
+    discard_segmentation_node(segmentation)
     for path in written.paths:
         print(f"{path}: {written.segmentation_type} SEG, SeriesInstanceUID {written.series_instance_uid}")
     return 0
@@ -168,7 +170,7 @@ def _import(arguments: argparse.Namespace) -> int:
     from ..core.seg_reader import read_seg
     from ..core.source_series import read_source_series_folder
     from ..mrml.scene_setup import start_session
-    from ..mrml.segmentation_nodes import create_layered_segmentation_node
+    from ..mrml.segmentation_nodes import create_layered_segmentation_node, discard_segmentation_node
     from ..mrml.storage import write_label_volume, write_segmentation_file
 
     for output in (arguments.output, arguments.labelmap):
@@ -189,6 +191,7 @@ def _import(arguments: argparse.Namespace) -> int:
         scene, result.layers, result.segments, result.layer_of_segment, result.info.series_description or "SEG"
     )
     write_segmentation_file(node, arguments.output, overwrite=arguments.force)
+    discard_segmentation_node(node)
     if arguments.labelmap:
         write_label_volume(scene, result.layers[0], arguments.labelmap, overwrite=arguments.force)
     shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))

@@ -55,34 +55,15 @@ def read_header(path: Path) -> Dataset:
     return header
 
 
-def find_image_series(folder: Path) -> dict[str, list[Path]]:
-    """Map SeriesInstanceUID -> files for every image series under ``folder``.
-
-    Files that are not DICOM and SEG instances are passed over, so a folder
-    holding a series and its segmentations can be used as it is.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise SourceSeriesError(f"{folder}: not a folder.")
-    series: dict[str, list[Path]] = defaultdict(list)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        try:
-            header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SeriesInstanceUID"])
-        except (InvalidDicomError, OSError, ValueError, EOFError):
-            logger.debug("Passing over %s: not a DICOM file", path)
-            continue
-        if "SeriesInstanceUID" not in header or header.get("SOPClassUID") in SEGMENTATION_SOP_CLASS_UIDS:
-            continue
-        series[str(header.SeriesInstanceUID)].append(path)
-    return dict(series)
-
-
 def read_source_series(paths: Iterable[Path]) -> SourceSeries:
     """Read the headers of one series' files and order them along the slice axis."""
     paths = [Path(p) for p in paths]
     if not paths:
         raise SourceSeriesError("No source image files were given.")
-    datasets = [read_header(path) for path in paths]
+    return _source_series(paths, [read_header(path) for path in paths])
+
+
+def _source_series(paths: list[Path], datasets: list[Dataset]) -> SourceSeries:
     series_uids = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
     if len(series_uids) != 1:
         raise SourceSeriesError(
@@ -98,17 +79,28 @@ def read_source_series(paths: Iterable[Path]) -> SourceSeries:
 
 
 def read_source_series_folder(folder: Path) -> SourceSeries:
-    """Read the one image series in ``folder`` (searched recursively)."""
-    series = find_image_series(folder)
-    if not series:
+    """Read the one image series in ``folder`` (searched recursively), each file's header once."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SourceSeriesError(f"{folder}: not a folder.")
+    headers: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            header = read_header(path)
+        except SourceSeriesError:
+            logger.debug("Passing over %s: not a DICOM file", path)
+            continue
+        if "SeriesInstanceUID" in header and header.get("SOPClassUID") not in SEGMENTATION_SOP_CLASS_UIDS:
+            headers[str(header.SeriesInstanceUID)].append((path, header))
+    if not headers:
         raise SourceSeriesError(f"{folder}: no DICOM image series found.")
-    if len(series) > 1:
+    if len(headers) > 1:
         raise SourceSeriesError(
-            f"{folder}: holds {len(series)} image series ({', '.join(sorted(series))}); "
+            f"{folder}: holds {len(headers)} image series ({', '.join(sorted(headers))}); "
             "point to a folder with one series."
         )
-    (paths,) = series.values()
-    return read_source_series(paths)
+    (pairs,) = headers.values()
+    return _source_series([path for path, _ in pairs], [header for _, header in pairs])
 
 
 def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGeometry, list[int]]:

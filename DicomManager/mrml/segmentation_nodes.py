@@ -280,3 +280,24 @@ def series_attributes_of_node(
     """``base`` with the content and clinical trial attributes the node keeps from the SEG it was loaded from."""
     kept = {field: segmentation_node.GetAttribute(attribute) for field, attribute in SERIES_ATTRIBUTES.items()}
     return replace(base, **{field: value for field, value in kept.items() if value})
+
+
+def discard_segmentation_node(segmentation_node: slicer.vtkMRMLSegmentationNode) -> None:
+    """Remove a segmentation node that is no longer needed, without Slicer's slow per-segment clean-up.
+
+    Destroying a segmentation makes Slicer erase each segment from its shared
+    labelmap layer, one full pass per segment: 12 s for 100 segments over
+    512x512x600 (slicer-core 5.13). Emptying the layers first makes it
+    instant. Only for nodes about to be thrown away: their voxels are gone.
+    """
+    segmentation = segmentation_node.GetSegmentation()
+    if segmentation is not None:
+        for layer in range(segmentation.GetNumberOfLayers()):
+            segment_ids = list(segmentation.GetSegmentIDsForLayer(layer))
+            image = segmentation.GetSegment(segment_ids[0]).GetRepresentation(BINARY_LABELMAP) if segment_ids else None
+            if image is not None:
+                image.Initialize()
+        segmentation.RemoveAllSegments()
+    scene = segmentation_node.GetScene()
+    if scene is not None:
+        scene.RemoveNode(segmentation_node)
