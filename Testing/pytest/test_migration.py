@@ -14,6 +14,7 @@ from PIL import Image
 
 from DicomManager.batch.run_layout import read_run_folder
 from DicomManager.cli.main import main
+from DicomManager.core.geometry import check_same_voxel_grid
 from DicomManager.core.seg_dataset import segments_of
 from DicomManager.core.seg_reader import read_seg
 from DicomManager.core.source_series import read_source_series_folder
@@ -166,3 +167,16 @@ def test_preview_command_draws_segments_in_their_colours(tmp_path, capsys):
     overlay = np.abs(pixels.astype(int) - colour).sum(axis=1) < 120
     assert overlay.sum() > 1000  # the liver over the CT
     assert main(["preview", str(seg), "--output", str(output)]) == 1  # never replaced unasked
+
+
+def test_nifti_reference_volume_gets_the_same_synthetic_series(run_folder, scene, tmp_path):
+    """A NIfTI volume (RAS on disk) is as good a reference as its NRRD twin: same grid, same voxels."""
+    run, volume_file = run_folder
+    nifti = tmp_path / "MRHead.nii.gz"
+    write_label_volume(scene, read_label_volume(scene, volume_file), nifti)
+    assert main(["migrate", str(run), "--reference", str(nifti)]) == 1  # trial 3 is broken, as before
+    volume = read_source_series_folder(run / "dicom" / "volume")
+    original = read_label_volume(scene, volume_file)
+    check_same_voxel_grid(volume.geometry, original.get_geometry(), "the synthetic series")  # axes may be flipped
+    results = json.loads((run / "results.json").read_text())
+    assert read_seg(run / results["trials"][0]["dicom_seg_path"], volume.geometry).segments[0].label == "Structure 1"
