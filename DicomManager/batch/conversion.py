@@ -192,29 +192,22 @@ def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: O
     """Write a .seg.nrrd over the first candidate series (nearest folder first) its voxels align with."""
     from ..core.source_series import read_source_series
     from ..mrml.manager import DicomManager
-    from ..mrml.segmentation_nodes import (
-        discard_segmentation_node,
-        layers_from_segmentation_node,
-        series_attributes_of_node,
-    )
+    from ..mrml.segmentation_nodes import discard_segmentation_node, series_attributes_of_node
     from ..mrml.storage import read_segmentation_file
 
     manager = DicomManager(_worker_scene())
     node = None
     try:
         node = read_segmentation_file(manager.scene, task.input)
+        series = replace(series_attributes_of_node(node), series_description=task.input.name[: -len(".seg.nrrd")])
         for files in task.candidate_series:
-            source = read_source_series(files)
-            try:
-                layers_from_segmentation_node(node, source.geometry)
+            try:  # a grid the segmentation does not align with is refused before anything is written
+                return manager.export_segmentation_over_series(
+                    node, read_source_series(files), task.output.parent, compression=compression, overlap=overlap,
+                    file_name=task.output.name, series=series,
+                )
             except GeometryMismatchError:
                 continue
-            volume = manager.volume_from_series(source)
-            description = task.input.name[: -len(".seg.nrrd")]
-            return manager.export_segmentation(
-                node, volume, task.output.parent, compression=compression, overlap=overlap,
-                file_name=task.output.name, series=replace(series_attributes_of_node(node), series_description=description),
-            )
         raise SourceSeriesError(f"{task.input}: no DICOM series under the input tree has a grid its voxels align with.")
     finally:
         if node is not None:

@@ -42,6 +42,7 @@ from ..core.compression import DEFAULT_COMPRESSION, Compression
 from ..core.file_output import write_atomically
 from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..core.preview import write_preview
+from ..core.seg_dataset import LayeredSegmentation
 from ..core.seg_reader import read_seg
 from ..core.seg_writer import SeriesAttributes
 from ..core.segment_metadata import AlgorithmIdentification, Code, SegmentMetadata
@@ -169,29 +170,29 @@ def _migrate_trial(run, trial, output, volume, image, manager, compression, over
     )
     node = None
     try:
-        node = read_segmentation_file(manager.scene, trial.segmentation)
         grid = grid_of_volume_node(volume)
         if output.exists():
-            outcome.status = "skipped"
-            outcome.series_instance_uid = read_seg(output, grid).info.series_instance_uid
+            outcome.status = "skipped"  # done by an earlier run; its .seg.nrrd is read only to verify it
             if verify:
-                outcome.round_trip = _round_trip(node, output, grid)
+                node = read_segmentation_file(manager.scene, trial.segmentation)
         else:
-            segments = _segments_with_algorithm(node, grid, trial)
-            written = manager.export_segmentation(
+            node = read_segmentation_file(manager.scene, trial.segmentation)
+            manager.export_segmentation(
                 node,
                 volume,
                 output.parent,
                 compression=compression,
                 overlap=overlap,
-                segment_metadata=segments,
+                segment_metadata=_segments_with_algorithm(node, grid, trial),
                 file_name=output.name,
                 series=SeriesAttributes(series_description=_description(run, trial)),
             )
-            outcome.series_instance_uid = written.series_instance_uid
-            outcome.round_trip = _round_trip(node, output, grid)
+        result = read_seg(output, grid)
+        outcome.series_instance_uid = result.info.series_instance_uid
+        if node is not None:
+            outcome.round_trip = _round_trip(node, result, grid)
         outcome.output_bytes = output.stat().st_size
-        outcome.preview = _preview(run, trial, output, grid, image)
+        outcome.preview = _preview(run, trial, result, image)
     except DicomLabelMapSegError as error:
         outcome.status, outcome.error, outcome.output = "failed", str(error), None
     finally:
@@ -224,10 +225,9 @@ def _segments_with_algorithm(node, grid, trial: Trial) -> list[SegmentMetadata]:
     ]
 
 
-def _round_trip(node, output: Path, grid) -> str:
-    """``exact`` when every segment of the SEG has exactly the voxels it has in the ``.seg.nrrd``."""
+def _round_trip(node, result: LayeredSegmentation, grid) -> str:
+    """``exact`` when every segment of the SEG read back has exactly the voxels it has in the ``.seg.nrrd``."""
     node_layers = layers_from_segmentation_node(node, grid)
-    result = read_seg(output, grid)
     theirs = {number: result.layers[layer].array == number for number, layer in result.layer_of_segment.items()}
     for number, layer in node_layers.layer_of_segment.items():
         ours = node_layers.layers[layer] == number
@@ -236,11 +236,10 @@ def _round_trip(node, output: Path, grid) -> str:
     return "exact" if set(theirs) == set(node_layers.layer_of_segment) else "different"
 
 
-def _preview(run: RunFolder, trial: Trial, output: Path, grid, image) -> str | None:
+def _preview(run: RunFolder, trial: Trial, result: LayeredSegmentation, image) -> str:
     previews = run.folder / DICOM_FOLDER / "previews"
     path = previews / f"{trial.name if not run.is_gold_standard else 'gold'}.png"
     if not path.exists():
-        result = read_seg(output, grid)
         write_preview(result.layers, result.segments, path, image, title=_description(run, trial))
     return str(path.relative_to(run.folder / DICOM_FOLDER))
 

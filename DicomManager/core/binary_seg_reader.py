@@ -9,7 +9,7 @@ so segments that do not overlap share one layer and nothing is dropped.
 FRACTIONAL values cannot be kept: Slicer's binary labelmap layers hold one
 segment per voxel or none. A voxel belongs to a segment when its fraction is
 at least 0.5 (stored value >= MaximumFractionalValue / 2); the result's notes
-and the log say so.
+say so, and the loaders log them.
 """
 
 from __future__ import annotations
@@ -103,8 +103,7 @@ def _inclusion_threshold(dataset: Dataset, path: Path) -> tuple[int, list[str]]:
         f"{kind} values (0..{maximum}) were thresholded at 0.5: a voxel belongs to a segment when its stored "
         f"value is at least {(maximum + 1) // 2}"
     )
-    logger.warning("%s: %s", path, note)
-    return (maximum + 1) // 2, [note]
+    return (maximum + 1) // 2, [note]  # the callers log the notes
 
 
 def _first_free_layer(layers: list[np.ndarray], placed: list, rows: int, columns: int) -> int:

@@ -103,15 +103,16 @@ def read_labelmap_seg(path: Path, reference: hd.VolumeGeometry | None = None) ->
 
 
 def _labelmap_from_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None) -> LabelMapSegmentation:
+    segments = segments_of(dataset, path)
     if is_tiled(dataset):
         if reference is not None:
             raise GeometryMismatchError(f"{path}: a tiled slide-microscopy SEG cannot be placed on a volume grid.")
         labels = _read_tiled(dataset, path)
     else:
-        labels = _read_volume(dataset, path, reference, [segment.number for segment in segments_of(dataset, path)])
+        labels = _read_volume(dataset, path, reference, [segment.number for segment in segments])
     return LabelMapSegmentation(
         labels=labels,
-        segments=segments_of(dataset, path),
+        segments=segments,
         info=seg_info(dataset, path),
         background=background_of(dataset, path),
     )
