@@ -53,19 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         help="Slicer .seg.nrrd, or label volumes (.nrrd, .nii.gz), one per dcmqi segmentAttributes group",
     )
     export.add_argument("--output", required=True, type=Path, help="SEG file to write")
-    export.add_argument(
-        "--compression",
-        choices=[c.value for c in Compression],
-        default=DEFAULT_COMPRESSION.value,
-        help=f"transfer syntax (default {DEFAULT_COMPRESSION.value}, which every tested reader opens)",
-    )
-    export.add_argument(
-        "--overlap",
-        choices=[policy.value for policy in OverlapPolicy],
-        default=DEFAULT_OVERLAP_POLICY.value,
-        help=f"when segments overlap (default {DEFAULT_OVERLAP_POLICY.value}: one classic BINARY SEG, which loses "
-        "nothing and every reader opens; layers: one LABELMAP per layer in one series; error: refuse)",
-    )
+    _add_writing_options(export)
     export.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
     export.add_argument("--series-description", help="SeriesDescription of the SEG")
     export.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
@@ -221,13 +209,19 @@ def _info(arguments: argparse.Namespace) -> int:
 
 
 def _add_writing_options(command: argparse.ArgumentParser) -> None:
+    """--compression and --overlap, as every command that writes SEGs takes them."""
     command.add_argument(
-        "--compression", choices=[c.value for c in Compression], default=DEFAULT_COMPRESSION.value,
-        help=f"transfer syntax (default {DEFAULT_COMPRESSION.value})",
+        "--compression",
+        choices=[c.value for c in Compression],
+        default=DEFAULT_COMPRESSION.value,
+        help=f"transfer syntax (default {DEFAULT_COMPRESSION.value}, which every tested reader opens)",
     )
     command.add_argument(
-        "--overlap", choices=[policy.value for policy in OverlapPolicy], default=DEFAULT_OVERLAP_POLICY.value,
-        help=f"when segments overlap (default {DEFAULT_OVERLAP_POLICY.value})",
+        "--overlap",
+        choices=[policy.value for policy in OverlapPolicy],
+        default=DEFAULT_OVERLAP_POLICY.value,
+        help=f"when segments overlap (default {DEFAULT_OVERLAP_POLICY.value}: one classic BINARY SEG, which loses "
+        "nothing and every reader opens; layers: one LABELMAP per layer in one series; error: refuse)",
     )
 
 

@@ -42,8 +42,15 @@ def values_not_in(array: np.ndarray, numbers: Iterable[int]) -> list[int]:
     return [int(value) for value in label_values(array) if int(value) not in allowed]
 
 
-def overlaps_between_layers(layers: Sequence[np.ndarray]) -> list[tuple[int, int, int]]:
-    """(segment number, segment number, shared voxels) for every pair of segments that overlap."""
+def merge_finding_overlaps(layers: Sequence[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """All layers merged into one label array, and every overlapping pair found on the way.
+
+    The overlaps are (segment number, segment number, shared voxels); where
+    there are any, later layers win in the merged array. One layer is
+    returned as it is.
+    """
+    if len(layers) == 1:
+        return layers[0], []
     found: dict[tuple[int, int], int] = {}
     merged = layers[0].copy()
     for mapped in layers[1:]:
@@ -54,19 +61,14 @@ def overlaps_between_layers(layers: Sequence[np.ndarray]) -> list[tuple[int, int
                 key = (int(first), int(second))
                 found[key] = found.get(key, 0) + int(count)
         np.copyto(merged, mapped, where=mapped != 0)
-    return [(first, second, count) for (first, second), count in sorted(found.items())]
+    return merged, [(first, second, count) for (first, second), count in sorted(found.items())]
 
 
 def merge_label_layers(layers: Sequence[np.ndarray], names: Mapping[int, str]) -> np.ndarray:
     """All layers as one label array; :class:`InvalidSegmentationError` naming every overlapping pair."""
-    if len(layers) == 1:
-        return layers[0]
-    overlaps = overlaps_between_layers(layers)
+    merged, overlaps = merge_finding_overlaps(layers)
     if overlaps:
         raise InvalidSegmentationError(describe_overlaps(overlaps, names))
-    merged = layers[0].copy()
-    for mapped in layers[1:]:
-        np.copyto(merged, mapped, where=mapped != 0)
     return merged
 
 

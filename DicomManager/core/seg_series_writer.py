@@ -18,7 +18,7 @@ import highdicom as hd
 from ..errors import InvalidSegmentationError
 from .compression import DEFAULT_COMPRESSION, Compression
 from .file_output import refuse_existing
-from .label_layers import describe_overlaps, merge_label_layers, overlaps_between_layers
+from .label_layers import describe_overlaps, merge_finding_overlaps
 from .overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from .seg_writer import SeriesAttributes, WrittenSeg, build_binary_seg, save_seg, write_labelmap_seg
 from .segment_metadata import SegmentMetadata
@@ -60,13 +60,12 @@ def write_segmentation_series(
     """
     output_path = Path(output_path)
     series = replace(series, series_instance_uid=series.series_instance_uid or hd.UID())
-    arrays = [layer.array for layer in layers]
-    overlaps = overlaps_between_layers(arrays) if len(arrays) > 1 else []
+    merged, overlaps = merge_finding_overlaps([layer.array for layer in layers])
     names = {segment.number: segment.label for segment in segments}
     if not overlaps:
-        merged = layers[0].with_array(merge_label_layers(arrays, names))
         written = write_labelmap_seg(
-            merged, segments, source, output_path, compression=compression, series=series, overwrite=overwrite
+            layers[0].with_array(merged), segments, source, output_path,
+            compression=compression, series=series, overwrite=overwrite,
         )
         return WrittenSeries(series.series_instance_uid, "LABELMAP", (written,))
     if overlap is OverlapPolicy.ERROR:

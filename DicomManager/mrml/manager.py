@@ -67,8 +67,7 @@ class DicomManager:
 
     def volume_from_series(self, source: SourceSeries, name: str | None = None) -> slicer.vtkMRMLScalarVolumeNode:
         """A volume node of a source series already read, which exports can reference."""
-        self._read_instances.add_series(source)
-        self._read_series[frozenset(source.sop_instance_uids)] = source
+        self._remember(source)
         return create_volume_node_from_series(self.scene, source, name)
 
     def create_synthetic_series(
@@ -86,8 +85,7 @@ class DicomManager:
         voxels = array_from_image(volume_node.GetImageData())
         paths = write_ct_series(voxels, grid, Path(output_dir), info)
         source = read_source_series(paths)
-        self._read_instances.add_series(source)
-        self._read_series[frozenset(source.sop_instance_uids)] = source
+        self._remember(source)
         volume_node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, " ".join(source.sop_instance_uids))
         logger.info("Wrote %d images for volume %r to %s", len(paths), volume_node.GetName(), output_dir)
         return source
@@ -277,6 +275,11 @@ class DicomManager:
             grid_of_volume_node(volume_node), source.geometry, f"Volume {volume_node.GetName()!r} (against its DICOM files)"
         )
         return source
+
+    def _remember(self, source: SourceSeries) -> None:
+        """Keep a series this manager read: its files answer instance look-ups, its headers later exports."""
+        self._read_instances.add_series(source)
+        self._read_series[frozenset(source.sop_instance_uids)] = source
 
     def _file_for_instance(self, sop_instance_uid: str) -> Path | None:
         path = self._read_instances.file_for_instance(sop_instance_uid)
