@@ -55,3 +55,7 @@ class DicomDatabaseError(DicomLabelMapSegError):
 
 class DependencyError(DicomLabelMapSegError):
     """A Python package this extension needs is missing and was not installed."""
+
+
+class SendError(DicomLabelMapSegError):
+    """Files could not be sent to a DICOMweb or DIMSE destination, or the destination refused them."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import __version__
 from ..core.compression import DEFAULT_COMPRESSION, Compression
 from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
-from ..errors import DicomLabelMapSegError, SegmentationFileError
+from ..errors import DicomLabelMapSegError, SegmentationFileError, SendError
 
 logger = logging.getLogger("dicomlabelmapseg")
 
@@ -98,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--output", required=True, type=Path, help="PNG file to write")
     preview.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     preview.set_defaults(run=_preview)
+
+    send = commands.add_parser("send", help="DICOM files (a SEG and its series) -> a DICOMweb or DIMSE archive")
+    send.add_argument("files", type=Path, nargs="+", help="DICOM files or folders (searched recursively)")
+    send.add_argument(
+        "--to", required=True, metavar="DESTINATION", help="http(s)://host/dicom-web (STOW-RS) or dicom://AE_TITLE@host:port"
+    )
+    send.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="HTTP header for DICOMweb (repeatable)")
+    send.add_argument("--calling-ae-title", default="DLMSEG", help="our AE title for DIMSE (default DLMSEG)")
+    send.set_defaults(run=_send)
 
     demo = commands.add_parser("demo", help="export and reload a built-in 10-segment example")
     demo.add_argument("--output", type=Path, help="folder to keep the files in (default: a temporary folder)")
@@ -290,6 +299,23 @@ def _preview(arguments: argparse.Namespace) -> int:
     title = result.info.series_description or arguments.seg.name
     write_preview(result.layers, result.segments, arguments.output, image, title=title, overwrite=arguments.force)
     print(f"{arguments.output}: {len(result.segments)} segments")
+    return 0
+
+
+def _send(arguments: argparse.Namespace) -> int:
+    from ..network import parse_destination, send_files
+
+    headers = {}
+    for header in arguments.header:
+        name, separator, value = header.partition(":")
+        if not separator or not name.strip():
+            raise SendError(f"--header {header!r} is not NAME:VALUE")
+        headers[name.strip()] = value.strip()
+    destination = parse_destination(arguments.to, headers, arguments.calling_ae_title)
+    sent = send_files(arguments.files, destination)
+    print(f"sent {len(sent.sop_instance_uids)} instance(s) to {sent.destination}")
+    if sent.sent_decompressed:
+        print(f"{len(sent.sent_decompressed)} of them decompressed: the destination does not accept their transfer syntax")
     return 0
 
 

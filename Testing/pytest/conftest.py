@@ -2,7 +2,10 @@
 
 Nothing here is mocked: the scene and logics are slicer-core's, the validators
 are dicom3tools' ``dciodvfy`` and dcmqi's ``segimage2itkimage``. Missing test
-data or a missing tool fails the test that needs it; nothing is skipped.
+data or a missing tool fails the test that needs it; nothing is skipped, with
+one exception: programs from outside PyPI (Orthanc from Debian, Node.js) may be
+absent on a developer's machine, so tests that need them skip there, and fail
+where ``DICOMLABELMAPSEG_REQUIRE_ALL=1`` is set, as CI sets it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import highdicom as hd
 import numpy as np
 import pytest
 import slicer
+from orthanc_server import DICOMWEB_PLUGIN, OrthancServer
 
 from DicomManager.core.geometry import match_to_grid
 from DicomManager.core.segment_metadata import Code, SegmentMetadata
@@ -44,6 +48,42 @@ def tool(name: str) -> str:
     path = shutil.which(name, path=search_path)
     assert path, f"{name} is not on PATH: install the test extra (pip install -e .[test])"
     return path
+
+
+def external_program(name: str, install_hint: str) -> str:
+    """Path of a program from outside PyPI: skips when it is missing, except under CI, where it fails."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+    if path:
+        return path
+    message = f"{name} is not installed: {install_hint}"
+    if os.environ.get("DICOMLABELMAPSEG_REQUIRE_ALL") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def orthanc_as_shipped(tmp_path_factory: pytest.TempPathFactory):
+    """Orthanc with Debian's defaults and the DICOMweb plugin."""
+    server = OrthancServer(_orthanc(), tmp_path_factory.mktemp("orthanc") / "as-shipped")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def orthanc_uncompressed_any_class(tmp_path_factory: pytest.TempPathFactory):
+    """Orthanc set to take SOP Classes it does not know, but only uncompressed transfer syntaxes over DIMSE."""
+    settings = {"UnknownSopClassAccepted": True, "AcceptedTransferSyntaxes": ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]}
+    server = OrthancServer(_orthanc(), tmp_path_factory.mktemp("orthanc") / "any-class", settings)
+    yield server
+    server.stop()
+
+
+def _orthanc() -> str:
+    hint = "apt-get install orthanc orthanc-dicomweb (Debian); .ci/run does"
+    executable = external_program("Orthanc", hint)
+    if not DICOMWEB_PLUGIN.exists():
+        external_program(str(DICOMWEB_PLUGIN), hint)
+    return executable
 
 
 @pytest.fixture(scope="session")

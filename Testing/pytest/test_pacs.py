@@ -1,0 +1,145 @@
+"""A real PACS: our SEGs and their source series stored in Orthanc, retrieved, and loaded identically.
+
+Orthanc (Debian's 1.10.1 with its DICOMweb plugin) runs on loopback. Storing is
+done by DicomManager's own sender, over DICOMweb STOW-RS and over DIMSE C-STORE
+(pynetdicom); retrieving by the independent dicomweb-client (WADO-RS) and by
+Orthanc's REST API.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from conftest import shared_data
+from dicomweb_client.api import DICOMwebClient
+from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
+
+from DicomManager.cli.demo import DemoFiles, write_demo_files
+from DicomManager.cli.main import main
+from DicomManager.core.compression import Compression
+from DicomManager.core.seg_reader import read_seg
+from DicomManager.core.seg_writer import write_labelmap_seg
+from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
+from DicomManager.errors import SendError
+from DicomManager.network import DicomWebDestination, parse_destination, send_files
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoFiles:
+    """The demo's CT series and its 10-segment LABELMAP SEG (RLE), written once for this module."""
+    return write_demo_files(tmp_path_factory.mktemp("pacs-demo"))
+
+
+def retrieve_with_wado_rs(url: str, seg_path: Path, folder: Path) -> Path:
+    """Fetch the instance of ``seg_path`` back with dicomweb-client and save it to ``folder``."""
+    sent = pydicom.dcmread(seg_path, stop_before_pixels=True)
+    client = DICOMwebClient(url)
+    dataset = client.retrieve_instance(sent.StudyInstanceUID, sent.SeriesInstanceUID, sent.SOPInstanceUID)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sent.SOPInstanceUID}.dcm"
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
+def assert_loads_identically(original: Path, retrieved: Path) -> None:
+    expected, got = read_seg(original), read_seg(retrieved)
+    assert got.segments == expected.segments
+    assert len(got.layers) == len(expected.layers)
+    for got_layer, expected_layer in zip(got.layers, expected.layers):
+        np.testing.assert_array_equal(got_layer.array, expected_layer.array)
+        np.testing.assert_allclose(got_layer.affine, expected_layer.affine)
+
+
+def test_stow_rs_stores_labelmap_seg_and_series_and_wado_rs_gives_them_back(orthanc_as_shipped, demo, tmp_path):
+    files = [*demo.case.series_files, demo.seg.path]
+    sent = send_files(files, DicomWebDestination(orthanc_as_shipped.dicomweb_url))
+
+    assert len(sent.sop_instance_uids) == len(files)
+    seg = pydicom.dcmread(demo.seg.path, stop_before_pixels=True)
+    series = orthanc_as_shipped.get_json("/series?expand")
+    instances_by_series = {s["MainDicomTags"]["SeriesInstanceUID"]: len(s["Instances"]) for s in series}
+    assert instances_by_series[seg.SeriesInstanceUID] == 1
+    assert instances_by_series[pydicom.dcmread(demo.case.series_files[0]).SeriesInstanceUID] == len(demo.case.series_files)
+
+    retrieved = retrieve_with_wado_rs(orthanc_as_shipped.dicomweb_url, demo.seg.path, tmp_path)
+    assert pydicom.dcmread(retrieved, stop_before_pixels=True).file_meta.TransferSyntaxUID == RLELossless
+    assert orthanc_as_shipped.instance_file(seg.SOPInstanceUID) == demo.seg.path.read_bytes()
+    assert_loads_identically(demo.seg.path, retrieved)
+
+
+def test_orthanc_as_shipped_refuses_labelmap_seg_over_dimse_and_nothing_is_sent(orthanc_as_shipped, demo, tmp_path):
+    # Orthanc 1.10 predates Supplement 243: its C-STORE SCP knows no Label Map Segmentation Storage.
+    copy = tmp_path / "seg.dcm"
+    shutil.copy(demo.seg.path, copy)
+    ds = pydicom.dcmread(copy)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()  # not the instance STOW-RS may have stored already
+    ds.save_as(copy)
+
+    refusal = r"does not accept Label Map Segmentation Storage \(1\.2\.840\.10008\.5\.1\.4\.1\.1\.66\.7\), so nothing was sent"
+    with pytest.raises(SendError, match=refusal):
+        send_files([copy], parse_destination(orthanc_as_shipped.dimse_url))
+
+    stored = {item["MainDicomTags"]["SOPInstanceUID"] for item in orthanc_as_shipped.get_json("/instances?expand")}
+    assert ds.SOPInstanceUID not in stored
+
+
+def test_c_store_sends_a_classic_binary_seg_in_its_own_transfer_syntax(orthanc_as_shipped, tmp_path):
+    seg_path = shared_data("dcmqi/liver.dcm")
+    source = sorted(shared_data("dcmqi/ct-3slice").glob("*.dcm"))
+
+    sent = send_files([*source, seg_path], parse_destination(orthanc_as_shipped.dimse_url))
+
+    assert sent.sent_decompressed == ()
+    seg_uid = pydicom.dcmread(seg_path, stop_before_pixels=True).SOPInstanceUID
+    assert seg_uid in sent.sop_instance_uids
+    retrieved = retrieve_with_wado_rs(orthanc_as_shipped.dicomweb_url, seg_path, tmp_path)
+    assert_loads_identically(seg_path, retrieved)
+
+
+def test_c_store_sends_a_jpeg_ls_labelmap_decompressed_where_only_uncompressed_is_accepted(
+    orthanc_uncompressed_any_class, demo, tmp_path
+):
+    seg_path = write_labelmap_seg(
+        demo.case.labels, demo.case.segments, demo.source, tmp_path / "jpegls.dcm", compression=Compression.JPEGLS
+    ).path
+    assert pydicom.dcmread(seg_path, stop_before_pixels=True).file_meta.TransferSyntaxUID == JPEGLSLossless
+
+    sent = send_files([*demo.case.series_files, seg_path], parse_destination(orthanc_uncompressed_any_class.dimse_url))
+
+    assert sent.sent_decompressed == (seg_path,)
+    stored = pydicom.dcmread(
+        pydicom.filebase.DicomBytesIO(
+            orthanc_uncompressed_any_class.instance_file(pydicom.dcmread(seg_path, stop_before_pixels=True).SOPInstanceUID)
+        )
+    )
+    assert stored.SOPClassUID == LABELMAP_SEG_SOP_CLASS_UID
+    assert stored.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    retrieved = retrieve_with_wado_rs(orthanc_uncompressed_any_class.dicomweb_url, seg_path, tmp_path / "back")
+    assert_loads_identically(seg_path, retrieved)
+
+
+def test_cli_send_reports_what_was_stored(orthanc_uncompressed_any_class, demo, capsys):
+    exit_code = main(["send", str(demo.seg.path), "--to", orthanc_uncompressed_any_class.dicomweb_url])
+
+    assert exit_code == 0
+    assert f"sent 1 instance(s) to {orthanc_uncompressed_any_class.dicomweb_url}" in capsys.readouterr().out
+
+
+def test_unreachable_destinations_give_a_send_error_naming_them(demo):
+    with pytest.raises(SendError, match=r"dicom://NOBODY@127\.0\.0\.1:9 cannot be reached"):
+        send_files([demo.seg.path], parse_destination("dicom://NOBODY@127.0.0.1:9"))
+    with pytest.raises(SendError, match=r"http://127\.0\.0\.1:9/dicom-web cannot be reached"):
+        send_files([demo.seg.path], parse_destination("http://127.0.0.1:9/dicom-web"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ftp://host/x", "dicom://host:104", "dicom://AE@host", "dicom://AE@host:notaport", "dicom://THIS_AE_TITLE_IS_TOO_LONG@h:104"],
+)
+def test_bad_destinations_are_refused_by_name(text):
+    with pytest.raises(SendError, match="destination|AE title|dicom://AE_TITLE@host:port"):
+        parse_destination(text)
