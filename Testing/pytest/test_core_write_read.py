@@ -66,14 +66,29 @@ def test_every_compression_round_trips_and_validates(source, tmp_path, scene, co
     assert dciodvfy_errors(path) == []
 
 
-@pytest.mark.parametrize("compression", [Compression.RLE, Compression.JPEGLS, Compression.JPEG2000, Compression.NONE])
-def test_sixteen_bit_labels(source, tmp_path, compression, caplog):
+@pytest.mark.parametrize("compression", list(Compression))
+def test_sixteen_bit_labels(source, tmp_path, scene, compression, caplog):
     numbers = [1, 255, 256, 4000, 65535]
     labels = blob_labels(source.geometry.spatial_shape, numbers, seed=3)
     path = write(source, labels, numbers, tmp_path / "seg16.dcm", compression=compression)
-    assert pydicom.dcmread(path, stop_before_pixels=True).BitsAllocated == 16
+    dataset = pydicom.dcmread(path)
+    assert dataset.BitsAllocated == 16
+    assert dataset.file_meta.TransferSyntaxUID == compression.transfer_syntax_uid
     assert "OHIF keeps label maps in 8 bits" in caplog.text
     np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, labels)
+
+    seg = hd.seg.segread(path)
+    np.testing.assert_array_equal(on_grid(seg.get_volume(combine_segments=True), source.geometry), labels)
+    if compression in (Compression.NONE, Compression.RLE, Compression.DEFLATE):
+        # dcmqi writes signed 16-bit label volumes: 65535 comes back as -1, the same 16 bits.
+        dcmqi_labels = on_grid(read_with_dcmqi(path, tmp_path, scene), source.geometry)
+        assert dcmqi_labels.dtype == np.int16
+        np.testing.assert_array_equal(dcmqi_labels.view(np.uint16), labels)
+
+    if compression is Compression.DEFLATE:
+        dataset.file_meta.TransferSyntaxUID = Compression.NONE.transfer_syntax_uid
+        path = tmp_path / "inflated16.dcm"
+        dataset.save_as(path, enforce_file_format=True)
     assert dciodvfy_errors(path) == []
 
 
