@@ -9,7 +9,10 @@ What is converted, found anywhere under the input tree:
   theirs align with, looking in the nearest folders first.
 
 Each item is one task for a process pool (``spawn``: VTK is not fork-safe),
-so memory is bounded by one item per worker. Outputs go to the same relative
+so memory is bounded by one item per worker. Any :class:`concurrent.futures.Executor`
+can run the same tasks instead: :func:`dask_executor` gives one that sends them
+to a Dask cluster, whose workers must see the trees at the same paths (shared
+storage) and have this package installed. Outputs go to the same relative
 path under the output tree; existing outputs are skipped, so an interrupted
 run resumes where it stopped. LABELMAP SEGs already in the tree are skipped.
 """
@@ -19,10 +22,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pydicom
 from pydicom.errors import InvalidDicomError
@@ -30,7 +37,7 @@ from pydicom.errors import InvalidDicomError
 from ..core.compression import DEFAULT_COMPRESSION, Compression
 from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
-from ..errors import DicomLabelMapSegError, GeometryMismatchError, SourceSeriesError
+from ..errors import DependencyError, DicomLabelMapSegError, GeometryMismatchError, SourceSeriesError
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +69,7 @@ class ConversionOutcome:
 @dataclass
 class ConversionSummary:
     outcomes: list[ConversionOutcome]
-    peak_worker_mb: float = 0.0  # the most memory any worker process held (Linux: ru_maxrss of children)
+    peak_worker_mb: float | None = None  # the most memory a local worker process held (Linux: ru_maxrss of children)
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -117,8 +124,13 @@ def convert_tree(
     compression: Compression = DEFAULT_COMPRESSION,
     overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
     progress: Callable[[int, int, ConversionOutcome], None] | None = None,
+    executor: Executor | None = None,
 ) -> ConversionSummary:
-    """Convert everything :func:`plan_conversion` finds, ``workers`` processes at a time (default: all cores)."""
+    """Convert everything :func:`plan_conversion` finds.
+
+    Runs on ``executor`` when given (a Dask cluster's, say: see :func:`dask_executor`),
+    else on a local pool of ``workers`` processes (default: all cores).
+    """
     tasks, outcomes = plan_conversion(input_tree, output_tree)
     todo = []
     for task in tasks:
@@ -128,21 +140,61 @@ def convert_tree(
         else:
             todo.append(task)
     total = len(todo)
+    if executor is not None:
+        outcomes += _run_tasks(executor, todo, input_tree, compression, overlap, progress)
+        return ConversionSummary(outcomes)
     workers = max(1, min(workers or os.cpu_count() or 1, total or 1))
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(convert_one, task, compression.value, overlap.value): task for task in todo}
-        for done, future in enumerate(as_completed(futures), start=1):
-            task = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as error:  # noqa: BLE001 - a dead worker must not end the batch
-                outcome = ConversionOutcome(str(task.input), "failed", reason=f"worker failed: {error!r}")
-            outcome.input = str(task.input.relative_to(input_tree))
-            outcomes.append(outcome)
-            if progress:
-                progress(done, total, outcome)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        outcomes += _run_tasks(pool, todo, input_tree, compression, overlap, progress)
     return ConversionSummary(outcomes, _peak_child_mb())
+
+
+@contextmanager
+def dask_executor(scheduler_address: str) -> Iterator[Executor]:
+    """An executor running tasks on the Dask cluster at ``scheduler_address``, connected while in use.
+
+    Needs the ``dask`` extra.
+    Start its workers with one thread each (``dask worker ADDRESS --nthreads 1``): a
+    worker process holds one Slicer scene, as a local pool process does.
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        raise DependencyError("running on a Dask cluster needs distributed: pip install 'dicomlabelmapseg[dask]'") from None
+    parts = urlsplit(scheduler_address if "://" in scheduler_address else f"tcp://{scheduler_address}")
+    try:  # a wrong address fails at once, not after the client's retries
+        with socket.create_connection((parts.hostname, parts.port or 8786), timeout=10):
+            pass
+        client = Client(scheduler_address, timeout="30s")
+    except (OSError, ValueError) as error:
+        raise DependencyError(f"no Dask scheduler answers at {scheduler_address}: {error}") from None
+    try:
+        yield client.get_executor(pure=False)
+    finally:
+        client.close()
+
+
+def _run_tasks(
+    executor: Executor,
+    tasks: list[ConversionTask],
+    input_tree: Path,
+    compression: Compression,
+    overlap: OverlapPolicy,
+    progress: Callable[[int, int, ConversionOutcome], None] | None,
+) -> list[ConversionOutcome]:
+    futures = {executor.submit(convert_one, task, compression.value, overlap.value): task for task in tasks}
+    outcomes = []
+    for done, future in enumerate(as_completed(futures), start=1):
+        task = futures[future]
+        try:
+            outcome = future.result()
+        except Exception as error:  # noqa: BLE001 - a dead worker must not end the batch
+            outcome = ConversionOutcome(str(task.input), "failed", reason=f"worker failed: {error!r}")
+        outcome.input = str(task.input.relative_to(input_tree))
+        outcomes.append(outcome)
+        if progress:
+            progress(done, len(tasks), outcome)
+    return outcomes
 
 
 def convert_one(task: ConversionTask, compression: str, overlap: str) -> ConversionOutcome:
@@ -224,17 +276,16 @@ def _peak_child_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-_SESSION = None
+_WORKER = threading.local()
 
 
 def _worker_scene():
-    """One Slicer scene per worker process, its converter rules registered once."""
-    global _SESSION
-    if _SESSION is None:
+    """One Slicer scene per worker (per thread, should a Dask worker run several), converter rules registered once."""
+    if not hasattr(_WORKER, "session"):
         from ..mrml.scene_setup import start_session
 
-        _SESSION = start_session()
-    return _SESSION.scene
+        _WORKER.session = start_session()
+    return _WORKER.session.scene
 
 
 def _dicom_header(path: Path) -> pydicom.Dataset | None:

@@ -12,6 +12,7 @@ import logging
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -89,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("input_tree", type=Path, help="folder searched recursively (SEGs and their source series)")
     convert.add_argument("output_tree", type=Path, help="folder the outputs go to, at the same relative paths")
     convert.add_argument("--workers", type=int, help="processes (default: one per core)")
+    convert.add_argument(
+        "--dask-scheduler", metavar="ADDRESS", help="run on a Dask cluster instead (tcp://host:8786; trees on shared storage)"
+    )
     _add_writing_options(convert)
     convert.set_defaults(run=_convert)
 
@@ -257,7 +261,7 @@ def _migrate(arguments: argparse.Namespace) -> int:
 
 
 def _convert(arguments: argparse.Namespace) -> int:
-    from ..batch.conversion import convert_tree
+    from ..batch.conversion import convert_tree, dask_executor
 
     interactive = sys.stderr.isatty()
 
@@ -268,21 +272,24 @@ def _convert(arguments: argparse.Namespace) -> int:
         else:
             print(f"[{done}/{total}] {outcome.status} {outcome.input}", file=sys.stderr)
 
-    summary = convert_tree(
-        arguments.input_tree,
-        arguments.output_tree,
-        workers=arguments.workers,
-        compression=Compression(arguments.compression),
-        overlap=OverlapPolicy(arguments.overlap),
-        progress=progress,
-    )
+    with dask_executor(arguments.dask_scheduler) if arguments.dask_scheduler else nullcontext() as executor:
+        summary = convert_tree(
+            arguments.input_tree,
+            arguments.output_tree,
+            workers=arguments.workers,
+            compression=Compression(arguments.compression),
+            overlap=OverlapPolicy(arguments.overlap),
+            progress=progress,
+            executor=executor,
+        )
     if interactive:
         print(file=sys.stderr)
     for outcome in summary.outcomes:
         if outcome.status == "failed":
             print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
     print(f"{summary.count('converted')} converted, {summary.count('skipped')} skipped, {summary.count('failed')} failed; "
-          f"{summary.bytes_saved / 1e6:.2f} MB saved; peak memory of a worker {summary.peak_worker_mb:.0f} MB")
+          f"{summary.bytes_saved / 1e6:.2f} MB saved"
+          + (f"; peak memory of a worker {summary.peak_worker_mb:.0f} MB" if summary.peak_worker_mb is not None else ""))
     return 1 if summary.count("failed") else 0
 
 

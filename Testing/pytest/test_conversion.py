@@ -83,3 +83,39 @@ def test_overlap_policy_layers_in_a_tree(tmp_path, scene):
     layers = sorted((target / "seg").glob("po_layer*.dcm"))
     assert len(layers) >= 2
     assert {pydicom.dcmread(p, stop_before_pixels=True).SOPClassUID for p in layers} == {LABELMAP_SEG_SOP_CLASS_UID}
+
+
+def test_the_same_conversion_runs_on_a_dask_cluster(tmp_path, scene, capsys):
+    """A local Dask cluster of two worker processes, reached by address as a site's cluster would be."""
+    from distributed import LocalCluster
+
+    source = tmp_path / "archive"
+    build_tree(source, scene)
+    assert main(["convert", str(source), str(tmp_path / "on-pool"), "--workers", "2"]) == 1
+    capsys.readouterr()
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        exit_code = main(["convert", str(source), str(tmp_path / "on-dask"), "--dask-scheduler", cluster.scheduler_address])
+
+    assert exit_code == 1  # broken.dcm fails there too
+    captured = capsys.readouterr()
+    assert "4 converted, 1 skipped, 1 failed" in captured.out
+    assert "failed: caseA/seg/broken.dcm" in captured.err
+    on_pool = sorted(p.relative_to(tmp_path / "on-pool") for p in (tmp_path / "on-pool").rglob("*") if p.is_file())
+    on_dask = sorted(p.relative_to(tmp_path / "on-dask") for p in (tmp_path / "on-dask").rglob("*") if p.is_file())
+    assert on_dask == on_pool and len(on_dask) == 4
+    grids = {"caseA": source / "caseA" / "ct", "caseB": source / "caseB" / "image"}
+    grids = {case: read_source_series_folder(folder).geometry for case, folder in grids.items()}
+    for relative in on_dask:
+        grid = grids[relative.parts[0]]
+        pool_result = read_seg(tmp_path / "on-pool" / relative, grid)
+        dask_result = read_seg(tmp_path / "on-dask" / relative, grid)
+        assert dask_result.segments == pool_result.segments
+        for dask_layer, pool_layer in zip(dask_result.layers, pool_result.layers, strict=True):
+            np.testing.assert_array_equal(dask_layer.array, pool_layer.array)
+
+
+def test_an_absent_dask_scheduler_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "archive").mkdir()
+    assert main(["convert", str(tmp_path / "archive"), str(tmp_path / "out"), "--dask-scheduler", "tcp://127.0.0.1:9"]) == 1
+    assert "no Dask scheduler answers at tcp://127.0.0.1:9" in capsys.readouterr().err
