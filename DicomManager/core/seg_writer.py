@@ -16,6 +16,7 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
+from pydicom import Dataset
 
 from .. import __version__
 from ..errors import InvalidSegmentationError
@@ -34,6 +35,8 @@ from .source_series import SourceSeries
 logger = logging.getLogger(__name__)
 
 MANUFACTURER = "DICOMLabelMapSeg"
+ACQUISITION_EQUIPMENT_CODE_VALUE = "109101"
+"""DCM code of the Purpose of Reference "Acquisition Equipment" (PS3.16 CID 7005)."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,14 @@ def _common_arguments(
 def _finish(
     seg: hd.seg.Segmentation, segments: Sequence[SegmentMetadata], compression: Compression, series: SeriesAttributes
 ) -> hd.seg.Segmentation:
-    """What highdicom does not set: each segment's algorithm, clinical trial attributes, the deflate syntax."""
+    """What highdicom does not set: each segment's algorithm, clinical trial attributes, the deflate syntax.
+
+    And one thing it adds that a SEG should not carry: highdicom 0.28 copies the
+    source scanner (institution, address, station, serial number) into the
+    Contributing Equipment Sequence. A SEG copies patient and study from its
+    source and nothing else, so that item is removed; the processing-equipment
+    item naming the software stays.
+    """
     trial = {
         "ClinicalTrialSeriesID": series.clinical_trial_series_id,
         "ClinicalTrialTimePointID": series.clinical_trial_time_point_id,
@@ -247,9 +257,19 @@ def _finish(
     for item in seg.SegmentSequence:
         if item.SegmentNumber in by_number:
             set_segment_algorithm(item, by_number[item.SegmentNumber])
+    if "ContributingEquipmentSequence" in seg:
+        seg.ContributingEquipmentSequence = [
+            item for item in seg.ContributingEquipmentSequence if not _is_acquisition_equipment(item)
+        ]
     if compression is Compression.DEFLATE:
         seg.file_meta.TransferSyntaxUID = compression.transfer_syntax_uid
     return seg
+
+
+def _is_acquisition_equipment(item: Dataset) -> bool:
+    purposes = item.get("PurposeOfReferenceCodeSequence", [])
+    return any(code.get("CodeValue") == ACQUISITION_EQUIPMENT_CODE_VALUE and code.get("CodingSchemeDesignator") == "DCM"
+               for code in purposes)
 
 
 def _labelled_slices(arrays: Sequence[np.ndarray]) -> tuple[int, int]:
