@@ -59,6 +59,7 @@ class DICOMLabelMapSegParameterNode:
     outputFolder: Path
     addToDatabase: bool = True
     syntheticPatientID: str = "ANONYMOUS"
+    sendTo: str = ""
     segFile: Path
 
 
@@ -129,8 +130,14 @@ class DICOMLabelMapSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
             self._showProgress(_("Exporting {name}...").format(name=self._parameterNode.segmentation.GetName()))
             written = self.logic.export(self._parameterNode)
-            self._showDone(_("Wrote {type} SEG: {paths}").format(
-                type=written.segmentation_type, paths=", ".join(str(path) for path in written.paths)))
+            done = _("Wrote {type} SEG: {paths}").format(
+                type=written.segmentation_type, paths=", ".join(str(path) for path in written.paths))
+            if self._parameterNode.sendTo:
+                self._showProgress(_("Sending to {destination}...").format(destination=self._parameterNode.sendTo))
+                sent = self.logic.send(written, self._parameterNode)
+                done += "\n" + _("Sent {count} instances to {destination}").format(
+                    count=len(sent.sop_instance_uids), destination=sent.destination)
+            self._showDone(done)
 
     def onLoadButton(self):
         with slicer.util.tryWithErrorDisplay(_("Load failed."), waitCursor=True):
@@ -204,6 +211,15 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
                 slicer.dicomDatabase.insert(str(path))
             logging.info(f"DICOMLabelMapSeg: wrote {path}")
         return written
+
+    def send(self, written, parameters):
+        """Send an exported SEG and its source series to ``parameters.sendTo`` (DICOMweb or DIMSE)."""
+        from DicomManager.app.dependencies import ensure_dependencies, requirements_file
+
+        ensure_dependencies(requirements_file("requirements-network.txt"))
+        manager = self._manager(open_database=parameters.addToDatabase)
+        volume = parameters.referenceVolume or manager.reference_volume_of(parameters.segmentation)
+        return manager.send_segmentation(written, volume, parameters.sendTo)
 
     def load(self, path, referenceVolume=None):
         """Load a LABELMAP SEG file as a segmentation node, on ``referenceVolume``'s grid or the loaded referenced volume's."""

@@ -23,9 +23,13 @@ logger = logging.getLogger(__name__)
 REQUESTER = "DICOMLabelMapSeg"
 
 
-def requirements_file() -> Path:
-    """``Resources/requirements.txt`` of the DICOMLabelMapSeg module, as installed with the extension."""
-    return Path(slicer.modules.dicomlabelmapseg.path).parent / "Resources" / "requirements.txt"
+def requirements_file(name: str = "requirements.txt") -> Path:
+    """A requirements file in the DICOMLabelMapSeg module's ``Resources``, as installed with the extension.
+
+    ``requirements.txt`` is what every feature needs; ``requirements-network.txt``
+    what sending to an archive adds (the ``network`` extra).
+    """
+    return Path(slicer.modules.dicomlabelmapseg.path).parent / "Resources" / name
 
 
 def ensure_dependencies(requirements: Path | None = None) -> None:

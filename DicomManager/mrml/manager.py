@@ -29,6 +29,8 @@ from ..core.segment_metadata import SegmentMetadata
 from ..core.source_series import SourceSeries, read_source_series, read_source_series_folder
 from ..core.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from ..errors import SourceSeriesError
+from ..network.destinations import Destination
+from ..network.sending import SentInstances
 from .image_arrays import array_from_image
 from .segmentation_nodes import (
     create_layered_segmentation_node,
@@ -249,6 +251,26 @@ class DicomManager:
         if missing:
             return f"{missing} of the {len(uids)} images of volume {volume.GetName()!r} are not found."
         return None
+
+    def send_segmentation(
+        self,
+        written: WrittenSeries,
+        reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
+        destination: str | Destination,
+        *,
+        include_source: bool = True,
+    ) -> SentInstances:
+        """Send an exported SEG, with the source series it references unless told not to, to an archive.
+
+        ``destination`` is ``http(s)://...`` (DICOMweb) or ``dicom://AE@host:port``
+        (DIMSE), or a destination object. Needs the ``network`` extra.
+        """
+        from ..network import parse_destination, send_files
+
+        if isinstance(destination, str):
+            destination = parse_destination(destination)
+        source_files = self._source_series_of(reference_volume_node).paths if include_source else []
+        return send_files([*source_files, *written.paths], destination)
 
     def find_reference_volume(self, path: Path) -> slicer.vtkMRMLScalarVolumeNode | None:
         """The volume in the scene that was loaded from the images the SEG at ``path`` references, if any."""

@@ -143,3 +143,17 @@ def test_unreachable_destinations_give_a_send_error_naming_them(demo):
 def test_bad_destinations_are_refused_by_name(text):
     with pytest.raises(SendError, match="destination|AE title|dicom://AE_TITLE@host:port"):
         parse_destination(text)
+
+
+def test_manager_sends_an_exported_segmentation_with_its_source_series(orthanc_as_shipped, manager, demo, tmp_path):
+    from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+
+    volume = manager.load_reference_volume(demo.case.series_files[0].parent)
+    node = create_segmentation_node(manager.scene, demo.case.labels, demo.case.segments, "organs")
+    written = manager.export_segmentation(node, volume, tmp_path)
+
+    sent = manager.send_segmentation(written, volume, orthanc_as_shipped.dicomweb_url)
+
+    assert len(sent.sop_instance_uids) == len(demo.case.series_files) + 1
+    retrieved = retrieve_with_wado_rs(orthanc_as_shipped.dicomweb_url, written.paths[0], tmp_path / "back")
+    assert_loads_identically(written.paths[0], retrieved)

@@ -195,9 +195,13 @@ def test_demo_files_are_a_valid_seg_over_their_series(tmp_path):
     assert result.segments == files.case.segments
 
 
-def test_requirements_file_matches_the_package_dependencies():
-    declared = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    lines = (PROJECT_ROOT / "DICOMLabelMapSeg" / "Resources" / "requirements.txt").read_text().splitlines()
+@pytest.mark.parametrize(
+    ("file_name", "declared_as"), [("requirements.txt", "dependencies"), ("requirements-network.txt", "network extra")]
+)
+def test_requirements_files_match_the_package_dependencies(file_name, declared_as):
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] if declared_as == "dependencies" else project["optional-dependencies"]["network"]
+    lines = (PROJECT_ROOT / "DICOMLabelMapSeg" / "Resources" / file_name).read_text().splitlines()
     assert [line for line in lines if line and not line.startswith("#")] == declared
 
 
