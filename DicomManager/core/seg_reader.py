@@ -32,10 +32,10 @@ from ..errors import GeometryMismatchError, SegFileError
 from .frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
 from .label_layers import values_not_in
 from .seg_dataset import (
+    FrameReader,
     LayeredSegmentation,
     SegInfo,
     background_of,
-    decode_all_frames,
     is_tiled,
     malformed_content_refused,
     read_seg_dataset,
@@ -132,19 +132,25 @@ def _read_volume(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | No
     check_frame_of_reference(dataset, grid, path)
     rows, columns = int(dataset.Rows), int(dataset.Columns)
     indices = frame_indices(frames, grid, rows, columns, path)
-    pixels = decode_all_frames(dataset, path)
-    if pixels.shape != (len(indices), rows, columns):
-        raise SegFileError(f"{path}: the pixel data holds {pixels.shape} values for {len(indices)} frames of {rows}x{columns}.")
     padding = dataset.get("PixelPaddingValue")
     fill = int(padding) if padding is not None else 0
-    undescribed = values_not_in(pixels, [*numbers, fill])
-    if undescribed:
-        shown = ", ".join(str(value) for value in undescribed[:10])
-        raise SegFileError(f"{path}: pixel values {shown} are the number of no segment in SegmentSequence.")
+    allowed = [*numbers, fill]
     dtype = np.uint16 if int(dataset.BitsAllocated) > 8 else np.uint8
-    labels = np.full(grid.spatial_shape, fill, dtype=dtype)
-    for frame, (slice_index, row, column) in zip(pixels, indices):
+    # np.zeros takes zeroed pages from the system lazily: slices no frame covers cost no memory traffic.
+    labels = np.zeros(grid.spatial_shape, dtype=dtype) if fill == 0 else np.full(grid.spatial_shape, fill, dtype=dtype)
+    # Each frame is decoded straight into its place: no array of all frames, no second copy.
+    decoded = 0
+    for frame, (slice_index, row, column) in zip(FrameReader(dataset, path).frames(range(len(indices))), indices):
+        if frame.shape != (rows, columns):
+            raise SegFileError(f"{path}: frame {decoded + 1} decodes to {frame.shape}, not {rows}x{columns}.")
+        undescribed = values_not_in(frame, allowed)
+        if undescribed:
+            shown = ", ".join(str(value) for value in undescribed[:10])
+            raise SegFileError(f"{path}: pixel values {shown} are the number of no segment in SegmentSequence.")
         labels[slice_index, row:row + rows, column:column + columns] = frame
+        decoded += 1
+    if decoded != len(indices):
+        raise SegFileError(f"{path}: the pixel data holds {decoded} frames, not the {len(indices)} the header declares.")
     return hd.Volume(
         array=labels,
         affine=grid.affine,

@@ -36,11 +36,18 @@ def array_from_image(image: vtkImageData) -> np.ndarray:
     return scalars.reshape(dimensions[::-1]).copy()
 
 
-def fill_image_from_array(image: vtkImageData, array: np.ndarray) -> None:
-    """Give ``image`` the extent and voxels of the (K, J, I) ``array``."""
+def fill_image_from_array(image: vtkImageData, array: np.ndarray, *, adopt: bool = False) -> None:
+    """Give ``image`` the extent and voxels of the (K, J, I) ``array``.
+
+    The voxels are copied, unless ``adopt`` is set: then the image uses the
+    array's memory (a C-contiguous array the caller gives up and never
+    changes), which saves a copy of the whole volume when a SEG is loaded. VTK
+    keeps the array alive as long as the image's scalars live.
+    """
     slices, rows, columns = array.shape
     image.SetExtent(0, columns - 1, 0, rows - 1, 0, slices - 1)
-    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True)
+    flat = np.ascontiguousarray(array).ravel()
+    scalars = numpy_support.numpy_to_vtk(flat, deep=not (adopt and np.shares_memory(flat, array)))
     image.GetPointData().SetScalars(scalars)
 
 

@@ -218,6 +218,7 @@ class DicomManager:
             result.segments,
             result.layer_of_segment,
             name=result.info.series_description or path.stem,
+            adopt_arrays=True,  # read for this node alone: no copy of the volume
         )
         node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, result.info.sop_instance_uid)
         set_series_attributes(node, result.info)

@@ -170,20 +170,26 @@ def create_layered_segmentation_node(
     segments: Sequence[SegmentMetadata],
     layer_of_segment: dict[int, int],
     name: str,
+    *,
+    adopt_arrays: bool = False,
 ) -> slicer.vtkMRMLSegmentationNode:
     """A new segmentation node whose segments sit in the given label layers (overlapping segments apart).
 
     Segments of one layer share one image, as Slicer's own shared labelmaps
-    do; each segment's label value is its number.
+    do; each segment's label value is its number. With ``adopt_arrays`` the
+    node takes the layers' arrays as its own memory instead of copying them
+    (for arrays made for it, such as a SEG just read).
     """
     images = []
     for index, layer in enumerate(layers):
         numbers = [segment.number for segment in segments if layer_of_segment[segment.number] == index]
         array = layer.array
+        owned = adopt_arrays
         if values_not_in(array, numbers):
             array = np.where(np.isin(array, numbers), array, 0).astype(array.dtype)
+            owned = True
         image = slicer.vtkOrientedImageData()
-        fill_image_from_array(image, array)
+        fill_image_from_array(image, array, adopt=owned)
         image.SetImageToWorldMatrix(ijk_to_ras_of_grid(layer.get_geometry()))
         images.append(image)
 
