@@ -189,7 +189,8 @@ def _import(arguments: argparse.Namespace) -> int:
     session = start_session()
     scene = session.scene
     node = create_layered_segmentation_node(
-        scene, result.layers, result.segments, result.layer_of_segment, result.info.series_description or "SEG"
+        scene, result.layers, result.segments, result.layer_of_segment, result.info.series_description or "SEG",
+        adopt_arrays=True,  # only read from here on: the node needs no copy
     )
     write_segmentation_file(node, arguments.output, overwrite=arguments.force)
     discard_segmentation_node(node)

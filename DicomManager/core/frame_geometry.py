@@ -10,7 +10,6 @@ silently shifted.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,22 +85,16 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
 def own_grid(dataset: Dataset, frames: FrameGeometry, path: Path) -> hd.VolumeGeometry:
     """The regular grid the frames lie on, when no reference series is given.
 
-    highdicom's answer is taken when it has one. Frames with gaps between
-    them (omitted empty slices, or a source series with a gap in it) get the
-    regular grid whose slice spacing divides every gap exactly: the declared
-    SpacingBetweenSlices if it does, else the smallest gap. Frames that fit no
-    such grid are reported, not shifted.
+    Slices run along column direction x row direction, so that the (slice,
+    row, column) axes are right-handed, as highdicom makes its volumes.
+    Frames with gaps between them (omitted empty slices, or a source series
+    with a gap in it) get the regular grid whose slice spacing divides every
+    gap exactly: the declared SpacingBetweenSlices if it does, else the
+    smallest gap. Frames that fit no such grid are reported, not shifted.
+    Computed from the positions already read, so no IOD tables are loaded.
     """
-    try:
-        geometry = hd.seg.Segmentation.from_dataset(dataset, copy=False).get_volume_geometry()
-    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, sqlite3.Error):
-        geometry = None  # highdicom indexes frames in SQLite; malformed frame values fail there
-    return geometry if geometry is not None else _grid_through_gaps(dataset, frames, path)
-
-
-def _grid_through_gaps(dataset: Dataset, frames: FrameGeometry, path: Path) -> hd.VolumeGeometry:
     along_row, along_column = frames.orientation[:3], frames.orientation[3:]
-    normal = np.cross(along_row, along_column)
+    normal = np.cross(along_column, along_row)
     distances = frames.positions @ normal
     in_plane = frames.positions - np.outer(distances, normal)
     if np.abs(in_plane - in_plane[0]).max() > INDEX_TOLERANCE * frames.pixel_spacing.min():
