@@ -16,6 +16,7 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 from pydicom import Dataset
+from pydicom.multival import MultiValue
 
 from ..errors import GeometryMismatchError, SegFileError
 from .geometry import DIRECTION_TOLERANCE, INDEX_TOLERANCE, SPACING_TOLERANCE
@@ -50,7 +51,7 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
         for source in (group, shared):
             items = source.get(sequence)
             if items and keyword in items[0]:
-                return [float(v) for v in items[0].get(keyword)]
+                return decimal_values(items[0], keyword)
         raise SegFileError(f"{path}: frame {frame_number} has no {keyword} ({sequence}).")
 
     def every_frame(sequence: str, keyword: str) -> np.ndarray:
@@ -80,6 +81,19 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
         pixel_spacing=spacings[0],
         spacing_between_slices=float(between) if between not in (None, "") and float(between) > 0 else None,
     )
+
+
+def decimal_values(dataset: Dataset, keyword: str) -> list[float]:
+    """The numbers of a Decimal String attribute, read from its text while pydicom has not converted it.
+
+    pydicom turns every value into a validated DSfloat; for the thousands of
+    per-frame positions of a large SEG that costs more than all the rest of
+    reading them. The element's text is read as floats instead.
+    """
+    value = dataset.get_item(keyword).value
+    if isinstance(value, bytes):
+        return [float(text) for text in value.decode("ascii").split("\\")]
+    return [float(number) for number in (value if isinstance(value, (list, tuple, MultiValue)) else [value])]
 
 
 def own_grid(dataset: Dataset, frames: FrameGeometry, path: Path) -> hd.VolumeGeometry:
