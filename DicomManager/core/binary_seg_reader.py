@@ -53,7 +53,7 @@ def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGe
         placed = [
             box
             for frame_index, frame in zip(frames_of_segment[number], reader.frames(frames_of_segment[number]))
-            if (box := _mask_in_box(indices[frame_index], frame >= threshold)) is not None
+            if (box := _mask_in_box(indices[frame_index], frame if threshold == 1 else frame >= threshold)) is not None
         ]
         layer = _first_free_layer(layers, placed)
         if layer == len(layers):
@@ -107,18 +107,22 @@ def _inclusion_threshold(dataset: Dataset, path: Path) -> tuple[int, list[str]]:
     return (maximum + 1) // 2, [note]  # the callers log the notes
 
 
-def _mask_in_box(place: tuple[int, int, int], mask: np.ndarray) -> tuple[int, int, int, np.ndarray] | None:
+def _mask_in_box(place: tuple[int, int, int], frame: np.ndarray) -> tuple[int, int, int, np.ndarray] | None:
     """(slice, first row, first column, mask) cut to the rectangle around the frame's voxels; None when it has none.
 
-    A segment covers a small part of most of its frames: checking and placing
-    only that rectangle saves most of the work on large SEGs.
+    ``frame`` holds 0 outside the segment (a BINARY frame's 0/1 values, or a
+    thresholded FRACTIONAL one). A segment covers a small part of most of its
+    frames: the rows in use are found first, the columns only within them, and
+    only that rectangle is checked and placed.
     """
-    rows_used, columns_used = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    rows_used = np.flatnonzero(frame.any(axis=1))
     if rows_used.size == 0:
         return None
-    top, bottom, left, right = rows_used[0], rows_used[-1] + 1, columns_used[0], columns_used[-1] + 1
+    band = frame[rows_used[0]:rows_used[-1] + 1]
+    columns_used = np.flatnonzero(band.any(axis=0))
     slice_index, row, column = place
-    return slice_index, row + int(top), column + int(left), mask[top:bottom, left:right]
+    mask = band[:, columns_used[0]:columns_used[-1] + 1] != 0
+    return slice_index, row + int(rows_used[0]), column + int(columns_used[0]), mask
 
 
 def _first_free_layer(layers: list[np.ndarray], placed: list[tuple[int, int, int, np.ndarray]]) -> int:
