@@ -51,7 +51,7 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
         for source in (group, shared):
             items = source.get(sequence)
             if items and keyword in items[0]:
-                return decimal_values(items[0], keyword)
+                return _decimal_values(items[0], keyword)
         raise SegFileError(f"{path}: frame {frame_number} has no {keyword} ({sequence}).")
 
     def every_frame(sequence: str, keyword: str) -> np.ndarray:
@@ -83,7 +83,7 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
     )
 
 
-def decimal_values(dataset: Dataset, keyword: str) -> list[float]:
+def _decimal_values(dataset: Dataset, keyword: str) -> list[float]:
     """The numbers of a Decimal String attribute, read from its text while pydicom has not converted it.
 
     pydicom turns every value into a validated DSfloat; for the thousands of

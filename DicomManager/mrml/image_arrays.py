@@ -39,15 +39,17 @@ def array_from_image(image: vtkImageData) -> np.ndarray:
 def fill_image_from_array(image: vtkImageData, array: np.ndarray, *, adopt: bool = False) -> None:
     """Give ``image`` the extent and voxels of the (K, J, I) ``array``.
 
-    The voxels are copied, unless ``adopt`` is set: then the image uses the
-    array's memory (a C-contiguous array the caller gives up and never
-    changes), which saves a copy of the whole volume when a SEG is loaded. VTK
-    keeps the array alive as long as the image's scalars live.
+    The voxels are copied once at most: the image keeps the memory of a
+    contiguous copy made here, and with ``adopt`` that of ``array`` itself (an
+    array the caller gives up and never changes), which saves a copy of the
+    whole volume when a SEG is loaded. VTK keeps the numpy memory alive as long
+    as the image's scalars live.
     """
     slices, rows, columns = array.shape
     image.SetExtent(0, columns - 1, 0, rows - 1, 0, slices - 1)
     flat = np.ascontiguousarray(array).ravel()
-    scalars = numpy_support.numpy_to_vtk(flat, deep=not (adopt and np.shares_memory(flat, array)))
+    keep = adopt or not np.may_share_memory(flat, array)
+    scalars = numpy_support.numpy_to_vtk(flat, deep=not keep)
     image.GetPointData().SetScalars(scalars)
 
 

@@ -29,8 +29,8 @@ from ..core.segment_metadata import SegmentMetadata
 from ..core.source_series import SourceSeries, read_source_series, read_source_series_folder
 from ..core.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from ..errors import SourceSeriesError
-from ..network.destinations import Destination
-from ..network.sending import SentInstances
+from ..network.destinations import Destination, parse_destination
+from ..network.sending import SentInstances, send_files
 from .image_arrays import array_from_image
 from .segmentation_nodes import (
     create_layered_segmentation_node,
@@ -266,8 +266,6 @@ class DicomManager:
         ``destination`` is ``http(s)://...`` (DICOMweb) or ``dicom://AE@host:port``
         (DIMSE), or a destination object. Needs the ``network`` extra.
         """
-        from ..network import parse_destination, send_files
-
         if isinstance(destination, str):
             destination = parse_destination(destination)
         source_files = self._source_series_of(reference_volume_node).paths if include_source else []

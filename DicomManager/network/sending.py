@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
 from ..core.sop_classes import SOP_CLASS_NAMES
 from ..errors import DependencyError, SendError
@@ -139,7 +139,7 @@ def _send_dimse(files: Sequence[_FileHeader], destination: DimseDestination, pro
 
     association = application_entity.associate(destination.host, destination.port, ae_title=destination.called_ae_title)
     if not association.is_established:
-        refused_classes = _refused_sop_classes(association, files)
+        refused_classes = _refused_sop_classes(association)
         if refused_classes:
             raise _refused_error(destination, refused_classes)
         raise SendError(f"no association with {destination}: {_association_failure(association)}")
@@ -195,12 +195,14 @@ def _dataset_in_syntax(header: _FileHeader, syntax: UID) -> pydicom.Dataset:
             dataset.decompress(generate_instance_uid=False)
         except Exception as error:  # pydicom raises RuntimeError, ValueError or a codec's own error
             raise SendError(f"{header.path}: the destination wants it uncompressed, and decoding failed: {error}") from None
-    else:  # Implicit VR, Big Endian or Deflated: the same elements, re-encoded on the way out
+    elif header.transfer_syntax_uid == ExplicitVRBigEndian:  # pixel bytes would need swapping: not done here
+        raise SendError(f"{header.path}: the destination does not accept Explicit VR Big Endian, the file's encoding")
+    else:  # Implicit VR or Deflated: the same elements, re-encoded on the way out
         dataset.file_meta.TransferSyntaxUID = syntax
     return dataset
 
 
-def _refused_sop_classes(association, files: Sequence[_FileHeader]) -> list[UID]:
+def _refused_sop_classes(association) -> list[UID]:
     """SOP Classes with no accepted context: all of them when the peer accepted none (pynetdicom then aborts)."""
     accepted = {UID(c.abstract_syntax) for c in association.accepted_contexts}
     rejected = {UID(c.abstract_syntax) for c in association.rejected_contexts}
