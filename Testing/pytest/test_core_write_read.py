@@ -92,6 +92,18 @@ def test_sixteen_bit_labels(source, tmp_path, scene, compression, caplog):
     assert dciodvfy_errors(path) == []
 
 
+def test_deflate_is_written_at_the_best_compression_level(source, tmp_path):
+    labels = blob_labels(source.geometry.spatial_shape, GAPPED_NUMBERS)
+    path = write(source, labels, GAPPED_NUMBERS, tmp_path / "seg.dcm", compression=Compression.DEFLATE)
+    at_default_level = tmp_path / "default.dcm"
+    pydicom.dcmread(path).save_as(at_default_level, enforce_file_format=True)  # pydicom deflates at zlib's default
+
+    assert path.stat().st_size < at_default_level.stat().st_size
+    reread = pydicom.dcmread(path)
+    assert reread.file_meta.TransferSyntaxUID == Compression.DEFLATE.transfer_syntax_uid
+    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, labels)
+
+
 def test_segmentation_on_part_of_the_grid(source, tmp_path):
     labels = blob_labels(source.geometry.spatial_shape, [3, 4], seed=5)
     part = labels[2:9, 5:30, 4:20]
