@@ -127,17 +127,22 @@ class DICOMLabelMapSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.loadButton.enabled = bool(parameters and parameters.segFile and Path(parameters.segFile).is_file())
 
     def onExportButton(self):
+        written = None
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
             self._showProgress(_("Exporting {name}...").format(name=self._parameterNode.segmentation.GetName()))
             written = self.logic.export(self._parameterNode)
-            done = _("Wrote {type} SEG: {paths}").format(
-                type=written.segmentation_type, paths=", ".join(str(path) for path in written.paths))
-            if self._parameterNode.sendTo:
-                self._showProgress(_("Sending to {destination}...").format(destination=self._parameterNode.sendTo))
-                sent = self.logic.send(written, self._parameterNode)
-                done += "\n" + _("Sent {count} instances to {destination}").format(
-                    count=len(sent.sop_instance_uids), destination=sent.destination)
-            self._showDone(done)
+            self._showDone(_("Wrote {type} SEG: {paths}").format(
+                type=written.segmentation_type, paths=", ".join(str(path) for path in written.paths)))
+        if written is not None and self._parameterNode.sendTo:
+            self.sendExported(written)
+
+    def sendExported(self, written):
+        """Send what was just written; a failure here leaves the written files in place and says so."""
+        with slicer.util.tryWithErrorDisplay(_("Sending failed; the SEG files were written."), waitCursor=True):
+            self._showProgress(_("Sending to {destination}...").format(destination=self._parameterNode.sendTo))
+            sent = self.logic.send(written, self._parameterNode)
+            self._showDone(_("Sent {count} instances to {destination}").format(
+                count=len(sent.sop_instance_uids), destination=sent.destination))
 
     def onLoadButton(self):
         with slicer.util.tryWithErrorDisplay(_("Load failed."), waitCursor=True):
