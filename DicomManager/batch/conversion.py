@@ -153,9 +153,9 @@ def convert_tree(
 def dask_executor(scheduler_address: str) -> Iterator[Executor]:
     """An executor running tasks on the Dask cluster at ``scheduler_address``, connected while in use.
 
-    Needs the ``dask`` extra.
-    Start its workers with one thread each (``dask worker ADDRESS --nthreads 1``): a
-    worker process holds one Slicer scene, as a local pool process does.
+    Needs the ``dask`` extra. Start the workers with one thread each (``dask
+    worker ADDRESS --nthreads 1``): a worker process then holds one Slicer
+    scene, as a local pool process does.
     """
     try:
         from distributed import Client
