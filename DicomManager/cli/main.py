@@ -167,12 +167,11 @@ def _export(arguments: argparse.Namespace) -> int:
 
 
 def _import(arguments: argparse.Namespace) -> int:
+    # Only --labelmap needs Slicer (its volume writers): the .seg.nrrd is written without importing it.
     from ..core.file_output import refuse_existing
+    from ..core.seg_nrrd import write_seg_nrrd
     from ..core.seg_reader import read_seg
     from ..core.source_series import read_source_series_folder
-    from ..mrml.scene_setup import start_session
-    from ..mrml.segmentation_nodes import create_layered_segmentation_node, discard_segmentation_node
-    from ..mrml.storage import write_label_volume, write_segmentation_file
 
     for output in (arguments.output, arguments.labelmap):
         if output is not None:
@@ -186,16 +185,12 @@ def _import(arguments: argparse.Namespace) -> int:
         )
     for note in result.notes:
         logger.warning("%s: %s", arguments.seg, note)
-    session = start_session()
-    scene = session.scene
-    node = create_layered_segmentation_node(
-        scene, result.layers, result.segments, result.layer_of_segment, result.info.series_description or "SEG",
-        adopt_arrays=True,  # only read from here on: the node needs no copy
-    )
-    write_segmentation_file(node, arguments.output, overwrite=arguments.force)
-    discard_segmentation_node(node)
+    write_seg_nrrd(arguments.output, result.layers, result.segments, result.layer_of_segment, overwrite=arguments.force)
     if arguments.labelmap:
-        write_label_volume(scene, result.layers[0], arguments.labelmap, overwrite=arguments.force)
+        from ..mrml.scene_setup import start_session
+        from ..mrml.storage import write_label_volume
+
+        write_label_volume(start_session().scene, result.layers[0], arguments.labelmap, overwrite=arguments.force)
     shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))
     print(f"{arguments.output}: {len(result.segments)} segments in {len(result.layers)} layer(s), grid {shape}")
     return 0

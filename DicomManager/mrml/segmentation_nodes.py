@@ -27,28 +27,15 @@ from ..core.geometry import match_to_grid
 from ..core.label_layers import label_values, merge_label_layers, values_not_in
 from ..core.seg_dataset import SegInfo
 from ..core.seg_writer import SeriesAttributes
-from ..core.segment_metadata import (
-    SegmentMetadata,
-    algorithm_identification_from_json,
-    algorithm_identification_to_json,
-)
-from ..core.terminology import TerminologyCodes, codes_from_terminology_entry, terminology_entry_from_codes
+from ..core.segment_metadata import SegmentMetadata, algorithm_identification_from_json
+from ..core.segment_tags import ALGORITHM_IDENTIFICATION_TAG, SEGMENT_TAGS, segment_tags
+from ..core.terminology import TerminologyCodes, codes_from_terminology_entry
 from ..errors import GeometryMismatchError, InvalidSegmentationError
 from .image_arrays import array_from_image, fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
 
 logger = logging.getLogger(__name__)
 
 BINARY_LABELMAP = "Binary labelmap"
-SEGMENT_TAGS = {
-    "description": "DICOM.SegmentDescription",
-    "algorithm_type": "DICOM.SegmentAlgorithmType",
-    "algorithm_name": "DICOM.SegmentAlgorithmName",
-    "tracking_id": "DICOM.TrackingID",
-    "tracking_uid": "DICOM.TrackingUID",
-}
-"""Segment tags that keep SEG attributes Slicer has no field for."""
-ALGORITHM_IDENTIFICATION_TAG = "DICOM.SegmentationAlgorithmIdentification"
-"""Segment tag holding the SegmentationAlgorithmIdentificationSequence item as JSON."""
 
 
 @dataclass(frozen=True)
@@ -213,23 +200,8 @@ def _segment_from_metadata(metadata: SegmentMetadata, image: slicer.vtkOrientedI
     if metadata.color is not None:
         segment.SetColor(*(component / 255.0 for component in metadata.color))
     segment.SetLabelValue(metadata.number)
-    segment.SetTerminology(
-        terminology_entry_from_codes(
-            TerminologyCodes(
-                category=metadata.category,
-                type=metadata.type,
-                type_modifier=metadata.type_modifier,
-                anatomic_region=metadata.anatomic_region,
-                anatomic_region_modifier=metadata.anatomic_region_modifier,
-            )
-        )
-    )
-    for field, tag in SEGMENT_TAGS.items():
-        value = getattr(metadata, field)
-        if value and not (field == "algorithm_type" and value == "MANUAL"):
-            segment.SetTag(tag, str(value))
-    if metadata.algorithm_identification is not None:
-        segment.SetTag(ALGORITHM_IDENTIFICATION_TAG, algorithm_identification_to_json(metadata.algorithm_identification))
+    for tag, value in segment_tags(metadata).items():
+        segment.SetTag(tag, value)
     segment.AddRepresentation(BINARY_LABELMAP, image)
     return segment
 

@@ -19,11 +19,8 @@ from conftest import dciodvfy_errors, shared_data
 from DicomManager.core.seg_dataset import segments_of
 from DicomManager.core.seg_reader import read_seg
 from DicomManager.core.segment_metadata import AlgorithmIdentification, Code
-from DicomManager.mrml.segmentation_nodes import (
-    ALGORITHM_IDENTIFICATION_TAG,
-    create_segmentation_node,
-    segment_metadata_from_node,
-)
+from DicomManager.core.segment_tags import ALGORITHM_IDENTIFICATION_TAG
+from DicomManager.mrml.segmentation_nodes import create_segmentation_node, segment_metadata_from_node
 from DicomManager.mrml.volume_nodes import grid_of_volume_node
 
 SERIES_KEYWORDS = [
