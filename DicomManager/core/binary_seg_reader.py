@@ -2,7 +2,8 @@
 
 A classic SEG stores one frame per segment and slice, and segments may
 overlap. The frames are read segment by segment (each frame decoded once,
-never an N-segments x volume one-hot array) and placed by position; each
+never an N-segments x volume one-hot array; uncompressed ones cut to the
+segment's rectangle in their packed bits) and placed by position; each
 segment goes into the first layer where it overlaps nothing already there,
 so segments that do not overlap share one layer and nothing is dropped.
 
@@ -49,12 +50,14 @@ def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGe
     dtype = np.uint8 if max((s.number for s in segments), default=0) < 256 else np.uint16
     layers: list[np.ndarray] = []
     layer_of_segment: dict[int, int] = {}
+    packed = _packed_frames(dataset) if threshold == 1 else None
     for number in sorted(frames_of_segment):
-        placed = [
-            box
-            for frame_index, frame in zip(frames_of_segment[number], reader.frames(frames_of_segment[number]))
-            if (box := _mask_in_box(indices[frame_index], frame if threshold == 1 else frame >= threshold)) is not None
-        ]
+        if packed is not None:
+            boxes = (_packed_mask_in_box(indices[index], packed[index]) for index in frames_of_segment[number])
+        else:
+            frames = zip(frames_of_segment[number], reader.frames(frames_of_segment[number]))
+            boxes = (_mask_in_box(indices[index], frame if threshold == 1 else frame >= threshold) for index, frame in frames)
+        placed = [box for box in boxes if box is not None]
         layer = _first_free_layer(layers, placed)
         if layer == len(layers):
             layers.append(np.zeros(grid.spatial_shape, dtype=dtype))
@@ -123,6 +126,40 @@ def _mask_in_box(place: tuple[int, int, int], frame: np.ndarray) -> tuple[int, i
     slice_index, row, column = place
     mask = band[:, columns_used[0]:columns_used[-1] + 1] != 0
     return slice_index, row + int(rows_used[0]), column + int(columns_used[0]), mask
+
+
+def _packed_frames(dataset: Dataset) -> np.ndarray | None:
+    """The frames of an uncompressed little endian BINARY SEG as (frames, rows, columns / 8) bytes of 8 pixels each.
+
+    A view of the Pixel Data, no copy. Most of a classic SEG's frame is
+    empty: finding the rectangle a segment covers in the packed bits reads an
+    eighth of the bytes that decoding each frame to one byte per pixel first
+    writes and then reads (C, 6832 frames of 512x512: 0.42 -> 0.1 s). Only
+    when every row starts on a byte (columns a multiple of 8); None otherwise,
+    and for encapsulated pixel data, which is decoded frame by frame.
+    """
+    syntax = dataset.file_meta.TransferSyntaxUID
+    rows, columns, frames = int(dataset.Rows), int(dataset.Columns), int(dataset.get("NumberOfFrames", 1))
+    if int(dataset.BitsAllocated) != 1 or syntax.is_encapsulated or not syntax.is_little_endian or columns % 8:
+        return None
+    pixel_data = dataset.PixelData
+    if len(pixel_data) < frames * rows * columns // 8:
+        return None  # too short: the decoder names the problem
+    return np.frombuffer(pixel_data, dtype=np.uint8, count=frames * rows * columns // 8).reshape(frames, rows, columns // 8)
+
+
+def _packed_mask_in_box(place: tuple[int, int, int], packed: np.ndarray) -> tuple[int, int, int, np.ndarray] | None:
+    """As :func:`_mask_in_box`, from a frame's packed bits (DICOM packs the first pixel in the lowest bit)."""
+    rows_used = np.flatnonzero(packed.any(axis=1))
+    if rows_used.size == 0:
+        return None
+    band = packed[rows_used[0]:rows_used[-1] + 1]
+    bytes_used = np.flatnonzero(band.any(axis=0))
+    bits = np.unpackbits(band[:, bytes_used[0]:bytes_used[-1] + 1], axis=1, bitorder="little")
+    columns_used = np.flatnonzero(bits.any(axis=0))
+    slice_index, row, column = place
+    mask = bits[:, columns_used[0]:columns_used[-1] + 1].view(bool)
+    return slice_index, row + int(rows_used[0]), column + 8 * int(bytes_used[0]) + int(columns_used[0]), mask
 
 
 def _first_free_layer(layers: list[np.ndarray], placed: list[tuple[int, int, int, np.ndarray]]) -> int:

@@ -11,7 +11,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from conftest import dciodvfy_errors, demo_segments, on_grid, shared_data
+from conftest import dciodvfy_errors, demo_segments, make_grid, on_grid, shared_data, write_series
 from test_classic_seg import dcmqi_segment_volumes, segment_masks
 
 from DicomManager.cli.main import main
@@ -139,6 +139,29 @@ def test_synthetic_overlaps_round_trip_through_a_segmentation_node(manager, scen
         np.testing.assert_array_equal(got[2], second == 2)
         np.testing.assert_array_equal(got[3], first == 3)
         assert loaded.GetSegmentation().GetNumberOfSegments() == (3 if policy is OverlapPolicy.BINARY else 2)
+
+
+def test_masks_at_frame_and_byte_edges_read_the_same_packed_and_decoded(manager, scene, tmp_path):
+    # Uncompressed 1-bit frames are cut to each segment's rectangle in their packed bytes; JPEG 2000 ones are
+    # decoded first. Masks that touch the frame's edges and start or end inside a byte read alike in both.
+    grid = make_grid((3, 32, 40))  # JPEG 2000 takes frames of 32 x 32 or more
+    write_series(grid, tmp_path / "ct")
+    volume = manager.load_reference_volume(tmp_path / "ct")
+    first = np.zeros(grid.spatial_shape, dtype=np.uint8)
+    second = np.zeros(grid.spatial_shape, dtype=np.uint8)
+    first[0, 0, 0] = first[0, 31, 39] = 1  # the two corners of a frame
+    first[1, 2:5, 7:17] = 1  # the bits of two bytes' edges
+    second[1, 3:9, 15:40] = 2  # overlaps segment 1, runs to the last column
+    second[2, :, :] = 2  # a full frame
+    layers = [hd.Volume(first, grid.affine, "PATIENT"), hd.Volume(second, grid.affine, "PATIENT")]
+    node = create_layered_segmentation_node(scene, layers, demo_segments([1, 2]), {1: 0, 2: 1}, "edges")
+    for compression in (Compression.NONE, Compression.JPEG2000):
+        (path,) = manager.export_segmentation(
+            node, volume, tmp_path / compression.value, overlap=OverlapPolicy.BINARY, compression=compression
+        ).paths
+        masks = segment_masks(read_seg(path, grid))
+        np.testing.assert_array_equal(masks[1], first == 1, err_msg=compression.value)
+        np.testing.assert_array_equal(masks[2], second == 2, err_msg=compression.value)
 
 
 def test_cli_exports_dcmqi_partial_overlaps_with_each_policy(tmp_path, scene, capsys):
