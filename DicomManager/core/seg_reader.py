@@ -36,6 +36,7 @@ from .seg_dataset import (
     LayeredSegmentation,
     SegInfo,
     background_of,
+    garbage_collection_paused,
     is_tiled,
     malformed_content_refused,
     read_seg_dataset,
@@ -65,7 +66,7 @@ class LabelMapSegmentation:
 def read_seg(path: Path, reference: hd.VolumeGeometry | None = None) -> LayeredSegmentation:
     """Read any LABELMAP, BINARY or FRACTIONAL SEG as label layers; with ``reference``, on that grid."""
     path = Path(path)
-    with malformed_content_refused(path):
+    with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
         if dataset.SegmentationType != "LABELMAP":
             from .binary_seg_reader import read_binary_seg_dataset
@@ -95,7 +96,7 @@ def read_labelmap_seg(path: Path, reference: hd.VolumeGeometry | None = None) ->
     decoder handles the transfer syntax.
     """
     path = Path(path)
-    with malformed_content_refused(path):
+    with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
         if dataset.SegmentationType != "LABELMAP":
             raise SegFileError(f"{path}: a {dataset.SegmentationType} SEG, not a Label Map Segmentation.")

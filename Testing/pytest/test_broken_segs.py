@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import pytest
@@ -31,6 +32,26 @@ def test_broken_classic_seg_is_refused_by_name(case, tmp_path):
     with pytest.raises(DicomLabelMapSegError) as raised:
         read_seg(path)
     assert str(path) in str(raised.value)
+
+
+def test_reading_pauses_garbage_collection_and_always_restores_it(tmp_path):
+    # The reader pauses the cyclic collector (see garbage_collection_paused): it must come back on after a
+    # refused file as after a read one, and reading must leave no reference cycles for it to find later.
+    path = truncated(shared_data("dcmqi/partial_overlaps.dcm"), tmp_path / "cut.dcm", 0.5)
+    with pytest.raises(DicomLabelMapSegError):
+        read_seg(path)
+    assert gc.isenabled()
+    gc.collect()
+    for name in ("dcmqi/partial_overlaps.dcm", "dcmqi/sparse-labelmap-ppv5.dcm"):
+        result = read_seg(shared_data(name))
+        del result
+        assert gc.isenabled() and gc.collect() == 0, name
+    gc.disable()
+    try:
+        read_seg(shared_data("dcmqi/liver.dcm"))
+        assert not gc.isenabled()  # a caller's choice to keep it off is kept
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("keep", [0.1, 0.5, 0.97, 0.9999])
