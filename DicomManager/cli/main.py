@@ -7,6 +7,7 @@ that need them, so ``--help`` and ``info`` start fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.compression import DEFAULT_COMPRESSION, Compression
+from ..core.garbage_collection import garbage_collection_paused
 from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..errors import DicomLabelMapSegError, SegmentationFileError, SendError
 
@@ -28,11 +30,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code (0 success, 1 failure, 2 usage)."""
     arguments = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    # A command on one file makes no reference cycles for the collector to free; left on, it would walk the
+    # process's objects (VTK's, highdicom's tables of the standard) again and again: 0.3 s of a 3 s export.
     try:
-        return arguments.run(arguments)
+        with garbage_collection_paused() if arguments.one_file else nullcontext():
+            return arguments.run(arguments)
     except DicomLabelMapSegError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def run() -> None:
+    """The ``dicomlabelmapseg`` program: :func:`main` in a process that ends with it."""
+    code = main()
+    gc.freeze()  # what is left goes with the process: no last full collection walking it (0.15 s)
+    sys.exit(code)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser.set_defaults(one_file=False)
 
     export = commands.add_parser("export", help="segmentation file(s) -> LABELMAP SEG (BINARY SEG when segments overlap)")
     export.add_argument("--reference", required=True, type=Path, help="folder with the source DICOM series")
@@ -58,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
     export.add_argument("--series-description", help="SeriesDescription of the SEG")
     export.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    export.set_defaults(run=_export)
+    export.set_defaults(run=_export, one_file=True)
 
     import_ = commands.add_parser("import", help="SEG (LABELMAP, BINARY, FRACTIONAL) -> Slicer segmentation file")
     import_.add_argument("seg", type=Path, help="SEG file")
@@ -66,12 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     import_.add_argument("--labelmap", type=Path, help="also write a label volume (.nrrd, .nii.gz)")
     import_.add_argument("--reference", type=Path, help="folder with the referenced series: use its grid")
     import_.add_argument("--force", action="store_true", help="replace outputs that exist")
-    import_.set_defaults(run=_import)
+    import_.set_defaults(run=_import, one_file=True)
 
     info = commands.add_parser("info", help="describe a SEG file without decoding its pixels")
     info.add_argument("seg", type=Path, help="SEG file")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
-    info.set_defaults(run=_info)
+    info.set_defaults(run=_info, one_file=True)
 
     migrate = commands.add_parser(
         "migrate", help="a run folder (results.json + segmentations/*.seg.nrrd) or gold standard folder -> DICOM"
@@ -101,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--reference", type=Path, help="folder with the referenced series: drawn under the segments")
     preview.add_argument("--output", required=True, type=Path, help="PNG file to write")
     preview.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    preview.set_defaults(run=_preview)
+    preview.set_defaults(run=_preview, one_file=True)
 
     send = commands.add_parser("send", help="DICOM files (a SEG and its series) -> a DICOMweb or DIMSE archive")
     send.add_argument("files", type=Path, nargs="+", help="DICOM files or folders (searched recursively)")
@@ -333,4 +346,4 @@ def _demo(arguments: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -9,7 +9,6 @@ them.
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 import struct
 import zlib
@@ -115,25 +114,6 @@ def malformed_content_refused(path: Path) -> Iterator[None]:
         yield
     except MALFORMED_CONTENT as error:
         raise SegFileError(f"{path}: malformed or unsupported content ({type(error).__name__}: {error}).") from None
-
-
-@contextmanager
-def garbage_collection_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a SEG is read, and restore it after.
-
-    pydicom makes tens of thousands of objects for the functional groups of a
-    large SEG (three datasets per frame), which makes Python run full
-    collections of the whole process while reading. In a process holding
-    Slicer's scene each one costs ~0.1 s (a third of reading a 512x512x300
-    LABELMAP) and frees nothing: reading makes no reference cycles to free.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def check_segmentation_type(dataset: Dataset, path: Path) -> str:

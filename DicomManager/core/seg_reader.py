@@ -30,13 +30,13 @@ from pydicom import Dataset
 
 from ..errors import GeometryMismatchError, SegFileError
 from .frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
+from .garbage_collection import garbage_collection_paused
 from .label_layers import values_not_in
 from .seg_dataset import (
     FrameReader,
     LayeredSegmentation,
     SegInfo,
     background_of,
-    garbage_collection_paused,
     is_tiled,
     malformed_content_refused,
     read_seg_dataset,

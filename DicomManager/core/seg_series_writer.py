@@ -18,6 +18,7 @@ import highdicom as hd
 from ..errors import InvalidSegmentationError
 from .compression import DEFAULT_COMPRESSION, Compression
 from .file_output import refuse_existing
+from .garbage_collection import garbage_collection_paused
 from .label_layers import describe_overlaps, merge_finding_overlaps
 from .overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from .seg_writer import SeriesAttributes, WrittenSeg, build_binary_seg, save_seg, write_labelmap_seg
@@ -40,6 +41,7 @@ class WrittenSeries:
         return [instance.path for instance in self.instances]
 
 
+@garbage_collection_paused()
 def write_segmentation_series(
     layers: Sequence[hd.Volume],
     layer_of_segment: dict[int, int],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def test_export_from_seg_nrrd_round_trips(tmp_path, scene):
 
 def test_info_json_describes_segments(tmp_path, capsys):
     assert main(["info", str(shared_data("dcmqi/sparse-labelmap-ppv5.dcm")), "--json"]) == 0
+    assert gc.isenabled()  # paused for the one-file command only
     document = json.loads(capsys.readouterr().out)
     assert document["info"]["pixel_padding_value"] == 5
     assert [s["label"] for s in document["segments"]] == ["Liver"]
