@@ -16,12 +16,20 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..core.compression import DEFAULT_COMPRESSION, Compression
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..errors import DicomLabelMapSegError, SegmentationFileError, SendError
+
+if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
+    from ..core.dcmqi_metadata import DcmqiMetadata
+    from ..core.seg_nrrd import SlicerSegmentation
+    from ..core.seg_series_writer import WrittenSeries
+    from ..core.seg_writer import SeriesAttributes
+    from ..core.source_series import SourceSeries
 
 logger = logging.getLogger("dicomlabelmapseg")
 
@@ -134,35 +142,73 @@ def _parser() -> argparse.ArgumentParser:
 def _export(arguments: argparse.Namespace) -> int:
     from ..core.dcmqi_metadata import read_dcmqi_metadata
     from ..core.file_output import refuse_existing
+    from ..core.seg_nrrd import is_segmentation_file, read_seg_nrrd
     from ..core.seg_writer import SeriesAttributes
     from ..core.source_series import read_source_series_folder
-    from ..mrml.manager import DicomManager
-    from ..mrml.scene_setup import start_session
-    from ..mrml.segmentation_nodes import discard_segmentation_node
-    from ..mrml.storage import (
-        is_segmentation_file,
-        read_label_volume,
-        read_segmentation_file,
-        segmentation_node_from_label_volumes,
-    )
 
     refuse_existing(arguments.output, arguments.force)
     metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None
     series = metadata.series if metadata else SeriesAttributes()
-    session = start_session()
-    scene = session.scene
-    manager = DicomManager(scene)
+    series = replace(series, series_description=arguments.series_description or series.series_description)
     source = read_source_series_folder(arguments.reference)
     first = arguments.segmentation[0]
-    if is_segmentation_file(first):
-        if len(arguments.segmentation) > 1:
-            raise SegmentationFileError("Give one .seg.nrrd file, or label volumes only.")
+    if is_segmentation_file(first) and len(arguments.segmentation) > 1:
+        raise SegmentationFileError("Give one .seg.nrrd file, or label volumes only.")
+    # A .seg.nrrd as Slicer writes it is read without slicer-core (0.8 s to import); anything else through it.
+    segmentation = read_seg_nrrd(first) if is_segmentation_file(first) else None
+    if segmentation is not None:
+        written = _write_over_series(segmentation, source, metadata, series, arguments)
+    else:
+        written = _export_through_slicer(source, metadata, series, arguments)
+    for path in written.paths:
+        print(f"{path}: {written.segmentation_type} SEG, SeriesInstanceUID {written.series_instance_uid}")
+    return 0
+
+
+def _write_over_series(
+    segmentation: SlicerSegmentation,
+    source: SourceSeries,
+    metadata: DcmqiMetadata | None,
+    series: SeriesAttributes,
+    arguments: argparse.Namespace,
+) -> WrittenSeries:
+    """Write a ``.seg.nrrd`` read by :func:`read_seg_nrrd` over the source series, as the MRML bridge would."""
+    from ..core.geometry import match_to_grid
+    from ..core.seg_series_writer import write_segmentation_series
+
+    given = {segment.number: segment for segment in metadata.segments} if metadata else {}
+    what = f"Segmentation {arguments.segmentation[0].name!r}"
+    return write_segmentation_series(
+        [match_to_grid(layer, source.geometry, what) for layer in segmentation.layers],
+        segmentation.layer_of_segment,
+        [given.get(segment.number) or segment for segment in segmentation.segments],
+        source,
+        arguments.output,
+        overlap=OverlapPolicy(arguments.overlap),
+        compression=Compression(arguments.compression),
+        series=series,
+        overwrite=arguments.force,
+    )
+
+
+def _export_through_slicer(
+    source: SourceSeries, metadata: DcmqiMetadata | None, series: SeriesAttributes, arguments: argparse.Namespace
+) -> WrittenSeries:
+    """Label volumes (NRRD, NIfTI) and segmentation files in older layouts, read by slicer-core."""
+    from ..core.seg_nrrd import is_segmentation_file
+    from ..mrml.manager import DicomManager
+    from ..mrml.scene_setup import start_session
+    from ..mrml.segmentation_nodes import discard_segmentation_node
+    from ..mrml.storage import read_label_volume, read_segmentation_file, segmentation_node_from_label_volumes
+
+    scene = start_session().scene
+    first = arguments.segmentation[0]
+    if len(arguments.segmentation) == 1 and is_segmentation_file(first):
         segmentation = read_segmentation_file(scene, first)
     else:
         volumes = [read_label_volume(scene, path) for path in arguments.segmentation]
-        segments = metadata.segments if metadata else None
-        segmentation = segmentation_node_from_label_volumes(scene, volumes, segments, first.name)
-    written = manager.export_segmentation_over_series(
+        segmentation = segmentation_node_from_label_volumes(scene, volumes, metadata.segments if metadata else None, first.name)
+    written = DicomManager(scene).export_segmentation_over_series(
         segmentation,
         source,
         arguments.output.parent,
@@ -170,13 +216,11 @@ def _export(arguments: argparse.Namespace) -> int:
         overlap=OverlapPolicy(arguments.overlap),
         segment_metadata=metadata.segments if metadata else None,
         file_name=arguments.output.name,
-        series=replace(series, series_description=arguments.series_description or series.series_description),
+        series=series,
         overwrite=arguments.force,
     )
     discard_segmentation_node(segmentation)
-    for path in written.paths:
-        print(f"{path}: {written.segmentation_type} SEG, SeriesInstanceUID {written.series_instance_uid}")
-    return 0
+    return written
 
 
 def _import(arguments: argparse.Namespace) -> int:

@@ -7,11 +7,14 @@ LABELMAP SEG needs is possible only when no voxel is claimed twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import InvalidSegmentationError
+
+logger = logging.getLogger(__name__)
 
 
 def label_values(array: np.ndarray) -> np.ndarray:
@@ -40,6 +43,38 @@ def values_not_in(array: np.ndarray, numbers: Iterable[int]) -> list[int]:
     if high == 0 or (high <= 65535 and all(value in allowed for value in range(1, high + 1))):
         return []
     return [int(value) for value in label_values(array) if int(value) not in allowed]
+
+
+def segment_numbers(label_values: Sequence[int]) -> list[int]:
+    """The DICOM segment numbers of Slicer segments with these label values, in the same order.
+
+    The label values themselves when they are unique and fit a segment
+    number (1..65535), the usual case; else 1, 2, ... in segment order (a
+    segmentation whose layers each use label value 1, for instance).
+    """
+    values = list(label_values)
+    if len(set(values)) == len(values) and min(values) >= 1 and max(values) <= 65535:
+        return values
+    logger.info("Label values are not unique across layers; numbering segments 1..%d in order", len(values))
+    return list(range(1, len(values) + 1))
+
+
+def relabelled(layer: np.ndarray, numbers_of_values: Mapping[int, int], dtype: np.dtype) -> np.ndarray:
+    """``layer`` with each label value replaced by its segment number, as ``dtype``.
+
+    The layer itself when its values are the numbers already (the usual case):
+    Slicer keeps only its segments' values in a layer, and the writer refuses
+    any other value it finds. Else one lookup maps every voxel in one pass,
+    values of no segment becoming 0.
+    """
+    if all(value == number for value, number in numbers_of_values.items()) and layer.dtype == dtype:
+        return layer
+    present = label_values(layer)
+    lookup = np.zeros(max(int(present[-1]) if present.size else 0, max(numbers_of_values)) + 1, dtype=dtype)
+    for value, number in numbers_of_values.items():
+        if 0 <= value < lookup.size:
+            lookup[value] = number
+    return lookup[layer]
 
 
 def merge_finding_overlaps(layers: Sequence[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int, int]]]:

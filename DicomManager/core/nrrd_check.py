@@ -1,18 +1,21 @@
-"""Refuse a broken NRRD file before Slicer's segmentation reader sees it.
+"""NRRD headers, and refusing a broken NRRD file before Slicer's segmentation reader sees it.
 
 Slicer's ``vtkMRMLSegmentationStorageNode`` lets ITK's NRRD exceptions escape
 as C++ exceptions, which end the whole process (seen with slicer-core 5.13 on
 a malformed header and on truncated gzip data). A batch run must not die on
 one bad file, so the header and the amount of pixel data are checked here
 first: the header's required fields, and that the (gzip or raw) data holds
-exactly the bytes the sizes and type call for.
+exactly the bytes the sizes and type call for. :func:`read_nrrd_header` is
+also what :mod:`.seg_nrrd` reads segmentation files with.
 """
 
 from __future__ import annotations
 
 import gzip
 import math
+import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SegmentationFileError
@@ -29,25 +32,37 @@ _CHUNK = 1 << 22
 _MAX_HEADER_BYTES = 1 << 20
 
 
-def check_nrrd_file(path: Path) -> None:
-    """Raise :class:`SegmentationFileError` naming what is wrong with the NRRD file at ``path``."""
+@dataclass(frozen=True)
+class NrrdHeader:
+    """A NRRD file's header: its fields (names lower-cased), its key/value pairs, and where the data starts."""
+
+    fields: dict[str, str]
+    key_values: dict[str, str]  # backslash escapes undone, as teem writes them
+    data_offset: int
+
+
+def read_nrrd_header(path: Path) -> NrrdHeader:
+    """Read the header of the NRRD file at ``path``; :class:`SegmentationFileError` if it is not one."""
     path = Path(path)
+    fields: dict[str, str] = {}
+    key_values: dict[str, str] = {}
     with path.open("rb") as stream:
         magic = stream.readline(64)
         if not magic.startswith(b"NRRD000"):
             raise SegmentationFileError(f"{path}: not a NRRD file (it does not start with NRRD000x).")
-        fields: dict[str, str] = {}
         while True:
             line = stream.readline(_MAX_HEADER_BYTES)
             if not line:
                 raise SegmentationFileError(f"{path}: the NRRD header does not end (no blank line before the data).")
-            text = line.decode("latin-1").rstrip("\r\n")
+            text = line.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
             if not text:
                 break
             if text.startswith("#"):
                 continue
             if ":=" in text:
-                continue  # key/value pairs (segment metadata) need no check here
+                key, value = text.split(":=", 1)
+                key_values[key] = re.sub(r"\\([n\\])", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+                continue
             if ": " not in text:
                 raise SegmentationFileError(f"{path}: NRRD header line {text[:60]!r} is not 'field: value'.")
             key, value = text.split(": ", 1)
@@ -56,21 +71,31 @@ def check_nrrd_file(path: Path) -> None:
     for required in ("type", "dimension", "sizes", "encoding"):
         if required not in fields:
             raise SegmentationFileError(f"{path}: the NRRD header has no '{required}' field.")
-    expected = _expected_bytes(fields, path)
+    return NrrdHeader(fields, key_values, data_offset)
+
+
+def check_nrrd_file(path: Path) -> None:
+    """Raise :class:`SegmentationFileError` naming what is wrong with the NRRD file at ``path``."""
+    path = Path(path)
+    header = read_nrrd_header(path)
+    fields = header.fields
+    expected = expected_data_bytes(header, path)
     if "data file" in fields or "datafile" in fields or expected is None:
         return
     encoding = fields["encoding"].lower()
     if encoding == "raw":
-        available = path.stat().st_size - data_offset
+        available = path.stat().st_size - header.data_offset
         if available < expected:
             raise SegmentationFileError(f"{path}: the NRRD data is cut short ({available} of {expected} bytes).")
     elif encoding in ("gzip", "gz"):
-        found = _gzip_length(path, data_offset)
+        found = _gzip_length(path, header.data_offset)
         if found != expected:
             raise SegmentationFileError(f"{path}: the NRRD data holds {found} bytes where {expected} are needed.")
 
 
-def _expected_bytes(fields: dict[str, str], path: Path) -> int | None:
+def expected_data_bytes(header: NrrdHeader, path: Path) -> int | None:
+    """How many bytes of data the sizes and type call for (None for types this module does not know)."""
+    fields = header.fields
     type_name = fields["type"].lower()
     size = next((n for n, names in _TYPE_BYTES.items() if type_name in names), None)
     if size is None:

@@ -2,15 +2,17 @@
 
 A Slicer segment keeps its terminology in the ``TerminologyEntry`` tag, and
 this project keeps the SEG attributes Slicer has no field for in tags named
-``DICOM.<Keyword>``, so a loaded SEG exported again keeps them. Both the
-segmentation nodes made in Slicer and the ``.seg.nrrd`` files written without
-it take their tags from :func:`segment_tags`.
+``DICOM.<Keyword>``, so a loaded SEG exported again keeps them. Segmentation
+nodes and the ``.seg.nrrd`` files read and written without Slicer share
+:func:`segment_tags` and :func:`segment_metadata_from_tags`.
 """
 
 from __future__ import annotations
 
-from .segment_metadata import SegmentMetadata, algorithm_identification_to_json
-from .terminology import TerminologyCodes, terminology_entry_from_codes
+from collections.abc import Mapping, Sequence
+
+from .segment_metadata import SegmentMetadata, algorithm_identification_from_json, algorithm_identification_to_json
+from .terminology import TerminologyCodes, codes_from_terminology_entry, terminology_entry_from_codes
 
 TERMINOLOGY_TAG = "TerminologyEntry"
 """The tag in which Slicer keeps a segment's terminology entry string."""
@@ -43,3 +45,33 @@ def segment_tags(metadata: SegmentMetadata) -> dict[str, str]:
     if metadata.algorithm_identification is not None:
         tags[ALGORITHM_IDENTIFICATION_TAG] = algorithm_identification_to_json(metadata.algorithm_identification)
     return tags
+
+
+SEGMENT_TAG_NAMES = (TERMINOLOGY_TAG, *SEGMENT_TAGS.values(), ALGORITHM_IDENTIFICATION_TAG)
+"""Every tag :func:`segment_metadata_from_tags` reads."""
+
+
+def segment_metadata_from_tags(
+    number: int, label: str, color: Sequence[float], tags: Mapping[str, str]
+) -> SegmentMetadata:
+    """What a Slicer segment's name, colour (components 0..1) and tags say about segment ``number``."""
+    entry = tags.get(TERMINOLOGY_TAG)
+    codes = codes_from_terminology_entry(entry) if entry else TerminologyCodes()
+    values = {field: tags.get(tag) or None for field, tag in SEGMENT_TAGS.items()}
+    identification = tags.get(ALGORITHM_IDENTIFICATION_TAG)
+    return SegmentMetadata(
+        number=number,
+        label=label,
+        category=codes.category,
+        type=codes.type,
+        type_modifier=codes.type_modifier,
+        anatomic_region=codes.anatomic_region,
+        anatomic_region_modifier=codes.anatomic_region_modifier,
+        color=tuple(int(round(component * 255)) for component in color),
+        description=values["description"],
+        algorithm_type=values["algorithm_type"] or "MANUAL",
+        algorithm_name=values["algorithm_name"],
+        tracking_id=values["tracking_id"],
+        tracking_uid=values["tracking_uid"],
+        algorithm_identification=algorithm_identification_from_json(identification) if identification else None,
+    )

@@ -24,12 +24,11 @@ from vtkmodules.vtkCommonCore import reference as vtk_reference
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.geometry import match_to_grid
-from ..core.label_layers import label_values, merge_label_layers, values_not_in
+from ..core.label_layers import merge_label_layers, relabelled, segment_numbers, values_not_in
 from ..core.seg_dataset import SegInfo
 from ..core.seg_writer import SeriesAttributes
-from ..core.segment_metadata import SegmentMetadata, algorithm_identification_from_json
-from ..core.segment_tags import ALGORITHM_IDENTIFICATION_TAG, SEGMENT_TAGS, segment_tags
-from ..core.terminology import TerminologyCodes, codes_from_terminology_entry
+from ..core.segment_metadata import SegmentMetadata
+from ..core.segment_tags import SEGMENT_TAG_NAMES, segment_metadata_from_tags, segment_tags
 from ..errors import GeometryMismatchError, InvalidSegmentationError
 from .image_arrays import array_from_image, fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
 
@@ -68,7 +67,8 @@ def layers_from_segmentation_node(
         raise InvalidSegmentationError(
             f"Segmentation {segmentation_node.GetName()!r}: cannot make its binary labelmap representation."
         )
-    numbers = _segment_numbers(segmentation, segment_ids)
+    values = [segmentation.GetSegment(segment_id).GetLabelValue() for segment_id in segment_ids]
+    numbers = dict(zip(segment_ids, segment_numbers(values)))
     dtype = np.uint8 if max(numbers.values()) < 256 else np.uint16
     layers: list[np.ndarray] = []
     layer_of_segment: dict[int, int] = {}
@@ -77,21 +77,10 @@ def layers_from_segmentation_node(
         if not layer_ids:
             continue
         layer_labels = _layer_on_reference(segmentation_node, segmentation.GetSegment(layer_ids[0]), reference)
-        # One lookup maps the layer's label values to segment numbers in one pass. None is needed
-        # when the label values are the numbers (the usual case): Slicer keeps only its segments'
-        # values in a layer, and the writer refuses any other value it finds.
-        values = {segmentation.GetSegment(segment_id).GetLabelValue(): numbers[segment_id] for segment_id in layer_ids}
-        for number in values.values():
+        numbers_of_values = {segmentation.GetSegment(i).GetLabelValue(): numbers[i] for i in layer_ids}
+        for number in numbers_of_values.values():
             layer_of_segment[number] = len(layers)
-        if all(value == number for value, number in values.items()) and layer_labels.dtype == dtype:
-            layers.append(layer_labels)
-            continue
-        present = label_values(layer_labels)
-        lookup = np.zeros(max(int(present[-1]) if present.size else 0, max(values)) + 1, dtype=dtype)
-        for value, number in values.items():
-            if value < lookup.size:
-                lookup[value] = number
-        layers.append(lookup[layer_labels])
+        layers.append(relabelled(layer_labels, numbers_of_values, dtype))
     names = {number: segmentation.GetSegment(segment_id).GetName() for segment_id, number in numbers.items()}
     return NodeLayers(layers=layers, numbers=numbers, layer_of_segment=layer_of_segment, names=names)
 
@@ -113,26 +102,8 @@ def segment_metadata_from_node(
 ) -> SegmentMetadata:
     """What the segment's name, colour, terminology and ``DICOM.*`` tags say."""
     segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
-    entry = segment.GetTerminology()
-    codes = codes_from_terminology_entry(entry) if entry else TerminologyCodes()
-    tags = {field: _tag(segment, tag) for field, tag in SEGMENT_TAGS.items()}
-    identification = _tag(segment, ALGORITHM_IDENTIFICATION_TAG)
-    return SegmentMetadata(
-        number=number,
-        label=segment.GetName() or segment_id,
-        category=codes.category,
-        type=codes.type,
-        type_modifier=codes.type_modifier,
-        anatomic_region=codes.anatomic_region,
-        anatomic_region_modifier=codes.anatomic_region_modifier,
-        color=tuple(int(round(component * 255)) for component in segment.GetColor()),
-        description=tags["description"],
-        algorithm_type=tags["algorithm_type"] or "MANUAL",
-        algorithm_name=tags["algorithm_name"],
-        tracking_id=tags["tracking_id"],
-        tracking_uid=tags["tracking_uid"],
-        algorithm_identification=algorithm_identification_from_json(identification) if identification else None,
-    )
+    tags = {tag: value for tag in SEGMENT_TAG_NAMES if (value := _tag(segment, tag))}
+    return segment_metadata_from_tags(number, segment.GetName() or segment_id, segment.GetColor(), tags)
 
 
 def create_segmentation_node(
@@ -204,14 +175,6 @@ def _segment_from_metadata(metadata: SegmentMetadata, image: slicer.vtkOrientedI
         segment.SetTag(tag, value)
     segment.AddRepresentation(BINARY_LABELMAP, image)
     return segment
-
-
-def _segment_numbers(segmentation: slicer.vtkSegmentation, segment_ids: list[str]) -> dict[str, int]:
-    values = [segmentation.GetSegment(segment_id).GetLabelValue() for segment_id in segment_ids]
-    if len(set(values)) == len(values) and min(values) >= 1 and max(values) <= 65535:
-        return dict(zip(segment_ids, values))
-    logger.info("Label values are not unique across layers; numbering segments 1..%d in order", len(segment_ids))
-    return {segment_id: index for index, segment_id in enumerate(segment_ids, start=1)}
 
 
 def _layer_on_reference(

@@ -19,17 +19,11 @@ from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from ..core.file_output import write_atomically
 from ..core.geometry import geometry_from_ijk_to_ras
 from ..core.nrrd_check import check_nrrd_file
+from ..core.seg_nrrd import SEGMENTATION_SUFFIX
 from ..core.segment_metadata import SegmentMetadata
 from ..errors import InvalidSegmentationError, SegmentationFileError
 from .image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid, matrix_to_numpy
 from .segmentation_nodes import create_layered_segmentation_node
-
-SEGMENTATION_SUFFIX = ".seg.nrrd"
-
-
-def is_segmentation_file(path: Path) -> bool:
-    """Whether ``path`` names a Slicer segmentation file (``.seg.nrrd``)."""
-    return Path(path).name.lower().endswith(SEGMENTATION_SUFFIX)
 
 
 def read_segmentation_file(scene: slicer.vtkMRMLScene, path: Path) -> slicer.vtkMRMLSegmentationNode:

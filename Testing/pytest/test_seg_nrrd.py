@@ -1,9 +1,11 @@
-"""``.seg.nrrd`` files written without Slicer read back in Slicer as the node the MRML bridge builds.
+"""``.seg.nrrd`` files written and read without Slicer agree with Slicer's own reading and writing.
 
-Each SEG is turned into a ``.seg.nrrd`` twice: by :func:`write_seg_nrrd`, and by
-building the segmentation node and saving it with Slicer's own storage node.
-Slicer (slicer-core) then reads both files, and the segments must agree:
-voxels, grid, IDs, names, numbers, colours, terminology and DICOM tags.
+Writing: each SEG is turned into a ``.seg.nrrd`` twice, by :func:`write_seg_nrrd`
+and by building the segmentation node and saving it with Slicer's own storage
+node; Slicer (slicer-core) reads both, and the segments must agree: voxels,
+grid, IDs, names, numbers, colours, terminology and DICOM tags. Reading:
+:func:`read_seg_nrrd` must give what slicer-core and the MRML bridge give, on
+files Slicer wrote and files we wrote.
 """
 
 from __future__ import annotations
@@ -21,18 +23,27 @@ import pytest
 from conftest import blob_labels, demo_segments, make_grid, shared_data
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
-from DicomManager.core.seg_nrrd import write_seg_nrrd
-from DicomManager.core.seg_reader import read_seg
+from DicomManager.core.geometry import match_to_grid
+from DicomManager.core.seg_nrrd import read_seg_nrrd, write_seg_nrrd
+from DicomManager.core.seg_reader import read_labelmap_seg, read_seg
+from DicomManager.core.seg_writer import SeriesAttributes
 from DicomManager.core.segment_metadata import AlgorithmIdentification, Code
+from DicomManager.core.source_series import read_source_series_folder
 from DicomManager.errors import OutputExistsError, SegmentationFileError
 from DicomManager.mrml.image_arrays import matrix_to_numpy
+from DicomManager.mrml.manager import DicomManager
 from DicomManager.mrml.segmentation_nodes import (
     BINARY_LABELMAP,
     create_layered_segmentation_node,
     layers_from_segmentation_node,
     segment_metadata_from_node,
 )
-from DicomManager.mrml.storage import read_segmentation_file, write_segmentation_file
+from DicomManager.mrml.storage import (
+    read_label_volume,
+    read_segmentation_file,
+    segmentation_node_from_label_volumes,
+    write_segmentation_file,
+)
 
 SEGS = [
     "dcmqi/liver.dcm",  # one segment, one layer
@@ -183,3 +194,130 @@ def test_command_line_import_does_not_load_slicer(tmp_path):
     completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert completed.stdout.splitlines()[-1] == "0 False False"
     assert output.exists()
+
+
+def _as_slicer_reads(scene, path: Path, grid: hd.VolumeGeometry):
+    """Per segment ID: (mask on ``grid``, metadata), through slicer-core and the MRML bridge."""
+    node = read_segmentation_file(scene, path)
+    layers = layers_from_segmentation_node(node, grid)
+    return {
+        segment_id: (layers.layers[layers.layer_of_segment[number]] == number,
+                     segment_metadata_from_node(node, segment_id, number))
+        for segment_id, number in layers.numbers.items()
+    }
+
+
+def _as_we_read(path: Path, grid: hd.VolumeGeometry):
+    read = read_seg_nrrd(path)
+    layers = [match_to_grid(layer, grid, "test") for layer in read.layers]
+    return {
+        f"#{index}": (layers[read.layer_of_segment[segment.number]].array == segment.number, segment)
+        for index, segment in enumerate(read.segments)
+    }
+
+
+@pytest.mark.parametrize("relative", SEGS)
+@pytest.mark.parametrize("writer", ["slicer", "ours"])
+def test_reading_without_slicer_gives_what_slicer_reads(relative, writer, tmp_path, scene):
+    # Slicer's writer merges layers again and gives segments of several layers new label values
+    # (partial_overlaps: five segments in three layers come back with values 1, 1, 1, ...): both readers
+    # must number and place them alike.
+    result = read_seg(shared_data(relative))
+    path = tmp_path / f"{writer}.seg.nrrd"
+    if writer == "slicer":
+        node = create_layered_segmentation_node(scene, result.layers, result.segments, result.layer_of_segment, "SEG")
+        write_segmentation_file(node, path)
+    else:
+        write_seg_nrrd(path, result.layers, result.segments, result.layer_of_segment)
+    grid = result.layers[0].get_geometry()
+    expected, ours = _as_slicer_reads(scene, path, grid), _as_we_read(path, grid)
+    assert len(ours) == len(expected)
+    for (mask, segment), (expected_mask, expected_segment) in zip(ours.values(), expected.values()):
+        np.testing.assert_array_equal(mask, expected_mask, err_msg=segment.label)
+        assert segment == expected_segment
+
+
+def test_reading_a_cropped_sixteen_bit_file_with_an_offset_and_tags(tmp_path, scene):
+    grid = make_grid((12, 20, 24))
+    labels = np.zeros(grid.spatial_shape, dtype=np.uint16)
+    labels[3:7, 5:9, 4:10] = 300
+    labels[8, 10:12, 2:3] = 7
+    segments = demo_segments([7, 300])
+    segments[1] = replace(segments[1], description="a \\ b", tracking_id="lesion 1", tracking_uid=hd.UID())
+    node = create_layered_segmentation_node(
+        scene, [hd.Volume(labels, grid.affine, "PATIENT")], segments, {7: 0, 300: 0}, "SEG")
+    path = tmp_path / "slicer.seg.nrrd"
+    write_segmentation_file(node, path)
+    assert "Segmentation_ReferenceImageExtentOffset:=2 5 3" in path.read_bytes().split(b"\n\n", 1)[0].decode()
+    read = read_seg_nrrd(path)
+    assert read.segments == segments
+    np.testing.assert_array_equal(match_to_grid(read.layers[0], grid, "test").array, labels)
+
+
+def test_layouts_only_slicer_reads_are_left_to_it(tmp_path):
+    grid = make_grid((4, 6, 6))
+    path = tmp_path / "ours.seg.nrrd"
+    write_seg_nrrd(path, [hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT")],
+                   demo_segments([1]), {1: 0})
+    header, data = path.read_bytes().split(b"\n\n", 1)
+    legacy = tmp_path / "legacy.seg.nrrd"  # before shared layers, Slicer wrote a Segmentation_Extent
+    legacy.write_bytes(header + b"\nSegmentation_Extent:=0 5 0 5 0 3\n\n" + data)
+    bzip2 = tmp_path / "bzip2.seg.nrrd"  # an encoding Slicer reads and this reader does not
+    bzip2.write_bytes(header.replace(b"encoding: gzip", b"encoding: bzip2") + b"\n\n" + data)
+    assert read_seg_nrrd(legacy) is None and read_seg_nrrd(bzip2) is None
+    assert read_seg_nrrd(path) is not None
+
+
+def test_a_damaged_file_is_refused_by_name(tmp_path):
+    grid = make_grid((4, 6, 6))
+    path = tmp_path / "ours.seg.nrrd"
+    write_seg_nrrd(path, [hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT")],
+                   demo_segments([1]), {1: 0})
+    cut = tmp_path / "cut.seg.nrrd"
+    cut.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(SegmentationFileError, match="cut.seg.nrrd: the NRRD's gzip data"):
+        read_seg_nrrd(cut)
+    bad_layer = tmp_path / "layer.seg.nrrd"
+    bad_layer.write_bytes(path.read_bytes().replace(b"Segment0_Layer:=0", b"Segment0_Layer:=3"))
+    with pytest.raises(SegmentationFileError, match="layer.seg.nrrd: a segment is in layer 3"):
+        read_seg_nrrd(bad_layer)
+
+
+def test_command_line_export_of_a_seg_nrrd_does_not_load_slicer_and_writes_what_the_bridge_writes(tmp_path, scene):
+    reference = shared_data("dcmqi/ct-3slice")
+    seg_nrrd = tmp_path / "liver_spine.seg.nrrd"
+    volumes = [read_label_volume(scene, shared_data("dcmqi/liver_spine_seg.nrrd"))]
+    node = segmentation_node_from_label_volumes(scene, volumes, demo_segments([1, 2]), "liver and spine")
+    write_segmentation_file(node, seg_nrrd)  # written by Slicer
+    output = tmp_path / "cli.dcm"
+    program = (
+        "import sys\n"
+        "from DicomManager.cli.main import main\n"
+        f"code = main(['export', '--reference', {str(reference)!r}, '--segmentation', {str(seg_nrrd)!r}, "
+        f"'--output', {str(output)!r}])\n"
+        "print(code, 'slicer' in sys.modules, 'vtkmodules' in sys.modules)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert completed.stdout.splitlines()[-1] == "0 False False"
+    bridge = DicomManager(scene).export_segmentation_over_series(
+        read_segmentation_file(scene, seg_nrrd), read_source_series_folder(reference), tmp_path, file_name="bridge.dcm",
+        series=SeriesAttributes(),
+    )
+    ours, theirs = read_labelmap_seg(output), read_labelmap_seg(bridge.paths[0])
+    np.testing.assert_array_equal(ours.labels.array, theirs.labels.array)
+    assert ours.labels.array.any() and ours.segments == theirs.segments
+
+
+def test_a_segments_extent_does_not_clip_its_layer_as_in_slicer(tmp_path, scene):
+    grid = make_grid((4, 6, 8))
+    labels = np.zeros(grid.spatial_shape, dtype=np.uint8)
+    labels[:, :, :4] = 1
+    labels[:, :, 4:] = 2
+    path = tmp_path / "ours.seg.nrrd"
+    write_seg_nrrd(path, [hd.Volume(labels, grid.affine, "PATIENT")], demo_segments([1, 2]), {1: 0, 2: 0})
+    clipped = tmp_path / "clipped.seg.nrrd"
+    clipped.write_bytes(path.read_bytes().replace(b"Segment0_Extent:=0 7 0 5 0 3", b"Segment0_Extent:=1 5 2 4 0 2"))
+    expected, ours = _as_slicer_reads(scene, clipped, grid), _as_we_read(clipped, grid)
+    assert expected["Segment_1"][0].sum() == 4 * 6 * 4  # slicer-core 5.13 reads the whole layer
+    for (mask, _), (expected_mask, _) in zip(ours.values(), expected.values()):
+        np.testing.assert_array_equal(mask, expected_mask)
