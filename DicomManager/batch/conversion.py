@@ -29,6 +29,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pydicom
@@ -38,6 +39,10 @@ from ..core.compression import DEFAULT_COMPRESSION, Compression
 from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
 from ..errors import DependencyError, DicomLabelMapSegError, GeometryMismatchError, SourceSeriesError
+
+if TYPE_CHECKING:  # imported in the workers, when a task needs them
+    from ..core.seg_series_writer import WrittenSeries
+    from ..core.source_series import SourceSeries
 
 logger = logging.getLogger(__name__)
 
@@ -240,9 +245,29 @@ def _convert_seg(task: ConversionTask, compression: Compression, overlap: Overla
     )
 
 
-def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: OverlapPolicy):
-    """Write a .seg.nrrd over the first candidate series (nearest folder first) its voxels align with."""
-    from ..core.source_series import read_source_series
+def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: OverlapPolicy) -> WrittenSeries:
+    """Write a .seg.nrrd over the first candidate series (nearest folder first) its voxels align with.
+
+    Files as Slicer writes them are read without slicer-core (:func:`read_seg_nrrd`), so workers need not
+    load it; older layouts go through it.
+    """
+    from ..core.seg_nrrd import read_seg_nrrd
+    from ..core.seg_series_writer import write_segmentation_series
+    from ..core.seg_writer import SeriesAttributes
+
+    segmentation = read_seg_nrrd(task.input)
+    if segmentation is None:
+        return _convert_seg_nrrd_through_slicer(task, compression, overlap)
+    series = SeriesAttributes(series_description=task.input.name[: -len(".seg.nrrd")])
+    return _over_first_aligned_series(task, lambda source: write_segmentation_series(
+        segmentation.layers, segmentation.layer_of_segment, segmentation.segments, source, task.output,
+        overlap=overlap, compression=compression, series=series,
+    ))
+
+
+def _convert_seg_nrrd_through_slicer(
+    task: ConversionTask, compression: Compression, overlap: OverlapPolicy
+) -> WrittenSeries:
     from ..mrml.manager import DicomManager
     from ..mrml.segmentation_nodes import discard_segmentation_node, series_attributes_of_node
     from ..mrml.storage import read_segmentation_file
@@ -252,19 +277,26 @@ def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: O
     try:
         node = read_segmentation_file(manager.scene, task.input)
         series = replace(series_attributes_of_node(node), series_description=task.input.name[: -len(".seg.nrrd")])
-        for files in task.candidate_series:
-            try:  # a grid the segmentation does not align with is refused before anything is written
-                return manager.export_segmentation_over_series(
-                    node, read_source_series(files), task.output.parent, compression=compression, overlap=overlap,
-                    file_name=task.output.name, series=series,
-                )
-            except GeometryMismatchError:
-                continue
-        raise SourceSeriesError(f"{task.input}: no DICOM series under the input tree has a grid its voxels align with.")
+        return _over_first_aligned_series(task, lambda source: manager.export_segmentation_over_series(
+            node, source, task.output.parent, compression=compression, overlap=overlap,
+            file_name=task.output.name, series=series,
+        ))
     finally:
         if node is not None:
             discard_segmentation_node(node)
         manager.scene.Clear(0)
+
+
+def _over_first_aligned_series(task: ConversionTask, write: Callable[[SourceSeries], WrittenSeries]) -> WrittenSeries:
+    """``write`` over the first candidate series whose grid the voxels align with (refused before writing)."""
+    from ..core.source_series import read_source_series
+
+    for files in task.candidate_series:
+        try:
+            return write(read_source_series(files))
+        except GeometryMismatchError:
+            continue
+    raise SourceSeriesError(f"{task.input}: no DICOM series under the input tree has a grid its voxels align with.")
 
 
 def _peak_child_mb() -> float:

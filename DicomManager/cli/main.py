@@ -173,13 +173,11 @@ def _write_over_series(
     arguments: argparse.Namespace,
 ) -> WrittenSeries:
     """Write a ``.seg.nrrd`` read by :func:`read_seg_nrrd` over the source series, as the MRML bridge would."""
-    from ..core.geometry import match_to_grid
     from ..core.seg_series_writer import write_segmentation_series
 
     given = {segment.number: segment for segment in metadata.segments} if metadata else {}
-    what = f"Segmentation {arguments.segmentation[0].name!r}"
     return write_segmentation_series(
-        [match_to_grid(layer, source.geometry, what) for layer in segmentation.layers],
+        segmentation.layers,  # on the file's grid: the writer places them on the source's, refusing a misfit
         segmentation.layer_of_segment,
         [given.get(segment.number) or segment for segment in segmentation.segments],
         source,

@@ -83,6 +83,8 @@ def check_nrrd_file(path: Path) -> None:
     if "data file" in fields or "datafile" in fields or expected is None:
         return
     encoding = fields["encoding"].lower()
+    if encoding in ("bzip2", "bz2"):  # NrrdIO in slicer-core 5.13 has no bzip2: reading one aborts the process
+        raise SegmentationFileError(f"{path}: NRRD encoding {encoding!r} is not read; save it with gzip or raw.")
     if encoding == "raw":
         available = path.stat().st_size - header.data_offset
         if available < expected:

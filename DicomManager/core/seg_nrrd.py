@@ -21,8 +21,8 @@ the node.
 Reading: :func:`read_seg_nrrd` reads the files Slicer has written since its
 shared labelmap layers (4.11), as slicer-core's storage node reads them,
 and numbers segments as the MRML bridge does; the tests compare it with
-reading through Slicer. Older layouts, detached data and other encodings are
-left to Slicer (it returns None).
+reading through Slicer. Older layouts, detached data and non-integer voxels
+are left to Slicer (it returns None).
 """
 
 from __future__ import annotations
@@ -216,11 +216,14 @@ def read_seg_nrrd(path: Path) -> SlicerSegmentation | None:
     fields, key_values = header.fields, header.key_values
     dtype = _integer_dtype(fields)
     space = _SPACE_SIGNS.get(fields.get("space", "").lower())
+    encoding = fields["encoding"].lower()
+    if encoding not in ("raw", "gzip", "gz"):
+        # Slicer's NrrdIO reads no other encoding either (bzip2 aborts slicer-core 5.13): refuse it here.
+        raise SegmentationFileError(f"{path}: NRRD encoding {encoding!r} is not read; save it with gzip or raw.")
     if (
         "Segment0_ID" not in key_values
         or "Segmentation_Extent" in key_values  # the layout before shared layers: Slicer converts it
         or "data file" in fields or "datafile" in fields
-        or fields["encoding"].lower() not in ("raw", "gzip", "gz")
         or dtype is None or space is None
         or int(fields["dimension"]) not in (3, 4)
         or (int(fields["dimension"]) == 4 and not fields.get("space directions", "").startswith("none"))

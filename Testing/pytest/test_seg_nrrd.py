@@ -20,9 +20,10 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pytest
-from conftest import blob_labels, demo_segments, make_grid, shared_data
+from conftest import blob_labels, demo_segments, make_grid, on_grid, shared_data, write_series
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
+from DicomManager.cli.main import main
 from DicomManager.core.geometry import match_to_grid
 from DicomManager.core.seg_nrrd import read_seg_nrrd, write_seg_nrrd
 from DicomManager.core.seg_reader import read_labelmap_seg, read_seg
@@ -254,18 +255,37 @@ def test_reading_a_cropped_sixteen_bit_file_with_an_offset_and_tags(tmp_path, sc
     np.testing.assert_array_equal(match_to_grid(read.layers[0], grid, "test").array, labels)
 
 
-def test_layouts_only_slicer_reads_are_left_to_it(tmp_path):
+def test_raw_data_and_layouts_only_slicer_reads(tmp_path, scene):
     grid = make_grid((4, 6, 6))
+    labels = blob_labels(grid.spatial_shape, [1])
     path = tmp_path / "ours.seg.nrrd"
-    write_seg_nrrd(path, [hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT")],
-                   demo_segments([1]), {1: 0})
+    write_seg_nrrd(path, [hd.Volume(labels, grid.affine, "PATIENT")], demo_segments([1]), {1: 0})
     header, data = path.read_bytes().split(b"\n\n", 1)
+    raw = tmp_path / "raw.seg.nrrd"
+    raw.write_bytes(header.replace(b"encoding: gzip", b"encoding: raw") + b"\n\n" + gzip.decompress(data))
+    np.testing.assert_array_equal(match_to_grid(read_seg_nrrd(raw).layers[0], grid, "test").array, labels)
+
     legacy = tmp_path / "legacy.seg.nrrd"  # before shared layers, Slicer wrote a Segmentation_Extent
     legacy.write_bytes(header + b"\nSegmentation_Extent:=0 5 0 5 0 3\n\n" + data)
-    bzip2 = tmp_path / "bzip2.seg.nrrd"  # an encoding Slicer reads and this reader does not
+    floats = tmp_path / "float.seg.nrrd"  # Slicer casts other voxel types to integers
+    as_floats = np.frombuffer(gzip.decompress(data), dtype=np.uint8).astype("<f4")
+    floats.write_bytes(header.replace(b"type: unsigned char", b"type: float\nendian: little") + b"\n\n"
+                       + gzip.compress(as_floats.tobytes()))
+    assert read_seg_nrrd(legacy) is None and read_seg_nrrd(floats) is None
+
+    # The command line hands such a file to slicer-core, and the SEG holds the same labels.
+    reference = tmp_path / "ct"
+    write_series(grid, reference)
+    output = tmp_path / "from-float.dcm"
+    assert main(["export", "--reference", str(reference), "--segmentation", str(floats), "--output", str(output)]) == 0
+    np.testing.assert_array_equal(on_grid(read_labelmap_seg(output).labels, grid), labels)
+
+    bzip2 = tmp_path / "bzip2.seg.nrrd"  # Slicer's NrrdIO has no bzip2 (reading one aborts slicer-core)
     bzip2.write_bytes(header.replace(b"encoding: gzip", b"encoding: bzip2") + b"\n\n" + data)
-    assert read_seg_nrrd(legacy) is None and read_seg_nrrd(bzip2) is None
-    assert read_seg_nrrd(path) is not None
+    with pytest.raises(SegmentationFileError, match="bzip2.seg.nrrd: NRRD encoding 'bzip2' is not read"):
+        read_seg_nrrd(bzip2)
+    with pytest.raises(SegmentationFileError, match="bzip2.seg.nrrd: NRRD encoding 'bzip2' is not read"):
+        read_segmentation_file(scene, bzip2)
 
 
 def test_a_damaged_file_is_refused_by_name(tmp_path):
