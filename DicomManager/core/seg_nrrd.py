@@ -46,6 +46,7 @@ SEGMENTATION_SUFFIX = ".seg.nrrd"
 GZIP_LEVEL = 7
 """zlib level of the voxel data: 4% larger than Slicer's own files, written as fast as level 6 (8 takes twice as long)."""
 BINARY_LABELMAP = "Binary labelmap"
+"""Slicer's name of the representation a ``.seg.nrrd`` holds (and segmentation nodes are built in)."""
 _NRRD_TYPES = {np.dtype(np.uint8): "unsigned char", np.dtype(np.uint16): "unsigned short"}
 _INTEGER_TYPES = {
     np.dtype(np.int8): {"signed char", "int8", "int8_t"},

@@ -26,6 +26,7 @@ from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from ..core.geometry import match_to_grid
 from ..core.label_layers import merge_label_layers, relabelled, segment_numbers, values_not_in
 from ..core.seg_dataset import SegInfo
+from ..core.seg_nrrd import BINARY_LABELMAP
 from ..core.seg_writer import SeriesAttributes
 from ..core.segment_metadata import SegmentMetadata
 from ..core.segment_tags import SEGMENT_TAG_NAMES, segment_metadata_from_tags, segment_tags
@@ -33,9 +34,6 @@ from ..errors import GeometryMismatchError, InvalidSegmentationError
 from .image_arrays import array_from_image, fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
 
 logger = logging.getLogger(__name__)
-
-BINARY_LABELMAP = "Binary labelmap"
-
 
 @dataclass(frozen=True)
 class NodeLayers:
