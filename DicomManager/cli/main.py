@@ -254,18 +254,23 @@ def _import(arguments: argparse.Namespace) -> int:
 def _info(arguments: argparse.Namespace) -> int:
     from ..core.seg_dataset import seg_info, segments_of
     from ..core.seg_reader import read_seg_header
+    from ..core.seg_references import read_seg_references
 
     header = read_seg_header(arguments.seg)
     info = seg_info(header, arguments.seg)
     segments = segments_of(header, arguments.seg)
+    images = read_seg_references(arguments.seg).referenced_instance_uids
     if arguments.json:
-        document = {"info": asdict(info), "segments": [asdict(segment) for segment in segments]}
+        document = {
+            "info": asdict(info) | {"referenced_instance_uids": list(images)},
+            "segments": [asdict(segment) for segment in segments],
+        }
         print(json.dumps(document, indent=2, default=str))
         return 0
     print(f"{info.path}")
     print(f"  {info.series_description!r}, series {info.series_number}, {info.number_of_frames} frames, "
           f"{info.bits_allocated}-bit, {info.transfer_syntax_uid}")
-    print(f"  references series {info.referenced_series_uid} ({len(info.referenced_instance_uids)} images)")
+    print(f"  references series {info.referenced_series_uid} ({len(images)} images)")
     for segment in segments:
         print(f"  {segment.number:5d}  {segment.label}  [{segment.type.scheme} {segment.type.value} "
               f"{segment.type.meaning}]  RGB {segment.color}")

@@ -73,6 +73,7 @@ def test_info_json_describes_segments(tmp_path, capsys):
     assert gc.isenabled()  # paused for the one-file command only
     document = json.loads(capsys.readouterr().out)
     assert document["info"]["pixel_padding_value"] == 5
+    assert len(document["info"]["referenced_instance_uids"]) == 2
     assert [s["label"] for s in document["segments"]] == ["Liver"]
 
 

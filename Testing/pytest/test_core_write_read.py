@@ -12,6 +12,7 @@ from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, on_
 
 from DicomManager.core.compression import Compression
 from DicomManager.core.seg_reader import read_labelmap_seg
+from DicomManager.core.seg_references import read_seg_references
 from DicomManager.core.seg_writer import SeriesAttributes, write_labelmap_seg
 from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
 from DicomManager.core.source_series import read_source_series
@@ -149,7 +150,7 @@ def test_series_attributes_are_written(source, tmp_path):
     assert (info.series_description, info.series_number, info.content_label) == ("Liver by hand", 42, "LIVER")
     assert (info.content_description, info.content_creator_name) == ("reviewed", "Doe^Jane")
     assert info.referenced_series_uid == source.series_instance_uid
-    assert sorted(info.referenced_instance_uids) == sorted(source.sop_instance_uids)
+    assert sorted(read_seg_references(path).referenced_instance_uids) == sorted(source.sop_instance_uids)
     dataset = pydicom.dcmread(path, stop_before_pixels=True)
     first = source.datasets[0]
     assert (dataset.PatientID, dataset.StudyInstanceUID) == (first.PatientID, first.StudyInstanceUID)
