@@ -226,8 +226,8 @@ def read_seg_nrrd(path: Path) -> SlicerSegmentation | None:
         or "Segmentation_Extent" in key_values  # the layout before shared layers: Slicer converts it
         or "data file" in fields or "datafile" in fields
         or dtype is None or space is None
-        or int(fields["dimension"]) not in (3, 4)
-        or (int(fields["dimension"]) == 4 and not fields.get("space directions", "").startswith("none"))
+        or fields["dimension"] not in ("3", "4")
+        or (fields["dimension"] == "4" and not fields.get("space directions", "").startswith("none"))
     ):
         return None
     try:
