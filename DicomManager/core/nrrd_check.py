@@ -18,15 +18,22 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import SegmentationFileError
 
-_TYPE_BYTES = {
-    1: {"signed char", "int8", "int8_t", "uchar", "unsigned char", "uint8", "uint8_t"},
-    2: {"short", "short int", "signed short", "signed short int", "int16", "int16_t",
-        "ushort", "unsigned short", "unsigned short int", "uint16", "uint16_t"},
-    4: {"int", "signed int", "int32", "int32_t", "uint", "unsigned int", "uint32", "uint32_t", "float"},
-    8: {"longlong", "long long", "long long int", "signed long long", "signed long long int", "int64", "int64_t",
-        "ulonglong", "unsigned long long", "unsigned long long int", "uint64", "uint64_t", "double"},
+_NRRD_TYPES = {
+    np.dtype(np.int8): {"signed char", "int8", "int8_t"},
+    np.dtype(np.uint8): {"uchar", "unsigned char", "uint8", "uint8_t"},
+    np.dtype(np.int16): {"short", "short int", "signed short", "signed short int", "int16", "int16_t"},
+    np.dtype(np.uint16): {"ushort", "unsigned short", "unsigned short int", "uint16", "uint16_t"},
+    np.dtype(np.int32): {"int", "signed int", "int32", "int32_t"},
+    np.dtype(np.uint32): {"uint", "unsigned int", "uint32", "uint32_t"},
+    np.dtype(np.int64): {"longlong", "long long", "long long int", "signed long long", "signed long long int",
+                         "int64", "int64_t"},
+    np.dtype(np.uint64): {"ulonglong", "unsigned long long", "unsigned long long int", "uint64", "uint64_t"},
+    np.dtype(np.float32): {"float"},
+    np.dtype(np.float64): {"double"},
 }
 _CHUNK = 1 << 22
 _MAX_HEADER_BYTES = 1 << 20
@@ -95,12 +102,20 @@ def check_nrrd_file(path: Path) -> None:
             raise SegmentationFileError(f"{path}: the NRRD data holds {found} bytes where {expected} are needed.")
 
 
+def nrrd_dtype(header: NrrdHeader) -> np.dtype | None:
+    """The numpy type of the data, in the file's byte order (None for "block" and names this module does not know)."""
+    name = header.fields["type"].lower()
+    dtype = next((dtype for dtype, names in _NRRD_TYPES.items() if name in names), None)
+    if dtype is not None and dtype.itemsize > 1:
+        dtype = dtype.newbyteorder(">" if header.fields.get("endian", "little").lower() == "big" else "<")
+    return dtype
+
+
 def expected_data_bytes(header: NrrdHeader, path: Path) -> int | None:
     """How many bytes of data the sizes and type call for (None for types this module does not know)."""
     fields = header.fields
-    type_name = fields["type"].lower()
-    size = next((n for n, names in _TYPE_BYTES.items() if type_name in names), None)
-    if size is None:
+    dtype = nrrd_dtype(header)
+    if dtype is None:
         return None  # "block" and unusual types: leave them to the reader
     try:
         sizes = [int(value) for value in fields["sizes"].split()]
@@ -109,7 +124,7 @@ def expected_data_bytes(header: NrrdHeader, path: Path) -> int | None:
         raise SegmentationFileError(f"{path}: NRRD sizes {fields['sizes']!r} are not whole numbers.") from None
     if len(sizes) != dimension or any(value < 1 for value in sizes):
         raise SegmentationFileError(f"{path}: NRRD sizes {sizes} do not match dimension {dimension}.")
-    return math.prod(sizes) * size
+    return math.prod(sizes) * dtype.itemsize
 
 
 def _gzip_length(path: Path, offset: int) -> int:

@@ -38,7 +38,7 @@ import numpy as np
 from ..errors import SegmentationFileError
 from .file_output import write_atomically
 from .label_layers import relabelled, segment_numbers, values_not_in
-from .nrrd_check import NrrdHeader, expected_data_bytes, read_nrrd_header
+from .nrrd_check import NrrdHeader, expected_data_bytes, nrrd_dtype, read_nrrd_header
 from .segment_metadata import SegmentMetadata
 from .segment_tags import segment_metadata_from_tags, segment_tags
 
@@ -48,14 +48,6 @@ GZIP_LEVEL = 7
 BINARY_LABELMAP = "Binary labelmap"
 """Slicer's name of the representation a ``.seg.nrrd`` holds (and segmentation nodes are built in)."""
 _NRRD_TYPES = {np.dtype(np.uint8): "unsigned char", np.dtype(np.uint16): "unsigned short"}
-_INTEGER_TYPES = {
-    np.dtype(np.int8): {"signed char", "int8", "int8_t"},
-    np.dtype(np.uint8): {"uchar", "unsigned char", "uint8", "uint8_t"},
-    np.dtype(np.int16): {"short", "short int", "signed short", "signed short int", "int16", "int16_t"},
-    np.dtype(np.uint16): {"ushort", "unsigned short", "unsigned short int", "uint16", "uint16_t"},
-    np.dtype(np.int32): {"int", "signed int", "int32", "int32_t"},
-    np.dtype(np.uint32): {"uint", "unsigned int", "uint32", "uint32_t"},
-}
 _SPACE_SIGNS = {  # patient space of the file -> LPS
     "left-posterior-superior": (1, 1, 1), "lps": (1, 1, 1),
     "right-anterior-superior": (-1, -1, 1), "ras": (-1, -1, 1),
@@ -215,7 +207,7 @@ def read_seg_nrrd(path: Path) -> SlicerSegmentation | None:
     path = Path(path)
     header = read_nrrd_header(path)
     fields, key_values = header.fields, header.key_values
-    dtype = _integer_dtype(fields)
+    dtype = _integer_dtype(header)
     space = _SPACE_SIGNS.get(fields.get("space", "").lower())
     encoding = fields["encoding"].lower()
     if encoding not in ("raw", "gzip", "gz"):
@@ -238,12 +230,10 @@ def read_seg_nrrd(path: Path) -> SlicerSegmentation | None:
         raise SegmentationFileError(f"{path}: malformed segmentation fields ({type(error).__name__}: {error}).") from None
 
 
-def _integer_dtype(fields: dict[str, str]) -> np.dtype | None:
-    name = fields["type"].lower()
-    dtype = next((dtype for dtype, names in _INTEGER_TYPES.items() if name in names), None)
-    if dtype is not None and dtype.itemsize > 1:
-        dtype = dtype.newbyteorder(">" if fields.get("endian", "little").lower() == "big" else "<")
-    return dtype
+def _integer_dtype(header: NrrdHeader) -> np.dtype | None:
+    """The data's type when it is an integer of up to 32 bits, as Slicer's labelmaps are."""
+    dtype = nrrd_dtype(header)
+    return dtype if dtype is not None and dtype.kind in "iu" and dtype.itemsize <= 4 else None
 
 
 def _voxels(path: Path, header: NrrdHeader, dtype: np.dtype) -> np.ndarray:
