@@ -114,8 +114,18 @@ def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGe
         if geometry is None:
             raise SourceSeriesError(f"{name}: the multi-frame image is not a regularly spaced volume.")
         return geometry, [0]
+    if any(int(ds.get("NumberOfFrames", 1)) > 1 for ds in datasets):
+        raise SourceSeriesError(
+            f"{name}: holds several multi-frame images; give one, or a series of single-frame images."
+        )
+    # highdicom's get_series_volume_positions would look each image's SOP
+    # class up in the standard's tables (0.1 s for 300 images); the positions
+    # and the shared orientation are all it needs.
     try:
-        spacing, indices = hd.spatial.get_series_volume_positions(datasets)
+        orientation = datasets[0].ImageOrientationPatient
+        parallel = all(ds.ImageOrientationPatient == orientation for ds in datasets[1:])
+        positions = [ds.ImagePositionPatient for ds in datasets]
+        spacing, indices = hd.spatial.get_volume_positions(positions, orientation) if parallel else (None, None)
     except (AttributeError, ValueError) as error:
         raise SourceSeriesError(f"{name}: the images lack the attributes of a volume ({error}).") from None
     if spacing is None:
