@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import highdicom as hd
 import numpy as np
+import pydicom
 import pytest
 from conftest import blob_labels, demo_segments, make_grid, shared_data, write_series
 
@@ -109,6 +110,12 @@ def test_bad_source_series_is_named(tmp_path):
     with pytest.raises(SourceSeriesError, match="not a regularly spaced stack"):
         read_source_series_folder(shared_data("pydicom/CT2"))
     with pytest.raises(SourceSeriesError, match="no DICOM image series"):
+        read_source_series_folder(tmp_path)
+    multiframe = pydicom.dcmread(next(shared_data("dcmqi/24x38x3/multiframe").glob("*.dcm")))
+    for number in (1, 2):
+        multiframe.SOPInstanceUID = f"{multiframe.SOPInstanceUID}.{number}"
+        multiframe.save_as(tmp_path / f"mf{number}.dcm")
+    with pytest.raises(SourceSeriesError, match="holds several multi-frame images; give one"):
         read_source_series_folder(tmp_path)
 
 
