@@ -140,9 +140,7 @@ def build_labelmap_seg(
     # highdicom encodes pixels with the transfer syntax; deflate is applied
     # to the whole dataset by pydicom when it is saved.
     seg = hd.seg.Segmentation(
-        pixel_array=hd.Volume(
-            on_source_grid.array, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid
-        ),
+        pixel_array=_pixels_for_highdicom(on_source_grid.array, source),
         segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
         segment_descriptions=descriptions,
         # A SEG needs at least one frame: keep empty frames when all are empty.
@@ -150,6 +148,21 @@ def build_labelmap_seg(
         **_common_arguments(source, series, compression, workers),
     )
     return _finish(seg, segments, compression, series)
+
+
+def _pixels_for_highdicom(array: np.ndarray, source: SourceSeries) -> np.ndarray | hd.Volume:
+    """The label array on the source grid in the form highdicom pairs with source images fastest.
+
+    Slice k of the grid is image k of a single-frame series (SourceSeries
+    orders them so), and highdicom pairs a plain array's planes with the
+    images in that order. Given a Volume it would match every plane to an
+    image by position instead: the same frames and references, 0.25 s later
+    for 300 images. A multi-frame source keeps the Volume: its frames need not
+    be in the grid's order.
+    """
+    if len(source.datasets) > 1:
+        return array
+    return hd.Volume(array, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid)
 
 
 def build_binary_seg(
