@@ -67,6 +67,26 @@ def test_every_compression_round_trips_and_validates(source, tmp_path, scene, co
     assert dciodvfy_errors(path) == []
 
 
+def test_each_frame_references_the_image_it_lies_on(tmp_path):
+    """Frames and source images are paired by position, whatever order the files come in and the slices run."""
+    grid = make_grid((7, 16, 12), row_direction=(0, 1, 0), column_direction=(0, 0, -1))
+    files = write_series(grid, tmp_path / "ct")
+    source = read_source_series(list(reversed(files[::2])) + files[1::2])
+    labels = blob_labels(source.geometry.spatial_shape, [1, 2], seed=11)
+    labels[3] = 0
+    dataset = pydicom.dcmread(write(source, labels, [1, 2], tmp_path / "seg.dcm"))
+
+    position_of_image = {ds.SOPInstanceUID: np.array(ds.ImagePositionPatient, dtype=float) for ds in source.datasets}
+    referenced = []
+    for frame in dataset.PerFrameFunctionalGroupsSequence:
+        (image,) = frame.DerivationImageSequence[0].SourceImageSequence
+        referenced.append(image.ReferencedSOPInstanceUID)
+        frame_position = np.array(frame.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
+        np.testing.assert_allclose(frame_position, position_of_image[image.ReferencedSOPInstanceUID], atol=1e-4)
+    labelled = [ds.SOPInstanceUID for ds, slice_ in zip(source.datasets, labels) if slice_.any()]
+    assert sorted(referenced) == sorted(labelled)
+
+
 @pytest.mark.parametrize("compression", list(Compression))
 def test_sixteen_bit_labels(source, tmp_path, scene, compression, caplog):
     numbers = [1, 255, 256, 4000, 65535]
