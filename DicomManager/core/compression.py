@@ -5,8 +5,8 @@ The default is RLE Lossless: every reader we test opens it, dcmqi 1.5.7
 or JPEG 2000 SEGs. JPEG-LS and deflate are the opt-ins for the smallest files.
 
 Deflated Explicit VR Little Endian is not a pixel codec: highdicom builds the
-dataset uncompressed and pydicom deflates the whole dataset (per-frame
-metadata included) when it is saved.
+dataset uncompressed and the whole dataset (per-frame metadata included)
+is deflated when it is saved, by :mod:`.deflated_file`.
 """
 
 from __future__ import annotations

@@ -137,8 +137,6 @@ def build_labelmap_seg(
     array = _checked_label_array(labels.array, numbers)
     _check_frame_of_reference(labels, source)
     on_source_grid = match_to_grid(labels.with_array(array), source.geometry, what="The segmentation grid")
-    # highdicom encodes pixels with the transfer syntax; deflate is applied
-    # to the whole dataset by pydicom when it is saved.
     seg = hd.seg.Segmentation(
         pixel_array=_pixels_for_highdicom(on_source_grid.array, source),
         segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
@@ -231,7 +229,7 @@ def _common_arguments(
 ) -> dict[str, object]:
     """The highdicom Segmentation arguments that LABELMAP and BINARY SEGs share."""
     # highdicom encodes pixels with the transfer syntax; deflate is applied
-    # to the whole dataset by pydicom when it is saved.
+    # to the whole dataset when it is saved (see .deflated_file).
     pixel_syntax = compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
     return dict(
         source_images=source.datasets,
