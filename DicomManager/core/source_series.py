@@ -109,12 +109,13 @@ def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGe
     A series is either single-frame images that form a regularly spaced stack,
     or one multi-frame image. ``name`` identifies the series in errors.
     """
-    if len(datasets) == 1 and int(datasets[0].get("NumberOfFrames", 1)) > 1:
+    multiframe = any(int(ds.get("NumberOfFrames", 1)) > 1 for ds in datasets)
+    if multiframe and len(datasets) == 1:
         geometry = hd.Image.from_dataset(datasets[0], copy=False).get_volume_geometry()
         if geometry is None:
             raise SourceSeriesError(f"{name}: the multi-frame image is not a regularly spaced volume.")
         return geometry, [0]
-    if any(int(ds.get("NumberOfFrames", 1)) > 1 for ds in datasets):
+    if multiframe:
         raise SourceSeriesError(
             f"{name}: holds several multi-frame images; give one, or a series of single-frame images."
         )
