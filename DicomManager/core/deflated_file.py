@@ -2,7 +2,10 @@
 
 pydicom deflates at zlib's default level 6 and takes no other. On labelmaps
 level 8 is 30% smaller (case B's pixel data: 276 -> 196 kB); level 9 saves 3%
-more for four times the time. The file meta and the dataset are encoded by
+more for three times the time. zlib's memory level 6 ends a block every 8192
+symbols rather than 32768 at level 9: the code tables then follow the
+labelmap from empty rows to segment edges, 2% smaller than level 9 (case B:
+220 -> 216 kB) and a little faster. The file meta and the dataset are encoded by
 pydicom exactly as ``save_as`` would; only the deflating is done here.
 """
 
@@ -20,6 +23,8 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 
 DEFLATE_LEVEL = 8
 """zlib level of deflated SEGs."""
+MEMORY_LEVEL = 6
+"""zlib memory level of deflated SEGs: sets how many symbols a block holds (see the module docstring)."""
 PIECE_BYTES = 8 * 2**20
 """Smallest piece deflated on a core of its own: below it a thread costs more than it saves."""
 _WINDOW_BYTES = 2**zlib.MAX_WBITS
@@ -63,7 +68,7 @@ def deflate(data: bytes | memoryview, pieces: int | None = None) -> bytes:
 
     def deflate_piece(start: int) -> bytes:
         dictionary = view[max(0, start - _WINDOW_BYTES) : start]
-        compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, 9, zdict=dictionary)
+        compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, MEMORY_LEVEL, zdict=dictionary)
         last = start + size >= len(data)
         return compressor.compress(view[start : start + size]) + compressor.flush(
             zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH

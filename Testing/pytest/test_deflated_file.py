@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
-from DicomManager.core.deflated_file import DEFLATE_LEVEL, PIECE_BYTES, deflate
+from DicomManager.core.deflated_file import DEFLATE_LEVEL, MEMORY_LEVEL, PIECE_BYTES, deflate
 
 
 def inflate(stream: bytes) -> bytes:
@@ -31,7 +31,7 @@ def test_pieces_join_into_one_stream_of_the_same_data(pieces):
     stream = deflate(data, pieces)
 
     assert inflate(stream) == data
-    serial = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, 9)
+    serial = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, MEMORY_LEVEL)
     # A piece costs its closing blocks and the matches lost at its start: tens of bytes.
     assert len(stream) <= len(serial.compress(data) + serial.flush()) + 64 * (pieces - 1)
 
