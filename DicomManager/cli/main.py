@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--output", required=True, type=Path, help="SEG file to write")
     _add_writing_options(export)
+    export.add_argument(
+        "--crop-to-segments",
+        action="store_true",
+        help="frames cover only the segments' rectangle, as .seg.nrrd does: the smallest files (with deflate), "
+        "read by highdicom, dcmqi and Slicer, but not by OHIF, which needs frames the size of the source images",
+    )
     export.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
     export.add_argument("--series-description", help="SeriesDescription of the SEG")
     export.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
@@ -186,6 +192,7 @@ def _write_over_series(
         compression=Compression(arguments.compression),
         series=series,
         overwrite=arguments.force,
+        crop_to_segments=arguments.crop_to_segments,
     )
 
 
@@ -216,6 +223,7 @@ def _export_through_slicer(
         file_name=arguments.output.name,
         series=series,
         overwrite=arguments.force,
+        crop_to_segments=arguments.crop_to_segments,
     )
     discard_segmentation_node(segmentation)
     return written

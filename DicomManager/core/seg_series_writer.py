@@ -53,12 +53,14 @@ def write_segmentation_series(
     compression: Compression = DEFAULT_COMPRESSION,
     series: SeriesAttributes = SeriesAttributes(),
     overwrite: bool = False,
+    crop_to_segments: bool = False,
 ) -> WrittenSeries:
     """Write ``segments`` (voxels in ``layers``) over ``source`` to ``output_path``.
 
     With the ``layers`` policy and overlapping segments, the files are
     ``<stem>_layer<N><suffix>`` beside ``output_path``; all or none of them
-    are left on disk.
+    are left on disk. ``crop_to_segments``: see
+    :func:`~DicomManager.core.seg_writer.write_labelmap_seg`.
     """
     output_path = Path(output_path)
     series = replace(series, series_instance_uid=series.series_instance_uid or hd.UID())
@@ -67,7 +69,7 @@ def write_segmentation_series(
     if not overlaps:
         written = write_labelmap_seg(
             layers[0].with_array(merged), segments, source, output_path,
-            compression=compression, series=series, overwrite=overwrite,
+            compression=compression, series=series, overwrite=overwrite, crop_to_segments=crop_to_segments,
         )
         return WrittenSeries(series.series_instance_uid, "LABELMAP", (written,))
     if overlap is OverlapPolicy.ERROR:
@@ -76,10 +78,13 @@ def write_segmentation_series(
     if overlap is OverlapPolicy.BINARY:
         refuse_existing(output_path, overwrite)
         seg = build_binary_seg(
-            layers, layer_of_segment, segments, source, compression=compression, series=series
+            layers, layer_of_segment, segments, source,
+            compression=compression, series=series, crop_to_segments=crop_to_segments,
         )
         return WrittenSeries(series.series_instance_uid, "BINARY", (save_seg(seg, output_path, overwrite),))
-    return _write_layer_instances(layers, layer_of_segment, segments, source, output_path, compression, series, overwrite)
+    return _write_layer_instances(
+        layers, layer_of_segment, segments, source, output_path, compression, series, overwrite, crop_to_segments
+    )
 
 
 def _write_layer_instances(
@@ -91,6 +96,7 @@ def _write_layer_instances(
     compression: Compression,
     series: SeriesAttributes,
     overwrite: bool,
+    crop_to_segments: bool,
 ) -> WrittenSeries:
     paths = [output_path.with_name(f"{output_path.stem}_layer{index}{output_path.suffix}") for index in range(1, len(layers) + 1)]
     for path in paths:
@@ -101,7 +107,10 @@ def _write_layer_instances(
             in_layer = [segment for segment in segments if layer_of_segment[segment.number] == index]
             instance = replace(series, instance_number=index + 1, sop_instance_uid=None)
             written.append(
-                write_labelmap_seg(layer, in_layer, source, path, compression=compression, series=instance, overwrite=overwrite)
+                write_labelmap_seg(
+                    layer, in_layer, source, path,
+                    compression=compression, series=instance, overwrite=overwrite, crop_to_segments=crop_to_segments,
+                )
             )
     except BaseException:
         for instance in written:

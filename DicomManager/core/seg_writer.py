@@ -3,8 +3,8 @@
 highdicom builds the dataset (Label Map Segmentation Storage, SOP Class
 1.2.840.10008.5.1.4.1.1.66.7): this module checks the input first, so that
 every problem is reported in the project's terms before anything is built,
-then hands highdicom a :class:`highdicom.Volume` and saves the result
-atomically.
+then hands highdicom the labels on the source grid (or on the part of it that
+holds segments, on request) and saves the result atomically.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def write_labelmap_seg(
     series: SeriesAttributes = SeriesAttributes(),
     overwrite: bool = False,
     workers: int = 0,
+    crop_to_segments: bool = False,
 ) -> WrittenSeg:
     """Write ``labels`` as a LABELMAP SEG that references ``source``.
 
@@ -86,10 +87,17 @@ def write_labelmap_seg(
     grid, on a part of it, or on it with axes flipped or swapped. Every non-zero value must be the number of one of
     ``segments``; segments that no voxel has are written as empty segments.
     ``workers`` is passed to highdicom to encode frames in parallel.
+
+    Frames span the source images' rows and columns, as OHIF requires. With
+    ``crop_to_segments`` they span only the rectangle that holds labelled
+    voxels, as Slicer's ``.seg.nrrd`` does: the smallest files, which
+    highdicom, dcmqi and this extension read but OHIF (cornerstone3D) does not.
     """
     output_path = Path(output_path)
     refuse_existing(output_path, overwrite)
-    seg = build_labelmap_seg(labels, segments, source, compression=compression, series=series, workers=workers)
+    seg = build_labelmap_seg(
+        labels, segments, source, compression=compression, series=series, workers=workers, crop_to_segments=crop_to_segments
+    )
     return save_seg(seg, output_path, overwrite)
 
 
@@ -129,6 +137,7 @@ def build_labelmap_seg(
     compression: Compression = DEFAULT_COMPRESSION,
     series: SeriesAttributes = SeriesAttributes(),
     workers: int = 0,
+    crop_to_segments: bool = False,
 ) -> hd.seg.Segmentation:
     """Check the input and build the SEG dataset in memory (see :func:`write_labelmap_seg`)."""
     ensure_encoder_available(compression)
@@ -137,12 +146,17 @@ def build_labelmap_seg(
     array = _checked_label_array(labels.array, numbers)
     _check_frame_of_reference(labels, source)
     on_source_grid = match_to_grid(labels.with_array(array), source.geometry, what="The segmentation grid")
+    labelled = bool(array.any())
+    if crop_to_segments and labelled:
+        pixels: np.ndarray | hd.Volume = _sub_volume(on_source_grid, _labelled_box([on_source_grid.array], in_plane=True))
+    else:
+        pixels = _pixels_for_highdicom(on_source_grid.array, source)
     seg = hd.seg.Segmentation(
-        pixel_array=_pixels_for_highdicom(on_source_grid.array, source),
+        pixel_array=pixels,
         segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
         segment_descriptions=descriptions,
         # A SEG needs at least one frame: keep empty frames when all are empty.
-        omit_empty_frames=bool(array.any()),
+        omit_empty_frames=labelled,
         **_common_arguments(source, series, compression, workers),
     )
     return _finish(seg, segments, compression, series)
@@ -172,6 +186,7 @@ def build_binary_seg(
     compression: Compression = DEFAULT_COMPRESSION,
     series: SeriesAttributes = SeriesAttributes(),
     workers: int = 0,
+    crop_to_segments: bool = False,
 ) -> hd.seg.Segmentation:
     """Build a classic BINARY SEG of segments that may overlap, given as label layers on one grid.
 
@@ -179,7 +194,7 @@ def build_binary_seg(
     highdicom takes one mask per segment; they are built only over the
     slices that hold labelled voxels, so memory is segments x those slices.
     Frames keep the source's full rows and columns, as readers such as OHIF
-    expect.
+    expect, unless ``crop_to_segments`` (see :func:`write_labelmap_seg`).
     """
     compression = binary_compression(compression)
     ensure_encoder_available(compression)
@@ -191,16 +206,14 @@ def build_binary_seg(
         in_layer = [n for n in numbers if layer_of_segment[n] == len(on_grid)]
         array = _checked_label_array(layer.array, in_layer or [1])
         on_grid.append(match_to_grid(layer.with_array(array), source.geometry, what="The segmentation grid").array)
-    box = [_labelled_slices(on_grid), (0, source.geometry.spatial_shape[1]), (0, source.geometry.spatial_shape[2])]
-    masks = np.zeros((*[stop - start for start, stop in box], len(numbers)), dtype=bool)
-    window = tuple(slice(start, stop) for start, stop in box)
+    box = _labelled_box(on_grid, in_plane=crop_to_segments)
+    masks = np.zeros((*[window.stop - window.start for window in box], len(numbers)), dtype=bool)
     for channel, number in enumerate(numbers):
-        masks[..., channel] = on_grid[layer_of_segment[number]][window] == number
-    affine = source.geometry.affine.copy()
-    affine[:3, 3] = source.geometry.affine[:3, :3] @ [start for start, _ in box] + source.geometry.affine[:3, 3]
+        masks[..., channel] = on_grid[layer_of_segment[number]][box] == number
     seg = hd.seg.Segmentation(
         pixel_array=hd.Volume(
-            masks, affine, "PATIENT", source.geometry.frame_of_reference_uid, channels={"SegmentNumber": numbers}
+            masks, _box_affine(source.geometry.affine, box), "PATIENT", source.geometry.frame_of_reference_uid,
+            channels={"SegmentNumber": numbers},
         ),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
@@ -291,11 +304,39 @@ def _is_acquisition_equipment(item: Dataset) -> bool:
                for code in purposes)
 
 
-def _labelled_slices(arrays: Sequence[np.ndarray]) -> tuple[int, int]:
-    """(start, stop) of the slices labelled in any of ``arrays``; the first slice when none are."""
-    labelled = np.logical_or.reduce([(array != 0).any(axis=(1, 2)) for array in arrays])
-    present = np.flatnonzero(labelled)
-    return (int(present[0]), int(present[-1]) + 1) if present.size else (0, 1)
+def _labelled_box(arrays: Sequence[np.ndarray], in_plane: bool) -> tuple[slice, slice, slice]:
+    """The (slices, rows, columns) window that holds every labelled voxel of ``arrays`` (one grid).
+
+    Rows and columns are whole unless ``in_plane``. With no labelled voxel
+    the window is the first slice, whole: a SEG needs a frame.
+    """
+    in_plane_labelled = np.logical_or.reduce([array.any(axis=0) for array in arrays])
+    if not in_plane_labelled.any():
+        return slice(0, 1), slice(0, arrays[0].shape[1]), slice(0, arrays[0].shape[2])
+    slices = np.logical_or.reduce([array.any(axis=(1, 2)) for array in arrays])
+    rows = in_plane_labelled.any(axis=1) if in_plane else np.ones(arrays[0].shape[1], dtype=bool)
+    columns = in_plane_labelled.any(axis=0) if in_plane else np.ones(arrays[0].shape[2], dtype=bool)
+    return _span(slices), _span(rows), _span(columns)
+
+
+def _span(present: np.ndarray) -> slice:
+    """The indices from the first to the last true value of ``present`` (which has one)."""
+    indices = np.flatnonzero(present)
+    return slice(int(indices[0]), int(indices[-1]) + 1)
+
+
+def _box_affine(affine: np.ndarray, box: tuple[slice, slice, slice]) -> np.ndarray:
+    """The affine of the grid ``affine`` cut to ``box``: the same axes, the origin at the box's first voxel."""
+    cut = affine.copy()
+    cut[:3, 3] = affine[:3, :3] @ [window.start for window in box] + affine[:3, 3]
+    return cut
+
+
+def _sub_volume(volume: hd.Volume, box: tuple[slice, slice, slice]) -> hd.Volume:
+    """The part of ``volume`` inside ``box``, placed where it lies in the patient."""
+    return hd.Volume(
+        np.ascontiguousarray(volume.array[box]), _box_affine(volume.affine, box), "PATIENT", volume.frame_of_reference_uid
+    )
 
 
 def _segment_descriptions(segments: Sequence[SegmentMetadata]) -> list[hd.seg.SegmentDescription]:

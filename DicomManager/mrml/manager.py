@@ -105,6 +105,7 @@ class DicomManager:
         file_name: str | None = None,
         series: SeriesAttributes | None = None,
         overwrite: bool = False,
+        crop_to_segments: bool = False,
     ) -> str:
         """Write the segmentation as a LABELMAP SEG over the reference volume's DICOM series.
 
@@ -114,7 +115,9 @@ class DicomManager:
         numbers it lists (for example from a dcmqi metadata file); ``series``
         sets series attributes other than the description. Overlapping
         segments are written as ``overlap`` says (see
-        :mod:`DicomManager.core.overlap_policy`).
+        :mod:`DicomManager.core.overlap_policy`). With ``crop_to_segments``
+        frames cover only the segments' rectangle: the smallest files, which
+        OHIF cannot show (see :func:`DicomManager.core.seg_writer.write_labelmap_seg`).
         """
         written = self.export_segmentation(
             segmentation_node,
@@ -126,6 +129,7 @@ class DicomManager:
             file_name=file_name,
             series=replace(series or series_attributes_of_node(segmentation_node), series_description=series_description),
             overwrite=overwrite,
+            crop_to_segments=crop_to_segments,
         )
         return written.series_instance_uid
 
@@ -141,6 +145,7 @@ class DicomManager:
         file_name: str | None = None,
         series: SeriesAttributes | None = None,
         overwrite: bool = False,
+        crop_to_segments: bool = False,
     ) -> WrittenSeries:
         """Like :meth:`export_segmentation_as_dicom_seg`, returning what was written.
 
@@ -157,6 +162,7 @@ class DicomManager:
             file_name=file_name,
             series=series,
             overwrite=overwrite,
+            crop_to_segments=crop_to_segments,
         )
 
     def export_segmentation_over_series(
@@ -171,6 +177,7 @@ class DicomManager:
         file_name: str | None = None,
         series: SeriesAttributes | None = None,
         overwrite: bool = False,
+        crop_to_segments: bool = False,
     ) -> WrittenSeries:
         """Export over a source series read from its files, without a volume node (no voxels are read).
 
@@ -196,6 +203,7 @@ class DicomManager:
             compression=compression,
             series=series,
             overwrite=overwrite,
+            crop_to_segments=crop_to_segments,
         )
 
     def load_segmentation(
