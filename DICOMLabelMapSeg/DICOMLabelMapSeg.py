@@ -56,6 +56,7 @@ class DICOMLabelMapSegParameterNode:
     seriesDescription: str = "Segmentation"
     compression: Annotated[str, Choice([c.value for c in available_compressions()])] = DEFAULT_COMPRESSION.value
     overlap: Annotated[str, Choice([policy.value for policy in OverlapPolicy])] = DEFAULT_OVERLAP_POLICY.value
+    cropToSegments: bool = False
     outputFolder: Path
     addToDatabase: bool = True
     syntheticPatientID: str = "ANONYMOUS"
@@ -206,6 +207,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
             Path(parameters.outputFolder),
             compression=parse_compression(parameters.compression),
             overlap=parse_overlap_policy(parameters.overlap),
+            crop_to_segments=parameters.cropToSegments,
             series=replace(
                 series_attributes_of_node(parameters.segmentation),
                 series_description=parameters.seriesDescription or parameters.segmentation.GetName(),
@@ -316,6 +318,7 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
         """A volume made in Slicer gets a synthetic series; the SEG over it loads back identical."""
         import tempfile
 
+        import pydicom
         from DICOMLib import DICOMUtils
 
         from DicomManager.cli.demo import make_demo_case
@@ -339,6 +342,14 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             self.assertTrue(volume.GetAttribute("DICOM.instanceUIDs"))
             loaded = logic.load(written.paths[0])
             self._assertSameSegmentation(loaded, volume, case.labels.array, case.segments)
+
+            parameters.cropToSegments = True
+            parameters.outputFolder = Path(folder) / "cropped"
+            cropped = logic.export(parameters)
+            header = pydicom.dcmread(cropped.paths[0], stop_before_pixels=True)
+            self.assertEqual((header.Rows, header.Columns), (58, 67))  # the demo's segments span rows 25-82, columns 15-81
+            self._assertSameSegmentation(logic.load(cropped.paths[0]), volume, case.labels.array, case.segments)
+
             parameters.referenceVolume = None
             with self.assertRaises(DicomLabelMapSegError):
                 logic.export(parameters)  # no reference volume chosen and none in the segmentation

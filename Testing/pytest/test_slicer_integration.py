@@ -226,3 +226,23 @@ def test_extension_cmake_lists_every_python_file():
     assert re.findall(r"add_subdirectory\((\w+)\)", top) == ["DicomManager", "DICOMLabelMapSegPlugin", "DICOMLabelMapSeg"]
     for url in re.findall(r'"https://raw.githubusercontent.com/[^/]+/[^/]+/main/([^"]+)"', top):
         assert (PROJECT_ROOT / url).is_file(), url
+
+
+def test_panel_form_puts_one_widget_in_each_cell_and_binds_parameters_that_exist():
+    """Qt drops a second widget given the same form cell; a SlicerParameterName must name a parameter node field."""
+    import ast
+    import xml.etree.ElementTree as ElementTree
+
+    ui = ElementTree.parse(PROJECT_ROOT / "DICOMLabelMapSeg/Resources/UI/DICOMLabelMapSeg.ui")
+    for layout in ui.iter("layout"):
+        if layout.get("class") != "QFormLayout":
+            continue
+        cells = [(item.get("row"), column) for item in layout.findall("item")
+                 for column in (["0", "1"] if item.get("colspan") == "2" else [item.get("column")])]
+        assert len(cells) == len(set(cells)), f"{layout.get('name')}: {sorted(cells)}"
+    bound = {prop.findtext("string") for prop in ui.iter("property") if prop.get("name") == "SlicerParameterName"}
+    module = ast.parse((PROJECT_ROOT / "DICOMLabelMapSeg/DICOMLabelMapSeg.py").read_text())
+    (node_class,) = [n for n in module.body if isinstance(n, ast.ClassDef) and n.name == "DICOMLabelMapSegParameterNode"]
+    fields = {statement.target.id for statement in node_class.body if isinstance(statement, ast.AnnAssign)}
+    assert bound <= fields
+    assert "cropToSegments" in bound
