@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import highdicom as hd
@@ -195,11 +195,18 @@ def build_binary_seg(
     slices that hold labelled voxels, so memory is segments x those slices.
     Frames keep the source's full rows and columns, as readers such as OHIF
     expect, unless ``crop_to_segments`` (see :func:`write_labelmap_seg`).
+
+    A BINARY SEG numbers its segments 1, 2, 3, ... (PS3.3 C.8.20.2): other
+    numbers are given those in ascending order, and the change is logged.
     """
     compression = binary_compression(compression)
     ensure_encoder_available(compression)
-    descriptions = _segment_descriptions(segments)
+    _segment_descriptions(segments)  # refuses duplicate numbers before any renumbering
     numbers = sorted(segment.number for segment in segments)
+    binary_number = {number: index for index, number in enumerate(numbers, start=1)}
+    if any(number != new for number, new in binary_number.items()):
+        logger.warning("A BINARY SEG numbers segments from 1: %s become %s", numbers, list(binary_number.values()))
+    binary_segments = [replace(segment, number=binary_number[segment.number]) for segment in segments]
     on_grid = []
     for layer in layers:
         _check_frame_of_reference(layer, source)
@@ -213,14 +220,14 @@ def build_binary_seg(
     seg = hd.seg.Segmentation(
         pixel_array=hd.Volume(
             masks, _box_affine(source.geometry.affine, box), "PATIENT", source.geometry.frame_of_reference_uid,
-            channels={"SegmentNumber": numbers},
+            channels={"SegmentNumber": list(binary_number.values())},
         ),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
+        segment_descriptions=_segment_descriptions(binary_segments),
         omit_empty_frames=bool(masks.any()),
         **_common_arguments(source, series, compression, workers),
     )
-    return _finish(seg, segments, compression, series)
+    return _finish(seg, binary_segments, compression, series)
 
 
 def binary_compression(compression: Compression) -> Compression:

@@ -141,6 +141,33 @@ def test_synthetic_overlaps_round_trip_through_a_segmentation_node(manager, scen
         assert loaded.GetSegmentation().GetNumberOfSegments() == (3 if policy is OverlapPolicy.BINARY else 2)
 
 
+def test_binary_seg_numbers_gapped_segments_from_one(manager, scene, tmp_path, caplog):
+    """PS3.3 C.8.20.2: a BINARY SEG's segments are numbered 1, 2, 3, ...; label values 2, 5, 9 are renumbered."""
+    volume = manager.load_reference_volume(shared_data("dcmqi/23x38x3/image"))
+    grid = grid_of_volume_node(volume)
+    first = np.zeros(grid.spatial_shape, dtype=np.uint8)
+    second = np.zeros(grid.spatial_shape, dtype=np.uint8)
+    first[:, 5:20, 3:15] = 9
+    first[:, 25:30, 3:15] = 2
+    second[1:, 10:28, 8:20] = 5
+    layers = [hd.Volume(first, grid.affine, "PATIENT"), hd.Volume(second, grid.affine, "PATIENT")]
+    segments = demo_segments([2, 5, 9])
+    node = create_layered_segmentation_node(scene, layers, segments, {2: 0, 9: 0, 5: 1}, "gapped")
+
+    written = manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.BINARY, compression=Compression.NONE)
+    (path,) = written.paths
+
+    assert "[2, 5, 9] become [1, 2, 3]" in caplog.text
+    dataset = pydicom.dcmread(path, stop_before_pixels=True)
+    assert [(item.SegmentNumber, item.SegmentLabel) for item in dataset.SegmentSequence] == [
+        (new, segment.label) for new, segment in enumerate(segments, start=1)]
+    masks = segment_masks(read_seg(path, grid))
+    np.testing.assert_array_equal(masks[1], first == 2)
+    np.testing.assert_array_equal(masks[2], second == 5)
+    np.testing.assert_array_equal(masks[3], first == 9)
+    assert dciodvfy_errors(path) == []
+
+
 def test_masks_at_frame_and_byte_edges_read_the_same_packed_and_decoded(manager, scene, tmp_path):
     # Uncompressed 1-bit frames are cut to each segment's rectangle in their packed bytes; JPEG 2000 ones are
     # decoded first. Masks that touch the frame's edges and start or end inside a byte read alike in both.
