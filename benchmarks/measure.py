@@ -87,7 +87,7 @@ def _trim_heap() -> None:
         pass
 
 
-def ours_export(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
+def ours_export(case: Path, work: Path, compression: str, crop_to_segments: bool = False) -> tuple[measured, Path]:
     """From a segmentation node and its DICOM volume node to the closed SEG file (source headers read inside)."""
     from DicomManager.core.compression import Compression
     from DicomManager.mrml.manager import DicomManager
@@ -98,12 +98,18 @@ def ours_export(case: Path, work: Path, compression: str) -> tuple[measured, Pat
     manager = DicomManager(session.scene)
     volume = manager.load_reference_volume(case / "ct")
     node = read_segmentation_file(session.scene, case / "segmentation.seg.nrrd")
-    output = work / f"ours_{compression}.dcm"
+    output = work / f"ours_{compression}{'_cropped' if crop_to_segments else ''}.dcm"
     with measured() as timer:
         manager.export_segmentation(
-            node, volume, work, compression=Compression(compression), file_name=output.name, overwrite=True
+            node, volume, work, compression=Compression(compression), file_name=output.name, overwrite=True,
+            crop_to_segments=crop_to_segments,
         )
     return timer, output
+
+
+def ours_export_cropped(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
+    """``ours_export`` with frames cropped to the segments' rectangle: the smallest SEG."""
+    return ours_export(case, work, compression, crop_to_segments=True)
 
 
 def ours_load(case: Path, work: Path, compression: str, seg: Path | None = None) -> tuple[measured, Path]:
@@ -118,6 +124,10 @@ def ours_load(case: Path, work: Path, compression: str, seg: Path | None = None)
     with measured() as timer:
         manager.load_segmentation(seg, volume)
     return timer, seg
+
+
+def ours_load_cropped(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
+    return ours_load(case, work, compression, work / f"ours_{compression}_cropped.dcm")
 
 
 def ours_load_binary(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
@@ -264,7 +274,7 @@ def _tool(name: str) -> str:
 
 
 OPERATIONS = {function.__name__: function for function in (
-    ours_export, ours_load, ours_load_binary, highdicom_export, highdicom_load,
+    ours_export, ours_load, ours_export_cropped, ours_load_cropped, ours_load_binary, highdicom_export, highdicom_load,
     segnrrd_write, segnrrd_read, today_export, today_load, today_load_binary,
 )}
 
