@@ -127,3 +127,15 @@ def test_ohif_keeps_8_bit_labelmaps_so_export_warns_for_16_bit(ohif_reader, demo
     ohif = np.stack([loaded.slices[uid] for uid in demo.source.sop_instance_uids])
     np.testing.assert_array_equal(ohif[array == 3], 3)
     np.testing.assert_array_equal(ohif[array == 300], 0)  # segment 300 is lost in OHIF: what the warning says
+
+
+def test_ohif_cannot_load_frames_cropped_to_the_segments(ohif_reader, demo, tmp_path):
+    """Why cropping is opt-in: OHIF copies each frame into its source image's pixels, which must be the same size."""
+    seg = write_labelmap_seg(
+        demo.case.labels, demo.case.segments, demo.source, tmp_path / "cropped.dcm", crop_to_segments=True
+    )
+    header = pydicom.dcmread(seg.path, stop_before_pixels=True)
+    assert (header.Rows, header.Columns) != (demo.source.datasets[0].Rows, demo.source.datasets[0].Columns)
+
+    with pytest.raises(AssertionError, match="frames have different geometry dimensions .Rows and Columns."):
+        ohif_reader(seg.path, demo.case.series_files[0].parent, tmp_path)
