@@ -119,15 +119,20 @@ def test_error_policy_names_the_overlaps_and_writes_nothing(partial_overlaps, ma
     assert list(tmp_path.iterdir()) == []
 
 
-def test_synthetic_overlaps_round_trip_through_a_segmentation_node(manager, scene, tmp_path):
+def overlapping_blobs(manager, first_values: tuple[int, int], second_value: int):
+    """dcmqi's 23x38x3 image, and two label layers on it: two blobs in the first, one overlapping both in the second."""
     volume = manager.load_reference_volume(shared_data("dcmqi/23x38x3/image"))
     grid = grid_of_volume_node(volume)
     first = np.zeros(grid.spatial_shape, dtype=np.uint8)
     second = np.zeros(grid.spatial_shape, dtype=np.uint8)
-    first[:, 5:20, 3:15] = 1
-    first[:, 25:30, 3:15] = 3
-    second[1:, 10:28, 8:20] = 2
-    layers = [hd.Volume(first, grid.affine, "PATIENT"), hd.Volume(second, grid.affine, "PATIENT")]
+    first[:, 5:20, 3:15] = first_values[0]
+    first[:, 25:30, 3:15] = first_values[1]
+    second[1:, 10:28, 8:20] = second_value
+    return volume, grid, first, second, [hd.Volume(layer, grid.affine, "PATIENT") for layer in (first, second)]
+
+
+def test_synthetic_overlaps_round_trip_through_a_segmentation_node(manager, scene, tmp_path):
+    volume, grid, first, second, layers = overlapping_blobs(manager, (1, 3), 2)
     node = create_layered_segmentation_node(scene, layers, demo_segments([1, 2, 3]), {1: 0, 3: 0, 2: 1}, "blobs")
     for policy in (OverlapPolicy.BINARY, OverlapPolicy.LAYERS):
         written = manager.export_segmentation(node, volume, tmp_path / policy.value, overlap=policy)
@@ -143,14 +148,7 @@ def test_synthetic_overlaps_round_trip_through_a_segmentation_node(manager, scen
 
 def test_binary_seg_numbers_gapped_segments_from_one(manager, scene, tmp_path, caplog):
     """PS3.3 C.8.20.2: a BINARY SEG's segments are numbered 1, 2, 3, ...; label values 2, 5, 9 are renumbered."""
-    volume = manager.load_reference_volume(shared_data("dcmqi/23x38x3/image"))
-    grid = grid_of_volume_node(volume)
-    first = np.zeros(grid.spatial_shape, dtype=np.uint8)
-    second = np.zeros(grid.spatial_shape, dtype=np.uint8)
-    first[:, 5:20, 3:15] = 9
-    first[:, 25:30, 3:15] = 2
-    second[1:, 10:28, 8:20] = 5
-    layers = [hd.Volume(first, grid.affine, "PATIENT"), hd.Volume(second, grid.affine, "PATIENT")]
+    volume, grid, first, second, layers = overlapping_blobs(manager, (9, 2), 5)
     segments = demo_segments([2, 5, 9])
     node = create_layered_segmentation_node(scene, layers, segments, {2: 0, 9: 0, 5: 1}, "gapped")
 
