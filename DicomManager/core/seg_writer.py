@@ -201,7 +201,7 @@ def build_binary_seg(
     """
     compression = binary_compression(compression)
     ensure_encoder_available(compression)
-    _segment_descriptions(segments)  # refuses duplicate numbers before any renumbering
+    _check_segment_numbers(segments)  # before renumbering, which would hide a number used twice
     numbers = sorted(segment.number for segment in segments)
     binary_number = {number: index for index, number in enumerate(numbers, start=1)}
     if any(number != new for number, new in binary_number.items()):
@@ -347,14 +347,19 @@ def _sub_volume(volume: hd.Volume, box: tuple[slice, slice, slice]) -> hd.Volume
 
 
 def _segment_descriptions(segments: Sequence[SegmentMetadata]) -> list[hd.seg.SegmentDescription]:
+    _check_segment_numbers(segments)
+    ordered = sorted(segments, key=lambda segment: segment.number)
+    return [segment_description_from_metadata(segment) for segment in ordered]
+
+
+def _check_segment_numbers(segments: Sequence[SegmentMetadata]) -> None:
+    """Refuse a segmentation without segments, or with a segment number used twice."""
     if not segments:
         raise InvalidSegmentationError("The segmentation has no segments.")
     numbers = [segment.number for segment in segments]
     duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
     if duplicates:
         raise InvalidSegmentationError(f"Segment numbers {duplicates} are used by more than one segment.")
-    ordered = sorted(segments, key=lambda segment: segment.number)
-    return [segment_description_from_metadata(segment) for segment in ordered]
 
 
 def _checked_label_array(array: np.ndarray, numbers: Sequence[int]) -> np.ndarray:
