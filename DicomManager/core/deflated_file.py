@@ -2,10 +2,10 @@
 
 pydicom deflates at zlib's default level 6 and takes no other. On labelmaps
 level 8 is 30% smaller (case B's pixel data: 276 -> 196 kB); level 9 saves 3%
-more for three times the time. zlib's memory level 6 ends a block every 8192
-symbols rather than 32768 at level 9: the code tables then follow the
-labelmap from empty rows to segment edges, 2% smaller than level 9 (case B:
-220 -> 216 kB) and a little faster. The file meta and the dataset are encoded by
+more for three times the time. At memory level 6 zlib ends a block every 4096
+symbols rather than 32768 at memory level 9: the code tables then follow the
+labelmap from empty rows to segment edges, 2% smaller than at memory level 9
+(case B: 220 -> 216 kB) and a little faster. The file meta and the dataset are encoded by
 pydicom exactly as ``save_as`` would; only the deflating is done here.
 """
 
