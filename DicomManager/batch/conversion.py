@@ -130,11 +130,13 @@ def convert_tree(
     overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
     progress: Callable[[int, int, ConversionOutcome], None] | None = None,
     executor: Executor | None = None,
+    crop_to_segments: bool = False,
 ) -> ConversionSummary:
     """Convert everything :func:`plan_conversion` finds.
 
     Runs on ``executor`` when given (a Dask cluster's, say: see :func:`dask_executor`),
     else on a local pool of ``workers`` processes (default: all cores).
+    ``crop_to_segments``: see :func:`~DicomManager.core.seg_writer.write_labelmap_seg`.
     """
     tasks, outcomes = plan_conversion(input_tree, output_tree)
     todo = []
@@ -146,11 +148,11 @@ def convert_tree(
             todo.append(task)
     total = len(todo)
     if executor is not None:
-        outcomes += _run_tasks(executor, todo, input_tree, compression, overlap, progress)
+        outcomes += _run_tasks(executor, todo, input_tree, compression, overlap, crop_to_segments, progress)
         return ConversionSummary(outcomes)
     workers = max(1, min(workers or os.cpu_count() or 1, total or 1))
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        outcomes += _run_tasks(pool, todo, input_tree, compression, overlap, progress)
+        outcomes += _run_tasks(pool, todo, input_tree, compression, overlap, crop_to_segments, progress)
     return ConversionSummary(outcomes, _peak_child_mb())
 
 
@@ -185,9 +187,12 @@ def _run_tasks(
     input_tree: Path,
     compression: Compression,
     overlap: OverlapPolicy,
+    crop_to_segments: bool,
     progress: Callable[[int, int, ConversionOutcome], None] | None,
 ) -> list[ConversionOutcome]:
-    futures = {executor.submit(convert_one, task, compression.value, overlap.value): task for task in tasks}
+    futures = {
+        executor.submit(convert_one, task, compression.value, overlap.value, crop_to_segments): task for task in tasks
+    }
     outcomes = []
     for done, future in enumerate(as_completed(futures), start=1):
         task = futures[future]
@@ -202,12 +207,12 @@ def _run_tasks(
     return outcomes
 
 
-def convert_one(task: ConversionTask, compression: str, overlap: str) -> ConversionOutcome:
+def convert_one(task: ConversionTask, compression: str, overlap: str, crop_to_segments: bool = False) -> ConversionOutcome:
     """Convert one task (runs in a worker process); our own errors become a failed outcome."""
     outcome = ConversionOutcome(str(task.input), "converted", input_bytes=task.input.stat().st_size)
     try:
         written = (_convert_seg if task.kind == "seg" else _convert_seg_nrrd)(
-            task, Compression(compression), OverlapPolicy(overlap)
+            task, Compression(compression), OverlapPolicy(overlap), crop_to_segments
         )
     except DicomLabelMapSegError as error:
         outcome.status, outcome.reason = "failed", str(error)
@@ -218,7 +223,7 @@ def convert_one(task: ConversionTask, compression: str, overlap: str) -> Convers
     return outcome
 
 
-def _convert_seg(task: ConversionTask, compression: Compression, overlap: OverlapPolicy):
+def _convert_seg(task: ConversionTask, compression: Compression, overlap: OverlapPolicy, crop_to_segments: bool):
     from ..core.seg_reader import read_seg
     from ..core.seg_series_writer import write_segmentation_series
     from ..core.seg_writer import SeriesAttributes
@@ -241,11 +246,13 @@ def _convert_seg(task: ConversionTask, compression: Compression, overlap: Overla
         logger.warning("%s: %s", task.input, note)
     return write_segmentation_series(
         result.layers, result.layer_of_segment, result.segments, source, task.output,
-        overlap=overlap, compression=compression, series=series,
+        overlap=overlap, compression=compression, series=series, crop_to_segments=crop_to_segments,
     )
 
 
-def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: OverlapPolicy) -> WrittenSeries:
+def _convert_seg_nrrd(
+    task: ConversionTask, compression: Compression, overlap: OverlapPolicy, crop_to_segments: bool
+) -> WrittenSeries:
     """Write a .seg.nrrd over the first candidate series (nearest folder first) its voxels align with.
 
     Files as Slicer writes them are read without slicer-core (:func:`read_seg_nrrd`), so workers need not
@@ -257,16 +264,16 @@ def _convert_seg_nrrd(task: ConversionTask, compression: Compression, overlap: O
 
     segmentation = read_seg_nrrd(task.input)
     if segmentation is None:
-        return _convert_seg_nrrd_through_slicer(task, compression, overlap)
+        return _convert_seg_nrrd_through_slicer(task, compression, overlap, crop_to_segments)
     series = SeriesAttributes(series_description=task.input.name[: -len(".seg.nrrd")])
     return _over_first_aligned_series(task, lambda source: write_segmentation_series(
         segmentation.layers, segmentation.layer_of_segment, segmentation.segments, source, task.output,
-        overlap=overlap, compression=compression, series=series,
+        overlap=overlap, compression=compression, series=series, crop_to_segments=crop_to_segments,
     ))
 
 
 def _convert_seg_nrrd_through_slicer(
-    task: ConversionTask, compression: Compression, overlap: OverlapPolicy
+    task: ConversionTask, compression: Compression, overlap: OverlapPolicy, crop_to_segments: bool
 ) -> WrittenSeries:
     from ..mrml.manager import DicomManager
     from ..mrml.segmentation_nodes import discard_segmentation_node, series_attributes_of_node
@@ -279,7 +286,7 @@ def _convert_seg_nrrd_through_slicer(
         series = replace(series_attributes_of_node(node), series_description=task.input.name[: -len(".seg.nrrd")])
         return _over_first_aligned_series(task, lambda source: manager.export_segmentation_over_series(
             node, source, task.output.parent, compression=compression, overlap=overlap,
-            file_name=task.output.name, series=series,
+            file_name=task.output.name, series=series, crop_to_segments=crop_to_segments,
         ))
     finally:
         if node is not None:

@@ -105,8 +105,12 @@ def migrate_run(
     compression: Compression = DEFAULT_COMPRESSION,
     overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
     progress: Callable[[str], None] = logger.info,
+    crop_to_segments: bool = False,
 ) -> MigrationReport:
-    """Migrate the run or gold standard in ``folder`` over ``reference`` (DICOM folder, or NRRD/NIfTI volume)."""
+    """Migrate the run or gold standard in ``folder`` over ``reference`` (DICOM folder, or NRRD/NIfTI volume).
+
+    ``crop_to_segments``: see :func:`~DicomManager.core.seg_writer.write_labelmap_seg`.
+    """
     if not Path(reference).exists():
         raise SourceSeriesError(f"{reference}: no such DICOM folder or volume file.")
     run = read_run_folder(folder)
@@ -125,7 +129,9 @@ def migrate_run(
     for trial in run.trials:
         output = dicom / "gold.dcm" if run.is_gold_standard else dicom / "segmentations" / f"{trial.name}.dcm"
         progress(f"{trial.segmentation.name} -> {output.relative_to(run.folder)}")
-        outcome = _migrate_trial(run, trial, output, volume, image, manager, compression, overlap, verify)
+        outcome = _migrate_trial(
+            run, trial, output, volume, image, manager, compression, overlap, crop_to_segments, verify
+        )
         report.outcomes.append(outcome)
         if outcome.error:
             progress(f"  failed: {outcome.error}")
@@ -160,7 +166,9 @@ def _reference_volume(run: RunFolder, reference: Path, manager: DicomManager, di
     return volume, read_source_series_folder(synthetic)
 
 
-def _migrate_trial(run, trial, output, volume, image, manager, compression, overlap, verify) -> TrialOutcome:
+def _migrate_trial(
+    run, trial, output, volume, image, manager, compression, overlap, crop_to_segments, verify
+) -> TrialOutcome:
     outcome = TrialOutcome(
         name=trial.name,
         input=str(trial.segmentation.relative_to(run.folder)),
@@ -186,6 +194,7 @@ def _migrate_trial(run, trial, output, volume, image, manager, compression, over
                 segment_metadata=_segments_with_algorithm(node, grid, trial),
                 file_name=output.name,
                 series=SeriesAttributes(series_description=_description(run, trial)),
+                crop_to_segments=crop_to_segments,
             )
         result = read_seg(output, grid)
         outcome.series_instance_uid = result.info.series_instance_uid

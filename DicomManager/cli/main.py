@@ -76,12 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--output", required=True, type=Path, help="SEG file to write")
     _add_writing_options(export)
-    export.add_argument(
-        "--crop-to-segments",
-        action="store_true",
-        help="frames cover only the segments' rectangle, as .seg.nrrd does: the smallest files (with deflate), "
-        "read by highdicom, dcmqi and Slicer, but not by OHIF, which needs frames the size of the source images",
-    )
     export.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
     export.add_argument("--series-description", help="SeriesDescription of the SEG")
     export.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
@@ -286,7 +280,7 @@ def _info(arguments: argparse.Namespace) -> int:
 
 
 def _add_writing_options(command: argparse.ArgumentParser) -> None:
-    """--compression and --overlap, as every command that writes SEGs takes them."""
+    """--compression, --overlap and --crop-to-segments, as every command that writes SEGs takes them."""
     command.add_argument(
         "--compression",
         choices=[c.value for c in Compression],
@@ -299,6 +293,12 @@ def _add_writing_options(command: argparse.ArgumentParser) -> None:
         default=DEFAULT_OVERLAP_POLICY.value,
         help=f"when segments overlap (default {DEFAULT_OVERLAP_POLICY.value}: one classic BINARY SEG, which loses "
         "nothing and every reader opens; layers: one LABELMAP per layer in one series; error: refuse)",
+    )
+    command.add_argument(
+        "--crop-to-segments",
+        action="store_true",
+        help="frames cover only the segments' rectangle, as .seg.nrrd does: the smallest files (with deflate), "
+        "read by highdicom, dcmqi and Slicer, but not by OHIF, which needs frames the size of the source images",
     )
 
 
@@ -316,6 +316,7 @@ def _migrate(arguments: argparse.Namespace) -> int:
         compression=Compression(arguments.compression),
         overlap=OverlapPolicy(arguments.overlap),
         progress=print,
+        crop_to_segments=arguments.crop_to_segments,
     )
     migrated = sum(outcome.status == "migrated" for outcome in report.outcomes)
     skipped = sum(outcome.status == "skipped" for outcome in report.outcomes)
@@ -345,6 +346,7 @@ def _convert(arguments: argparse.Namespace) -> int:
             overlap=OverlapPolicy(arguments.overlap),
             progress=progress,
             executor=executor,
+            crop_to_segments=arguments.crop_to_segments,
         )
     if interactive:
         print(file=sys.stderr)

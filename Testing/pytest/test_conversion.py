@@ -119,3 +119,18 @@ def test_an_absent_dask_scheduler_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "archive").mkdir()
     assert main(["convert", str(tmp_path / "archive"), str(tmp_path / "out"), "--dask-scheduler", "tcp://127.0.0.1:9"]) == 1
     assert "no Dask scheduler answers at tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_tree_converts_to_cropped_frames_on_request(tmp_path):
+    source, target = tmp_path / "archive", tmp_path / "converted"
+    (source / "seg").mkdir(parents=True)
+    shutil.copytree(shared_data("dcmqi/ct-3slice"), source / "ct")
+    shutil.copy(shared_data("dcmqi/liver.dcm"), source / "seg" / "liver.dcm")
+    assert main(["convert", str(source), str(target), "--crop-to-segments", "--workers", "1"]) == 0
+
+    converted = target / "seg" / "liver.dcm"
+    header = pydicom.dcmread(converted, stop_before_pixels=True)
+    grid = read_source_series_folder(source / "ct").geometry
+    assert header.Rows * header.Columns < grid.spatial_shape[1] * grid.spatial_shape[2]
+    original = segment_masks(read_seg(shared_data("dcmqi/liver.dcm"), grid))[1]
+    np.testing.assert_array_equal(segment_masks(read_seg(converted, grid))[1], original)

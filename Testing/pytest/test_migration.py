@@ -132,14 +132,17 @@ def test_rerun_skips_what_is_done_and_retries_what_failed(run_folder, scene, cap
     assert [segment.algorithm_name for segment in seg.segments] == ["level_set"]
 
 
-def test_gold_standard_over_a_dicom_reference(tmp_path, scene):
+@pytest.mark.parametrize("crop", [False, True])
+def test_gold_standard_over_a_dicom_reference(tmp_path, scene, crop):
     gold = tmp_path / "GoldStandards" / "liver"
     gold.mkdir(parents=True)
     labels = read_label_volume(scene, shared_data("dcmqi/liver_seg.nrrd"))
     node = create_segmentation_node(scene, labels, demo_segments([1]), "liver")
     write_segmentation_file(node, gold / "liver.seg.nrrd")
     (gold / "metadata.json").write_text(json.dumps({"sample_data": "CT", "annotator": "Dr. A", "algorithm": "manual"}))
-    assert main(["migrate", str(gold), "--reference", str(shared_data("dcmqi/ct-3slice"))]) == 0
+    flags = ["--crop-to-segments"] if crop else []
+    # Exit status 0: the SEG read back equals the .seg.nrrd, voxel for voxel.
+    assert main(["migrate", str(gold), "--reference", str(shared_data("dcmqi/ct-3slice")), *flags]) == 0
     metadata = json.loads((gold / "metadata.json").read_text())
     assert metadata["annotator"] == "Dr. A"
     assert metadata["dicom_seg_path"] == "dicom/gold.dcm"
@@ -148,6 +151,7 @@ def test_gold_standard_over_a_dicom_reference(tmp_path, scene):
     assert metadata["dicom"]["patient_id"] == source.datasets[0].PatientID  # a DICOM reference keeps its patient
     seg = pydicom.dcmread(gold / "dicom" / "gold.dcm", stop_before_pixels=True)
     assert seg.SeriesDescription == "gold_liver"
+    assert ((seg.Rows, seg.Columns) != (source.datasets[0].Rows, source.datasets[0].Columns)) == crop
     assert segments_of(seg, "gold")[0].algorithm_identification.family.meaning == "Manual Processing"
     assert not (gold / "dicom" / "volume").exists()
 
