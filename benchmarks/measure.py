@@ -87,6 +87,11 @@ def _trim_heap() -> None:
         pass
 
 
+def ours_seg_path(work: Path, compression: str, cropped: bool = False) -> Path:
+    """Where ``ours_export`` writes its SEG, which the load operations then read."""
+    return work / f"ours_{compression}{'_cropped' if cropped else ''}.dcm"
+
+
 def ours_export(case: Path, work: Path, compression: str, crop_to_segments: bool = False) -> tuple[measured, Path]:
     """From a segmentation node and its DICOM volume node to the closed SEG file (source headers read inside)."""
     from DicomManager.core.compression import Compression
@@ -98,7 +103,7 @@ def ours_export(case: Path, work: Path, compression: str, crop_to_segments: bool
     manager = DicomManager(session.scene)
     volume = manager.load_reference_volume(case / "ct")
     node = read_segmentation_file(session.scene, case / "segmentation.seg.nrrd")
-    output = work / f"ours_{compression}{'_cropped' if crop_to_segments else ''}.dcm"
+    output = ours_seg_path(work, compression, crop_to_segments)
     with measured() as timer:
         manager.export_segmentation(
             node, volume, work, compression=Compression(compression), file_name=output.name, overwrite=True,
@@ -120,14 +125,14 @@ def ours_load(case: Path, work: Path, compression: str, seg: Path | None = None)
     session = start_session()
     manager = DicomManager(session.scene)
     volume = manager.load_reference_volume(case / "ct")
-    seg = seg or work / f"ours_{compression}.dcm"
+    seg = seg or ours_seg_path(work, compression)
     with measured() as timer:
         manager.load_segmentation(seg, volume)
     return timer, seg
 
 
 def ours_load_cropped(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
-    return ours_load(case, work, compression, work / f"ours_{compression}_cropped.dcm")
+    return ours_load(case, work, compression, ours_seg_path(work, compression, cropped=True))
 
 
 def ours_load_binary(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
@@ -172,7 +177,7 @@ def highdicom_load(case: Path, work: Path, compression: str) -> tuple[measured, 
     """highdicom alone, pydicom's default decoders: segread + get_volume(combine_segments=True)."""
     import highdicom as hd
 
-    seg_path = work / f"ours_{compression}.dcm"
+    seg_path = ours_seg_path(work, compression)
     with measured() as timer:
         hd.seg.segread(seg_path).get_volume(combine_segments=True, skip_overlap_checks=True)
     return timer, seg_path

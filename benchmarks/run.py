@@ -87,32 +87,30 @@ def run_case(name: str, root: Path, compressions: list[str], repeat: int) -> lis
     work.mkdir(exist_ok=True)
     cli = shutil.which("dicomlabelmapseg", path=str(Path(sys.executable).parent)) or "dicomlabelmapseg"
     rows = []
+
+    def add(row: dict) -> None:
+        rows.append(row | {"case": name})
+        print(_line(rows[-1]), flush=True)
+
+    def export_command(output: Path, compression: str, *options: str) -> list[str]:
+        return [cli, "export", "--reference", str(case / "ct"), "--segmentation", str(case / "segmentation.seg.nrrd"),
+                "--output", str(output), "--compression", compression, *options, "--force"]
+
     for compression in compressions:
         for operation in PER_COMPRESSION:
-            rows.append(measure(operation, case, work, compression, repeat) | {"case": name})
-            print(_line(rows[-1]), flush=True)
+            add(measure(operation, case, work, compression, repeat))
         seg, seg_nrrd = work / f"cli_{compression}.dcm", work / f"cli_{compression}.seg.nrrd"
-        rows.append(measure_cli("cli_export", [cli, "export", "--reference", str(case / "ct"), "--segmentation",
-                                               str(case / "segmentation.seg.nrrd"), "--output", str(seg),
-                                               "--compression", compression, "--force"], seg, compression, repeat)
-                    | {"case": name})
-        print(_line(rows[-1]), flush=True)
+        add(measure_cli("cli_export", export_command(seg, compression), seg, compression, repeat))
         if compression == "deflate":
             for operation in CROPPED:
-                rows.append(measure(operation, case, work, compression, repeat) | {"case": name})
-                print(_line(rows[-1]), flush=True)
+                add(measure(operation, case, work, compression, repeat))
             cropped = work / "cli_deflate_cropped.dcm"
-            rows.append(measure_cli("cli_export_cropped", [cli, "export", "--reference", str(case / "ct"), "--segmentation",
-                                                           str(case / "segmentation.seg.nrrd"), "--output", str(cropped),
-                                                           "--compression", compression, "--crop-to-segments", "--force"],
-                                    cropped, compression, repeat) | {"case": name})
-            print(_line(rows[-1]), flush=True)
-        rows.append(measure_cli("cli_import", [cli, "import", str(seg), "--output", str(seg_nrrd), "--force"],
-                                seg_nrrd, compression, repeat) | {"case": name})
-        print(_line(rows[-1]), flush=True)
+            add(measure_cli("cli_export_cropped", export_command(cropped, compression, "--crop-to-segments"),
+                            cropped, compression, repeat))
+        add(measure_cli("cli_import", [cli, "import", str(seg), "--output", str(seg_nrrd), "--force"],
+                        seg_nrrd, compression, repeat))
     for operation in PER_CASE:
-        rows.append(measure(operation, case, work, "none", repeat) | {"case": name})
-        print(_line(rows[-1]), flush=True)
+        add(measure(operation, case, work, "none", repeat))
     return rows
 
 
