@@ -1,88 +1,98 @@
-"""Install the Python packages DICOMLabelMapSeg needs, on first use, never at import time.
+"""Ask the user, then install, the Python packages an operation needs: on first use, never at import time.
 
-Slicer 5.12+ has ``slicer.packaging.pip_ensure`` (named ``slicer.pydeps`` in
-some development builds): it checks, asks the user, installs and offers a
-restart. Slicer 5.10 has only ``slicer.util.pip_install``, so there the
-missing requirements are found here and the user is asked first.
+What an operation needs, what is missing and when a restart is due are
+decided in :mod:`DicomManager.core.package_requirements`; this module only
+talks to the user and to pip. Slicer 5.12+ has ``slicer.packaging.pip_ensure``,
+which asks, installs and offers a restart; Slicer 5.10 has only
+``slicer.util.pip_install``, so there we ask first and offer the restart
+ourselves.
+
+Within one browser load (several loadables loaded in one go) the user is
+asked once: a refusal holds until the event loop runs again. Packages
+installed but not usable until a restart are not offered again this session.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+import sys
+from collections.abc import Sequence
 from subprocess import CalledProcessError
 
+import qt
 import slicer
 
+from ..core.package_requirements import missing_requirements, restart_needed
 from ..errors import DependencyError
-
-logger = logging.getLogger(__name__)
 
 REQUESTER = "DICOMLabelMapSeg"
 
+_declined: set[frozenset[str]] = set()
+_awaiting_restart: set[str] = set()
 
-def requirements_file(name: str = "requirements.txt") -> Path:
-    """A requirements file in the DICOMLabelMapSeg module's ``Resources``, as installed with the extension.
 
-    ``requirements.txt`` is what every feature needs; ``requirements-network.txt``
-    what sending to an archive adds (the ``network`` extra).
+def ensure_requirements(requirements: Sequence[str]) -> None:
+    """Make sure ``requirements`` are installed and usable now; ask before installing anything.
+
+    Raises :class:`DependencyError` when the user declines, pip fails, or the
+    packages installed take effect only after Slicer restarts.
     """
-    return Path(slicer.modules.dicomlabelmapseg.path).parent / "Resources" / name
-
-
-def ensure_dependencies(requirements: Path | None = None) -> None:
-    """Make sure every requirement in ``requirements`` is installed; ask before installing anything."""
-    requirements = requirements or requirements_file()
-    packaging_module = _slicer_packaging_module()
-    if packaging_module is not None:
-        try:
-            packaging_module.pip_ensure(packaging_module.load_requirements(requirements), requester=REQUESTER)
-        except (RuntimeError, CalledProcessError) as error:  # declined by the user, or pip failed
-            raise DependencyError(f"{REQUESTER}'s Python packages are not installed: {error}") from None
-        return
+    awaiting = [line for line in requirements if line in _awaiting_restart]
+    if awaiting:
+        raise DependencyError(f"{', '.join(awaiting)}: installed in this session; restart Slicer to use them.")
     missing = missing_requirements(requirements)
     if not missing:
         return
+    if frozenset(missing) in _declined:
+        raise DependencyError(f"Not installed, so {REQUESTER} cannot run: {', '.join(missing)}.")
+    try:
+        _install(missing)
+    except DependencyError:
+        _declined.add(frozenset(missing))
+        qt.QTimer.singleShot(0, _declined.clear)
+        raise
+    importlib.invalidate_caches()
+    if restart_needed(missing, sys.modules):
+        _awaiting_restart.update(missing)
+        raise DependencyError(
+            f"Installed {', '.join(missing)}; restart Slicer to use them (the versions loaded at startup stay in use until then)."
+        )
+
+
+def _install(missing: list[str]) -> None:
+    """Install ``missing`` after asking; :class:`DependencyError` when declined or when pip fails."""
+    packaging_module = _slicer_packaging_module()
+    try:
+        if packaging_module is not None:
+            packaging_module.pip_ensure(missing, requester=REQUESTER, prompt_restart=True)
+        else:
+            _install_on_slicer_5_10(missing)
+    except RuntimeError as error:  # pip_ensure: the user declined
+        raise DependencyError(f"Not installed, so {REQUESTER} cannot run: {', '.join(missing)} ({error}).") from error
+    except CalledProcessError as error:
+        raise DependencyError(f"Installing {', '.join(missing)} failed: {error}") from error
+    still_missing = missing_requirements(missing)
+    if still_missing:
+        raise DependencyError(f"Not installed, so {REQUESTER} cannot run: {', '.join(still_missing)}.")
+
+
+def _install_on_slicer_5_10(missing: list[str]) -> None:
+    """Ask, install with ``slicer.util.pip_install``, and offer the restart that Slicer 5.10 does not."""
     listing = "\n".join(missing)
     question = f"{REQUESTER} needs these Python packages, which are not installed:\n\n{listing}\n\nInstall them now?"
     if not slicer.util.confirmOkCancelDisplay(question, "Install Python packages"):
         raise DependencyError(f"Not installed, so {REQUESTER} cannot run: {', '.join(missing)}.")
-    try:
-        slicer.util.pip_install(" ".join(missing))
-    except CalledProcessError as error:
-        raise DependencyError(f"Installing {', '.join(missing)} failed: {error}") from None
-    importlib.invalidate_caches()
-
-
-def missing_requirements(requirements: Path) -> list[str]:
-    """The lines of a requirements file whose package is absent or of a version they exclude."""
-    from packaging.requirements import Requirement
-
-    missing = []
-    for line in Path(requirements).read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        requirement = Requirement(line)
-        if requirement.marker is not None and not requirement.marker.evaluate():
-            continue
-        try:
-            installed = version(requirement.name)
-        except PackageNotFoundError:
-            missing.append(line)
-            continue
-        if not requirement.specifier.contains(installed, prereleases=True):
-            missing.append(line)
-    return missing
+    slicer.util.pip_install(list(missing))  # a list: each requirement is one argument
+    if restart_needed(missing, sys.modules) and slicer.util.confirmYesNoDisplay(
+        f"{REQUESTER} installed {', '.join(missing)}. Slicer must restart to use them. Restart now?",
+        "Restart Slicer",
+    ):
+        slicer.util.restart()
 
 
 def _slicer_packaging_module():
     """Slicer's own dependency helper module, or None on Slicer versions without one."""
-    for name in ("slicer.packaging", "slicer.pydeps"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
+    try:
+        return importlib.import_module("slicer.packaging")
+    except ImportError:
+        return None

@@ -1,4 +1,4 @@
-"""Lossless transfer syntaxes for LABELMAP SEG, and the codecs behind them.
+"""Lossless transfer syntaxes for SEG, the pixel codecs behind them, and the packages that provide those codecs.
 
 The default is RLE Lossless: every reader we test opens it, dcmqi 1.5.7
 (what Slicer's core SEG plugin runs) included, which cannot decompress JPEG-LS
@@ -7,22 +7,19 @@ or JPEG 2000 SEGs. JPEG-LS and deflate are the opt-ins for the smallest files.
 Deflated Explicit VR Little Endian is not a pixel codec: highdicom builds the
 dataset uncompressed and the whole dataset (per-frame metadata included)
 is deflated when it is saved, by :mod:`.deflated_file`.
+
+Importing this module needs only ``pydicom.uid``, which pydicom 2.4 (bundled
+with Slicer 5.10) has too, so that Slicer modules can list the compressions at
+startup. pydicom 3's codec registries are imported only when a codec is asked
+about; under pydicom 2 no codec counts as available.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from enum import Enum
 
-from pydicom.pixels.decoders import (
-    JPEG2000LosslessDecoder,
-    JPEGLSLosslessDecoder,
-    RLELosslessDecoder,
-)
-from pydicom.pixels.encoders import (
-    JPEG2000LosslessEncoder,
-    JPEGLSLosslessEncoder,
-    RLELosslessEncoder,
-)
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -68,19 +65,37 @@ _TRANSFER_SYNTAXES = {
     Compression.DEFLATE: DeflatedExplicitVRLittleEndian,
 }
 
-_ENCODERS = {
-    Compression.RLE: (RLELosslessEncoder, "pylibjpeg-rle"),
-    Compression.JPEGLS: (JPEGLSLosslessEncoder, "pyjpegls"),
-    Compression.JPEG2000: (JPEG2000LosslessEncoder, "pylibjpeg-openjpeg"),
-}
 
-# Decoding plugins in order of preference, fastest first. pydicom's default
-# JPEG-LS plugin (libjpeg) is about 18x slower than CharLS on labelmaps, and
-# its numpy RLE decoder is several times slower than pylibjpeg-rle.
-_PREFERRED_DECODERS = {
-    RLELossless: (RLELosslessDecoder, ("pylibjpeg", "pydicom")),
-    JPEGLSLossless: (JPEGLSLosslessDecoder, ("pyjpegls", "pylibjpeg")),
-    JPEG2000Lossless: (JPEG2000LosslessDecoder, ("pylibjpeg", "pillow")),
+@dataclass(frozen=True)
+class _PixelCodec:
+    """A pixel codec as pydicom 3 registers it, and the packages that give it a working plugin."""
+
+    encoder: str
+    decoder: str
+    decoding_preference: tuple[str, ...]
+    """Decoding plugins, fastest first: pydicom's default JPEG-LS plugin (libjpeg)
+    and its numpy RLE decoder are several times slower on labelmaps."""
+    packages: tuple[str, ...]
+    """Requirements that provide the preferred plugins."""
+    built_into_pydicom: bool = False
+    """Whether pydicom 3 encodes and decodes it with plugins of its own, needing none of ``packages``."""
+
+
+_PIXEL_CODECS = {
+    RLELossless: _PixelCodec(
+        "RLELosslessEncoder",
+        "RLELosslessDecoder",
+        ("pylibjpeg", "pydicom"),
+        ("pylibjpeg>=2.0", "pylibjpeg-rle>=2.0"),
+        built_into_pydicom=True,
+    ),
+    JPEGLSLossless: _PixelCodec("JPEGLSLosslessEncoder", "JPEGLSLosslessDecoder", ("pyjpegls", "pylibjpeg"), ("pyjpegls>=1.4",)),
+    JPEG2000Lossless: _PixelCodec(
+        "JPEG2000LosslessEncoder",
+        "JPEG2000LosslessDecoder",
+        ("pylibjpeg", "pillow"),
+        ("pylibjpeg>=2.0", "pylibjpeg-openjpeg>=2.3"),
+    ),
 }
 
 
@@ -95,21 +110,57 @@ def parse_compression(value: str | Compression) -> Compression:
         ) from None
 
 
+def codec_packages(transfer_syntax_uid: str) -> tuple[str, ...]:
+    """The requirements that provide a codec for ``transfer_syntax_uid``; none for a syntax without pixel codec."""
+    codec = _PIXEL_CODECS.get(UID(transfer_syntax_uid))
+    return codec.packages if codec else ()
+
+
+def codec_built_into_pydicom(transfer_syntax_uid: str) -> bool:
+    """Whether pydicom 3 has a plugin of its own for this syntax (or the syntax needs no pixel codec)."""
+    codec = _PIXEL_CODECS.get(UID(transfer_syntax_uid))
+    return codec is None or codec.built_into_pydicom
+
+
+def pydicom_codecs_known() -> bool:
+    """Whether the installed pydicom can say which codecs it has: pydicom 3 can, pydicom 2 cannot."""
+    return _pydicom_codec_registry("decoders") is not None
+
+
+def encoder_available(compression: Compression) -> bool:
+    """Whether files with ``compression`` can be written here."""
+    codec = _PIXEL_CODECS.get(compression.transfer_syntax_uid)
+    if codec is None:
+        return True
+    encoders = _pydicom_codec_registry("encoders")
+    return encoders is not None and getattr(encoders, codec.encoder).is_available
+
+
+def decoder_available(transfer_syntax_uid: str) -> bool:
+    """Whether pixel data in ``transfer_syntax_uid`` can be decoded here (a non-pixel-codec syntax always can)."""
+    codec = _PIXEL_CODECS.get(UID(transfer_syntax_uid))
+    if codec is None:
+        return True
+    decoders = _pydicom_codec_registry("decoders")
+    return decoders is not None and bool(getattr(decoders, codec.decoder).available_plugins)
+
+
 def available_compressions() -> list[Compression]:
     """The compressions whose encoder is installed, default first."""
-    available = [c for c in Compression if _encoder_available(c)]
+    available = [c for c in Compression if encoder_available(c)]
     available.sort(key=lambda c: c != DEFAULT_COMPRESSION)
     return available
 
 
 def ensure_encoder_available(compression: Compression) -> None:
-    """Raise :class:`CodecUnavailableError` when ``compression`` cannot be written here."""
-    if _encoder_available(compression):
+    """Raise :class:`CodecUnavailableError`, naming what to install or choose, when ``compression`` cannot be written."""
+    if encoder_available(compression):
         return
-    _, package = _ENCODERS[compression]
+    packages = ", ".join(codec_packages(compression.transfer_syntax_uid))
+    alternatives = ", ".join(c.value for c in available_compressions() if c != compression) or "none"
     raise CodecUnavailableError(
-        f"Compression {compression.value!r} needs the Python package {package!r}, "
-        "which is not installed."
+        f"Compression {compression.value!r} needs the Python packages {packages}, "
+        f"which are not installed: install them, or choose one of {alternatives}."
     )
 
 
@@ -119,21 +170,22 @@ def preferred_decoding_plugin(transfer_syntax_uid: str) -> str:
     Raises :class:`CodecUnavailableError` when no plugin can decode the transfer syntax.
     """
     uid = UID(transfer_syntax_uid)
-    if uid not in _PREFERRED_DECODERS:
+    codec = _PIXEL_CODECS.get(uid)
+    if codec is None:
         return ""
-    decoder, preference = _PREFERRED_DECODERS[uid]
-    installed = set(decoder.available_plugins)
-    for plugin in preference:
+    decoders = _pydicom_codec_registry("decoders")
+    installed = set(getattr(decoders, codec.decoder).available_plugins) if decoders is not None else set()
+    for plugin in codec.decoding_preference:
         if plugin in installed:
             return plugin
     raise CodecUnavailableError(
-        f"No decoder for {uid.name} is installed: install one of "
-        f"{', '.join(preference)} (pylibjpeg needs its codec plugin too)."
+        f"No decoder for {uid.name} is installed: install {', '.join(codec.packages)}."
     )
 
 
-def _encoder_available(compression: Compression) -> bool:
-    if compression not in _ENCODERS:
-        return True
-    encoder, _ = _ENCODERS[compression]
-    return encoder.is_available
+def _pydicom_codec_registry(kind: str):
+    """``pydicom.pixels.encoders`` or ``.decoders``; None under pydicom 2, which has neither."""
+    try:
+        return importlib.import_module(f"pydicom.pixels.{kind}")
+    except ImportError:
+        return None

@@ -25,10 +25,11 @@ _REFERENCE_TAGS = ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "Refere
 
 @dataclass(frozen=True)
 class SegReferences:
-    """A SEG's own identity and the source images it lists in ReferencedSeriesSequence."""
+    """A SEG's own identity, its transfer syntax, and the source images it lists in ReferencedSeriesSequence."""
 
     path: Path
     sop_class_uid: str
+    transfer_syntax_uid: str
     sop_instance_uid: str
     series_instance_uid: str
     referenced_series_uids: tuple[str, ...]
@@ -65,6 +66,7 @@ def read_seg_references(path: Path) -> SegReferences:
     return SegReferences(
         path=path,
         sop_class_uid=sop_class_uid,
+        transfer_syntax_uid=str(getattr(dataset, "file_meta", {}).get("TransferSyntaxUID", "")),
         sop_instance_uid=str(dataset.get("SOPInstanceUID", "")),
         series_instance_uid=str(dataset.get("SeriesInstanceUID", "")),
         referenced_series_uids=tuple(series_uids),
