@@ -21,13 +21,11 @@ import slicer
 from DICOMLib import DICOMLoadable, DICOMPlugin, DICOMUtils
 from pydicom.errors import InvalidDicomError
 
+from ..core.loadable_offer import PLUGIN_KEY
 from ..core.seg_references import find_segmentations_referencing
 from ..errors import DicomDatabaseError
 
 logger = logging.getLogger(__name__)
-
-PLUGIN_KEY = "DICOMLabelMapSegPlugin"
-"""Our key in ``slicer.modules.dicomPlugins``, apart from the core plugin's ``DICOMSegmentationPlugin``."""
 
 _MODALITY_TAG = "0008,0060"
 

@@ -20,17 +20,35 @@ load at least as well:
   which the core plugin imports, turns the fractions themselves into labels.
 
 Tiled slide-microscopy SEGs other than LABELMAP are not volumes and are not
-offered.
+offered. A SEG we cannot load here as things stand (the Python packages it
+needs are missing) is offered below the core plugin, unselected, with the
+reason as the loadable's warning, so the core plugin is preselected.
+
+For export, the core plugin offers every segmentation at 1.0 and Slicer's
+export dialog lists ties with the plugin whose name sorts last first, which
+is the core one. We offer at :data:`EXPORT_CONFIDENCE`, just above 1.0: first
+in the list, shown there as 100%.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
 
+PLUGIN_KEY = "DICOMLabelMapSegPlugin"
+"""Our key in ``slicer.modules.dicomPlugins``, apart from the core plugin's ``DICOMSegmentationPlugin``;
+the export dialog lists plugins of equal confidence by this name."""
+
 SEG_CONFIDENCE = 0.97
 """Above the 0.95 of Slicer's core SEG plugin, below the 1.0 that would claim certainty."""
+
+BELOW_CORE_CONFIDENCE = 0.4
+"""For a SEG we cannot load here yet: below the core plugin's 0.95 and DICOMPlugin's default 0.5."""
+
+EXPORT_CONFIDENCE = 1.001
+"""Above the core plugin's 1.0 for export, so the export dialog lists LABELMAP first; it displays as 100%."""
 
 
 @dataclass(frozen=True)
@@ -41,10 +59,47 @@ class LoadableOffer:
     tooltip: str
     confidence: float
     selected: bool = True
+    warning: str = ""
+
+    def below_core_plugin(self, reason: str) -> LoadableOffer:
+        """This offer made so that the core plugin is preselected, with ``reason`` shown to the user."""
+        return replace(self, confidence=BELOW_CORE_CONFIDENCE, selected=False, warning=reason)
+
+    def needing_packages(self, missing_packages: Sequence[str]) -> LoadableOffer:
+        """This offer, below the core plugin when loading must first install ``missing_packages``."""
+        if not missing_packages:
+            return self
+        return self.below_core_plugin(_packages_to_install(missing_packages))
+
+
+@dataclass(frozen=True)
+class ExportOffer:
+    """How a segmentation appears in Slicer's *Export to DICOM* dialog."""
+
+    confidence: float
+    tooltip: str
+
+
+def export_offer(missing_packages: Sequence[str] = ()) -> ExportOffer:
+    """Our exporter first in the dialog, or below the core one when exporting must first install packages."""
+    tooltip = "One LABELMAP SEG file: one frame per slice, every segment's number and metadata"
+    if missing_packages:
+        return ExportOffer(BELOW_CORE_CONFIDENCE, f"{tooltip}. {_packages_to_install(missing_packages)}")
+    return ExportOffer(EXPORT_CONFIDENCE, tooltip)
+
+
+def _packages_to_install(missing_packages: Sequence[str]) -> str:
+    return (
+        f"DICOMLabelMapSeg needs Python packages that are not installed ({', '.join(missing_packages)}): "
+        "using it installs them (Slicer may then need a restart)."
+    )
 
 
 def offer_for_seg_series(
-    sop_class_uid: str, modality: str, series_description: str, dimension_organization_type: str = ""
+    sop_class_uid: str,
+    modality: str,
+    series_description: str,
+    dimension_organization_type: str = "",
 ) -> LoadableOffer | None:
     """The loadable to offer for a series with these header values, or None when it is not ours."""
     sop_class_uid = sop_class_uid.strip()
