@@ -35,6 +35,7 @@ from .image_arrays import array_from_image
 from .segmentation_nodes import (
     create_layered_segmentation_node,
     layers_from_segmentation_node,
+    replace_segments,
     segment_metadata_from_node,
     series_attributes_of_node,
     set_series_attributes,
@@ -236,6 +237,24 @@ class DicomManager:
             node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
         logger.info("Loaded %s: %d segments", path, len(result.segments))
         return node
+
+    def move_onto_reference_volume(
+        self,
+        segmentation_node: slicer.vtkMRMLSegmentationNode,
+        path: Path,
+        reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
+    ) -> None:
+        """Read the SEG at ``path`` again onto the volume's grid, in place of the node's segments.
+
+        For a SEG loaded before the volume it references (the DICOM browser
+        may load the SEG of a study before its CT): afterwards the node is as
+        if the volume had been in the scene first, with the volume as its
+        reference geometry. The node's ID, name and hierarchy item stay.
+        """
+        result = read_seg(Path(path), grid_of_volume_node(reference_volume_node))
+        replace_segments(segmentation_node, result.layers, result.segments, result.layer_of_segment, adopt_arrays=True)
+        segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
+        logger.info("Placed %s on the grid of %r", path, reference_volume_node.GetName())
 
     def reference_volume_of(
         self, segmentation_node: slicer.vtkMRMLSegmentationNode
