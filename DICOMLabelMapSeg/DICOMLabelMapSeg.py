@@ -2,13 +2,32 @@
 
 The panel keeps its state in a parameter node and hands every action to
 :class:`DICOMLabelMapSegLogic`, which hands it to DicomManager. Python
-packages are installed on the first action, never when Slicer starts.
+packages are installed on the first action that needs them, never when
+Slicer starts: what this file imports at module level needs neither
+highdicom nor pydicom 3, so it loads on Slicer 5.10 (pydicom 2.4) too.
 """
 
 import logging
+import sys
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
+
+
+def _find_dicom_manager_in_source_tree() -> None:
+    """Make ``DicomManager`` importable when Slicer runs this file from a source checkout.
+
+    Slicer puts only this file's folder on ``sys.path``. Built and installed,
+    ``DicomManager`` sits in that folder; in a checkout (Additional module
+    paths, or the folder dropped on Slicer) it sits one folder up.
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "DicomManager" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+
+
+_find_dicom_manager_in_source_tree()
 
 import slicer
 import vtk
@@ -24,7 +43,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from DicomManager.core.compression import DEFAULT_COMPRESSION, available_compressions, parse_compression
+from DicomManager.core.compression import DEFAULT_COMPRESSION, Compression, parse_compression
 from DicomManager.core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy, parse_overlap_policy
 from DicomManager.errors import DicomLabelMapSegError, InvalidSegmentationError
 
@@ -36,7 +55,8 @@ class DICOMLabelMapSeg(ScriptedLoadableModule):
         super().__init__(parent)
         self.parent.title = _("DICOM Label Map Segmentation")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Informatics")]
-        self.parent.dependencies = ["DICOM", "Segmentations", "Terminologies"]
+        # The plugin module registers the DICOM browser plugin that the panel's loads and self-tests go through.
+        self.parent.dependencies = ["DICOM", "Segmentations", "Terminologies", "DICOMLabelMapSegPlugin"]
         self.parent.contributors = ["DICOMLabelMapSeg developers"]
         self.parent.helpText = _(
             "Export segmentations as DICOM Label Map Segmentation (LABELMAP SEG, Supplement 243): one frame "
@@ -54,7 +74,8 @@ class DICOMLabelMapSegParameterNode:
     segmentation: vtkMRMLSegmentationNode
     referenceVolume: vtkMRMLScalarVolumeNode
     seriesDescription: str = "Segmentation"
-    compression: Annotated[str, Choice([c.value for c in available_compressions()])] = DEFAULT_COMPRESSION.value
+    # Every compression, installed or not: exporting checks the codec and offers to install it.
+    compression: Annotated[str, Choice([c.value for c in Compression])] = DEFAULT_COMPRESSION.value
     overlap: Annotated[str, Choice([policy.value for policy in OverlapPolicy])] = DEFAULT_OVERLAP_POLICY.value
     cropToSegments: bool = False
     outputFolder: Path
@@ -129,8 +150,8 @@ class DICOMLabelMapSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onExportButton(self):
         written = None
-        with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
-            self._showProgress(_("Exporting {name}...").format(name=self._parameterNode.segmentation.GetName()))
+        with self._progress(_("Exporting {name}...").format(name=self._parameterNode.segmentation.GetName())), \
+                slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
             written = self.logic.export(self._parameterNode)
             self._showDone(_("Wrote {type} SEG: {paths}").format(
                 type=written.segmentation_type, paths=", ".join(str(path) for path in written.paths)))
@@ -139,28 +160,40 @@ class DICOMLabelMapSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def sendExported(self, written):
         """Send what was just written; a failure here leaves the written files in place and says so."""
-        with slicer.util.tryWithErrorDisplay(_("Sending failed; the SEG files were written."), waitCursor=True):
-            self._showProgress(_("Sending to {destination}...").format(destination=self._parameterNode.sendTo))
+        with self._progress(_("Sending to {destination}...").format(destination=self._parameterNode.sendTo)), \
+                slicer.util.tryWithErrorDisplay(_("Sending failed; the SEG files were written."), waitCursor=True):
             sent = self.logic.send(written, self._parameterNode)
             self._showDone(_("Sent {count} instances to {destination}").format(
                 count=len(sent.sop_instance_uids), destination=sent.destination))
 
     def onLoadButton(self):
-        with slicer.util.tryWithErrorDisplay(_("Load failed."), waitCursor=True):
-            self._showProgress(_("Loading {path}...").format(path=self._parameterNode.segFile))
+        with self._progress(_("Loading {path}...").format(path=self._parameterNode.segFile)), \
+                slicer.util.tryWithErrorDisplay(_("Load failed."), waitCursor=True):
             node = self.logic.load(Path(self._parameterNode.segFile))
             self._showDone(_("Loaded {name}: {count} segments").format(
                 name=node.GetName(), count=node.GetSegmentation().GetNumberOfSegments()))
 
-    def _showProgress(self, text):
-        """A busy progress bar while one synchronous step runs (DicomManager does not report sub-steps)."""
+    @contextmanager
+    def _progress(self, text):
+        """A busy progress bar while one synchronous step runs, stopped however the step ends.
+
+        ``tryWithErrorDisplay`` re-raises after showing the error, so the bar
+        is stopped here, on the way out.
+        """
         self.ui.progressBar.setRange(0, 0)
         self.ui.statusLabel.text = text
         slicer.app.processEvents()
+        succeeded = False
+        try:
+            yield
+            succeeded = True
+        finally:
+            self.ui.progressBar.setRange(0, 100)
+            self.ui.progressBar.value = 100 if succeeded else 0
+            if not succeeded:
+                self.ui.statusLabel.text = _("Failed: see the error message.")
 
     def _showDone(self, text):
-        self.ui.progressBar.setRange(0, 100)
-        self.ui.progressBar.value = 100
         self.ui.statusLabel.text = text
 
 
@@ -188,13 +221,16 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         gets a DICOM series (in the database, or beside the SEG when the
         database is not used) carrying only the given patient ID.
         """
-        from DicomManager.mrml.segmentation_nodes import series_attributes_of_node
+        from DicomManager.core.package_requirements import requirements_to_write
 
         if parameters.segmentation is None:
             raise InvalidSegmentationError("Choose a segmentation to export.")
         if not parameters.outputFolder or str(parameters.outputFolder) == ".":
             raise InvalidSegmentationError("Choose an output folder.")
-        manager = self._manager(open_database=parameters.addToDatabase)
+        compression = parse_compression(parameters.compression)
+        manager = self._manager(requirements_to_write(compression), open_database=parameters.addToDatabase)
+        from DicomManager.mrml.segmentation_nodes import series_attributes_of_node
+
         volume = parameters.referenceVolume or manager.reference_volume_of(parameters.segmentation)
         if volume is None:
             raise InvalidSegmentationError(
@@ -205,7 +241,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
             parameters.segmentation,
             volume,
             Path(parameters.outputFolder),
-            compression=parse_compression(parameters.compression),
+            compression=compression,
             overlap=parse_overlap_policy(parameters.overlap),
             crop_to_segments=parameters.cropToSegments,
             series=replace(
@@ -221,24 +257,29 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
 
     def send(self, written, parameters):
         """Send an exported SEG and its source series to ``parameters.sendTo`` (DICOMweb or DIMSE)."""
-        from DicomManager.app.dependencies import ensure_dependencies, requirements_file
+        from DicomManager.core.package_requirements import BASE_REQUIREMENTS, NETWORK_REQUIREMENTS
 
-        ensure_dependencies(requirements_file("requirements-network.txt"))
-        manager = self._manager(open_database=parameters.addToDatabase)
+        manager = self._manager([*BASE_REQUIREMENTS, *NETWORK_REQUIREMENTS], open_database=parameters.addToDatabase)
         volume = parameters.referenceVolume or manager.reference_volume_of(parameters.segmentation)
         return manager.send_segmentation(written, volume, parameters.sendTo)
 
     def load(self, path, referenceVolume=None):
         """Load a LABELMAP SEG file as a segmentation node, on ``referenceVolume``'s grid or the loaded referenced volume's."""
-        manager = self._manager(open_database=False)
+        from DicomManager.core.package_requirements import requirements_to_read
+        from DicomManager.core.seg_references import read_seg_references
+
+        transfer_syntax_uid = read_seg_references(Path(path)).transfer_syntax_uid
+        manager = self._manager(requirements_to_read(transfer_syntax_uid), open_database=False)
         return manager.load_segmentation(Path(path), referenceVolume or manager.find_reference_volume(Path(path)))
 
-    def _manager(self, open_database):
-        from DicomManager.app.dependencies import ensure_dependencies
+    def _manager(self, requirements, open_database):
+        """A DicomManager on this scene, once the Python packages the operation needs are installed."""
+        from DicomManager.app.dependencies import ensure_requirements
         from DicomManager.app.dicom_database import DatabaseInstanceLocator, ensure_database_initialized
+
+        ensure_requirements(requirements)
         from DicomManager.mrml.manager import DicomManager
 
-        ensure_dependencies()
         database = ensure_database_initialized() if open_database else getattr(slicer, "dicomDatabase", None)
         locator = DatabaseInstanceLocator(database) if database is not None and database.isOpen else None
         return DicomManager(self.scene, locator)
@@ -266,6 +307,8 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_browser_round_trip()
+        self.setUp()
+        self.test_seg_loaded_with_its_ct_ends_on_the_ct_grid()
         self.setUp()
         self.test_panel_logic_on_volume_not_from_dicom()
 
@@ -301,10 +344,10 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             seg_series = get_segmentations_for_volume(ct_series_uid)
             self.assertEqual(len(seg_series), 1)
             before = {node.GetID() for node in slicer.util.getNodesByClass("vtkMRMLSegmentationNode")}
-            # Which plugin the browser preselects is DICOMLabelMapSegPluginTest's subject; here the core SEG
-            # plugin is set aside so that only our load is counted, on Slicer versions whose
-            # loadSeriesWithVerification loads every selected loadable.
-            with _pluginSetAside("DICOMSegmentationPlugin"):
+            # Which plugin the browser preselects is DICOMLabelMapSegPluginTest's subject; here the other
+            # plugins that offer a SEG (the core SEG plugin, and the scalar volume plugin, which takes a
+            # LABELMAP SEG for an image) are set aside so that only our load is counted.
+            with _pluginSetAside("DICOMSegmentationPlugin", "DICOMScalarVolumePlugin"):
                 self.assertTrue(DICOMUtils.loadSeriesWithVerification(
                     seg_series, {plugin.loadType: 1}, {"vtkMRMLSegmentationNode": 1}))
             loaded = [node for node in slicer.util.getNodesByClass("vtkMRMLSegmentationNode") if node.GetID() not in before]
@@ -314,10 +357,34 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             self._assertSameSegmentation(loaded[0], volume, case.labels.array, case.segments)
             self.assertEqual(shNode.GetItemParent(shNode.GetItemByDataNode(loaded[0])), study)
 
+    def test_seg_loaded_with_its_ct_ends_on_the_ct_grid(self):
+        """The browser loads our loadables before the CT's (plugins load in module order); the result must not depend on it."""
+        import tempfile
+
+        from DICOMLib import DICOMUtils
+
+        from DicomManager.cli.demo import write_demo_files
+
+        with tempfile.TemporaryDirectory() as folder, DICOMUtils.TemporaryDICOMDatabase():
+            files = write_demo_files(Path(folder))
+            DICOMUtils.importDicom(folder)
+            fileLists = [slicer.dicomDatabase.filesForSeries(written.series_instance_uid)
+                         for written in (files.seg, files.source)]
+            loadablesByPlugin, _enabled = DICOMUtils.getLoadablesFromFileLists(fileLists)
+            DICOMUtils.selectHighestConfidenceLoadables(loadablesByPlugin)
+            DICOMUtils.loadLoadables(loadablesByPlugin)
+            slicer.app.processEvents()  # the SEG moves onto the CT once the loads are done
+            (volume,) = slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
+            (segmentation,) = slicer.util.getNodesByClass("vtkMRMLSegmentationNode")
+            reference = segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole())
+            self.assertIs(reference, volume)
+            self._assertSameSegmentation(segmentation, volume, files.case.labels.array, files.case.segments)
+
     def test_panel_logic_on_volume_not_from_dicom(self):
         """A volume made in Slicer gets a synthetic series; the SEG over it loads back identical."""
         import tempfile
 
+        import numpy as np
         import pydicom
         from DICOMLib import DICOMUtils
 
@@ -347,7 +414,8 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             parameters.outputFolder = Path(folder) / "cropped"
             cropped = logic.export(parameters)
             header = pydicom.dcmread(cropped.paths[0], stop_before_pixels=True)
-            self.assertEqual((header.Rows, header.Columns), (58, 67))  # the demo's segments span rows 25-82, columns 15-81
+            rows, columns = np.nonzero(case.labels.array.any(axis=0))
+            self.assertEqual((header.Rows, header.Columns), (np.ptp(rows) + 1, np.ptp(columns) + 1))
             self._assertSameSegmentation(logic.load(cropped.paths[0]), volume, case.labels.array, case.segments)
 
             parameters.referenceVolume = None
@@ -367,16 +435,16 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
 
 
 class _pluginSetAside:
-    """Take a DICOM plugin out of ``slicer.modules.dicomPlugins`` for the duration of a with-block."""
+    """Take DICOM plugins out of ``slicer.modules.dicomPlugins`` for the duration of a with-block."""
 
-    def __init__(self, key):
-        self.key = key
-        self.pluginClass = None
+    def __init__(self, *keys):
+        self.keys = keys
+        self.pluginClasses = {}
 
     def __enter__(self):
-        self.pluginClass = slicer.modules.dicomPlugins.pop(self.key, None)
+        plugins = slicer.modules.dicomPlugins
+        self.pluginClasses = {key: plugins.pop(key) for key in self.keys if key in plugins}
         return self
 
     def __exit__(self, *exc_info):
-        if self.pluginClass is not None:
-            slicer.modules.dicomPlugins[self.key] = self.pluginClass
+        slicer.modules.dicomPlugins.update(self.pluginClasses)

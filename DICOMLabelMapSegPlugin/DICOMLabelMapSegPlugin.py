@@ -5,20 +5,47 @@ Registered as ``DICOMLabelMapSegPlugin`` beside Slicer's core
 in :mod:`DicomManager.core.loadable_offer`. Loading and exporting are done by
 :class:`DicomManager.mrml.manager.DicomManager`; this file only speaks the
 DICOM browser's language.
+
+Imported by Slicer at startup, also on Slicer 5.10 (pydicom 2.4, no
+highdicom): what it imports at module level needs neither; highdicom and
+pydicom 3 are installed and imported on the first load or export.
 """
 
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
 
+
+def _find_dicom_manager_in_source_tree() -> None:
+    """Make ``DicomManager`` importable when Slicer runs this file from a source checkout.
+
+    Slicer puts only this file's folder on ``sys.path``. Built and installed,
+    ``DicomManager`` sits in that folder; in a checkout (Additional module
+    paths, or the folder dropped on Slicer) it sits one folder up.
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "DicomManager" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+
+
+_find_dicom_manager_in_source_tree()
+
+import qt
 import slicer
 from DICOMLib import DICOMLoadable, DICOMPlugin
 from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
-from DicomManager.app.dependencies import ensure_dependencies
-from DicomManager.app.dicom_database import PLUGIN_KEY, DatabaseInstanceLocator
-from DicomManager.core.loadable_offer import offer_for_seg_series
+from DicomManager.app.dependencies import ensure_requirements
+from DicomManager.app.dicom_database import DatabaseInstanceLocator
+from DicomManager.core.compression import DEFAULT_COMPRESSION
+from DicomManager.core.loadable_offer import PLUGIN_KEY, export_offer, offer_for_seg_series
+from DicomManager.core.package_requirements import (
+    missing_requirements,
+    requirements_to_read,
+    requirements_to_write,
+)
 from DicomManager.core.seg_references import read_seg_references
 from DicomManager.errors import DicomLabelMapSegError
 
@@ -45,7 +72,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         return loadables
 
     def examineFiles(self, files):
-        """Decide from the database's tag cache; read only the references of the files we take."""
+        """Decide from the database's tag cache and each file's header; no pixel data is read."""
         database = slicer.dicomDatabase
         loadables = []
         for path in files:
@@ -62,10 +89,12 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             except DicomLabelMapSegError as error:
                 logging.warning(f"{self.loadType}: not offering {path}: {error}")
                 continue
+            offer = offer.needing_packages(missing_requirements(requirements_to_read(references.transfer_syntax_uid)))
             loadable = DICOMLoadable()
             loadable.files = [path]
             loadable.name = offer.name
             loadable.tooltip = offer.tooltip
+            loadable.warning = offer.warning
             loadable.confidence = offer.confidence
             loadable.selected = offer.selected
             loadable.uid = references.sop_instance_uid
@@ -76,13 +105,15 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         return loadables
 
     def load(self, loadable):
-        """Load for the DICOM browser: True on success; on failure False, the reason logged and shown."""
+        """Load for the DICOM browser: True on success; on failure False, with the reason logged.
+
+        The browser itself tells the user which loadables failed, as it does
+        for Slicer's own plugins, so no dialog of ours is added to it.
+        """
         try:
             self.load_segmentation(loadable)
         except DicomLabelMapSegError as error:
-            message = _("Could not load {name}: {reason}").format(name=loadable.name, reason=error)
-            logging.error(message)
-            slicer.util.errorDisplay(message, windowTitle=self.loadType)
+            logging.error(_("Could not load {name}: {reason}").format(name=loadable.name, reason=error))
             return False
         return True
 
@@ -93,34 +124,69 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         in the scene (it then becomes the node's reference geometry), else on
         the SEG's own grid. No node is added when loading fails.
         """
-        ensure_dependencies()
+        path = Path(loadable.files[0])
+        ensure_requirements(requirements_to_read(read_seg_references(path).transfer_syntax_uid))
         from DicomManager.mrml.manager import DicomManager
 
         manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
-        path = Path(loadable.files[0])
-        node = manager.load_segmentation(path, manager.find_reference_volume(path))
+        reference = manager.find_reference_volume(path)
+        node = manager.load_segmentation(path, reference)
         node.SetName(slicer.mrmlScene.GenerateUniqueName(loadable.name))
         self.addSeriesInSubjectHierarchy(loadable, node)
+        referenced_series = getattr(loadable, "referencedSeriesUID", "")
+        if reference is None and referenced_series and slicer.dicomDatabase.filesForSeries(referenced_series):
+            self._place_on_reference_when_loaded(node, path)
         return node
 
+    @staticmethod
+    def _place_on_reference_when_loaded(node, path):
+        """Once the loads under way are done, move the SEG onto the volume it references if that was loaded too.
+
+        The browser loads our loadables before those of DICOMScalarVolumePlugin
+        (plugins load in module order), so a SEG selected with its CT arrives
+        first; this makes the result the same as loading the CT first.
+        """
+
+        def place():
+            if node.GetScene() is None:
+                return  # removed in the meantime
+            from DicomManager.mrml.manager import DicomManager
+
+            manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
+            try:
+                reference = manager.find_reference_volume(path)
+                if reference is not None:
+                    manager.move_onto_reference_volume(node, path, reference)
+            except DicomLabelMapSegError as error:
+                logging.warning(f"{node.GetName()}: left on its own grid: {error}")
+
+        qt.QTimer.singleShot(0, place)
+
     def examineForExport(self, subjectHierarchyItemID):
-        """Offer a segmentation node whose reference volume's images are all in the DICOM database."""
+        """Offer a segmentation node whose reference volume's images are all in the DICOM database.
+
+        Where highdicom or pydicom 3 is missing (Slicer 5.10) the node is
+        offered below the core exporter; exporting installs them first.
+        """
         shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
         node = shNode.GetItemDataNode(subjectHierarchyItemID)
         if node is None or not node.IsA("vtkMRMLSegmentationNode"):
             return []
-        from DicomManager.mrml.manager import DicomManager
+        missing = missing_requirements(requirements_to_write(DEFAULT_COMPRESSION))
+        if not missing:
+            from DicomManager.mrml.manager import DicomManager
 
-        problem = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase)).export_problem(node)
-        if problem:
-            logging.debug(f"{self.loadType}: not offering {node.GetName()!r} for export: {problem}")
-            return []
+            problem = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase)).export_problem(node)
+            if problem:
+                logging.debug(f"{self.loadType}: not offering {node.GetName()!r} for export: {problem}")
+                return []
+        offer = export_offer(missing)
         exportable = slicer.qSlicerDICOMExportable()
         exportable.name = _("DICOM Label Map Segmentation")
-        exportable.tooltip = _("One LABELMAP SEG file: one frame per slice, every segment's number and metadata")
+        exportable.tooltip = offer.tooltip
         exportable.subjectHierarchyItemID = subjectHierarchyItemID
         exportable.pluginClass = self.__module__
-        exportable.confidence = 1.0
+        exportable.confidence = offer.confidence
         exportable.setTag("Modality", "SEG")
         exportable.setTag("SeriesDescription", node.GetName())
         exportable.setTag("SeriesNumber", "300")
@@ -130,7 +196,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
     def export(self, exportables):
         """Write each exportable as a LABELMAP SEG in its folder and add it to the database; "" or the error."""
         try:
-            ensure_dependencies()
+            ensure_requirements(requirements_to_write(DEFAULT_COMPRESSION))
             from DicomManager.mrml.manager import DicomManager
             from DicomManager.mrml.segmentation_nodes import series_attributes_of_node
 
@@ -190,7 +256,7 @@ class DICOMLabelMapSegPlugin(ScriptedLoadableModule):
 
 
 class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
-    """The plugin in the real DICOM browser path: what it offers, and that a failed load leaves nothing behind."""
+    """The plugin in the real DICOM browser path: what it offers, what it loads, and that a failed load leaves nothing."""
 
     def setUp(self):
         slicer.mrmlScene.Clear(0)
@@ -235,7 +301,6 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
             self.assertFalse(plugin.load(loadable))
             self.assertEqual(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"), nodes_before)
 
-
     def test_classic_seg_with_overlaps_loads_into_layers(self):
         import highdicom as hd
         import numpy as np
@@ -244,6 +309,7 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
         from DicomManager.core.overlap_policy import OverlapPolicy
         from DicomManager.core.seg_series_writer import write_segmentation_series
         from DicomManager.core.segment_metadata import SegmentMetadata
+        from DicomManager.mrml.segmentation_nodes import layers_from_segmentation_node
 
         with _WrittenDemoCase() as case, DICOMUtils.TemporaryDICOMDatabase():
             labels = case.files.case.labels
@@ -263,8 +329,12 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
             self.assertEqual(len(loadables), 1)
             node = plugin.load_segmentation(loadables[0])
             segmentation = node.GetSegmentation()
-            self.assertEqual(segmentation.GetNumberOfSegments(), 11)
+            self.assertEqual(segmentation.GetNumberOfSegments(), len(segments))
             self.assertEqual(segmentation.GetNumberOfLayers(), 2)
+            loaded = layers_from_segmentation_node(node, case.files.source.geometry)
+            self.assertEqual(sorted(loaded.layer_of_segment), sorted(layer_of_segment))
+            for number, index in loaded.layer_of_segment.items():
+                self.assertTrue(np.array_equal(loaded.layers[index], layers[layer_of_segment[number]].array))
 
 
 class _WrittenDemoCase:

@@ -189,3 +189,34 @@ def test_terminology_entries_are_understood_by_slicer(manager, scene, tmp_path, 
         assert terminology_logic.SerializeTerminologyEntry(parsed) == entry
         assert parsed.GetCategoryObject().GetCodeValue() == "123037004"
         assert parsed.GetTypeObject().GetCodingSchemeDesignator() == "SCT"
+
+
+@pytest.mark.parametrize("crop_to_segments", [False, True])
+def test_seg_loaded_before_its_volume_ends_as_if_the_volume_came_first(manager, scene, tmp_path, crop_to_segments):
+    """The DICOM browser may load a SEG before the CT it references; placing it afterwards must give the same node."""
+    from DicomManager.cli.demo import make_demo_case
+    from DicomManager.core.seg_writer import write_labelmap_seg
+    from DicomManager.core.source_series import read_source_series
+
+    case = make_demo_case(tmp_path / "ct")
+    seg = write_labelmap_seg(
+        case.labels, case.segments, read_source_series(case.series_files), tmp_path / "seg.dcm",
+        crop_to_segments=crop_to_segments,
+    )
+    first = manager.load_segmentation(seg.path)
+    node_id, segment_ids = first.GetID(), list(first.GetSegmentation().GetSegmentIDs())
+    volume = manager.load_reference_volume(tmp_path / "ct")
+    manager.move_onto_reference_volume(first, seg.path, volume)
+    after = manager.load_segmentation(seg.path, volume)
+
+    for node in (first, after):
+        assert node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole()) is volume
+        labels, numbers = labels_from_segmentation_node(node, grid_of_volume_node(volume))
+        np.testing.assert_array_equal(labels, case.labels.array)
+        assert [segment_metadata_from_node(node, i, n) for i, n in numbers.items()] == case.segments
+    assert (first.GetID(), list(first.GetSegmentation().GetSegmentIDs())) == (node_id, segment_ids)
+    extents = [
+        node.GetSegmentation().GetSegment(segment_ids[0]).GetRepresentation("Binary labelmap").GetExtent()
+        for node in (first, after)
+    ]
+    assert extents[0] == extents[1]

@@ -18,7 +18,8 @@ import tomllib
 from conftest import PROJECT_ROOT, blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data, write_series
 
 from DicomManager.cli.demo import write_demo_files
-from DicomManager.core.loadable_offer import SEG_CONFIDENCE, offer_for_seg_series
+from DicomManager.core.loadable_offer import PLUGIN_KEY, SEG_CONFIDENCE, export_offer, offer_for_seg_series
+from DicomManager.core.package_requirements import NETWORK_REQUIREMENTS, missing_requirements, restart_needed
 from DicomManager.core.seg_reader import read_labelmap_seg
 from DicomManager.core.seg_references import find_segmentations_referencing, read_seg_references
 from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
@@ -195,25 +196,70 @@ def test_demo_files_are_a_valid_seg_over_their_series(tmp_path):
     assert result.segments == files.case.segments
 
 
-@pytest.mark.parametrize(
-    ("file_name", "declared_as"), [("requirements.txt", "dependencies"), ("requirements-network.txt", "network extra")]
-)
-def test_requirements_files_match_the_package_dependencies(file_name, declared_as):
+def test_network_requirements_are_the_network_extra():
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
-    declared = project["dependencies"] if declared_as == "dependencies" else project["optional-dependencies"]["network"]
-    lines = (PROJECT_ROOT / "DICOMLabelMapSeg" / "Resources" / file_name).read_text().splitlines()
-    assert [line for line in lines if line and not line.startswith("#")] == declared
+    assert list(NETWORK_REQUIREMENTS) == project["optional-dependencies"]["network"]
 
 
-def test_missing_requirements_are_named(tmp_path):
-    from DicomManager.app.dependencies import missing_requirements
-
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text(
-        "# comment\n--index-url https://example.org\nnumpy>=1.0\nnumpy<1.0\n"
-        "no-such-package-dicomlabelmapseg>=1\nalso-absent; python_version < '3'\n"
-    )
+def test_missing_requirements_are_named_in_the_order_given():
+    requirements = ["numpy>=1.0", "numpy<1.0", "no-such-package-dicomlabelmapseg>=1", "also-absent; python_version < '3'"]
     assert missing_requirements(requirements) == ["numpy<1.0", "no-such-package-dicomlabelmapseg>=1"]
+
+
+@pytest.mark.parametrize(
+    ("installed", "loaded", "expected"),
+    [
+        (["pydicom>=3.0.2"], {"pydicom"}, True),  # Slicer 5.10 imported pydicom 2.4 at startup
+        (["highdicom>=0.27.0"], {"pydicom"}, False),  # nothing of it in memory yet
+        (["pylibjpeg>=2.0", "pylibjpeg-openjpeg>=2.3"], {"pydicom", "pydicom.pixels.decoders"}, True),
+        (["pylibjpeg>=2.0", "pylibjpeg-openjpeg>=2.3"], {"pydicom"}, False),  # pydicom will look when it first decodes
+        (["dicomweb-client>=0.59"], {"pydicom", "pydicom.pixels.encoders"}, False),
+        (["dicomweb-client>=0.59"], {"dicomweb_client"}, True),
+    ],
+)
+def test_a_restart_is_needed_when_what_was_installed_is_already_in_memory(installed, loaded, expected):
+    assert restart_needed(installed, loaded) is expected
+
+
+def test_a_seg_needing_packages_is_offered_unselected_below_the_core_plugin_saying_which():
+    offer = offer_for_seg_series(LABELMAP_SEG_SOP_CLASS_UID, "SEG", "Organs").needing_packages(["highdicom>=0.27.0"])
+    assert offer.confidence < CORE_SEG_PLUGIN_CONFIDENCE and not offer.selected
+    assert "highdicom>=0.27.0" in offer.warning
+    ready = offer_for_seg_series(LABELMAP_SEG_SOP_CLASS_UID, "SEG", "Organs")
+    assert ready.needing_packages([]) == ready and ready.warning == ""
+
+
+def _export_dialog_order(confidences_by_plugin: dict[str, float]) -> list[str]:
+    """The order in which Slicer's export dialog lists plugins (qSlicerDICOMExportDialog.cxx, 5.10 and 5.12).
+
+    Plugins go into a QMultiMap keyed by 1 - confidence, in alphabetical
+    order of their names; a QMultiMap lists its keys in ascending order and,
+    under one key, the value inserted last first.
+    """
+    by_key: dict[float, list[str]] = {}
+    for plugin in sorted(confidences_by_plugin):
+        by_key.setdefault(1.0 - confidences_by_plugin[plugin], []).insert(0, plugin)
+    return [plugin for key in sorted(by_key) for plugin in by_key[key]]
+
+
+def test_our_exporter_is_listed_first_in_the_export_dialog():
+    ours = export_offer()
+    order = _export_dialog_order({"DICOMSegmentationPlugin": 1.0, PLUGIN_KEY: ours.confidence})
+    assert order == [PLUGIN_KEY, "DICOMSegmentationPlugin"]
+    assert f"{ours.confidence * 100:.0f}" == "100"  # as the dialog shows it
+    assert _export_dialog_order({"DICOMSegmentationPlugin": 1.0, PLUGIN_KEY: 1.0})[0] == "DICOMSegmentationPlugin"
+
+
+def test_our_exporter_needing_packages_is_listed_after_the_core_one():
+    offer = export_offer(["highdicom>=0.27.0"])
+    assert _export_dialog_order({"DICOMSegmentationPlugin": 1.0, PLUGIN_KEY: offer.confidence})[0] == "DICOMSegmentationPlugin"
+    assert "highdicom>=0.27.0" in offer.tooltip
+
+
+def test_the_browser_sees_the_transfer_syntax_of_a_seg_from_its_header(tmp_path):
+    files = write_demo_files(tmp_path)
+    assert read_seg_references(files.seg.path).transfer_syntax_uid == pydicom.uid.RLELossless
+    assert read_seg_references(shared_data("dcmqi/liver.dcm")).transfer_syntax_uid == pydicom.uid.ExplicitVRLittleEndian
 
 
 def test_extension_cmake_lists_every_python_file():
