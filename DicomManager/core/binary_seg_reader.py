@@ -25,6 +25,7 @@ from pydicom import Dataset
 
 from ..errors import SegFileError
 from .frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
+from .functional_groups import FunctionalGroups
 from .seg_dataset import FrameReader, LayeredSegmentation, background_of, is_tiled, seg_info, segments_of
 
 logger = logging.getLogger(__name__)
@@ -82,13 +83,18 @@ def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGe
 
 
 def _frames_by_segment(dataset: Dataset, numbers: set[int], path: Path) -> dict[int, list[int]]:
-    """0-based frame indices of each segment, from each frame's Segment Identification."""
+    """0-based frame indices of each segment, from each frame's Segment Identification, its own or shared."""
+    groups = FunctionalGroups(dataset, path)
     by_segment: dict[int, list[int]] = defaultdict(list)
-    for index, group in enumerate(dataset.PerFrameFunctionalGroupsSequence):
+    for index in range(groups.number_of_frames):
+        identification = groups.required_item(index, "SegmentIdentificationSequence")
+        value = identification.get("ReferencedSegmentNumber")
         try:
-            number = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
-        except (AttributeError, IndexError, TypeError, ValueError):
-            raise SegFileError(f"{path}: frame {index + 1} has no SegmentIdentificationSequence.") from None
+            number = int(value)
+        except (TypeError, ValueError) as error:
+            raise SegFileError(
+                f"{path}: frame {index + 1}: ReferencedSegmentNumber (0062,000B) is {value!r}, not a segment number."
+            ) from error
         if number not in numbers:
             raise SegFileError(f"{path}: frame {index + 1} belongs to segment {number}, which SegmentSequence does not describe.")
         by_segment[number].append(index)

@@ -19,6 +19,7 @@ from pydicom import Dataset
 from pydicom.multival import MultiValue
 
 from ..errors import GeometryMismatchError, SegFileError
+from .functional_groups import FunctionalGroups
 from .geometry import DIRECTION_TOLERANCE, INDEX_TOLERANCE, SPACING_TOLERANCE
 
 logger = logging.getLogger(__name__)
@@ -38,57 +39,58 @@ class FrameGeometry:
 
 
 def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
-    """Read every frame's plane from the per-frame and shared functional groups."""
-    number_of_frames = int(dataset.get("NumberOfFrames", 1))
-    shared = (dataset.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
-    per_frame = dataset.get("PerFrameFunctionalGroupsSequence") or []
-    if len(per_frame) != number_of_frames:
-        raise SegFileError(
-            f"{path}: PerFrameFunctionalGroupsSequence has {len(per_frame)} items for {number_of_frames} frames."
-        )
-
-    def attribute(group: Dataset, sequence: str, keyword: str, frame_number: int) -> list[float]:
-        for source in (group, shared):
-            items = source.get(sequence)
-            if items and keyword in items[0]:
-                return _decimal_values(items[0], keyword)
-        raise SegFileError(f"{path}: frame {frame_number} has no {keyword} ({sequence}).")
+    """Read every frame's plane from its functional groups, its own or the shared ones."""
+    groups = FunctionalGroups(dataset, path)
 
     def every_frame(sequence: str, keyword: str) -> np.ndarray:
-        # An attribute is in the shared groups or in every frame's, never both: read a shared one once.
-        items = shared.get(sequence)
-        if items and keyword in items[0]:
-            return np.array([[float(v) for v in items[0].get(keyword)]] * max(number_of_frames, 1))
-        return np.array([attribute(group, sequence, keyword, n) for n, group in enumerate(per_frame, 1)])
+        shared = groups.shared_item(sequence)
+        if shared is not None and keyword in shared:  # read once, not once per frame
+            return np.array([_decimal_values(shared, keyword)] * groups.number_of_frames)
+        values = []
+        for index in range(groups.number_of_frames):
+            item = groups.required_item(index, sequence)
+            if keyword not in item:
+                raise SegFileError(f"{path}: frame {index + 1} has no {keyword} in its {sequence}.")
+            values.append(_decimal_values(item, keyword))
+        return np.array(values)
 
     try:
         positions = every_frame("PlanePositionSequence", "ImagePositionPatient")
         orientations = every_frame("PlaneOrientationSequence", "ImageOrientationPatient")
         spacings = every_frame("PixelMeasuresSequence", "PixelSpacing")
     except (ValueError, TypeError) as error:
-        raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is malformed ({error}).") from None
-    if positions.shape != (number_of_frames, 3) or orientations.shape[1:] != (6,) or spacings.shape[1:] != (2,):
+        raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is malformed ({error}).") from error
+    if positions.shape != (groups.number_of_frames, 3) or orientations.shape[1:] != (6,) or spacings.shape[1:] != (2,):
         raise SegFileError(f"{path}: frame positions, orientations or pixel spacings have the wrong number of values.")
     if not (np.isfinite(positions).all() and np.isfinite(orientations).all() and (spacings > 0).all()):
         raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is not a finite, positive value.")
     if np.ptp(orientations, axis=0).max() > DIRECTION_TOLERANCE or np.ptp(spacings, axis=0).max() > SPACING_TOLERANCE:
         raise GeometryMismatchError(f"{path}: frames differ in orientation or pixel spacing; they do not form a volume.")
-    measures = (shared.get("PixelMeasuresSequence") or [Dataset()])[0]
-    between = measures.get("SpacingBetweenSlices")
+    between = (groups.item(0, "PixelMeasuresSequence") or Dataset()).get("SpacingBetweenSlices")
     return FrameGeometry(
         positions=positions,
         orientation=orientations[0],
         pixel_spacing=spacings[0],
-        spacing_between_slices=float(between) if between not in (None, "") and float(between) > 0 else None,
+        spacing_between_slices=_positive_or_none(between, path),
     )
+
+
+def _positive_or_none(value: object, path: Path) -> float | None:
+    """A declared SpacingBetweenSlices, or None where it is absent, malformed or not positive (it is only a hint)."""
+    try:
+        spacing = float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        logger.warning("%s: SpacingBetweenSlices %r is not a number; the slice spacing is taken from the frames", path, value)
+        return None
+    return spacing if spacing is not None and spacing > 0 else None
 
 
 def _decimal_values(dataset: Dataset, keyword: str) -> list[float]:
     """The numbers of a Decimal String attribute, read from its text while pydicom has not converted it.
 
-    pydicom turns every value into a validated DSfloat; for the thousands of
-    per-frame positions of a large SEG that is a third of the time spent on
-    them (6832 frames: 0.69 -> 0.51 s). The element's text is read as floats.
+    pydicom turns every value into a validated DSfloat, which costs a third
+    of the time spent on the thousands of per-frame positions of a large SEG;
+    the element's text is read as floats instead.
     """
     value = dataset.get_item(keyword).value
     if isinstance(value, bytes):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
+import pydicom
 import pytest
 import slicer
 from orthanc_server import DICOMWEB_PLUGIN, OrthancServer
@@ -145,6 +146,19 @@ def read_with_dcmqi(seg_path: Path, work_dir: Path, scene: slicer.vtkMRMLScene) 
     nrrds = sorted(output.glob("*.nrrd"))
     assert len(nrrds) == 1, f"dcmqi wrote {nrrds}"
     return read_label_volume(scene, nrrds[0])
+
+
+def read_segments_with_dcmqi(path: Path, work_dir: Path, scene: slicer.vtkMRMLScene) -> dict[int, hd.Volume]:
+    """dcmqi's reading: one volume per segment, values 0 and the segment number (or the stored fraction)."""
+    output = work_dir / "dcmqi"
+    output.mkdir()
+    completed = subprocess.run(
+        [tool("segimage2itkimage"), "--inputDICOM", str(path), "--outputDirectory", str(output)],
+        capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    numbers = [int(item.SegmentNumber) for item in pydicom.dcmread(path, stop_before_pixels=True).SegmentSequence]
+    return {number: read_label_volume(scene, output / f"{index}.nrrd") for index, number in enumerate(numbers, start=1)}
 
 
 def on_grid(labels: hd.Volume, grid: hd.VolumeGeometry) -> np.ndarray:

@@ -7,13 +7,11 @@ volume per segment, which is what overlapping segments need; highdicom's
 
 from __future__ import annotations
 
-import subprocess
-
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from conftest import on_grid, shared_data, tool
+from conftest import on_grid, read_segments_with_dcmqi, shared_data
 
 from DicomManager.core.seg_reader import read_seg
 from DicomManager.core.source_series import read_source_series_folder
@@ -39,19 +37,6 @@ def segment_masks(result) -> dict[int, np.ndarray]:
     return {n: result.layers[layer].array == n for n, layer in result.layer_of_segment.items()}
 
 
-def dcmqi_segment_volumes(path, work_dir, scene) -> dict[int, hd.Volume]:
-    """dcmqi's reading: one volume per segment, values 0 and the segment number (or the stored fraction)."""
-    output = work_dir / "dcmqi"
-    output.mkdir()
-    completed = subprocess.run(
-        [tool("segimage2itkimage"), "--inputDICOM", str(path), "--outputDirectory", str(output)],
-        capture_output=True, text=True, check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    numbers = [int(item.SegmentNumber) for item in pydicom.dcmread(path, stop_before_pixels=True).SegmentSequence]
-    return {number: read_label_volume(scene, output / f"{index}.nrrd") for index, number in enumerate(numbers, start=1)}
-
-
 @pytest.mark.parametrize("name", CLASSIC_SEGS)
 def test_classic_seg_matches_dcmqi_segment_by_segment(name, tmp_path, scene):
     path = shared_data(name)
@@ -61,7 +46,7 @@ def test_classic_seg_matches_dcmqi_segment_by_segment(name, tmp_path, scene):
     threshold = (int(dataset.get("MaximumFractionalValue", 1)) + 1) // 2 if fractional else 1
     grid = result.layers[0].get_geometry()
     masks = segment_masks(result)
-    theirs = dcmqi_segment_volumes(path, tmp_path, scene)
+    theirs = read_segments_with_dcmqi(path, tmp_path, scene)
     assert sorted(masks) == sorted(theirs) == [s.number for s in result.segments]
     for number, volume in theirs.items():
         np.testing.assert_array_equal(masks[number], on_grid(volume, grid) >= threshold, err_msg=f"segment {number}")
