@@ -10,6 +10,7 @@ item for writing and :func:`segment_metadata_from_dataset` reads an item back.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import highdicom as hd
@@ -17,6 +18,8 @@ from highdicom.color import CIELabColor
 from pydicom import Dataset
 
 from ..errors import InvalidSegmentationError, SegFileError
+
+logger = logging.getLogger(__name__)
 
 ALGORITHM_TYPES = ("MANUAL", "SEMIAUTOMATIC", "AUTOMATIC")
 MAX_SEGMENT_NUMBER = 65535
@@ -190,42 +193,74 @@ def set_segment_algorithm(item: Dataset, segment: SegmentMetadata) -> None:
 
 
 def segment_metadata_from_dataset(item: Dataset, source: str = "SEG") -> SegmentMetadata:
-    """Read one Segment Sequence item; ``source`` names the file in error messages."""
+    """Read one Segment Sequence item; ``source`` names the file in messages.
+
+    Only a missing or malformed SegmentNumber is refused: without it no voxel
+    can be given a meaning. Other attributes a writer left out or got wrong
+    (real files lack category and type codes, for example) are replaced by
+    what Slicer gives a segment without them, and a warning names what was
+    missing; whatever the item does have is kept.
+    """
+    value = item.get("SegmentNumber")
     try:
-        number = int(item.SegmentNumber)
-        category = Code.from_item(item.SegmentedPropertyCategoryCodeSequence[0])
-        type_item = item.SegmentedPropertyTypeCodeSequence[0]
-    except (AttributeError, IndexError, TypeError, ValueError) as error:
+        number = int(value)
+    except (TypeError, ValueError) as error:
         raise SegFileError(
-            f"{source}: a Segment Sequence item lacks SegmentNumber or its category/type "
-            f"code ({error})."
-        ) from None
+            f"{source}: a Segment Sequence item's SegmentNumber (0062,0004) is {value!r}, not a segment number."
+        ) from error
+    where = f"{source}: segment {number}"
+    category = _code_or_tissue(item, "SegmentedPropertyCategoryCodeSequence", "(0062,0003)", where)
+    type_item = _first(item, "SegmentedPropertyTypeCodeSequence")
+    segment_type = _code_or_tissue(item, "SegmentedPropertyTypeCodeSequence", "(0062,000F)", where)
     region_item = _first(item, "AnatomicRegionSequence")
-    algorithm_item = _first(item, "SegmentationAlgorithmIdentificationSequence")
-    try:
-        algorithm = AlgorithmIdentification.from_item(algorithm_item) if algorithm_item is not None else None
-    except (AttributeError, IndexError, TypeError, ValueError):
-        raise SegFileError(
-            f"{source}: segment {number} has a SegmentationAlgorithmIdentificationSequence without an algorithm family."
-        ) from None
     return SegmentMetadata(
         number=number,
         label=str(item.get("SegmentLabel", "")) or f"Segment {number}",
         category=category,
-        type=Code.from_item(type_item),
-        type_modifier=_first_code(type_item, "SegmentedPropertyTypeModifierCodeSequence"),
+        type=segment_type,
+        type_modifier=_first_code(type_item, "SegmentedPropertyTypeModifierCodeSequence") if type_item else None,
         anatomic_region=Code.from_item(region_item) if region_item is not None else None,
         anatomic_region_modifier=(
             _first_code(region_item, "AnatomicRegionModifierSequence") if region_item else None
         ),
         color=_rgb_from_cielab(item.get("RecommendedDisplayCIELabValue")),
         description=_optional_str(item.get("SegmentDescription")),
-        algorithm_type=str(item.get("SegmentAlgorithmType", "MANUAL")),
+        algorithm_type=_algorithm_type(item, where),
         algorithm_name=_optional_str(item.get("SegmentAlgorithmName")),
         tracking_id=_optional_str(item.get("TrackingID")),
         tracking_uid=_optional_str(item.get("TrackingUID")),
-        algorithm_identification=algorithm,
+        algorithm_identification=_algorithm_identification(item, where),
     )
+
+
+def _code_or_tissue(item: Dataset, keyword: str, tag: str, where: str) -> Code:
+    """The item's code in ``keyword``, or Slicer's default (Tissue) with a warning when it has none."""
+    code_item = _first(item, keyword)
+    code = Code.from_item(code_item) if code_item is not None else None
+    if code is None or not (code.value and code.scheme):
+        logger.warning("%s has no %s %s; it is loaded as %s", where, keyword, tag, TISSUE.meaning)
+        return TISSUE
+    return code
+
+
+def _algorithm_type(item: Dataset, where: str) -> str:
+    """SegmentAlgorithmType as written, or MANUAL with a warning when it is missing or not one of the three."""
+    value = str(item.get("SegmentAlgorithmType", "")).strip().upper()
+    if value not in ALGORITHM_TYPES:
+        logger.warning("%s: SegmentAlgorithmType (0062,0008) is %r; it is loaded as MANUAL", where, value or "(missing)")
+        return "MANUAL"
+    return value
+
+
+def _algorithm_identification(item: Dataset, where: str) -> AlgorithmIdentification | None:
+    """The segmentation algorithm identification, or None with a warning when it lacks its family code."""
+    algorithm_item = _first(item, "SegmentationAlgorithmIdentificationSequence")
+    if algorithm_item is None:
+        return None
+    if _first(algorithm_item, "AlgorithmFamilyCodeSequence") is None:
+        logger.warning("%s: SegmentationAlgorithmIdentificationSequence has no algorithm family; it is left out", where)
+        return None
+    return AlgorithmIdentification.from_item(algorithm_item)
 
 
 def algorithm_identification_to_json(identification: AlgorithmIdentification) -> str:
