@@ -26,7 +26,15 @@ from pydicom import Dataset
 from ..errors import SegFileError
 from .frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
 from .functional_groups import FunctionalGroups
-from .seg_dataset import FrameReader, LayeredSegmentation, background_of, is_tiled, seg_info, segments_of
+from .seg_dataset import (
+    FrameReader,
+    LayeredSegmentation,
+    background_of,
+    is_encapsulated,
+    is_tiled,
+    seg_info,
+    segments_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +154,7 @@ def _packed_frames(dataset: Dataset) -> np.ndarray | None:
     """
     syntax = dataset.file_meta.TransferSyntaxUID
     rows, columns, frames = int(dataset.Rows), int(dataset.Columns), int(dataset.get("NumberOfFrames", 1))
-    if int(dataset.BitsAllocated) != 1 or syntax.is_encapsulated or not syntax.is_little_endian or columns % 8:
+    if int(dataset.BitsAllocated) != 1 or is_encapsulated(syntax) or not syntax.is_little_endian or columns % 8:
         return None
     pixel_data = dataset.PixelData
     if len(pixel_data) < frames * rows * columns // 8:

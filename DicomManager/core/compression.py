@@ -6,7 +6,10 @@ or JPEG 2000 SEGs. JPEG-LS and deflate are the opt-ins for the smallest files.
 
 Deflated Explicit VR Little Endian is not a pixel codec: highdicom builds the
 dataset uncompressed and the whole dataset (per-frame metadata included)
-is deflated when it is saved, by :mod:`.deflated_file`.
+is deflated when it is saved, by :mod:`.deflated_file`. Deflated Image Frame
+Compression (``deflate-frames``, Supplement 244) deflates each frame on its
+own, by :mod:`.deflated_frames`: about as small, and frames stay separately
+fetchable, but few readers know it yet.
 
 Importing this module needs only ``pydicom.uid``, which pydicom 2.4 (bundled
 with Slicer 5.10) has too, so that Slicer modules can list the compressions at
@@ -43,6 +46,7 @@ class Compression(str, Enum):
     JPEGLS = "jpegls"
     JPEG2000 = "jpeg2000"
     DEFLATE = "deflate"
+    DEFLATE_FRAMES = "deflate-frames"
 
     @property
     def transfer_syntax_uid(self) -> UID:
@@ -51,11 +55,14 @@ class Compression(str, Enum):
 
     @property
     def encodes_pixels(self) -> bool:
-        """Whether frames are encoded one by one by a pixel codec."""
-        return self.transfer_syntax_uid.is_encapsulated
+        """Whether highdicom encodes the frames one by one with a pydicom pixel codec."""
+        return self in (Compression.RLE, Compression.JPEGLS, Compression.JPEG2000)
 
 
 DEFAULT_COMPRESSION = Compression.RLE
+
+DEFLATED_IMAGE_FRAME_COMPRESSION = UID("1.2.840.10008.1.2.8.1")
+"""Supplement 244's transfer syntax, which pydicom 3.0.2 does not know."""
 
 _TRANSFER_SYNTAXES = {
     Compression.NONE: ExplicitVRLittleEndian,
@@ -63,6 +70,7 @@ _TRANSFER_SYNTAXES = {
     Compression.JPEGLS: JPEGLSLossless,
     Compression.JPEG2000: JPEG2000Lossless,
     Compression.DEFLATE: DeflatedExplicitVRLittleEndian,
+    Compression.DEFLATE_FRAMES: DEFLATED_IMAGE_FRAME_COMPRESSION,
 }
 
 

@@ -32,18 +32,34 @@ _WINDOW_BYTES = 2**zlib.MAX_WBITS
 
 def save_deflated(dataset: Dataset, path: Path) -> None:
     """Write ``dataset`` (with its ``file_meta``) to ``path`` as a deflated DICOM file."""
+    encoded = encode_explicit_little_endian(dataset)
+    with encoded.getbuffer() as view:  # no copy of the encoded dataset
+        write_part10(path, dataset.file_meta, deflate(view))
+
+
+def encode_explicit_little_endian(dataset: Dataset) -> BytesIO:
+    """The dataset's elements encoded in Explicit VR Little Endian, as ``save_as`` encodes them."""
     encoded = BytesIO()
     body = DicomFileLike(encoded)
     body.is_implicit_VR, body.is_little_endian = False, True
     write_dataset(body, dataset)
-    with encoded.getbuffer() as view:  # no copy of the encoded dataset (150 MB for case C)
-        deflated = deflate(view)
+    return encoded
+
+
+def write_part10(path: Path, file_meta: Dataset, body: bytes | memoryview) -> None:
+    """A DICOM file: preamble, ``file_meta`` and ``body``, the dataset already encoded as its transfer syntax says.
+
+    Also for transfer syntaxes the installed pydicom does not know, whose
+    datasets ``save_as`` refuses to write.
+    """
     with open(path, "wb") as stream:
         file = DicomFileLike(stream)
         file.is_implicit_VR, file.is_little_endian = False, True
         file.write(b"\x00" * 128 + b"DICM")
-        write_file_meta_info(file, dataset.file_meta, enforce_standard=True)
-        file.write(deflated + (b"\x00" if len(deflated) % 2 else b""))
+        write_file_meta_info(file, file_meta, enforce_standard=True)
+        file.write(body)
+        if len(body) % 2:
+            file.write(b"\x00")
 
 
 def deflate(data: bytes | memoryview, pieces: int | None = None) -> bytes:

@@ -23,9 +23,11 @@ import pydicom
 from pydicom import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels import get_decoder
+from pydicom.uid import UID
 
 from ..errors import CodecUnavailableError, SegFileError
-from .compression import preferred_decoding_plugin
+from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION, preferred_decoding_plugin
+from .deflated_frames import decode_deflated_frames, pydicom_decodes_it
 from .segment_metadata import SegmentMetadata, segment_metadata_from_dataset
 from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
 
@@ -203,15 +205,18 @@ class FrameReader:
 
     pydicom 3.0 cannot decode a single 1-bit frame that does not start on a
     byte boundary (frames of rows x columns not a multiple of 8, such as
-    dcmqi's 23-column test file); such SEGs are decoded whole, once.
+    dcmqi's 23-column test file); such SEGs are decoded whole, once. Deflated
+    Image Frame Compression is decoded by :mod:`.deflated_frames` where
+    pydicom has no decoder for it.
     """
 
     def __init__(self, dataset: Dataset, path: Path) -> None:
         _require_pixel_data(dataset, path)
         self._dataset, self._path = dataset, path
         self._transfer_syntax = dataset.file_meta.TransferSyntaxUID
+        self._own_deflate = self._transfer_syntax == DEFLATED_IMAGE_FRAME_COMPRESSION and not pydicom_decodes_it()
         pixels_per_frame = int(dataset.Rows) * int(dataset.Columns)
-        unaligned = int(dataset.BitsAllocated) == 1 and pixels_per_frame % 8 and not self._transfer_syntax.is_encapsulated
+        unaligned = int(dataset.BitsAllocated) == 1 and pixels_per_frame % 8 and not is_encapsulated(self._transfer_syntax)
         self._all_frames = decode_all_frames(dataset, path) if unaligned else None
 
     def frames(self, indices: Sequence[int]) -> Iterator[np.ndarray]:
@@ -219,11 +224,21 @@ class FrameReader:
         if self._all_frames is not None:
             yield from (self._all_frames[index] for index in indices)
             return
+        if self._own_deflate:
+            yield from decode_deflated_frames(self._dataset, indices, self._path)
+            return
         plugin = preferred_decoding_plugin(self._transfer_syntax)
         with _decoding_errors(self._dataset, self._path):
             decoder = get_decoder(self._transfer_syntax)
             for frame, _ in decoder.iter_array(self._dataset, indices=list(indices), decoding_plugin=plugin):
                 yield frame
+
+
+def is_encapsulated(transfer_syntax_uid: UID) -> bool:
+    """Whether Pixel Data in this transfer syntax is encapsulated, Deflated Image Frame Compression included."""
+    if transfer_syntax_uid == DEFLATED_IMAGE_FRAME_COMPRESSION:
+        return True
+    return transfer_syntax_uid.is_transfer_syntax and transfer_syntax_uid.is_encapsulated
 
 
 def _require_pixel_data(dataset: Dataset, path: Path) -> None:

@@ -22,6 +22,7 @@ from .. import __version__
 from ..errors import InvalidSegmentationError
 from .compression import DEFAULT_COMPRESSION, Compression, ensure_encoder_available
 from .deflated_file import save_deflated
+from .deflated_frames import deflate_frames, save_with_deflated_frames
 from .file_output import refuse_existing, write_atomically
 from .geometry import match_to_grid
 from .label_layers import values_not_in
@@ -108,6 +109,8 @@ def save_seg(seg: hd.seg.Segmentation, output_path: Path, overwrite: bool = Fals
     def write(path: Path) -> None:
         if seg.file_meta.TransferSyntaxUID == Compression.DEFLATE.transfer_syntax_uid:
             save_deflated(seg, path)
+        elif seg.file_meta.TransferSyntaxUID == Compression.DEFLATE_FRAMES.transfer_syntax_uid:
+            save_with_deflated_frames(seg, path)
         else:
             seg.save_as(path, enforce_file_format=True)
 
@@ -273,7 +276,7 @@ def _common_arguments(
 def _finish(
     seg: hd.seg.Segmentation, segments: Sequence[SegmentMetadata], compression: Compression, series: SeriesAttributes
 ) -> hd.seg.Segmentation:
-    """What highdicom does not set: each segment's algorithm, clinical trial attributes, the deflate syntax.
+    """What highdicom does not set: each segment's algorithm, clinical trial attributes, the deflate syntaxes.
 
     And one thing it adds that a SEG should not carry: highdicom 0.28 copies the
     source scanner (institution, address, station, serial number) into the
@@ -302,6 +305,8 @@ def _finish(
         ]
     if compression is Compression.DEFLATE:
         seg.file_meta.TransferSyntaxUID = compression.transfer_syntax_uid
+    elif compression is Compression.DEFLATE_FRAMES:
+        deflate_frames(seg)
     return seg
 
 

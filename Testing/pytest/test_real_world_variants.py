@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import copy
 import logging
+import zlib
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
 from conftest import dciodvfy_errors, make_grid, on_grid, read_segments_with_dcmqi, shared_data, write_series
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.filebase import DicomFileLike
+from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.sequence import Sequence
 
 from DicomManager.core.seg_reader import read_seg
-from DicomManager.core.segment_metadata import TISSUE
+from DicomManager.core.segment_metadata import TISSUE, SegmentMetadata
 from DicomManager.core.source_series import read_source_series
 from DicomManager.mrml.segmentation_nodes import labels_from_segmentation_node, segment_metadata_from_node
 from DicomManager.mrml.volume_nodes import grid_of_volume_node
@@ -179,3 +183,127 @@ def test_siemens_segments_without_codes_load_with_a_warning_and_export_conforman
     exported = hd.seg.segread(written.paths[0]).get_segment_description(1)
     assert exported.segmented_property_category.value == TISSUE.value
     assert exported.segment_label == item.SegmentLabel
+
+
+# Deflated Image Frame Compression (1.2.840.10008.1.2.8.1): PS3.5 8.2.16, A.4.13.
+DEFLATED_FRAMES_UID = "1.2.840.10008.1.2.8.1"
+
+
+def frames_inflated_by_zlib(path) -> np.ndarray:
+    """The test's own decoder: each fragment inflated by zlib, read as the header says (the independent oracle)."""
+    dataset = pydicom.dcmread(path)
+    assert dataset.file_meta.TransferSyntaxUID == DEFLATED_FRAMES_UID
+    rows, columns, bits = dataset.Rows, dataset.Columns, dataset.BitsAllocated
+    frames = []
+    for fragment in generate_frames(dataset.PixelData, number_of_frames=int(dataset.NumberOfFrames)):
+        data = np.frombuffer(zlib.decompress(fragment, -15), np.uint8)
+        if bits == 1:
+            frames.append(np.unpackbits(data, bitorder="little", count=rows * columns).reshape(rows, columns))
+        else:
+            frames.append(data.view(f"<u{bits // 8}")[: rows * columns].reshape(rows, columns))
+    return np.stack(frames)
+
+
+def native_twin(path, twin_path):
+    """The same dataset with its frames inflated into native Pixel Data, for validators that lack the syntax.
+
+    dciodvfy (dicom3tools 2026-09) does not know Deflated Image Frame
+    Compression: it fails on pydicom-data's own example as on ours.
+    """
+    dataset = pydicom.dcmread(path)
+    frames = frames_inflated_by_zlib(path)
+    if dataset.BitsAllocated == 1:
+        dataset.PixelData = np.packbits(frames.ravel(), bitorder="little").tobytes()
+    else:
+        dataset.PixelData = frames.astype(f"<u{dataset.BitsAllocated // 8}").tobytes()
+    dataset["PixelData"].VR = "OB" if dataset.BitsAllocated == 1 else "OW"
+    dataset["PixelData"].is_undefined_length = False
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    dataset.save_as(twin_path, enforce_file_format=True)
+    return twin_path
+
+
+def write_with_deflated_frames_by_pydicom(source_path, path) -> None:
+    """Re-encode a SEG's frames as Deflated Image Frame Compression with pydicom and zlib alone."""
+    dataset = pydicom.dcmread(source_path)
+    frames = dataset.pixel_array.reshape(int(dataset.get("NumberOfFrames", 1)), dataset.Rows, dataset.Columns)
+    if dataset.BitsAllocated == 1:
+        encoded = [np.packbits(frame.ravel(), bitorder="little").tobytes() for frame in frames]
+    else:
+        encoded = [frame.astype(f"<u{dataset.BitsAllocated // 8}").tobytes() for frame in frames]
+    dataset.PixelData = encapsulate([zlib.compress(frame, 9)[2:-4] for frame in encoded])  # raw deflate: no zlib wrapper
+    dataset["PixelData"].VR = "OB"
+    dataset["PixelData"].is_undefined_length = True
+    dataset.file_meta.TransferSyntaxUID = DEFLATED_FRAMES_UID
+    with open(path, "wb") as stream:
+        file = DicomFileLike(stream)
+        file.is_implicit_VR, file.is_little_endian = False, True
+        file.write(b"\0" * 128 + b"DICM")
+        write_file_meta_info(file, dataset.file_meta)
+        write_dataset(file, dataset)
+
+
+@pytest.mark.parametrize(
+    ("deflated", "twin"),
+    [
+        ("public/liver_deflate.dcm", "dcmqi/liver.dcm"),
+        ("public/liver_nonbyte_aligned_deflate.dcm", "public/liver_nonbyte_aligned.dcm"),
+    ],
+)
+def test_public_deflated_frame_segs_read_as_their_uncompressed_twins(deflated, twin):
+    result, expected = read_seg(shared_data(deflated)), read_seg(shared_data(twin))
+    np.testing.assert_array_equal(result.layers[0].array, expected.layers[0].array)
+    assert int(result.layers[0].array.sum()) == int(frames_inflated_by_zlib(shared_data(deflated)).sum())
+    assert result.segments == expected.segments
+
+
+@pytest.mark.parametrize("name", ["dcmqi/sparse-labelmap-ppv5.dcm", "dcmqi/partial_overlaps.dcm", "dcmqi/23x38x3/seg/label.seg"])
+def test_segs_whose_frames_pydicom_deflated_read_as_the_originals(name, tmp_path):
+    path = tmp_path / "deflated-frames.dcm"
+    write_with_deflated_frames_by_pydicom(shared_data(name), path)
+    result, expected = read_seg(path), read_seg(shared_data(name))
+    assert len(result.layers) == len(expected.layers)
+    for layer, expected_layer in zip(result.layers, expected.layers):
+        np.testing.assert_array_equal(layer.array, expected_layer.array)
+
+
+@pytest.mark.parametrize("overlapping", [False, True])
+def test_export_with_deflated_frames_is_valid_and_inflates_to_the_labels(manager, scene, tmp_path, overlapping):
+    from DicomManager.core.compression import Compression
+    from DicomManager.mrml.segmentation_nodes import create_layered_segmentation_node
+
+    grid = make_grid((5, 21, 19))  # 399 pixels a frame: 1-bit frames end inside a byte
+    write_series(grid, tmp_path / "ct")
+    volume = manager.load_reference_volume(tmp_path / "ct")
+    grid = grid_of_volume_node(volume)
+    first = np.zeros(grid.spatial_shape, np.uint8)
+    first[1:4, 3:15, 2:12] = 1
+    first[2, 5:8, 4:6] = 2
+    second = np.zeros_like(first)
+    second[2:5, 10:19, 8:17] = 3
+    layers = [first, second] if overlapping else [np.where(second > 0, second, first)]
+    layer_of_segment = {1: 0, 2: 0, 3: 1 if overlapping else 0}
+    segments = [SegmentMetadata(number=n, label=f"S{n}", color=(40 * n, 90, 200)) for n in (1, 2, 3)]
+    node = create_layered_segmentation_node(
+        scene, [hd.Volume(layer, grid.affine, "PATIENT", grid.frame_of_reference_uid) for layer in layers],
+        segments, layer_of_segment, "Deflated frames",
+    )
+    written = manager.export_segmentation(node, volume, tmp_path / "out", compression=Compression.DEFLATE_FRAMES)
+    (path,) = written.paths
+    assert written.segmentation_type == ("BINARY" if overlapping else "LABELMAP")
+    assert dciodvfy_errors(native_twin(path, tmp_path / "native.dcm")) == []
+    inflated = frames_inflated_by_zlib(path)
+    dataset = pydicom.dcmread(path, stop_before_pixels=True)
+    groups = dataset.PerFrameFunctionalGroupsSequence
+    assert len(inflated) == len(groups)
+    for frame, group in zip(inflated, groups):
+        position = np.array([group.PlanePositionSequence[0].ImagePositionPatient], dtype=float)
+        z = int(round(grid.map_reference_to_indices(position)[0][0]))
+        if overlapping:  # a frame per segment and slice: that segment's mask
+            number = group.SegmentIdentificationSequence[0].ReferencedSegmentNumber
+            np.testing.assert_array_equal(frame, (layers[layer_of_segment[number]][z] == number).astype(np.uint8))
+        else:
+            np.testing.assert_array_equal(frame, layers[0][z])
+    result = read_seg(path, grid)
+    for number, layer in result.layer_of_segment.items():
+        np.testing.assert_array_equal(result.layers[layer].array == number, layers[layer_of_segment[number]] == number)

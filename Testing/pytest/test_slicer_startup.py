@@ -109,7 +109,7 @@ def test_module_files_start_on_the_python_each_slicer_bundles(module_file, versi
     assert Path(report["dicom_manager"]) == PROJECT_ROOT / "DicomManager" / "__init__.py"
     assert report["pydicom"] == pydicom_version
     assert not report["highdicom_imported"]
-    assert report["compression_choices"] in (None, ["none", "rle", "jpegls", "jpeg2000", "deflate"])
+    assert report["compression_choices"] in (None, ["none", "rle", "jpegls", "jpeg2000", "deflate", "deflate-frames"])
 
 
 def test_slicer_5_10_must_install_highdicom_and_pydicom_3_before_any_load_or_export(slicer_5_10_python):
@@ -125,7 +125,8 @@ def test_slicer_5_10_must_install_highdicom_and_pydicom_3_before_any_load_or_exp
 def test_slicer_5_12_needs_a_package_only_to_write_jpeg_2000(slicer_5_12_python):
     """5.12 bundles highdicom, pydicom 3, pyjpegls and pillow: RLE, JPEG-LS, deflate and plain need nothing more."""
     report = start_on_slicer_python(MODULE_FILES[0], slicer_5_12_python)
-    assert report["missing_to_write"] == {"none": [], "rle": [], "jpegls": [], "jpeg2000": JPEG_2000_CODEC, "deflate": []}
+    expected = {c: [] for c in ("none", "rle", "jpegls", "deflate", "deflate-frames")}
+    assert report["missing_to_write"] == {**expected, "jpeg2000": JPEG_2000_CODEC}
     # Pillow, which 5.12 bundles, decodes JPEG 2000: reading one needs nothing either.
     assert report["missing_to_read"] == {name: [] for name in report["missing_to_read"]}
 
@@ -133,7 +134,7 @@ def test_slicer_5_12_needs_a_package_only_to_write_jpeg_2000(slicer_5_12_python)
 def test_panel_offers_every_compression_even_where_a_codec_is_missing(slicer_5_12_python):
     report = start_on_slicer_python(MODULE_FILES[0], slicer_5_12_python)
     assert report["missing_to_write"]["jpeg2000"]
-    assert report["compression_choices"] == ["none", "rle", "jpegls", "jpeg2000", "deflate"]
+    assert report["compression_choices"] == ["none", "rle", "jpegls", "jpeg2000", "deflate", "deflate-frames"]
 
 
 def _declared_dependencies(module_file: str) -> list[str]:
