@@ -41,6 +41,10 @@ class CodecUnavailableError(DicomLabelMapSegError):
     """The package that encodes or decodes a transfer syntax is not installed."""
 
 
+class EncodingError(DicomLabelMapSegError):
+    """The SEG cannot be encoded as asked: beyond a codec's limits, or refused by highdicom or pydicom (cause chained)."""
+
+
 class MetadataFileError(DicomLabelMapSegError):
     """A segment metadata file (dcmqi JSON) is unreadable or inconsistent."""
 

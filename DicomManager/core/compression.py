@@ -87,6 +87,8 @@ class _PixelCodec:
     """Requirements that provide the preferred plugins."""
     built_into_pydicom: bool = False
     """Whether pydicom 3 encodes and decodes it with plugins of its own, needing none of ``packages``."""
+    smallest_frame_side: int = 1
+    """Frames with fewer rows or columns than this cannot be encoded."""
 
 
 _PIXEL_CODECS = {
@@ -103,6 +105,7 @@ _PIXEL_CODECS = {
         "JPEG2000LosslessDecoder",
         ("pylibjpeg", "pillow"),
         ("pylibjpeg>=2.0", "pylibjpeg-openjpeg>=2.3"),
+        smallest_frame_side=32,  # openjpeg's limit, which highdicom enforces
     ),
 }
 
@@ -169,6 +172,18 @@ def ensure_encoder_available(compression: Compression) -> None:
     raise CodecUnavailableError(
         f"Compression {compression.value!r} needs the Python packages {packages}, "
         f"which are not installed: install them, or choose one of {alternatives}."
+    )
+
+
+def frame_size_problem(compression: Compression, rows: int, columns: int) -> str | None:
+    """Why frames of ``rows`` x ``columns`` cannot be written with ``compression``, or None when they can."""
+    codec = _PIXEL_CODECS.get(compression.transfer_syntax_uid)
+    if codec is None or min(rows, columns) >= codec.smallest_frame_side:
+        return None
+    others = ", ".join(c.value for c in Compression if c is not compression and frame_size_problem(c, rows, columns) is None)
+    return (
+        f"compression {compression.value!r} cannot encode frames with fewer than {codec.smallest_frame_side} rows or "
+        f"columns, and these are {rows}x{columns}; choose one of {others}"
     )
 
 

@@ -10,7 +10,8 @@ holds segments, on request) and saves the result atomically.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,8 +20,8 @@ import numpy as np
 from pydicom import Dataset
 
 from .. import __version__
-from ..errors import InvalidSegmentationError
-from .compression import DEFAULT_COMPRESSION, Compression, ensure_encoder_available
+from ..errors import EncodingError, InvalidSegmentationError
+from .compression import DEFAULT_COMPRESSION, Compression, ensure_encoder_available, frame_size_problem
 from .deflated_file import save_deflated
 from .deflated_frames import deflate_frames, save_with_deflated_frames
 from .file_output import refuse_existing, write_atomically
@@ -151,18 +152,39 @@ def build_labelmap_seg(
     on_source_grid = match_to_grid(labels.with_array(array), source.geometry, what="The segmentation grid")
     labelled = bool(array.any())
     if crop_to_segments and labelled:
-        pixels: np.ndarray | hd.Volume = _sub_volume(on_source_grid, _labelled_box([on_source_grid.array], in_plane=True))
+        cropped = _sub_volume(on_source_grid, _labelled_box([on_source_grid.array], in_plane=True))
+        _check_frame_size(compression, *cropped.spatial_shape[1:], cropped=True)
+        pixels: np.ndarray | hd.Volume = cropped
     else:
+        _check_frame_size(compression, *on_source_grid.spatial_shape[1:], cropped=False)
         pixels = _pixels_for_highdicom(on_source_grid.array, source)
-    seg = hd.seg.Segmentation(
-        pixel_array=pixels,
-        segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
-        segment_descriptions=descriptions,
-        # A SEG needs at least one frame: keep empty frames when all are empty.
-        omit_empty_frames=labelled,
-        **_common_arguments(source, series, compression, workers),
-    )
+    with _highdicom_refusals():
+        seg = hd.seg.Segmentation(
+            pixel_array=pixels,
+            segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
+            segment_descriptions=descriptions,
+            # A SEG needs at least one frame: keep empty frames when all are empty.
+            omit_empty_frames=labelled,
+            **_common_arguments(source, series, compression, workers),
+        )
     return _finish(seg, segments, compression, series)
+
+
+def _check_frame_size(compression: Compression, rows: int, columns: int, cropped: bool) -> None:
+    """Refuse, before anything is encoded, frames beyond the codec's limits."""
+    problem = frame_size_problem(compression, rows, columns)
+    if problem:
+        hint = " (frames cropped to the segments; without cropping they have the source's size)" if cropped else ""
+        raise EncodingError(f"The SEG cannot be written: {problem}{hint}.")
+
+
+@contextmanager
+def _highdicom_refusals() -> Iterator[None]:
+    """highdicom's refusal of the data (a ValueError or RuntimeError from it or a codec) as an :class:`EncodingError`."""
+    try:
+        yield
+    except (ValueError, RuntimeError) as error:
+        raise EncodingError(f"highdicom could not build the SEG: {error}") from error
 
 
 def _pixels_for_highdicom(array: np.ndarray, source: SourceSeries) -> np.ndarray | hd.Volume:
@@ -218,18 +240,20 @@ def build_binary_seg(
         on_grid.append(match_to_grid(layer.with_array(array), source.geometry, what="The segmentation grid").array)
     box = _labelled_box(on_grid, in_plane=crop_to_segments)
     masks = np.zeros((*[window.stop - window.start for window in box], len(numbers)), dtype=bool)
+    _check_frame_size(compression, *masks.shape[1:3], cropped=crop_to_segments)
     for channel, number in enumerate(numbers):
         masks[..., channel] = on_grid[layer_of_segment[number]][box] == number
-    seg = hd.seg.Segmentation(
-        pixel_array=hd.Volume(
-            masks, _box_affine(source.geometry.affine, box), "PATIENT", source.geometry.frame_of_reference_uid,
-            channels={"SegmentNumber": list(binary_number.values())},
-        ),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=_segment_descriptions(binary_segments),
-        omit_empty_frames=bool(masks.any()),
-        **_common_arguments(source, series, compression, workers),
-    )
+    with _highdicom_refusals():
+        seg = hd.seg.Segmentation(
+            pixel_array=hd.Volume(
+                masks, _box_affine(source.geometry.affine, box), "PATIENT", source.geometry.frame_of_reference_uid,
+                channels={"SegmentNumber": list(binary_number.values())},
+            ),
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=_segment_descriptions(binary_segments),
+            omit_empty_frames=bool(masks.any()),
+            **_common_arguments(source, series, compression, workers),
+        )
     return _finish(seg, binary_segments, compression, series)
 
 

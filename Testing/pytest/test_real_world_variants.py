@@ -307,3 +307,38 @@ def test_export_with_deflated_frames_is_valid_and_inflates_to_the_labels(manager
     result = read_seg(path, grid)
     for number, layer in result.layer_of_segment.items():
         np.testing.assert_array_equal(result.layers[layer].array == number, layers[layer_of_segment[number]] == number)
+
+
+def test_jpeg_2000_refuses_small_frames_before_encoding_naming_what_to_choose(ct_source, tmp_path):
+    from DicomManager.core.compression import Compression
+    from DicomManager.core.seg_writer import write_labelmap_seg
+    from DicomManager.errors import EncodingError
+
+    labels = np.zeros(ct_source.geometry.spatial_shape, np.uint8)  # 24x20 frames: under openjpeg's 32
+    labels[1:3, 4:9, 5:10] = 1
+    volume = hd.Volume(labels, ct_source.geometry.affine, "PATIENT", ct_source.geometry.frame_of_reference_uid)
+    output = tmp_path / "seg.dcm"
+    with pytest.raises(EncodingError, match=r"fewer than 32 rows or columns, and these are 24x20; choose one of none, rle"):
+        write_labelmap_seg(volume, [SegmentMetadata(number=1, label="a")], ct_source, output, compression=Compression.JPEG2000)
+    assert not output.exists() and not list(tmp_path.iterdir())
+
+
+def test_jpeg_2000_refusal_of_cropped_frames_says_cropping_made_them_small(scene, tmp_path, capsys):
+    """A small segment on 512x512 CT, cropped: the command line says why in one line, and writes nothing."""
+    from DicomManager.cli.main import main
+    from DicomManager.core.source_series import read_source_series_folder
+    from DicomManager.mrml.storage import write_label_volume
+
+    grid = read_source_series_folder(shared_data("dcmqi/ct-3slice")).geometry
+    labels = np.zeros(grid.spatial_shape, np.uint8)
+    labels[1, 200:210, 300:312] = 1
+    write_label_volume(scene, hd.Volume(labels, grid.affine, "PATIENT"), tmp_path / "small.nrrd")
+    output = tmp_path / "seg.dcm"
+    code = main([
+        "export", "--reference", str(shared_data("dcmqi/ct-3slice")), "--segmentation", str(tmp_path / "small.nrrd"),
+        "--output", str(output), "--compression", "jpeg2000", "--crop-to-segments",
+    ])
+    error = capsys.readouterr().err
+    assert code == 1 and not output.exists()
+    assert len(error.strip().splitlines()) == 1 and "Traceback" not in error
+    assert "these are 10x12" in error and "cropped to the segments" in error
