@@ -21,13 +21,15 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels import get_decoder
-from pydicom.uid import UID
+from pydicom.uid import UID, RLELossless
 
 from ..errors import CodecUnavailableError, SegFileError
 from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION, preferred_decoding_plugin
 from .deflated_frames import decode_deflated_frames, pydicom_decodes_it
+from .library_output import pydicom_logs_at_debug
 from .segment_metadata import SegmentMetadata, segment_metadata_from_dataset
 from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
 
@@ -36,6 +38,9 @@ SEGMENTATION_TYPES = {
     SEGMENTATION_SOP_CLASS_UID: ("BINARY", "FRACTIONAL"),
 }
 """The SegmentationType values each Segmentation SOP Class allows."""
+
+BITS_ALLOCATED = {"LABELMAP": (8, 16), "BINARY": (1,), "FRACTIONAL": (8,)}
+"""The BitsAllocated each SegmentationType has (PS3.3 C.8.20.2)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,10 @@ def check_segmentation_type(dataset: Dataset, path: Path) -> str:
     for keyword in ("Rows", "Columns", "BitsAllocated"):
         if not isinstance(dataset[keyword].value, int) or dataset[keyword].value <= 0:
             raise SegFileError(f"{path}: {keyword} is {dataset[keyword].value!r}, not a positive whole number.")
+    bits = dataset.BitsAllocated
+    if bits not in BITS_ALLOCATED[segmentation_type]:
+        allowed = " or ".join(str(value) for value in BITS_ALLOCATED[segmentation_type])
+        raise SegFileError(f"{path}: BitsAllocated (0028,0100) is {bits}; a {segmentation_type} SEG has {allowed}.")
     return segmentation_type
 
 
@@ -215,6 +224,8 @@ class FrameReader:
         self._dataset, self._path = dataset, path
         self._transfer_syntax = dataset.file_meta.TransferSyntaxUID
         self._own_deflate = self._transfer_syntax == DEFLATED_IMAGE_FRAME_COMPRESSION and not pydicom_decodes_it()
+        if self._transfer_syntax == RLELossless:
+            check_rle_segments(dataset, path)
         pixels_per_frame = int(dataset.Rows) * int(dataset.Columns)
         unaligned = int(dataset.BitsAllocated) == 1 and pixels_per_frame % 8 and not is_encapsulated(self._transfer_syntax)
         self._all_frames = decode_all_frames(dataset, path) if unaligned else None
@@ -248,13 +259,44 @@ def _require_pixel_data(dataset: Dataset, path: Path) -> None:
 
 @contextmanager
 def _decoding_errors(dataset: Dataset, path: Path) -> Iterator[None]:
-    """Turn the many ways pixel decoding fails into our errors, naming the file and transfer syntax."""
+    """Decoding failures as our errors naming the file and transfer syntax, the cause chained.
+
+    pydicom's own logging of each failed plugin (a traceback at ERROR) goes
+    to DEBUG: the user gets one line.
+    """
+    name = getattr(dataset.file_meta.get("TransferSyntaxUID"), "name", "its transfer syntax")
     try:
-        yield
-    except (RuntimeError, NotImplementedError) as error:
-        name = getattr(dataset.file_meta.get("TransferSyntaxUID"), "name", "its transfer syntax")
-        if "plugin" in str(error).lower() or "decoder" in str(error).lower():
-            raise CodecUnavailableError(f"{path}: cannot decode {name} ({error}).") from None
-        raise SegFileError(f"{path}: the pixel data cannot be decoded ({error}).") from None
-    except (ValueError, KeyError, AttributeError, EOFError, TypeError, IndexError) as error:
-        raise SegFileError(f"{path}: the pixel data cannot be decoded ({error}).") from None
+        with pydicom_logs_at_debug():
+            yield
+    except NotImplementedError as error:
+        raise CodecUnavailableError(f"{path}: no installed decoder handles {name} ({_one_line(error)}).") from error
+    except (RuntimeError, ValueError, EOFError) as error:
+        raise SegFileError(f"{path}: the pixel data cannot be decoded as {name} ({_one_line(error)}).") from error
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def check_rle_segments(dataset: Dataset, path: Path) -> None:
+    """An RLE frame holds one segment per byte of a sample (PS3.5 G.2): BitsAllocated must agree with the first frame's.
+
+    A mismatch otherwise surfaces from the codec as an unrelated complaint
+    (about Samples per Pixel, for example).
+    """
+    bits = int(dataset.BitsAllocated)
+    if bits == 1:
+        raise SegFileError(f"{path}: BitsAllocated (0028,0100) is 1, which RLE Lossless cannot encode (PS3.5 G.2).")
+    try:
+        first = next(generate_frames(dataset.PixelData, number_of_frames=int(dataset.get("NumberOfFrames", 1))))
+    except (ValueError, StopIteration, EOFError) as error:
+        raise SegFileError(f"{path}: the encapsulated Pixel Data (7FE0,0010) holds no readable frame ({error}).") from error
+    if len(first) < 64:
+        raise SegFileError(f"{path}: RLE frame 1 is {len(first)} bytes, shorter than its 64-byte header.")
+    segments = int.from_bytes(first[:4], "little")
+    expected = -(-bits // 8) * int(dataset.get("SamplesPerPixel", 1) or 1)
+    if segments != expected:
+        raise SegFileError(
+            f"{path}: BitsAllocated (0028,0100) is {bits}, but RLE frame 1 holds {segments} segment(s), "
+            f"which encode {8 * segments}-bit pixels: the header and the pixel encoding disagree."
+        )

@@ -27,6 +27,7 @@ from .deflated_frames import deflate_frames, save_with_deflated_frames
 from .file_output import refuse_existing, write_atomically
 from .geometry import match_to_grid
 from .label_layers import values_not_in
+from .library_output import copied_person_name_warnings_at_debug
 from .segment_metadata import (
     MAX_SEGMENT_NUMBER,
     SegmentMetadata,
@@ -182,7 +183,8 @@ def _check_frame_size(compression: Compression, rows: int, columns: int, cropped
 def _highdicom_refusals() -> Iterator[None]:
     """highdicom's refusal of the data (a ValueError or RuntimeError from it or a codec) as an :class:`EncodingError`."""
     try:
-        yield
+        with copied_person_name_warnings_at_debug():
+            yield
     except (ValueError, RuntimeError) as error:
         raise EncodingError(f"highdicom could not build the SEG: {error}") from error
 

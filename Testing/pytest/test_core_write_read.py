@@ -32,7 +32,12 @@ def write(source, labels: np.ndarray, numbers: list[int], path: Path, **options)
     return path
 
 
-@pytest.mark.parametrize("compression", list(Compression))
+# Deflated Image Frame Compression, which neither highdicom nor dciodvfy reads yet, has its own tests with their
+# own oracle, in test_real_world_variants.py.
+READ_BY_HIGHDICOM = [c for c in Compression if c is not Compression.DEFLATE_FRAMES]
+
+
+@pytest.mark.parametrize("compression", READ_BY_HIGHDICOM)
 def test_every_compression_round_trips_and_validates(source, tmp_path, scene, compression):
     labels = blob_labels(source.geometry.spatial_shape, GAPPED_NUMBERS)
     labels[4] = 0  # an empty slice in the middle: its frame is omitted
@@ -87,7 +92,7 @@ def test_each_frame_references_the_image_it_lies_on(tmp_path):
     assert sorted(referenced) == sorted(labelled)
 
 
-@pytest.mark.parametrize("compression", list(Compression))
+@pytest.mark.parametrize("compression", READ_BY_HIGHDICOM)
 def test_sixteen_bit_labels(source, tmp_path, scene, compression, caplog):
     numbers = [1, 255, 256, 4000, 65535]
     labels = blob_labels(source.geometry.spatial_shape, numbers, seed=3)

@@ -11,8 +11,8 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from conftest import dciodvfy_errors, demo_segments, make_grid, on_grid, shared_data, write_series
-from test_classic_seg import dcmqi_segment_volumes, segment_masks
+from conftest import dciodvfy_errors, demo_segments, make_grid, on_grid, read_segments_with_dcmqi, shared_data, write_series
+from test_classic_seg import segment_masks
 
 from DicomManager.cli.main import main
 from DicomManager.core.compression import Compression
@@ -62,7 +62,7 @@ def test_binary_policy_keeps_every_segment_in_one_classic_seg(partial_overlaps, 
     assert {s.label for s in ours.segments} == {s.label for s in segments}
     for number, mask in segment_masks(ours).items():
         np.testing.assert_array_equal(mask, expected[number], err_msg=f"segment {number}")
-    for number, theirs in dcmqi_segment_volumes(path, tmp_path, scene).items():
+    for number, theirs in read_segments_with_dcmqi(path, tmp_path, scene).items():
         np.testing.assert_array_equal(on_grid(theirs, grid) != 0, expected[number], err_msg=f"dcmqi, segment {number}")
     highdicom_volume = hd.seg.segread(path).get_volume(combine_segments=False)
     for channel, number in enumerate(highdicom_volume.get_channel_values(highdicom_volume.channel_descriptors[0])):

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import highdicom as hd
 import numpy as np
@@ -309,6 +312,20 @@ def test_export_with_deflated_frames_is_valid_and_inflates_to_the_labels(manager
         np.testing.assert_array_equal(result.layers[layer].array == number, layers[layer_of_segment[number]] == number)
 
 
+def test_sixteen_bit_labelmap_with_deflated_frames(ct_source, tmp_path):
+    from DicomManager.core.compression import Compression
+    from DicomManager.core.seg_writer import write_labelmap_seg
+
+    labels = np.zeros(ct_source.geometry.spatial_shape, np.uint16)
+    labels[0, 2:9, 3:7], labels[1, 5:6, 5:9], labels[2, 10:20, 4:15], labels[3, 1:3, 1:3] = 300, 300, 65535, 1
+    volume = hd.Volume(labels, ct_source.geometry.affine, "PATIENT", ct_source.geometry.frame_of_reference_uid)
+    segments = [SegmentMetadata(number=n, label=f"S{n}") for n in (1, 300, 65535)]
+    path = write_labelmap_seg(volume, segments, ct_source, tmp_path / "seg16.dcm", compression=Compression.DEFLATE_FRAMES).path
+    np.testing.assert_array_equal(frames_inflated_by_zlib(path), labels)  # no slice is empty: a frame each, in order
+    np.testing.assert_array_equal(read_seg(path, ct_source.geometry).layers[0].array, labels)
+    assert dciodvfy_errors(native_twin(path, tmp_path / "native.dcm")) == []
+
+
 def test_jpeg_2000_refuses_small_frames_before_encoding_naming_what_to_choose(ct_source, tmp_path):
     from DicomManager.core.compression import Compression
     from DicomManager.core.seg_writer import write_labelmap_seg
@@ -342,3 +359,44 @@ def test_jpeg_2000_refusal_of_cropped_frames_says_cropping_made_them_small(scene
     assert code == 1 and not output.exists()
     assert len(error.strip().splitlines()) == 1 and "Traceback" not in error
     assert "these are 10x12" in error and "cropped to the segments" in error
+
+
+def run_cli(*arguments: str) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).with_name("dicomlabelmapseg")), *arguments]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("defect", ["corrupt frame", "BitsAllocated 16 over 8-bit RLE"])
+def test_a_frame_that_fails_to_decode_is_one_line_naming_file_and_cause(tmp_path, defect):
+    """pydicom logs a traceback per failed plugin; the user sees our one line, the traceback only with --verbose."""
+    from DicomManager.cli.demo import write_demo_files
+
+    dataset = pydicom.dcmread(write_demo_files(tmp_path / "demo").seg.path)
+    if defect == "corrupt frame":
+        data = bytearray(dataset.PixelData)
+        data[200:260] = b"\xff" * 60  # inside the first frame's RLE header: offsets past its end
+        dataset.PixelData = bytes(data)
+        cause = "Invalid segment offset"
+    else:
+        dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 16, 15
+        cause = "BitsAllocated (0028,0100) is 16, but RLE frame 1 holds 1 segment(s)"
+    path = tmp_path / "broken.dcm"
+    dataset.save_as(path)
+    completed = run_cli("import", str(path), "--output", str(tmp_path / "out.seg.nrrd"))
+    assert completed.returncode == 1
+    assert completed.stderr.count("\n") == 1 and str(path) in completed.stderr and cause in completed.stderr
+    assert "Traceback" not in completed.stderr
+    if defect == "corrupt frame":
+        verbose = run_cli("--verbose", "import", str(path), "--output", str(tmp_path / "out.seg.nrrd"))
+        assert "Traceback" in verbose.stderr
+
+
+def test_exporting_over_a_series_with_an_odd_patient_name_does_not_warn_about_it(tmp_path):
+    """dcmqi's CT has PatientName JANCT000: highdicom warns about it, but it is the source's name, copied."""
+    assert pydicom.dcmread(next(shared_data("dcmqi/ct-3slice").iterdir())).PatientName == "JANCT000"
+    completed = run_cli(
+        "export", "--reference", str(shared_data("dcmqi/ct-3slice")), "--segmentation", str(shared_data("dcmqi/liver_seg.nrrd")),
+        "--output", str(tmp_path / "seg.dcm"),
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "person name" not in completed.stderr
