@@ -174,7 +174,7 @@ def dask_executor(scheduler_address: str) -> Iterator[Executor]:
             pass
         client = Client(scheduler_address, timeout="30s")
     except (OSError, ValueError) as error:
-        raise DependencyError(f"no Dask scheduler answers at {scheduler_address}: {error}") from None
+        raise DependencyError(f"no Dask scheduler answers at {scheduler_address}: {error}") from error
     try:
         yield client.get_executor(pure=False)
     finally:

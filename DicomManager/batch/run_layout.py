@@ -167,7 +167,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MetadataFileError(f"{path}: cannot read it as JSON ({error}).") from None
+        raise MetadataFileError(f"{path}: cannot read it as JSON ({error}).") from error
     if not isinstance(document, dict):
         raise MetadataFileError(f"{path}: expected a JSON object.")
     return document

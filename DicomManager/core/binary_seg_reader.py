@@ -31,10 +31,10 @@ from .seg_dataset import (
     LayeredSegmentation,
     background_of,
     is_encapsulated,
-    is_tiled,
     seg_info,
     segments_of,
 )
+from .seg_header import is_tiled
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ def read_dcmqi_metadata(path: Path, defaults: SeriesAttributes = SeriesAttribute
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MetadataFileError(f"{path}: cannot read it as JSON ({error}).") from None
+        raise MetadataFileError(f"{path}: cannot read it as JSON ({error}).") from error
     groups = document.get("segmentAttributes") if isinstance(document, dict) else None
     if not isinstance(groups, list) or not groups:
         raise MetadataFileError(f"{path}: 'segmentAttributes' is missing or empty.")

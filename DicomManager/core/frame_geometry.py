@@ -64,6 +64,7 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
         raise SegFileError(f"{path}: frame positions, orientations or pixel spacings have the wrong number of values.")
     if not (np.isfinite(positions).all() and np.isfinite(orientations).all() and (spacings > 0).all()):
         raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is not a finite, positive value.")
+    _check_direction_cosines(orientations[0], path)
     if np.ptp(orientations, axis=0).max() > DIRECTION_TOLERANCE or np.ptp(spacings, axis=0).max() > SPACING_TOLERANCE:
         raise GeometryMismatchError(f"{path}: frames differ in orientation or pixel spacing; they do not form a volume.")
     between = (groups.item(0, "PixelMeasuresSequence") or Dataset()).get("SpacingBetweenSlices")
@@ -73,6 +74,17 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
         pixel_spacing=spacings[0],
         spacing_between_slices=_positive_or_none(between, path),
     )
+
+
+def _check_direction_cosines(orientation: np.ndarray, path: Path) -> None:
+    """Image Orientation (Patient) must give two orthogonal unit vectors, or no plane is defined."""
+    row, column = orientation[:3], orientation[3:]
+    lengths = np.array([np.linalg.norm(row), np.linalg.norm(column)])
+    if np.abs(lengths - 1).max() > DIRECTION_TOLERANCE or abs(float(row @ column)) > DIRECTION_TOLERANCE:
+        raise SegFileError(
+            f"{path}: ImageOrientationPatient (0020,0037) {np.round(orientation, 6).tolist()} is not two orthogonal "
+            "unit vectors, so the frames' planes are undefined."
+        )
 
 
 def _positive_or_none(value: object, path: Path) -> float | None:

@@ -139,7 +139,7 @@ def _gzip_length(path: Path, offset: int) -> int:
                 total += len(decompressor.decompress(data, _CHUNK))
                 data = decompressor.unconsumed_tail or stream.read(_CHUNK)
     except (zlib.error, gzip.BadGzipFile, OSError) as error:
-        raise SegmentationFileError(f"{path}: the NRRD's gzip data is damaged ({error}).") from None
+        raise SegmentationFileError(f"{path}: the NRRD's gzip data is damaged ({error}).") from error
     if not decompressor.eof:
         raise SegmentationFileError(f"{path}: the NRRD's gzip data is cut short.")
     return total

@@ -1,4 +1,4 @@
-"""What every SEG reader needs from a SEG dataset: reading it, checking its type, its segments and frames.
+"""What every SEG reader needs from a SEG dataset read by :mod:`.seg_header`: its segments, identity and frames.
 
 Shared by the LABELMAP reader (:mod:`.seg_reader`) and the BINARY/FRACTIONAL
 reader (:mod:`.binary_seg_reader`), whose results both take the form of
@@ -19,10 +19,9 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
-import pydicom
 from pydicom import Dataset
 from pydicom.encaps import generate_frames
-from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.errors import BytesLengthException
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, RLELossless
 
@@ -31,16 +30,6 @@ from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION, preferred_decoding_pl
 from .deflated_frames import decode_deflated_frames, pydicom_decodes_it
 from .library_output import pydicom_logs_at_debug
 from .segment_metadata import SegmentMetadata, segment_metadata_from_dataset
-from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
-
-SEGMENTATION_TYPES = {
-    LABELMAP_SEG_SOP_CLASS_UID: ("LABELMAP",),
-    SEGMENTATION_SOP_CLASS_UID: ("BINARY", "FRACTIONAL"),
-}
-"""The SegmentationType values each Segmentation SOP Class allows."""
-
-BITS_ALLOCATED = {"LABELMAP": (8, 16), "BINARY": (1,), "FRACTIONAL": (8,)}
-"""The BitsAllocated each SegmentationType has (PS3.3 C.8.20.2)."""
 
 
 @dataclass(frozen=True)
@@ -94,62 +83,26 @@ class LayeredSegmentation:
     notes: list[str] = field(default_factory=list)
 
 
-def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
-    """Read a SEG file and check that it is a Segmentation of a type we know."""
-    path = Path(path)
-    try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
-    except FileNotFoundError:
-        raise SegFileError(f"{path}: no such file.") from None
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
-            struct.error, NotImplementedError, OverflowError, BytesLengthException) as error:
-        raise SegFileError(f"{path}: not a readable DICOM file ({error}).") from None
-    check_segmentation_type(dataset, path)
-    return dataset
+MALFORMED_CONTENT = (ValueError, struct.error, OSError, NotImplementedError, OverflowError, EOFError, zlib.error,
+                     BytesLengthException, sqlite3.Error)
+"""What pydicom and highdicom raise for a malformed value: pydicom converts values lazily, where they are first used.
 
-
-MALFORMED_CONTENT = (ValueError, TypeError, KeyError, IndexError, AttributeError, struct.error, OSError,
-                     NotImplementedError, OverflowError, EOFError, ZeroDivisionError, zlib.error, BytesLengthException,
-                     sqlite3.Error)
-"""What parsing a malformed file raises from deep inside pydicom or highdicom (values are converted lazily)."""
+TypeError, AttributeError, KeyError and IndexError are not here: they are
+what a bug raises, and the readers check explicitly what a file can lack.
+"""
 
 
 @contextmanager
 def malformed_content_refused(path: Path) -> Iterator[None]:
-    """Turn what a malformed SEG makes pydicom or highdicom raise into a :class:`SegFileError` naming the file.
+    """A malformed value that pydicom or highdicom trips over, as a :class:`SegFileError` naming the file.
 
-    pydicom reads element values lazily, so a damaged value surfaces wherever
-    it is first used; the readers' own checks name most defects, and this
-    catches the rest at the reader's boundary.
+    The readers' own checks name most defects; this catches the values that
+    only fail when converted, with the cause chained.
     """
     try:
         yield
     except MALFORMED_CONTENT as error:
-        raise SegFileError(f"{path}: malformed or unsupported content ({type(error).__name__}: {error}).") from None
-
-
-def check_segmentation_type(dataset: Dataset, path: Path) -> str:
-    """The SegmentationType, after checking that it fits the SOP Class and that the basic attributes are there."""
-    sop_class = str(dataset.get("SOPClassUID", ""))
-    segmentation_type = str(dataset.get("SegmentationType", ""))
-    if sop_class not in SEGMENTATION_TYPES:
-        raise SegFileError(f"{path}: SOPClassUID {sop_class or '(missing)'} is not a Segmentation Storage class.")
-    if segmentation_type not in SEGMENTATION_TYPES[sop_class]:
-        raise SegFileError(
-            f"{path}: SegmentationType {segmentation_type or '(missing)'} does not belong to SOP Class "
-            f"{sop_class} (which allows {', '.join(SEGMENTATION_TYPES[sop_class])})."
-        )
-    for keyword in ("SegmentSequence", "Rows", "Columns", "BitsAllocated"):
-        if keyword not in dataset or dataset[keyword].value in (None, ""):
-            raise SegFileError(f"{path}: the required attribute {keyword} is missing or empty.")
-    for keyword in ("Rows", "Columns", "BitsAllocated"):
-        if not isinstance(dataset[keyword].value, int) or dataset[keyword].value <= 0:
-            raise SegFileError(f"{path}: {keyword} is {dataset[keyword].value!r}, not a positive whole number.")
-    bits = dataset.BitsAllocated
-    if bits not in BITS_ALLOCATED[segmentation_type]:
-        allowed = " or ".join(str(value) for value in BITS_ALLOCATED[segmentation_type])
-        raise SegFileError(f"{path}: BitsAllocated (0028,0100) is {bits}; a {segmentation_type} SEG has {allowed}.")
-    return segmentation_type
+        raise SegFileError(f"{path}: malformed or unsupported content ({type(error).__name__}: {error}).") from error
 
 
 def segments_of(dataset: Dataset, path: Path) -> list[SegmentMetadata]:
@@ -192,11 +145,6 @@ def seg_info(dataset: Dataset, path: Path) -> SegInfo:
         clinical_trial_time_point_id=str(dataset.get("ClinicalTrialTimePointID", "")),
         clinical_trial_coordinating_center_name=str(dataset.get("ClinicalTrialCoordinatingCenterName", "")),
     )
-
-
-def is_tiled(dataset: Dataset) -> bool:
-    """Whether the SEG is a tiled slide-microscopy image rather than a stack of planes."""
-    return "TotalPixelMatrixRows" in dataset or str(dataset.get("DimensionOrganizationType", "")).startswith("TILED")
 
 
 def decode_all_frames(dataset: Dataset, path: Path) -> np.ndarray:
@@ -253,8 +201,8 @@ def is_encapsulated(transfer_syntax_uid: UID) -> bool:
 
 
 def _require_pixel_data(dataset: Dataset, path: Path) -> None:
-    if "PixelData" not in dataset:
-        raise SegFileError(f"{path}: the file has no Pixel Data.")
+    if "PixelData" not in dataset or not dataset.PixelData:
+        raise SegFileError(f"{path}: the file has no Pixel Data (7FE0,0010), or it is empty.")
 
 
 @contextmanager
@@ -270,7 +218,8 @@ def _decoding_errors(dataset: Dataset, path: Path) -> Iterator[None]:
             yield
     except NotImplementedError as error:
         raise CodecUnavailableError(f"{path}: no installed decoder handles {name} ({_one_line(error)}).") from error
-    except (RuntimeError, ValueError, EOFError) as error:
+    # Only pydicom's decoders run in these blocks, so even a TypeError or an IndexError is theirs, on this data.
+    except (RuntimeError, ValueError, EOFError, TypeError, IndexError, KeyError, AttributeError) as error:
         raise SegFileError(f"{path}: the pixel data cannot be decoded as {name} ({_one_line(error)}).") from error
 
 

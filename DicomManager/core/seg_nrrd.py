@@ -227,7 +227,7 @@ def read_seg_nrrd(path: Path) -> SlicerSegmentation | None:
         affine = _affine(fields, space)
         return _segmentation(path, key_values, voxels, affine)
     except (ValueError, KeyError, IndexError) as error:
-        raise SegmentationFileError(f"{path}: malformed segmentation fields ({type(error).__name__}: {error}).") from None
+        raise SegmentationFileError(f"{path}: malformed segmentation fields ({type(error).__name__}: {error}).") from error
 
 
 def _integer_dtype(header: NrrdHeader) -> np.dtype | None:
@@ -246,7 +246,7 @@ def _voxels(path: Path, header: NrrdHeader, dtype: np.dtype) -> np.ndarray:
         try:
             data = zlib.decompress(data, 16 + zlib.MAX_WBITS)
         except zlib.error as error:
-            raise SegmentationFileError(f"{path}: the NRRD's gzip data is damaged or cut short ({error}).") from None
+            raise SegmentationFileError(f"{path}: the NRRD's gzip data is damaged or cut short ({error}).") from error
     if len(data) < expected:
         raise SegmentationFileError(f"{path}: the NRRD data holds {len(data)} bytes where {expected} are needed.")
     sizes = [int(size) for size in header.fields["sizes"].split()]

@@ -37,12 +37,11 @@ from .seg_dataset import (
     LayeredSegmentation,
     SegInfo,
     background_of,
-    is_tiled,
     malformed_content_refused,
-    read_seg_dataset,
     seg_info,
     segments_of,
 )
+from .seg_header import is_tiled, read_seg_dataset
 from .segment_metadata import SegmentMetadata
 
 logger = logging.getLogger(__name__)
@@ -124,7 +123,7 @@ def _read_tiled(dataset: Dataset, path: Path) -> hd.Volume:
         image = hd.seg.Segmentation.from_dataset(dataset, copy=False)
         return image.get_volume(combine_segments=True, skip_overlap_checks=True)
     except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, sqlite3.Error) as error:
-        raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from None
+        raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from error
 
 
 def _read_volume(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None, numbers: list[int]) -> hd.Volume:

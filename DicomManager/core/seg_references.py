@@ -49,7 +49,7 @@ def read_seg_references(path: Path) -> SegReferences:
     except FileNotFoundError:
         raise SegFileError(f"{path}: no such file.") from None
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as error:
-        raise SegFileError(f"{path}: not a readable DICOM file ({error}).") from None
+        raise SegFileError(f"{path}: not a readable DICOM file ({error}).") from error
     sop_class_uid = str(dataset.get("SOPClassUID", ""))
     if sop_class_uid not in SEGMENTATION_SOP_CLASS_UIDS:
         raise SegFileError(f"{path}: SOPClassUID {sop_class_uid or '(missing)'} is not a Segmentation Storage class.")
@@ -62,7 +62,7 @@ def read_seg_references(path: Path) -> SegReferences:
                 str(item.ReferencedSOPInstanceUID) for item in series_item.get("ReferencedInstanceSequence") or []
             )
     except (AttributeError, ValueError, TypeError) as error:
-        raise SegFileError(f"{path}: ReferencedSeriesSequence (0008,1115) is malformed ({error}).") from None
+        raise SegFileError(f"{path}: ReferencedSeriesSequence (0008,1115) is malformed ({error}).") from error
     return SegReferences(
         path=path,
         sop_class_uid=sop_class_uid,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import highdicom as hd
 from highdicom.color import CIELabColor
 from pydicom import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence as DicomSequence
 
 from ..errors import InvalidSegmentationError, SegFileError
 
@@ -288,12 +290,15 @@ def algorithm_identification_from_json(text: str) -> AlgorithmIdentification:
             source=document.get("source"),
         )
     except (ValueError, KeyError, TypeError) as error:
-        raise InvalidSegmentationError(f"Malformed algorithm identification {text!r} ({error}).") from None
+        raise InvalidSegmentationError(f"Malformed algorithm identification {text!r} ({error}).") from error
 
 
 def _first(item: Dataset, keyword: str) -> Dataset | None:
+    """The first item of the sequence ``keyword``; None when it is absent, empty, or not a sequence of items."""
     sequence = item.get(keyword)
-    return sequence[0] if sequence else None
+    if not isinstance(sequence, DicomSequence) or not sequence:
+        return None
+    return sequence[0] if isinstance(sequence[0], Dataset) else None
 
 
 def _first_code(item: Dataset, keyword: str) -> Code | None:
@@ -306,8 +311,11 @@ def _optional_str(value: object) -> str | None:
 
 
 def _rgb_from_cielab(value: object) -> tuple[int, int, int] | None:
-    if value is None or len(value) != 3:
+    """The recommended display colour as 8-bit RGB; None when there is none or it is not three 16-bit values."""
+    if not isinstance(value, (list, tuple, MultiValue)) or len(value) != 3:
         return None
-    red, green, blue = CIELabColor.from_dicom_value(tuple(int(v) for v in value)).to_rgb(clip=True)
+    if not all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in value):
+        return None
+    red, green, blue = CIELabColor.from_dicom_value(tuple(value)).to_rgb(clip=True)
     return (int(red), int(green), int(blue))
 

@@ -47,7 +47,7 @@ def read_header(path: Path) -> Dataset:
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True)
     except (InvalidDicomError, OSError, ValueError, EOFError) as error:
-        raise SourceSeriesError(f"{path}: cannot read it as DICOM ({error}).") from None
+        raise SourceSeriesError(f"{path}: cannot read it as DICOM ({error}).") from error
     # An empty SpecificCharacterSet means the default repertoire, as if it
     # were absent; highdicom 0.28 refuses to copy the empty value.
     if "SpecificCharacterSet" in header and not header.SpecificCharacterSet:
@@ -128,7 +128,7 @@ def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGe
         positions = [ds.ImagePositionPatient for ds in datasets]
         spacing, indices = hd.spatial.get_volume_positions(positions, orientation) if parallel else (None, None)
     except (AttributeError, ValueError) as error:
-        raise SourceSeriesError(f"{name}: the images lack the attributes of a volume ({error}).") from None
+        raise SourceSeriesError(f"{name}: the images lack the attributes of a volume ({error}).") from error
     if spacing is None:
         raise SourceSeriesError(
             f"{name}: the {len(datasets)} images are not a regularly spaced stack of parallel slices."
@@ -160,5 +160,5 @@ def read_series_voxels(source: SourceSeries) -> hd.Volume:
         else:
             volume = hd.get_volume_from_series(datasets, dtype=np.float32)
     except (OSError, ValueError, RuntimeError, AttributeError) as error:
-        raise SourceSeriesError(f"Series {source.series_instance_uid}: cannot read its voxels ({error}).") from None
+        raise SourceSeriesError(f"Series {source.series_instance_uid}: cannot read its voxels ({error}).") from error
     return volume.match_geometry(source.geometry)

@@ -102,7 +102,7 @@ def _check_reachable(destination: Destination) -> None:
         with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS):
             pass
     except OSError as error:
-        raise SendError(f"{destination} cannot be reached: {error.strerror or error}") from None
+        raise SendError(f"{destination} cannot be reached: {error.strerror or error}") from error
 
 
 def _read_file_header(path: Path) -> _FileHeader:
@@ -112,7 +112,7 @@ def _read_file_header(path: Path) -> _FileHeader:
             path, UID(dataset.SOPClassUID), str(dataset.SOPInstanceUID), UID(dataset.file_meta.TransferSyntaxUID)
         )
     except (InvalidDicomError, AttributeError, OSError) as error:
-        raise SendError(f"{path}: not a DICOM file with SOP Class, SOP Instance and Transfer Syntax UIDs ({error})") from None
+        raise SendError(f"{path}: not a DICOM file with SOP Class, SOP Instance and Transfer Syntax UIDs ({error})") from error
 
 
 def _sop_class_name(uid: UID) -> str:
@@ -194,7 +194,7 @@ def _dataset_in_syntax(header: _FileHeader, syntax: UID) -> pydicom.Dataset:
             # Lossless decoding changes the encoding, not the instance: it keeps its SOP Instance UID.
             dataset.decompress(generate_instance_uid=False)
         except Exception as error:  # pydicom raises RuntimeError, ValueError or a codec's own error
-            raise SendError(f"{header.path}: the destination wants it uncompressed, and decoding failed: {error}") from None
+            raise SendError(f"{header.path}: the destination wants it uncompressed, and decoding failed: {error}") from error
     elif header.transfer_syntax_uid == ExplicitVRBigEndian:  # pixel bytes would need swapping: not done here
         raise SendError(f"{header.path}: the destination does not accept Explicit VR Big Endian, the file's encoding")
     else:  # Implicit VR or Deflated: the same elements, re-encoded on the way out
@@ -237,9 +237,9 @@ def _send_dicomweb(files: Sequence[_FileHeader], destination: DicomWebDestinatio
         try:
             response = client.store_instances([pydicom.dcmread(header.path) for header in batch])
         except requests.HTTPError as error:
-            raise SendError(f"{destination} refused STOW-RS of {_describe(batch)}: {error}") from None
+            raise SendError(f"{destination} refused STOW-RS of {_describe(batch)}: {error}") from error
         except requests.RequestException as error:
-            raise SendError(f"{destination} cannot be reached: {error}") from None
+            raise SendError(f"{destination} cannot be reached: {error}") from error
         failures = [
             f"{item.get('ReferencedSOPInstanceUID', '?')} (failure reason {item.get('FailureReason', '?')})"
             for item in response.get("FailedSOPSequence", [])

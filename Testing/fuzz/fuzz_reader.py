@@ -7,6 +7,8 @@ Each input is one real SEG (see mutations.SEEDS) with one random defect
 given a strange value). ``read_seg`` must load it or raise a
 ``DicomLabelMapSegError``; anything else, or taking longer than
 ``--timeout`` seconds, is a failure, and the input is kept in ``--crashes``.
+A mutation pydicom will not make or write is counted as such, not replaced
+by the unmutated seed.
 Prints how many inputs were tried, how they ended and how long it took.
 """
 
@@ -48,7 +50,10 @@ def fuzz(count: int, seed: int, timeout: float, crashes: Path | None) -> tuple[C
             path = Path(folder) / "input.dcm"
             for number in range(count):
                 which = rng.randrange(len(seeds))
-                data = random_mutation(seeds[which], datasets[which], rng) or seeds[which]
+                data = random_mutation(seeds[which], datasets[which], rng)
+                if data is None:
+                    outcomes["mutation not made"] += 1
+                    continue
                 path.write_bytes(data)
                 signal.setitimer(signal.ITIMER_REAL, timeout)
                 try:

@@ -78,31 +78,55 @@ def _transfer_syntax(uid: str, encapsulate: bool = False) -> Callable[[Dataset],
     return mutate
 
 
-LABELMAP_CASES: dict[str, Callable[[Dataset], None]] = {
-    "no SegmentSequence": _delete("SegmentSequence"),
-    "no Rows": _delete("Rows"),
-    "no SegmentationType": _delete("SegmentationType"),
-    "BINARY type in the LABELMAP SOP class": _set("SegmentationType", "BINARY"),
-    "no per-frame functional groups": _delete("PerFrameFunctionalGroupsSequence"),
-    "one frame more than the functional groups": lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) + 1),
-    "pixel data too short": _short_pixel_data,
-    "labels outside the declared segments": _undeclared_label,
-    "non-orthogonal direction cosines": _shared_orientation([1, 0, 0, 0.5, 0.8660254, 0]),
-    "direction cosines of zero length": _shared_orientation([0, 0, 0, 0, 1, 0]),
-    "position not a finite number": _frame_group("PlanePositionSequence", "ImagePositionPatient", ["nan", "1", "2"]),
-    "unknown transfer syntax": _transfer_syntax("1.2.3.4.5.6"),
-    "transfer syntax with no decoder (MPEG2)": _transfer_syntax("1.2.840.10008.1.2.4.100", encapsulate=True),
+Mutation = Callable[[Dataset], None]
+
+LABELMAP_CASES: dict[str, tuple[Mutation, str]] = {
+    # name: (the defect, a regular expression the error must match: the reason, not only the file)
+    "no SegmentSequence": (_delete("SegmentSequence"), r"SegmentSequence is missing"),
+    "no Rows": (_delete("Rows"), r"Rows is missing"),
+    "no SegmentationType": (_delete("SegmentationType"), r"SegmentationType \(missing\) does not belong"),
+    "BINARY type in the LABELMAP SOP class": (_set("SegmentationType", "BINARY"), r"SegmentationType BINARY does not belong"),
+    "no per-frame functional groups": (
+        _delete("PerFrameFunctionalGroupsSequence"), r"PerFrameFunctionalGroupsSequence \(5200,9230\) has 0 items for 2"
+    ),
+    "one frame more than the functional groups": (
+        lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) + 1), r"has 2 items for 3 frames"
+    ),
+    "pixel data too short": (_short_pixel_data, r"pixel data cannot be decoded .* less than expected"),
+    "labels outside the declared segments": (_undeclared_label, r"pixel values 1 are the number of no segment"),
+    "non-orthogonal direction cosines": (
+        _shared_orientation([1, 0, 0, 0.5, 0.8660254, 0]), r"ImageOrientationPatient .* not two orthogonal unit vectors"
+    ),
+    "direction cosines of zero length": (
+        _shared_orientation([0, 0, 0, 0, 1, 0]), r"ImageOrientationPatient .* not two orthogonal unit vectors"
+    ),
+    "position not a finite number": (
+        _frame_group("PlanePositionSequence", "ImagePositionPatient", ["nan", "1", "2"]), r"not a finite, positive value"
+    ),
+    "unknown transfer syntax": (_transfer_syntax("1.2.3.4.5.6"), r"no installed decoder handles 1\.2\.3\.4\.5\.6"),
+    "transfer syntax with no decoder (MPEG2)": (
+        _transfer_syntax("1.2.840.10008.1.2.4.100", encapsulate=True), r"no installed decoder handles MPEG2"
+    ),
 }
-BINARY_CASES: dict[str, Callable[[Dataset], None]] = {
-    "LABELMAP type in the classic SOP class": _set("SegmentationType", "LABELMAP"),
-    "frame of a segment SegmentSequence does not describe": _frames_without_segment,
-    "one frame fewer than the functional groups": lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) - 1),
-    "pixel data too short": _short_pixel_data,
-    "FRACTIONAL without MaximumFractionalValue": _set("SegmentationType", "FRACTIONAL"),
+BINARY_CASES: dict[str, tuple[Mutation, str]] = {
+    "LABELMAP type in the classic SOP class": (_set("SegmentationType", "LABELMAP"), r"SegmentationType LABELMAP does not"),
+    "frame of a segment SegmentSequence does not describe": (
+        _frames_without_segment, r"frame 1 belongs to segment 99, which SegmentSequence does not describe"
+    ),
+    "one frame fewer than the functional groups": (
+        lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) - 1), r"has 7 items for 6 frames"
+    ),
+    "pixel data too short": (_short_pixel_data, r"pixel data cannot be decoded .* less than expected"),
+    "FRACTIONAL type over 1-bit frames": (
+        _set("SegmentationType", "FRACTIONAL"), r"BitsAllocated .* is 1; a FRACTIONAL SEG has 8"
+    ),
+}
+FRACTIONAL_CASES: dict[str, tuple[Mutation, str]] = {
+    "no MaximumFractionalValue": (_delete("MaximumFractionalValue"), r"FRACTIONAL SEG without a positive MaximumFractionalValue"),
 }
 
 
-def write_case(seed: Path, mutate: Callable[[Dataset], None], output: Path) -> Path:
+def write_case(seed: Path, mutate: Mutation, output: Path) -> Path:
     """The seed with one defect, written as it is (pydicom's own value checks switched off to write it)."""
     from pydicom import config
 
@@ -123,8 +147,8 @@ def truncated(seed: Path, output: Path, keep: float) -> Path:
     return output
 
 
-def random_mutation(seed_bytes: bytes, seed_dataset: Dataset, rng: random.Random) -> bytes:
-    """One random defect: flipped bytes, a cut, a duplicated chunk, or a tag-level change."""
+def random_mutation(seed_bytes: bytes, seed_dataset: Dataset, rng: random.Random) -> bytes | None:
+    """One random defect: flipped bytes, a cut, a duplicated chunk, or a tag-level change; None when it cannot be made."""
     choice = rng.randrange(4)
     data = bytearray(seed_bytes)
     if choice == 0:
@@ -142,7 +166,8 @@ def random_mutation(seed_bytes: bytes, seed_dataset: Dataset, rng: random.Random
     return _tag_mutation(seed_dataset, rng)
 
 
-def _tag_mutation(seed_dataset: Dataset, rng: random.Random) -> bytes:
+def _tag_mutation(seed_dataset: Dataset, rng: random.Random) -> bytes | None:
+    """An element removed, given a strange value, or emptied; None when pydicom will not set or write that."""
     from io import BytesIO
 
     dataset = copy.deepcopy(seed_dataset)
@@ -157,12 +182,12 @@ def _tag_mutation(seed_dataset: Dataset, rng: random.Random) -> bytes:
         else:
             element.value = type(element.value)() if element.VR == "SQ" else None
     except (TypeError, ValueError, AttributeError):
-        pass
+        return None
     buffer = BytesIO()
     try:
         dataset.save_as(buffer, enforce_file_format=False)
-    except Exception:  # noqa: BLE001 - a mutation pydicom cannot write is replaced by the seed
-        return b""
+    except Exception:  # noqa: BLE001 - whatever pydicom refuses to write, the mutation is not made
+        return None
     return buffer.getvalue()
 
 

@@ -10,7 +10,7 @@ from conftest import PROJECT_ROOT, shared_data
 
 sys.path.insert(0, str(PROJECT_ROOT / "Testing" / "fuzz"))
 from fuzz_reader import fuzz  # noqa: E402
-from mutations import BINARY_CASES, LABELMAP_CASES, truncated, write_case  # noqa: E402
+from mutations import BINARY_CASES, FRACTIONAL_CASES, LABELMAP_CASES, truncated, write_case  # noqa: E402
 
 from DicomManager.core.seg_reader import read_seg  # noqa: E402
 from DicomManager.errors import DicomLabelMapSegError  # noqa: E402
@@ -18,20 +18,20 @@ from DicomManager.errors import DicomLabelMapSegError  # noqa: E402
 FUZZ_COUNT_IN_CI = 300
 
 
-@pytest.mark.parametrize("case", sorted(LABELMAP_CASES))
-def test_broken_labelmap_is_refused_by_name(case, tmp_path):
-    path = write_case(shared_data("dcmqi/sparse-labelmap-ppv5.dcm"), LABELMAP_CASES[case], tmp_path / "broken.dcm")
-    with pytest.raises(DicomLabelMapSegError) as raised:
-        read_seg(path)
-    assert str(path) in str(raised.value)
+CORPUS = [
+    ("dcmqi/sparse-labelmap-ppv5.dcm", LABELMAP_CASES),
+    ("dcmqi/partial_overlaps.dcm", BINARY_CASES),
+    ("highdicom/seg_image_ct_binary_fractional.dcm", FRACTIONAL_CASES),
+]
 
 
-@pytest.mark.parametrize("case", sorted(BINARY_CASES))
-def test_broken_classic_seg_is_refused_by_name(case, tmp_path):
-    path = write_case(shared_data("dcmqi/partial_overlaps.dcm"), BINARY_CASES[case], tmp_path / "broken.dcm")
-    with pytest.raises(DicomLabelMapSegError) as raised:
+@pytest.mark.parametrize(("seed", "case"), [(seed, case) for seed, cases in CORPUS for case in sorted(cases)])
+def test_broken_seg_is_refused_naming_file_and_reason(seed, case, tmp_path):
+    mutation, reason = dict(CORPUS)[seed][case]
+    path = write_case(shared_data(seed), mutation, tmp_path / "broken.dcm")
+    with pytest.raises(DicomLabelMapSegError, match=reason) as raised:
         read_seg(path)
-    assert str(path) in str(raised.value)
+    assert str(raised.value).startswith(f"{path}: ")
 
 
 def test_reading_pauses_garbage_collection_and_always_restores_it(tmp_path):
