@@ -40,7 +40,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from DicomManager.app.dependencies import ensure_requirements
 from DicomManager.app.dicom_database import DatabaseInstanceLocator
 from DicomManager.core.compression import DEFAULT_COMPRESSION
-from DicomManager.core.loadable_offer import PLUGIN_KEY, export_offer, offer_for_seg_series
+from DicomManager.core.loadable_offer import PLUGIN_KEY, export_offer, offer_for_seg_file, offer_for_seg_series
 from DicomManager.core.package_requirements import (
     missing_requirements,
     requirements_to_read,
@@ -72,7 +72,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         return loadables
 
     def examineFiles(self, files):
-        """Decide from the database's tag cache and each file's header; no pixel data is read."""
+        """Decide from the database's tag cache and each SEG's header; no pixel data is read."""
         database = slicer.dicomDatabase
         loadables = []
         for path in files:
@@ -89,7 +89,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             except DicomLabelMapSegError as error:
                 logging.warning(f"{self.loadType}: not offering {path}: {error}")
                 continue
-            offer = offer.needing_packages(missing_requirements(requirements_to_read(references.transfer_syntax_uid)))
+            offer = offer_for_seg_file(offer, Path(path), references.transfer_syntax_uid)
             loadable = DICOMLoadable()
             loadable.files = [path]
             loadable.name = offer.name

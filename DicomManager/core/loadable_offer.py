@@ -20,9 +20,10 @@ load at least as well:
   which the core plugin imports, turns the fractions themselves into labels.
 
 Tiled slide-microscopy SEGs other than LABELMAP are not volumes and are not
-offered. A SEG we cannot load here as things stand (the Python packages it
-needs are missing) is offered below the core plugin, unselected, with the
-reason as the loadable's warning, so the core plugin is preselected.
+offered. A SEG we would not load here as things stand (the Python packages it
+needs are missing, or its header shows the readers would refuse it) is
+offered below the core plugin, unselected, with the reason as the loadable's
+warning, so the core plugin is preselected.
 
 For export, the core plugin offers every segmentation at 1.0 and Slicer's
 export dialog lists ties with the plugin whose name sorts last first, which
@@ -34,7 +35,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+from .package_requirements import missing_requirements, requirements_to_read
 from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
 
 PLUGIN_KEY = "DICOMLabelMapSegPlugin"
@@ -111,3 +114,19 @@ def offer_for_seg_series(
     kind = "DICOM Label Map Segmentation" if labelmap else "DICOM Segmentation (classic)"
     name = series_description.strip() or "Segmentation"
     return LoadableOffer(name=name, tooltip=f"{name}: {kind}, loaded by DICOMLabelMapSeg", confidence=SEG_CONFIDENCE)
+
+
+def offer_for_seg_file(offer: LoadableOffer, path: Path, transfer_syntax_uid: str) -> LoadableOffer:
+    """``offer`` as loading the file here would turn out: below the core plugin when we would not load it now.
+
+    That is when packages must be installed first, or when its header shows
+    that the readers would refuse it (:func:`.seg_header.header_problem`); the
+    loadable's warning then says why, and the core plugin is preselected.
+    """
+    missing = missing_requirements(requirements_to_read(transfer_syntax_uid))
+    if missing:
+        return offer.needing_packages(missing)
+    from .seg_header import header_problem  # needs pydicom 3, which the packages above include
+
+    problem = header_problem(path)
+    return offer.below_core_plugin(f"DICOMLabelMapSeg would not load it: {problem}") if problem else offer

@@ -400,3 +400,80 @@ def test_exporting_over_a_series_with_an_odd_patient_name_does_not_warn_about_it
     )
     assert completed.returncode == 0, completed.stderr
     assert "person name" not in completed.stderr
+
+
+def every_seg_file(folder: Path) -> list[Path]:
+    """The SEG files under ``folder``, by their SOP Class."""
+    segs = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        except (pydicom.errors.InvalidDicomError, OSError):
+            continue
+        if str(header.get("SOPClassUID", "")).startswith("1.2.840.10008.5.1.4.1.1.66."):
+            segs.append(path)
+    return segs
+
+
+@pytest.fixture(scope="module")
+def variants_written_here(ct_source, tmp_path_factory) -> list[Path]:
+    """The files this module's tests write: one-segment highdicom SEGs, macros moved, deflated frames."""
+    folder = tmp_path_factory.mktemp("variants")
+    for segmentation_type in ("BINARY", "FRACTIONAL"):
+        seg, _ = single_segment_seg(ct_source, segmentation_type)
+        seg.save_as(folder / f"highdicom-{segmentation_type}.dcm")
+        dataset = pydicom.Dataset(seg)
+        dataset.file_meta = seg.file_meta
+        move_macro(dataset, "PixelMeasuresSequence", to_shared=False).save_as(folder / f"moved-{segmentation_type}.dcm")
+    for name in ("dcmqi/sparse-labelmap-ppv5.dcm", "dcmqi/partial_overlaps.dcm", "dcmqi/23x38x3/seg/label.seg"):
+        write_with_deflated_frames_by_pydicom(shared_data(name), folder / f"deflated-frames-{Path(name).stem}.dcm")
+    return every_seg_file(folder)
+
+
+def test_the_browser_preselects_ours_only_for_files_we_load_and_says_why_otherwise(variants_written_here):
+    from DicomManager.core.loadable_offer import offer_for_seg_file, offer_for_seg_series
+    from DicomManager.core.seg_references import read_seg_references
+    from DicomManager.errors import DicomLabelMapSegError
+
+    files = [*every_seg_file(shared_data("")), *variants_written_here]
+    decided: dict[str, set[Path]] = {"preselected": set(), "below the core plugin": set(), "not offered": set()}
+    for path in files:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        offer = offer_for_seg_series(
+            str(header.SOPClassUID), str(header.get("Modality", "")), str(header.get("SeriesDescription", "")),
+            str(header.get("DimensionOrganizationType", "")),
+        )
+        if offer is None:
+            decided["not offered"].add(path)
+            continue
+        offer = offer_for_seg_file(offer, path, read_seg_references(path).transfer_syntax_uid)
+        try:
+            read_seg(path)
+            loaded = True
+        except DicomLabelMapSegError:
+            loaded = False
+        if offer.selected:
+            decided["preselected"].add(path)
+            assert loaded, f"{path}: preselected, then refused"
+        else:
+            decided["below the core plugin"].add(path)
+            assert offer.confidence < 0.95 and offer.warning, path
+            assert not loaded, f"{path}: offered below the core plugin, yet our reader loads it"
+    # Every SEG here is one we load, but the tiled BINARY slide image, which is not a volume: its header says so.
+    tiled_binary = shared_data("highdicom/seg_image_sm_control.dcm")
+    assert decided["preselected"] == set(files) - {tiled_binary}
+    assert decided["below the core plugin"] == {tiled_binary}
+
+
+def test_a_seg_the_header_shows_we_refuse_is_offered_below_the_core_plugin_with_the_reason(tmp_path):
+    from DicomManager.core.loadable_offer import SEG_CONFIDENCE, LoadableOffer, offer_for_seg_file
+
+    offer = LoadableOffer(name="Projection", tooltip="", confidence=SEG_CONFIDENCE)
+    dataset = pydicom.dcmread(shared_data("dcmqi/liver.dcm"))
+    for group in dataset.PerFrameFunctionalGroupsSequence:  # a SEG of projection images places no frame in space
+        del group.PlanePositionSequence
+    path = tmp_path / "projection.dcm"
+    dataset.save_as(path)
+    judged = offer_for_seg_file(offer, path, str(dataset.file_meta.TransferSyntaxUID))
+    assert not judged.selected and judged.confidence < 0.95
+    assert "no position in space" in judged.warning
