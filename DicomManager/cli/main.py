@@ -228,12 +228,12 @@ def _import(arguments: argparse.Namespace) -> int:
     from ..core.file_output import refuse_existing
     from ..core.seg_nrrd import write_seg_nrrd
     from ..core.seg_reader import read_seg
-    from ..core.source_series import read_source_series_folder
+    from ..core.source_series import reference_grid_of_folder
 
     for output in (arguments.output, arguments.labelmap):
         if output is not None:
             refuse_existing(output, arguments.force)
-    reference = read_source_series_folder(arguments.reference).geometry if arguments.reference else None
+    reference = reference_grid_of_folder(arguments.reference) if arguments.reference else None
     result = read_seg(arguments.seg, reference)
     if arguments.labelmap and len(result.layers) > 1:
         raise SegmentationFileError(

@@ -111,40 +111,42 @@ def _decimal_values(dataset: Dataset, keyword: str) -> list[float]:
 
 
 def own_grid(dataset: Dataset, frames: FrameGeometry, path: Path) -> hd.VolumeGeometry:
-    """The regular grid the frames lie on, when no reference series is given.
+    """The regular grid the SEG's frames lie on, when no reference series is given (see :func:`regular_grid`)."""
+    return regular_grid(frames, int(dataset.Rows), int(dataset.Columns), dataset.get("FrameOfReferenceUID"), str(path))
+
+
+def regular_grid(
+    frames: FrameGeometry, rows: int, columns: int, frame_of_reference_uid: str | None, name: str
+) -> hd.VolumeGeometry:
+    """The regular grid through planes at ``frames.positions``.
 
     Slices run along column direction x row direction, so that the (slice,
     row, column) axes are right-handed, as highdicom makes its volumes.
-    Frames with gaps between them (omitted empty slices, or a source series
-    with a gap in it) get the regular grid whose slice spacing divides every
-    gap exactly: the declared SpacingBetweenSlices if it does, else the
-    smallest gap. Frames that fit no such grid are reported, not shifted.
-    Computed from the positions already read, so no IOD tables are loaded.
+    Planes with gaps between them (omitted empty slices, or a series with a
+    gap in it) get the regular grid whose slice spacing divides every gap
+    exactly: the declared SpacingBetweenSlices if it does, else the smallest
+    gap. Planes that fit no such grid are reported, not shifted. ``name``
+    says whose planes they are in errors.
     """
     along_row, along_column = frames.orientation[:3], frames.orientation[3:]
     normal = np.cross(along_column, along_row)
     distances = frames.positions @ normal
     in_plane = frames.positions - np.outer(distances, normal)
     if np.abs(in_plane - in_plane[0]).max() > INDEX_TOLERANCE * frames.pixel_spacing.min():
-        raise GeometryMismatchError(f"{path}: frames are shifted within their planes; they do not form one volume.")
+        raise GeometryMismatchError(f"{name}: frames are shifted within their planes; they do not form one volume.")
     slices = _unique_within(np.sort(distances), INDEX_TOLERANCE * frames.pixel_spacing.min())
-    spacing = _common_spacing(slices, frames.spacing_between_slices, path)
+    spacing = _common_spacing(slices, frames.spacing_between_slices, name)
     count = int(round((slices[-1] - slices[0]) / spacing)) + 1
     if count > MAX_GRID_SLICES:
-        raise GeometryMismatchError(f"{path}: the frames span {count} slices of {spacing:g} mm; refusing so large a grid.")
+        raise GeometryMismatchError(f"{name}: the frames span {count} slices of {spacing:g} mm; refusing so large a grid.")
     if count > len(slices):
-        logger.info("%s: frames lie on %d of the %d slices of a %g mm grid", path, len(slices), count, spacing)
+        logger.info("%s: frames lie on %d of the %d slices of a %g mm grid", name, len(slices), count, spacing)
     affine = np.eye(4)
     affine[:3, 0] = normal * spacing
     affine[:3, 1] = along_column * frames.pixel_spacing[0]
     affine[:3, 2] = along_row * frames.pixel_spacing[1]
     affine[:3, 3] = in_plane[0] + slices[0] * normal
-    return hd.VolumeGeometry(
-        affine,
-        (count, int(dataset.Rows), int(dataset.Columns)),
-        "PATIENT",
-        frame_of_reference_uid=dataset.get("FrameOfReferenceUID"),
-    )
+    return hd.VolumeGeometry(affine, (count, rows, columns), "PATIENT", frame_of_reference_uid=frame_of_reference_uid)
 
 
 def _unique_within(sorted_values: np.ndarray, tolerance: float) -> np.ndarray:
@@ -152,7 +154,7 @@ def _unique_within(sorted_values: np.ndarray, tolerance: float) -> np.ndarray:
     return sorted_values[keep]
 
 
-def _common_spacing(slices: np.ndarray, declared: float | None, path: Path) -> float:
+def _common_spacing(slices: np.ndarray, declared: float | None, name: str) -> float:
     """A slice spacing of which every offset from the first slice is a whole multiple."""
     if len(slices) == 1:
         return declared or 1.0
@@ -161,7 +163,7 @@ def _common_spacing(slices: np.ndarray, declared: float | None, path: Path) -> f
         if spacing and np.abs(offsets / spacing - np.round(offsets / spacing)).max() <= INDEX_TOLERANCE:
             return spacing
     raise GeometryMismatchError(
-        f"{path}: the frames' slice positions {np.round(slices, 3).tolist()} share no common spacing, so they "
+        f"{name}: the frames' slice positions {np.round(slices, 3).tolist()} share no common spacing, so they "
         "cannot be placed on a regular grid without shifting some of them."
     )
 

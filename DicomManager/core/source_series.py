@@ -19,7 +19,8 @@ import pydicom
 from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
 
-from ..errors import SourceSeriesError
+from ..errors import GeometryMismatchError, SourceSeriesError
+from .frame_geometry import FrameGeometry, regular_grid
 from .sop_classes import SEGMENTATION_SOP_CLASS_UIDS
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,41 @@ def _source_series(paths: list[Path], datasets: list[Dataset]) -> SourceSeries:
 
 def read_source_series_folder(folder: Path) -> SourceSeries:
     """Read the one image series in ``folder`` (searched recursively), each file's header once."""
+    paths, headers = _one_series_headers(Path(folder))
+    return _source_series(paths, headers)
+
+
+def reference_grid_of_folder(folder: Path) -> hd.VolumeGeometry:
+    """The grid to load a SEG onto from the image series in ``folder``.
+
+    A regularly spaced series gives its own grid. Single-frame images with
+    gaps between them (a series with slices left out) give the regular grid
+    through every image, whose slice spacing divides each gap, as dcmqi builds
+    it: the images' slices are among its slices.
+    """
     folder = Path(folder)
+    paths, headers = _one_series_headers(folder)
+    try:
+        return _source_series(paths, headers).geometry
+    except SourceSeriesError as irregular:
+        try:
+            frames = FrameGeometry(
+                positions=np.array([[float(v) for v in ds.ImagePositionPatient] for ds in headers]),
+                orientation=np.array([float(v) for v in headers[0].ImageOrientationPatient]),
+                pixel_spacing=np.array([float(v) for v in headers[0].PixelSpacing]),
+                spacing_between_slices=None,
+            )
+            grid = regular_grid(
+                frames, int(headers[0].Rows), int(headers[0].Columns), headers[0].get("FrameOfReferenceUID"), str(folder)
+            )
+        except (AttributeError, TypeError, ValueError, GeometryMismatchError) as error:
+            raise SourceSeriesError(f"{irregular} Nor do they lie on one regular grid: {error}") from error
+    logger.info("%s: the series has gaps; the SEG is placed on the regular grid through its images", folder)
+    return grid
+
+
+def _one_series_headers(folder: Path) -> tuple[list[Path], list[Dataset]]:
+    """The files and headers of the one image series in ``folder``."""
     if not folder.is_dir():
         raise SourceSeriesError(f"{folder}: not a folder.")
     headers: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
@@ -100,7 +135,7 @@ def read_source_series_folder(folder: Path) -> SourceSeries:
             "point to a folder with one series."
         )
     (pairs,) = headers.values()
-    return _source_series([path for path, _ in pairs], [header for _, header in pairs])
+    return [path for path, _ in pairs], [header for _, header in pairs]
 
 
 def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGeometry, list[int]]:

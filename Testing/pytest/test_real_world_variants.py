@@ -477,3 +477,40 @@ def test_a_seg_the_header_shows_we_refuse_is_offered_below_the_core_plugin_with_
     judged = offer_for_seg_file(offer, path, str(dataset.file_meta.TransferSyntaxUID))
     assert not judged.selected and judged.confidence < 0.95
     assert "no position in space" in judged.warning
+
+
+def test_import_onto_a_reference_series_with_a_gap_uses_the_regular_grid_through_its_images(tmp_path):
+    """pydicom's CT2 has slices at -99.48 and 103.02..105.52 mm: a 202.5 mm gap, a whole number of 1.25 mm slices."""
+    from DicomManager.core.source_series import reference_grid_of_folder
+
+    ct2 = shared_data("pydicom/CT2")
+    grid = reference_grid_of_folder(ct2)
+    positions = np.array([pydicom.dcmread(path).ImagePositionPatient for path in sorted(ct2.iterdir())], dtype=float)
+    indices = grid.map_reference_to_indices(positions, round_output=False)
+    np.testing.assert_allclose(indices, np.round(indices), atol=1e-3)  # every image is a slice of the grid
+    assert {int(round(i)) for i in indices[:, 0]} >= {0, grid.spatial_shape[0] - 1}  # and the grid spans them all
+
+    seg_path = shared_data("highdicom/seg_image_ct_binary.dcm")
+    result = read_seg(seg_path, grid)
+    theirs = hd.seg.segread(seg_path).get_volume(combine_segments=True)  # highdicom, on the SEG's own grid
+    np.testing.assert_array_equal(result.layers[0].array, on_grid(theirs, grid))
+    assert result.layers[0].array.any()
+
+    from DicomManager.cli.main import main
+
+    assert main(["import", str(seg_path), "--output", str(tmp_path / "seg.seg.nrrd"), "--reference", str(ct2)]) == 0
+
+
+def test_a_reference_whose_gaps_fit_no_regular_grid_is_refused_naming_its_positions(tmp_path):
+    from DicomManager.core.source_series import reference_grid_of_folder
+    from DicomManager.errors import SourceSeriesError
+
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    for number, path in enumerate(sorted(shared_data("pydicom/CT2").iterdir())):
+        dataset = pydicom.dcmread(path)
+        if number == 0:
+            dataset.ImagePositionPatient[2] += 0.4  # no spacing divides the gap now
+        dataset.save_as(folder / path.name)
+    with pytest.raises(SourceSeriesError, match=r"not a regularly spaced stack.*share no common spacing"):
+        reference_grid_of_folder(folder)
