@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from pydicom import Dataset
 from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import ExplicitVRLittleEndian
 
 from ..errors import SegFileError
 from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION
@@ -88,6 +89,20 @@ def deflate_frames(dataset: Dataset) -> None:
     dataset["PixelData"].VR = "OB"
     dataset["PixelData"].is_undefined_length = True
     dataset.file_meta.TransferSyntaxUID = DEFLATED_IMAGE_FRAME_COMPRESSION
+
+
+def inflate_frames(dataset: Dataset, path: Path) -> None:
+    """Replace deflated frames by native Pixel Data in Explicit VR Little Endian: for receivers without the syntax."""
+    frames = np.stack(list(decode_deflated_frames(dataset, range(int(dataset.get("NumberOfFrames", 1))), path)))
+    if int(dataset.BitsAllocated) == 1:
+        dataset.PixelData = np.packbits(frames.ravel(), bitorder="little").tobytes()
+        vr = "OB"
+    else:
+        dataset.PixelData = frames.astype(frames.dtype.newbyteorder("<")).tobytes()
+        vr = "OW" if int(dataset.BitsAllocated) > 8 else "OB"
+    dataset["PixelData"].VR = vr
+    dataset["PixelData"].is_undefined_length = False
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
 
 
 def save_with_deflated_frames(dataset: Dataset, path: Path) -> None:

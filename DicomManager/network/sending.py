@@ -26,8 +26,10 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
+from ..core.compression import DEFLATED_IMAGE_FRAME_COMPRESSION
+from ..core.deflated_frames import inflate_frames
 from ..core.sop_classes import SOP_CLASS_NAMES
-from ..errors import DependencyError, SendError
+from ..errors import DependencyError, SegFileError, SendError
 from .destinations import Destination, DicomWebDestination, DimseDestination
 
 logger = logging.getLogger(__name__)
@@ -125,7 +127,9 @@ def _sop_class_name(uid: UID) -> str:
 
 def _send_dimse(files: Sequence[_FileHeader], destination: DimseDestination, progress: Progress | None) -> SentInstances:
     pynetdicom = _import_network_module("pynetdicom", "DIMSE")
-    requested = sorted({(f.sop_class_uid, f.transfer_syntax_uid) for f in files} | _fallback_contexts(files))
+    # pydicom cannot encode Deflated Image Frame Compression for the wire: such files go inflated (the fallback).
+    own = {(f.sop_class_uid, f.transfer_syntax_uid) for f in files if f.transfer_syntax_uid != DEFLATED_IMAGE_FRAME_COMPRESSION}
+    requested = sorted(own | _fallback_contexts(files))
     if len(requested) > MAX_PRESENTATION_CONTEXTS:
         raise SendError(
             f"{len(requested)} SOP Class and transfer syntax pairs cannot share one association with {destination} "
@@ -189,7 +193,12 @@ def _dataset_in_syntax(header: _FileHeader, syntax: UID) -> pydicom.Dataset:
     dataset = pydicom.dcmread(header.path)
     if syntax == header.transfer_syntax_uid:
         return dataset
-    if header.transfer_syntax_uid.is_compressed:
+    if header.transfer_syntax_uid == DEFLATED_IMAGE_FRAME_COMPRESSION:  # pydicom 3.0.2 does not know it
+        try:
+            inflate_frames(dataset, header.path)
+        except SegFileError as error:
+            raise SendError(f"the destination wants it uncompressed, and decoding failed: {error}") from error
+    elif header.transfer_syntax_uid.is_compressed:
         try:
             # Lossless decoding changes the encoding, not the instance: it keeps its SOP Instance UID.
             dataset.decompress(generate_instance_uid=False)

@@ -157,3 +157,24 @@ def test_manager_sends_an_exported_segmentation_with_its_source_series(orthanc_a
     assert len(sent.sop_instance_uids) == len(demo.case.series_files) + 1
     retrieved = retrieve_with_wado_rs(orthanc_as_shipped.dicomweb_url, written.paths[0], tmp_path / "back")
     assert_loads_identically(written.paths[0], retrieved)
+
+
+def test_c_store_sends_a_seg_with_deflated_frames_inflated(orthanc_as_shipped, tmp_path):
+    """Deflated Image Frame Compression cannot go on the wire through pydicom: it is sent inflated, and stored so."""
+    from test_real_world_variants import write_with_deflated_frames_by_pydicom
+
+    original = tmp_path / "liver.dcm"
+    dataset = pydicom.dcmread(shared_data("dcmqi/liver.dcm"))
+    dataset.SOPInstanceUID = pydicom.uid.generate_uid()  # not the instance another test stored
+    dataset.save_as(original)
+    deflated = tmp_path / "liver-deflated-frames.dcm"
+    write_with_deflated_frames_by_pydicom(original, deflated)
+    source = sorted(shared_data("dcmqi/ct-3slice").glob("*.dcm"))
+
+    sent = send_files([*source, deflated], parse_destination(orthanc_as_shipped.dimse_url))
+
+    assert sent.sent_decompressed == (deflated,)
+    stored = pydicom.dcmread(pydicom.filebase.DicomBytesIO(orthanc_as_shipped.instance_file(dataset.SOPInstanceUID)))
+    assert stored.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    retrieved = retrieve_with_wado_rs(orthanc_as_shipped.dicomweb_url, deflated, tmp_path / "back")
+    assert_loads_identically(original, retrieved)
