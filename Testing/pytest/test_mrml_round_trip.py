@@ -6,7 +6,7 @@ import highdicom as hd
 import numpy as np
 import pytest
 import vtk
-from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, write_series
+from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, on_grid, read_with_dcmqi, write_series
 
 from DicomManager.core.compression import Compression
 from DicomManager.core.geometry import affine_from_ijk_to_ras
@@ -34,11 +34,6 @@ def reference_volume(manager, tmp_path, orientation="axial", shape=(10, 32, 28))
     return manager.load_reference_volume(tmp_path / "ct")
 
 
-def slicer_ordered(grid: hd.VolumeGeometry) -> hd.VolumeGeometry:
-    """The same grid with the slice axis reversed, as Slicer orders DICOM slices."""
-    return grid.flip_spatial(axes=[0]) if hasattr(grid, "flip_spatial") else grid
-
-
 def segment_ids_by_number(node):
     segmentation = node.GetSegmentation()
     return {segmentation.GetSegment(i).GetLabelValue(): i for i in segmentation.GetSegmentIDs()}
@@ -50,6 +45,10 @@ def assert_round_trip(manager, scene, volume, labels, segments, tmp_path, compre
     uid = manager.export_segmentation_as_dicom_seg(node, volume, "Round trip", tmp_path, compression)
     (path,) = tmp_path.glob(f"*{uid}.dcm")
     assert dciodvfy_errors(path) == []
+    # Independent readers first: highdicom, and dcmqi (Slicer's core plugin) for the transfer syntaxes it decodes.
+    np.testing.assert_array_equal(on_grid(hd.seg.segread(path).get_volume(combine_segments=True), grid), labels)
+    if compression in (Compression.NONE, Compression.RLE, Compression.DEFLATE) and labels.any():
+        np.testing.assert_array_equal(on_grid(read_with_dcmqi(path, tmp_path, scene), grid), labels)
     loaded = manager.load_segmentation(path, volume)
 
     reloaded, numbers = labels_from_segmentation_node(loaded, grid)
@@ -115,15 +114,18 @@ def test_segmentation_smaller_than_reference(manager, scene, tmp_path):
     np.testing.assert_array_equal(labels_from_segmentation_node(loaded, grid)[0], full)
 
 
-def test_segments_in_two_layers_export_when_they_do_not_overlap(manager, scene, tmp_path):
+def test_segments_in_two_layers_export_as_one_labelmap_when_they_do_not_overlap(manager, scene, tmp_path):
     volume = reference_volume(manager, tmp_path)
     grid = grid_of_volume_node(volume)
     labels = blob_labels(grid.spatial_shape, [1, 2], seed=9)
     node = create_segmentation_node(scene, hd.Volume(labels, grid.affine, "PATIENT"), demo_segments([1, 2]), "two")
     node.GetSegmentation().SeparateSegmentLabelmap("Segment_2")
     assert node.GetSegmentation().GetNumberOfLayers() == 2
-    exported, numbers = labels_from_segmentation_node(node, grid)
-    np.testing.assert_array_equal(exported, labels)
+    written = manager.export_segmentation(node, volume, tmp_path / "out")
+    assert written.segmentation_type == "LABELMAP" and len(written.paths) == 1
+    np.testing.assert_array_equal(on_grid(hd.seg.segread(written.paths[0]).get_volume(combine_segments=True), grid), labels)
+    loaded, _ = labels_from_segmentation_node(manager.load_segmentation(written.paths[0], volume), grid)
+    np.testing.assert_array_equal(loaded, labels)
 
 
 def test_overlapping_segments_are_refused_by_name(manager, scene, tmp_path):
