@@ -1,4 +1,4 @@
-"""The benchmark script still runs end to end (on the tiny case S); its numbers are not judged here."""
+"""The benchmark script still runs end to end (on the tiny case S), on the right data; its timings are not judged here."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import json
 import subprocess
 import sys
 
-from conftest import PROJECT_ROOT
+import highdicom as hd
+import numpy as np
+from conftest import PROJECT_ROOT, on_grid
+
+from DicomManager.core.source_series import read_source_series_folder
+from DicomManager.mrml.storage import read_label_volume
 
 
-def test_benchmark_runs_every_operation_on_the_smoke_case(tmp_path):
+def test_benchmark_runs_every_operation_on_the_smoke_case(tmp_path, scene):
     results = tmp_path / "results.json"
     completed = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "benchmarks" / "run.py"), "--cases", "S", "--compressions", "rle,deflate",
@@ -27,3 +32,14 @@ def test_benchmark_runs_every_operation_on_the_smoke_case(tmp_path):
     assert all(row["seconds"] > 0 and row["output_bytes"] > 0 for row in document["rows"])
     assert any("export ours / highdicom" in line for line in document["ratios"])
     assert any("frames cropped to the segments) / .seg.nrrd" in line for line in document["ratios"])
+
+    # What it measured is what it says: the CLI's SEGs hold the case's labels (read by highdicom, against the
+    # label volume the case was built from, read by slicer-core), and each row's size is its file's.
+    work, case = tmp_path / "work" / "work_S", tmp_path / "work" / "case_S"
+    labels = read_label_volume(scene, case / "labels.nrrd")
+    grid = read_source_series_folder(case / "ct").geometry
+    for compression in ("rle", "deflate"):
+        seg = work / f"cli_{compression}.dcm"
+        np.testing.assert_array_equal(on_grid(hd.seg.segread(seg).get_volume(combine_segments=True), grid), on_grid(labels, grid))
+        (row,) = [r for r in document["rows"] if r["operation"] == "cli_export" and r["compression"] == compression]
+        assert row["output_bytes"] == seg.stat().st_size
