@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from pydicom.uid import (
     UID,
@@ -35,7 +35,7 @@ from pydicom.uid import (
 from ..errors import CodecUnavailableError
 
 
-class Compression(str, Enum):
+class Compression(StrEnum):
     """How the pixel data (or the whole dataset) of a SEG is compressed.
 
     The values are the names the command line and the module panel use.

@@ -14,12 +14,12 @@ some do:
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from ..errors import InvalidSegmentationError
 
 
-class OverlapPolicy(str, Enum):
+class OverlapPolicy(StrEnum):
     """The value names are what the command line and the module panel accept."""
 
     BINARY = "binary"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-import tomllib
 from conftest import PROJECT_ROOT, blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data, write_series
 
 from DicomManager.cli.demo import write_demo_files
