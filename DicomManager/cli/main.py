@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     # A command on one file makes no reference cycles for the collector to free; left on, it would walk the
-    # process's objects (VTK's, highdicom's tables of the standard) again and again: 0.3 s of a 3 s export.
+    # process's objects (VTK's, highdicom's tables of the standard) again and again.
     try:
         with garbage_collection_paused() if arguments.one_file else nullcontext():
             return arguments.run(arguments)
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """The ``dicomlabelmapseg`` program: :func:`main` in a process that ends with it."""
     code = main()
-    gc.freeze()  # what is left goes with the process: no last full collection walking it (0.15 s)
+    gc.freeze()  # what is left goes with the process: no last full collection walking it
     sys.exit(code)
 
 
@@ -154,7 +154,7 @@ def _export(arguments: argparse.Namespace) -> int:
     first = arguments.segmentation[0]
     if is_segmentation_file(first) and len(arguments.segmentation) > 1:
         raise SegmentationFileError("Give one .seg.nrrd file, or label volumes only.")
-    # A .seg.nrrd as Slicer writes it is read without slicer-core (0.8 s to import); anything else through it.
+    # A .seg.nrrd as Slicer writes it is read without slicer-core (slow to import); anything else through it.
     segmentation = read_seg_nrrd(first) if is_segmentation_file(first) else None
     if segmentation is not None:
         written = _write_over_series(segmentation, source, metadata, series, arguments)

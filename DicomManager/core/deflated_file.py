@@ -1,11 +1,11 @@
 """Writing a dataset in Deflated Explicit VR Little Endian (PS3.5 A.5), at a chosen level, on all cores.
 
 pydicom deflates at zlib's default level 6 and takes no other. On labelmaps
-level 8 is 30% smaller (case B's pixel data: 276 -> 196 kB); level 9 saves 3%
-more for three times the time. At memory level 6 zlib ends a block every 4096
-symbols rather than 32768 at memory level 9: the code tables then follow the
-labelmap from empty rows to segment edges, 2% smaller than at memory level 9
-(case B: 220 -> 216 kB) and a little faster. The file meta and the dataset are encoded by
+level 8 is much smaller, and level 9 hardly smaller but far slower. At memory
+level 6 zlib ends a block every 4096 symbols rather than 32768 at memory
+level 9: the code tables then follow the labelmap from empty rows to segment
+edges, which is smaller and a little faster (benchmarks/README.md has the
+figures). The file meta and the dataset are encoded by
 pydicom exactly as ``save_as`` would; only the deflating is done here.
 """
 
@@ -72,8 +72,7 @@ def deflate(data: bytes | memoryview, pieces: int | None = None) -> bytes:
     that deflate can look back at) and all but the last end on a sync flush,
     which closes the piece's blocks on a byte boundary without marking the
     stream's end. The pieces joined are then one valid stream, within 0.1% of
-    the size of deflating serially (as pigz does). A SEG of 300 512x512 frames
-    deflates in 0.17 s on two cores instead of 0.32 s.
+    the size of deflating serially (as pigz does).
     """
     view = memoryview(data)
     if pieces is None:

@@ -4,8 +4,8 @@ pydicom and highdicom make tens of thousands of small objects for the
 functional groups of a large SEG (three datasets per frame), which makes
 Python run full collections of the whole process while a SEG is read or
 written. In a process holding Slicer's scene, or highdicom's tables of the
-standard, each one costs ~0.1 s (a third of reading a 512x512x300 LABELMAP;
-0.35 s of a command-line export) and frees nothing.
+standard, each one walks all of them and frees nothing (benchmarks/README.md
+has what it costs).
 """
 
 from __future__ import annotations

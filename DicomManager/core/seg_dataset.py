@@ -37,7 +37,7 @@ class SegInfo:
     """Identifiers and series attributes of a SEG, as a browser or report shows them.
 
     The source images it references one by one are not here: listing them
-    parses an item per image (15 ms of a 90 ms load for a 300-image series)
+    parses an item per image
     that loading never uses; :func:`.seg_references.read_seg_references`
     lists them.
     """

@@ -1,9 +1,9 @@
 """Slicer's segmentation file (``.seg.nrrd``) read and written without Slicer.
 
 The command line turns SEGs into ``.seg.nrrd`` files and back. Doing that
-through slicer-core (a segmentation node and Slicer's storage node) costs
-0.8 s of importing VTK and MRML before any work, half of a conversion of a
-512x512x300 CT; this module does it with numpy and zlib alone.
+through slicer-core (a segmentation node and Slicer's storage node) first
+imports VTK and MRML, which takes longer than the conversion itself; this
+module does it with numpy and zlib alone.
 
 Writing: what is written is what Slicer's ``vtkMRMLSegmentationStorageNode``
 writes for the node
@@ -44,7 +44,7 @@ from .segment_tags import segment_metadata_from_tags, segment_tags
 
 SEGMENTATION_SUFFIX = ".seg.nrrd"
 GZIP_LEVEL = 7
-"""zlib level of the voxel data: 4% larger than Slicer's own files, written as fast as level 6 (8 takes twice as long)."""
+"""zlib level of the voxel data: a little larger than Slicer's own files, and as fast to write as level 6."""
 BINARY_LABELMAP = "Binary labelmap"
 """Slicer's name of the representation a ``.seg.nrrd`` holds (and segmentation nodes are built in)."""
 _NRRD_TYPES = {np.dtype(np.uint8): "unsigned char", np.dtype(np.uint16): "unsigned short"}

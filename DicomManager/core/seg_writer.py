@@ -195,7 +195,7 @@ def _pixels_for_highdicom(array: np.ndarray, source: SourceSeries) -> np.ndarray
     Slice k of the grid is image k of a single-frame series (SourceSeries
     orders them so), and highdicom pairs a plain array's planes with the
     images in that order. Given a Volume it would match every plane to an
-    image by position instead: the same frames and references, 0.25 s later
+    image by position instead: the same frames and references, later
     for 300 images. A multi-frame source keeps the Volume: its frames need not
     be in the grid's order.
     """

@@ -155,8 +155,8 @@ def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGe
             f"{name}: holds several multi-frame images; give one, or a series of single-frame images."
         )
     # highdicom's get_series_volume_positions would look each image's SOP
-    # class up in the standard's tables (0.1 s for 300 images); the positions
-    # and the shared orientation are all it needs.
+    # class up in the standard's tables; the positions and the shared
+    # orientation are all it needs.
     try:
         orientation = datasets[0].ImageOrientationPatient
         parallel = all(ds.ImageOrientationPatient == orientation for ds in datasets[1:])
