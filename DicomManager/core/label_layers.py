@@ -117,3 +117,23 @@ def describe_overlaps(overlaps: Sequence[tuple[int, int, int]], names: Mapping[i
         f"Segments overlap: {listed}. A LABELMAP SEG holds one segment per voxel; "
         "export with the overlap policy binary or layers to keep them all."
     )
+
+
+def labelled_box(arrays: Sequence[np.ndarray], in_plane: bool = True) -> tuple[slice, slice, slice] | None:
+    """The smallest (slices, rows, columns) window holding every labelled voxel of ``arrays``, which share one grid.
+
+    Rows and columns are whole unless ``in_plane``. None when no voxel is labelled.
+    """
+    in_plane_labelled = np.logical_or.reduce([array.any(axis=0) for array in arrays])
+    if not in_plane_labelled.any():
+        return None
+    slices = np.logical_or.reduce([array.any(axis=(1, 2)) for array in arrays])
+    rows = in_plane_labelled.any(axis=1) if in_plane else np.ones(in_plane_labelled.shape[0], dtype=bool)
+    columns = in_plane_labelled.any(axis=0) if in_plane else np.ones(in_plane_labelled.shape[1], dtype=bool)
+    return _span(slices), _span(rows), _span(columns)
+
+
+def _span(present: np.ndarray) -> slice:
+    """The indices from the first to the last true value of ``present`` (which has one)."""
+    indices = np.flatnonzero(present)
+    return slice(int(indices[0]), int(indices[-1]) + 1)

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import SegmentationFileError
 from .file_output import write_atomically
-from .label_layers import relabelled, segment_numbers, values_not_in
+from .label_layers import labelled_box, relabelled, segment_numbers, values_not_in
 from .nrrd_check import NrrdHeader, expected_data_bytes, nrrd_dtype, read_nrrd_header
 from .segment_metadata import SegmentMetadata
 from .segment_tags import segment_metadata_from_tags, segment_tags
@@ -100,7 +100,7 @@ def write_seg_nrrd(
         _only_segment_values(layers[index].array, [n for n, i in layer_of_number.items() if i == position], dtype)
         for index, position in file_layer.items()
     ]
-    box = _labelled_box(arrays)
+    box = labelled_box(arrays) or (slice(0, 1), slice(0, 1), slice(0, 1))  # an empty file keeps one voxel
     header = _header(affine, box, len(arrays), dtype, segments, layer_of_number)
 
     def write(temporary: Path) -> None:
@@ -118,16 +118,6 @@ def _only_segment_values(array: np.ndarray, numbers: list[int], dtype: np.dtype)
     if values_not_in(array, numbers):
         array = np.where(np.isin(array, numbers), array, 0)
     return array.astype(dtype, copy=False)
-
-
-def _labelled_box(arrays: Sequence[np.ndarray]) -> tuple[slice, slice, slice]:
-    """The smallest box, per array axis, holding every labelled voxel; the first voxel when none is labelled."""
-    box = []
-    for axis in range(3):
-        others = tuple(a for a in range(3) if a != axis)
-        occupied = np.flatnonzero(np.logical_or.reduce([array.any(axis=others) for array in arrays]))
-        box.append(slice(int(occupied[0]), int(occupied[-1]) + 1) if occupied.size else slice(0, 1))
-    return box[0], box[1], box[2]
 
 
 def _voxel_chunks(arrays: Sequence[np.ndarray], box: tuple[slice, slice, slice]) -> Iterable[bytes]:

@@ -26,7 +26,7 @@ from .deflated_file import save_deflated
 from .deflated_frames import deflate_frames, save_with_deflated_frames
 from .file_output import refuse_existing, write_atomically
 from .geometry import match_to_grid
-from .label_layers import values_not_in
+from .label_layers import labelled_box, values_not_in
 from .library_output import copied_person_name_warnings_at_debug
 from .segment_metadata import (
     MAX_SEGMENT_NUMBER,
@@ -153,7 +153,8 @@ def build_labelmap_seg(
     on_source_grid = match_to_grid(labels.with_array(array), source.geometry, what="The segmentation grid")
     labelled = bool(array.any())
     if crop_to_segments and labelled:
-        cropped = _sub_volume(on_source_grid, _labelled_box([on_source_grid.array], in_plane=True))
+        box = _frame_box([on_source_grid.array], in_plane=True)
+        cropped = on_source_grid[box].with_array(np.ascontiguousarray(on_source_grid.array[box]))
         _check_frame_size(compression, *cropped.spatial_shape[1:], cropped=True)
         pixels: np.ndarray | hd.Volume = cropped
     else:
@@ -240,7 +241,7 @@ def build_binary_seg(
         in_layer = [n for n in numbers if layer_of_segment[n] == len(on_grid)]
         array = _checked_label_array(layer.array, in_layer or [1])
         on_grid.append(match_to_grid(layer.with_array(array), source.geometry, what="The segmentation grid").array)
-    box = _labelled_box(on_grid, in_plane=crop_to_segments)
+    box = _frame_box(on_grid, in_plane=crop_to_segments)
     masks = np.zeros((*[window.stop - window.start for window in box], len(numbers)), dtype=bool)
     _check_frame_size(compression, *masks.shape[1:3], cropped=crop_to_segments)
     for channel, number in enumerate(numbers):
@@ -248,7 +249,7 @@ def build_binary_seg(
     with _highdicom_refusals():
         seg = hd.seg.Segmentation(
             pixel_array=hd.Volume(
-                masks, _box_affine(source.geometry.affine, box), "PATIENT", source.geometry.frame_of_reference_uid,
+                masks, source.geometry[box].affine, "PATIENT", source.geometry.frame_of_reference_uid,
                 channels={"SegmentNumber": list(binary_number.values())},
             ),
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -342,39 +343,12 @@ def _is_acquisition_equipment(item: Dataset) -> bool:
                for code in purposes)
 
 
-def _labelled_box(arrays: Sequence[np.ndarray], in_plane: bool) -> tuple[slice, slice, slice]:
-    """The (slices, rows, columns) window that holds every labelled voxel of ``arrays`` (one grid).
+def _frame_box(arrays: Sequence[np.ndarray], in_plane: bool) -> tuple[slice, slice, slice]:
+    """The window the frames cover: the labelled voxels' (see :func:`.labelled_box`), else the first slice, whole.
 
-    Rows and columns are whole unless ``in_plane``. With no labelled voxel
-    the window is the first slice, whole: a SEG needs a frame.
+    A SEG needs a frame even when nothing is labelled.
     """
-    in_plane_labelled = np.logical_or.reduce([array.any(axis=0) for array in arrays])
-    if not in_plane_labelled.any():
-        return slice(0, 1), slice(0, arrays[0].shape[1]), slice(0, arrays[0].shape[2])
-    slices = np.logical_or.reduce([array.any(axis=(1, 2)) for array in arrays])
-    rows = in_plane_labelled.any(axis=1) if in_plane else np.ones(arrays[0].shape[1], dtype=bool)
-    columns = in_plane_labelled.any(axis=0) if in_plane else np.ones(arrays[0].shape[2], dtype=bool)
-    return _span(slices), _span(rows), _span(columns)
-
-
-def _span(present: np.ndarray) -> slice:
-    """The indices from the first to the last true value of ``present`` (which has one)."""
-    indices = np.flatnonzero(present)
-    return slice(int(indices[0]), int(indices[-1]) + 1)
-
-
-def _box_affine(affine: np.ndarray, box: tuple[slice, slice, slice]) -> np.ndarray:
-    """The affine of the grid ``affine`` cut to ``box``: the same axes, the origin at the box's first voxel."""
-    cut = affine.copy()
-    cut[:3, 3] = affine[:3, :3] @ [window.start for window in box] + affine[:3, 3]
-    return cut
-
-
-def _sub_volume(volume: hd.Volume, box: tuple[slice, slice, slice]) -> hd.Volume:
-    """The part of ``volume`` inside ``box``, placed where it lies in the patient."""
-    return hd.Volume(
-        np.ascontiguousarray(volume.array[box]), _box_affine(volume.affine, box), "PATIENT", volume.frame_of_reference_uid
-    )
+    return labelled_box(arrays, in_plane) or (slice(0, 1), slice(0, arrays[0].shape[1]), slice(0, arrays[0].shape[2]))
 
 
 def _segment_descriptions(segments: Sequence[SegmentMetadata]) -> list[hd.seg.SegmentDescription]:
