@@ -180,3 +180,25 @@ def test_series_attributes_are_written(source, tmp_path):
     first = source.datasets[0]
     assert (dataset.PatientID, dataset.StudyInstanceUID) == (first.PatientID, first.StudyInstanceUID)
     assert dataset.FrameOfReferenceUID == first.FrameOfReferenceUID
+
+
+def test_writing_pauses_garbage_collection_and_always_restores_it(source, tmp_path):
+    """The writer pauses the cyclic collector (benchmarks/README.md says why); it must come back on, failure or not."""
+    import gc
+
+    from DicomManager.core.seg_series_writer import write_segmentation_series
+    from DicomManager.errors import InvalidSegmentationError
+
+    labels = blob_labels(source.geometry.spatial_shape, [1, 2])
+    volume = hd.Volume(labels, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid)
+    write_segmentation_series([volume], {1: 0, 2: 0}, demo_segments([1, 2]), source, tmp_path / "ok.dcm")
+    assert gc.isenabled()
+    with pytest.raises(InvalidSegmentationError):  # segment 2 is labelled but not described
+        write_segmentation_series([volume], {1: 0}, demo_segments([1]), source, tmp_path / "bad.dcm")
+    assert gc.isenabled() and not (tmp_path / "bad.dcm").exists()
+    gc.disable()
+    try:
+        write_segmentation_series([volume], {1: 0, 2: 0}, demo_segments([1, 2]), source, tmp_path / "off.dcm")
+        assert not gc.isenabled()  # a caller's choice to keep it off is kept
+    finally:
+        gc.enable()
