@@ -45,7 +45,7 @@ from slicer.util import VTKObservationMixin
 
 from DicomManager.core.compression import DEFAULT_COMPRESSION, Compression, parse_compression
 from DicomManager.core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy, parse_overlap_policy
-from DicomManager.errors import DicomLabelMapSegError, InvalidSegmentationError
+from DicomManager.errors import DicomLabelMapSegError, IncompleteRequestError
 
 
 class DICOMLabelMapSeg(ScriptedLoadableModule):
@@ -224,16 +224,16 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         from DicomManager.core.package_requirements import requirements_to_write
 
         if parameters.segmentation is None:
-            raise InvalidSegmentationError("Choose a segmentation to export.")
+            raise IncompleteRequestError("Choose a segmentation to export.")
         if not parameters.outputFolder or str(parameters.outputFolder) == ".":
-            raise InvalidSegmentationError("Choose an output folder.")
+            raise IncompleteRequestError("Choose an output folder.")
         compression = parse_compression(parameters.compression)
         manager = self._manager(requirements_to_write(compression), open_database=parameters.addToDatabase)
         from DicomManager.mrml.segmentation_nodes import series_attributes_of_node
 
         volume = parameters.referenceVolume or manager.reference_volume_of(parameters.segmentation)
         if volume is None:
-            raise InvalidSegmentationError(
+            raise IncompleteRequestError(
                 f"Segmentation {parameters.segmentation.GetName()!r} has no reference volume; choose one.")
         if not volume.GetAttribute("DICOM.instanceUIDs"):
             self._make_dicom_series(manager, volume, parameters)

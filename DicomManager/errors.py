@@ -49,8 +49,15 @@ class MetadataFileError(DicomLabelMapSegError):
     """A segment metadata file (dcmqi JSON) is unreadable or inconsistent."""
 
 
-class SegmentationFileError(DicomLabelMapSegError):
-    """A segmentation or label volume file (``.seg.nrrd``, ``.nrrd``, ...) cannot be read or written."""
+class LabelFileError(DicomLabelMapSegError):
+    """A label file cannot be read or written: Slicer's ``.seg.nrrd``, or a label volume (``.nrrd``, ``.nii.gz``).
+
+    :class:`SegFileError` is for DICOM SEG files.
+    """
+
+
+class IncompleteRequestError(DicomLabelMapSegError):
+    """An operation was asked for without something it needs: a segmentation, an output folder, a reference volume."""
 
 
 class DicomDatabaseError(DicomLabelMapSegError):

@@ -22,7 +22,7 @@ from .. import __version__
 from ..core.compression import DEFAULT_COMPRESSION, Compression
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
-from ..errors import DicomLabelMapSegError, SegmentationFileError, SendError
+from ..errors import DicomLabelMapSegError, LabelFileError, SendError
 
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
     from ..core.dcmqi_metadata import DcmqiMetadata
@@ -153,7 +153,7 @@ def _export(arguments: argparse.Namespace) -> int:
     source = read_source_series_folder(arguments.reference)
     first = arguments.segmentation[0]
     if is_segmentation_file(first) and len(arguments.segmentation) > 1:
-        raise SegmentationFileError("Give one .seg.nrrd file, or label volumes only.")
+        raise LabelFileError("Give one .seg.nrrd file, or label volumes only.")
     # A .seg.nrrd as Slicer writes it is read without slicer-core (slow to import); anything else through it.
     segmentation = read_seg_nrrd(first) if is_segmentation_file(first) else None
     if segmentation is not None:
@@ -236,7 +236,7 @@ def _import(arguments: argparse.Namespace) -> int:
     reference = reference_grid_of_folder(arguments.reference) if arguments.reference else None
     result = read_seg(arguments.seg, reference)
     if arguments.labelmap and len(result.layers) > 1:
-        raise SegmentationFileError(
+        raise LabelFileError(
             f"{arguments.seg}: its segments overlap ({len(result.layers)} layers), so they cannot be one label "
             "volume; leave out --labelmap (the .seg.nrrd keeps every layer)."
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SegmentationFileError
+from ..errors import LabelFileError
 
 _NRRD_TYPES = {
     np.dtype(np.int8): {"signed char", "int8", "int8_t"},
@@ -49,18 +49,18 @@ class NrrdHeader:
 
 
 def read_nrrd_header(path: Path) -> NrrdHeader:
-    """Read the header of the NRRD file at ``path``; :class:`SegmentationFileError` if it is not one."""
+    """Read the header of the NRRD file at ``path``; :class:`LabelFileError` if it is not one."""
     path = Path(path)
     fields: dict[str, str] = {}
     key_values: dict[str, str] = {}
     with path.open("rb") as stream:
         magic = stream.readline(64)
         if not magic.startswith(b"NRRD000"):
-            raise SegmentationFileError(f"{path}: not a NRRD file (it does not start with NRRD000x).")
+            raise LabelFileError(f"{path}: not a NRRD file (it does not start with NRRD000x).")
         while True:
             line = stream.readline(_MAX_HEADER_BYTES)
             if not line:
-                raise SegmentationFileError(f"{path}: the NRRD header does not end (no blank line before the data).")
+                raise LabelFileError(f"{path}: the NRRD header does not end (no blank line before the data).")
             text = line.decode("utf-8", errors="surrogateescape").rstrip("\r\n")
             if not text:
                 break
@@ -71,18 +71,18 @@ def read_nrrd_header(path: Path) -> NrrdHeader:
                 key_values[key] = re.sub(r"\\([n\\])", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
                 continue
             if ": " not in text:
-                raise SegmentationFileError(f"{path}: NRRD header line {text[:60]!r} is not 'field: value'.")
+                raise LabelFileError(f"{path}: NRRD header line {text[:60]!r} is not 'field: value'.")
             key, value = text.split(": ", 1)
             fields[key.strip().lower()] = value.strip()
         data_offset = stream.tell()
     for required in ("type", "dimension", "sizes", "encoding"):
         if required not in fields:
-            raise SegmentationFileError(f"{path}: the NRRD header has no '{required}' field.")
+            raise LabelFileError(f"{path}: the NRRD header has no '{required}' field.")
     return NrrdHeader(fields, key_values, data_offset)
 
 
 def check_nrrd_file(path: Path) -> None:
-    """Raise :class:`SegmentationFileError` naming what is wrong with the NRRD file at ``path``."""
+    """Raise :class:`LabelFileError` naming what is wrong with the NRRD file at ``path``."""
     path = Path(path)
     header = read_nrrd_header(path)
     fields = header.fields
@@ -91,15 +91,15 @@ def check_nrrd_file(path: Path) -> None:
         return
     encoding = fields["encoding"].lower()
     if encoding in ("bzip2", "bz2"):  # NrrdIO in slicer-core 5.13 has no bzip2: reading one aborts the process
-        raise SegmentationFileError(f"{path}: NRRD encoding {encoding!r} is not read; save it with gzip or raw.")
+        raise LabelFileError(f"{path}: NRRD encoding {encoding!r} is not read; save it with gzip or raw.")
     if encoding == "raw":
         available = path.stat().st_size - header.data_offset
         if available < expected:
-            raise SegmentationFileError(f"{path}: the NRRD data is cut short ({available} of {expected} bytes).")
+            raise LabelFileError(f"{path}: the NRRD data is cut short ({available} of {expected} bytes).")
     elif encoding in ("gzip", "gz"):
         found = _gzip_length(path, header.data_offset)
         if found != expected:
-            raise SegmentationFileError(f"{path}: the NRRD data holds {found} bytes where {expected} are needed.")
+            raise LabelFileError(f"{path}: the NRRD data holds {found} bytes where {expected} are needed.")
 
 
 def nrrd_dtype(header: NrrdHeader) -> np.dtype | None:
@@ -121,9 +121,9 @@ def expected_data_bytes(header: NrrdHeader, path: Path) -> int | None:
         sizes = [int(value) for value in fields["sizes"].split()]
         dimension = int(fields["dimension"])
     except ValueError:
-        raise SegmentationFileError(f"{path}: NRRD sizes {fields['sizes']!r} are not whole numbers.") from None
+        raise LabelFileError(f"{path}: NRRD sizes {fields['sizes']!r} are not whole numbers.") from None
     if len(sizes) != dimension or any(value < 1 for value in sizes):
-        raise SegmentationFileError(f"{path}: NRRD sizes {sizes} do not match dimension {dimension}.")
+        raise LabelFileError(f"{path}: NRRD sizes {sizes} do not match dimension {dimension}.")
     return math.prod(sizes) * dtype.itemsize
 
 
@@ -139,7 +139,7 @@ def _gzip_length(path: Path, offset: int) -> int:
                 total += len(decompressor.decompress(data, _CHUNK))
                 data = decompressor.unconsumed_tail or stream.read(_CHUNK)
     except (zlib.error, gzip.BadGzipFile, OSError) as error:
-        raise SegmentationFileError(f"{path}: the NRRD's gzip data is damaged ({error}).") from error
+        raise LabelFileError(f"{path}: the NRRD's gzip data is damaged ({error}).") from error
     if not decompressor.eof:
-        raise SegmentationFileError(f"{path}: the NRRD's gzip data is cut short.")
+        raise LabelFileError(f"{path}: the NRRD's gzip data is cut short.")
     return total

@@ -35,7 +35,7 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 
-from ..errors import SegmentationFileError
+from ..errors import LabelFileError
 from .file_output import write_atomically
 from .label_layers import labelled_box, relabelled, segment_numbers, values_not_in
 from .nrrd_check import NrrdHeader, expected_data_bytes, nrrd_dtype, read_nrrd_header
@@ -85,10 +85,10 @@ def write_seg_nrrd(
     """
     path = Path(path)
     if not segments:
-        raise SegmentationFileError(f"{path}: there are no segments to write.")
+        raise LabelFileError(f"{path}: there are no segments to write.")
     affine = layers[0].affine
     if any(not np.array_equal(layer.affine, affine) or layer.spatial_shape != layers[0].spatial_shape for layer in layers):
-        raise SegmentationFileError(f"{path}: the label layers are not on one grid.")
+        raise LabelFileError(f"{path}: the label layers are not on one grid.")
     # Slicer numbers layers in the order their first segment comes.
     file_layer: dict[int, int] = {}
     for segment in segments:
@@ -191,7 +191,7 @@ def _value(text: str) -> str:
 def read_seg_nrrd(path: Path) -> SlicerSegmentation | None:
     """Read a Slicer ``.seg.nrrd`` file; None when it uses a layout only Slicer reads.
 
-    Raises :class:`SegmentationFileError` naming the file when it is broken
+    Raises :class:`LabelFileError` naming the file when it is broken
     (not a NRRD, data cut short or damaged, malformed segment fields).
     """
     path = Path(path)
@@ -202,7 +202,7 @@ def read_seg_nrrd(path: Path) -> SlicerSegmentation | None:
     encoding = fields["encoding"].lower()
     if encoding not in ("raw", "gzip", "gz"):
         # Slicer's NrrdIO reads no other encoding either (bzip2 aborts slicer-core 5.13): refuse it here.
-        raise SegmentationFileError(f"{path}: NRRD encoding {encoding!r} is not read; save it with gzip or raw.")
+        raise LabelFileError(f"{path}: NRRD encoding {encoding!r} is not read; save it with gzip or raw.")
     if (
         "Segment0_ID" not in key_values
         or "Segmentation_Extent" in key_values  # the layout before shared layers: Slicer converts it
@@ -217,7 +217,7 @@ def read_seg_nrrd(path: Path) -> SlicerSegmentation | None:
         affine = _affine(fields, space)
         return _segmentation(path, key_values, voxels, affine)
     except (ValueError, KeyError, IndexError) as error:
-        raise SegmentationFileError(f"{path}: malformed segmentation fields ({type(error).__name__}: {error}).") from error
+        raise LabelFileError(f"{path}: malformed segmentation fields ({type(error).__name__}: {error}).") from error
 
 
 def _integer_dtype(header: NrrdHeader) -> np.dtype | None:
@@ -236,9 +236,9 @@ def _voxels(path: Path, header: NrrdHeader, dtype: np.dtype) -> np.ndarray:
         try:
             data = zlib.decompress(data, 16 + zlib.MAX_WBITS)
         except zlib.error as error:
-            raise SegmentationFileError(f"{path}: the NRRD's gzip data is damaged or cut short ({error}).") from error
+            raise LabelFileError(f"{path}: the NRRD's gzip data is damaged or cut short ({error}).") from error
     if len(data) < expected:
-        raise SegmentationFileError(f"{path}: the NRRD data holds {len(data)} bytes where {expected} are needed.")
+        raise LabelFileError(f"{path}: the NRRD data holds {len(data)} bytes where {expected} are needed.")
     sizes = [int(size) for size in header.fields["sizes"].split()]
     array = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize).reshape(sizes[::-1])
     return array if len(sizes) == 4 else array[..., np.newaxis]
@@ -276,7 +276,7 @@ def _segmentation(path: Path, key_values: dict[str, str], voxels: np.ndarray, af
     layer_of_segment: dict[int, int] = {}
     for file_layer in dict.fromkeys(layer for _, layer, _ in read):  # in the order their first segment comes
         if not 0 <= file_layer < voxels.shape[3]:
-            raise SegmentationFileError(f"{path}: a segment is in layer {file_layer}; the file has {voxels.shape[3]}.")
+            raise LabelFileError(f"{path}: a segment is in layer {file_layer}; the file has {voxels.shape[3]}.")
         in_layer = [index for index, (_, layer, _) in enumerate(read) if layer == file_layer]
         numbers_of_values = {read[index][2]: numbers[index] for index in in_layer}
         for index in in_layer:

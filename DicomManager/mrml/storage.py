@@ -21,7 +21,7 @@ from ..core.geometry import geometry_from_ijk_to_ras
 from ..core.nrrd_check import check_nrrd_file
 from ..core.seg_nrrd import SEGMENTATION_SUFFIX
 from ..core.segment_metadata import SegmentMetadata
-from ..errors import InvalidSegmentationError, SegmentationFileError
+from ..errors import InvalidSegmentationError, LabelFileError
 from .image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid, matrix_to_numpy
 from .segmentation_nodes import create_layered_segmentation_node
 
@@ -36,7 +36,7 @@ def read_segmentation_file(scene: slicer.vtkMRMLScene, path: Path) -> slicer.vtk
     storage.SetFileName(str(path))
     if not storage.ReadData(node):
         scene.RemoveNode(node)
-        raise SegmentationFileError(f"{path}: Slicer cannot read it as a segmentation.")
+        raise LabelFileError(f"{path}: Slicer cannot read it as a segmentation.")
     return node
 
 
@@ -51,7 +51,7 @@ def read_label_volume(scene: slicer.vtkMRMLScene, path: Path) -> hd.Volume:
         storage.SetFileName(str(path))
         storage.SetSingleFile(True)
         if not storage.ReadData(node) or node.GetImageData() is None:
-            raise SegmentationFileError(f"{path}: Slicer cannot read it as a label volume.")
+            raise LabelFileError(f"{path}: Slicer cannot read it as a label volume.")
         if node.GetImageData().GetNumberOfScalarComponents() != 1:
             raise InvalidSegmentationError(f"{path}: a label volume has one value per voxel, this file has more.")
         ijk_to_ras = vtkMatrix4x4()
@@ -72,7 +72,7 @@ def read_volume_node(scene: slicer.vtkMRMLScene, path: Path, name: str | None = 
     storage.SetSingleFile(True)
     if not storage.ReadData(node) or node.GetImageData() is None:
         scene.RemoveNode(node)
-        raise SegmentationFileError(f"{path}: Slicer cannot read it as a volume.")
+        raise LabelFileError(f"{path}: Slicer cannot read it as a volume.")
     return node
 
 
@@ -91,7 +91,7 @@ def segmentation_node_from_label_volumes(
         for value in np.unique(labels.array):
             value = int(value)
             if value and value in layer_of_segment:
-                raise SegmentationFileError(
+                raise LabelFileError(
                     f"Label value {value} appears in label volumes {layer_of_segment[value] + 1} and {index + 1}; "
                     "each segment number must come from one volume."
                 )
@@ -101,7 +101,7 @@ def segmentation_node_from_label_volumes(
         segments = [SegmentMetadata(number=n, label=f"Segment_{n}") for n in sorted(layer_of_segment)]
     undescribed = sorted(set(layer_of_segment) - {segment.number for segment in segments})
     if undescribed:
-        raise SegmentationFileError(f"Label values {undescribed} have no segment metadata.")
+        raise LabelFileError(f"Label values {undescribed} have no segment metadata.")
     for segment in segments:
         layer_of_segment.setdefault(segment.number, 0)  # described but absent: an empty segment
     return create_layered_segmentation_node(scene, volumes, segments, layer_of_segment, name)
@@ -115,7 +115,7 @@ def write_segmentation_file(
         storage = slicer.vtkMRMLSegmentationStorageNode()
         storage.SetFileName(str(temporary))
         if not storage.WriteData(segmentation_node):
-            raise SegmentationFileError(f"{path}: Slicer could not write the segmentation.")
+            raise LabelFileError(f"{path}: Slicer could not write the segmentation.")
 
     write_atomically(Path(path), write, overwrite)
 
@@ -135,7 +135,7 @@ def write_label_volume(scene: slicer.vtkMRMLScene, labels: hd.Volume, path: Path
             storage.SetFileName(str(temporary))
             storage.SetUseCompression(True)
             if not storage.WriteData(node):
-                raise SegmentationFileError(f"{path}: Slicer could not write the label volume.")
+                raise LabelFileError(f"{path}: Slicer could not write the label volume.")
 
         write_atomically(Path(path), write, overwrite)
     finally:
@@ -144,4 +144,4 @@ def write_label_volume(scene: slicer.vtkMRMLScene, labels: hd.Volume, path: Path
 
 def _require_file(path: Path) -> None:
     if not path.is_file():
-        raise SegmentationFileError(f"{path}: no such file.")
+        raise LabelFileError(f"{path}: no such file.")

@@ -143,7 +143,7 @@ def test_broken_seg_nrrd_is_refused_without_ending_the_process(tmp_path, scene):
     import subprocess
     import sys
 
-    from DicomManager.errors import SegmentationFileError
+    from DicomManager.errors import LabelFileError
     from DicomManager.mrml.segmentation_nodes import create_segmentation_node
     from DicomManager.mrml.storage import read_segmentation_file, write_segmentation_file
 
@@ -161,7 +161,7 @@ def test_broken_seg_nrrd_is_refused_without_ending_the_process(tmp_path, scene):
     }
     for name, (content, message) in cases.items():
         (tmp_path / name).write_bytes(content)
-        with pytest.raises(SegmentationFileError, match=message):
+        with pytest.raises(LabelFileError, match=message):
             read_segmentation_file(scene, tmp_path / name)
     completed = subprocess.run(
         [sys.executable, "-m", "DicomManager.cli.main", "export", "--reference", str(shared_data("dcmqi/ct-3slice")),

@@ -30,7 +30,7 @@ from DicomManager.core.seg_reader import read_labelmap_seg, read_seg
 from DicomManager.core.seg_writer import SeriesAttributes
 from DicomManager.core.segment_metadata import AlgorithmIdentification, Code
 from DicomManager.core.source_series import read_source_series_folder
-from DicomManager.errors import OutputExistsError, SegmentationFileError
+from DicomManager.errors import LabelFileError, OutputExistsError
 from DicomManager.mrml.image_arrays import matrix_to_numpy
 from DicomManager.mrml.manager import DicomManager
 from DicomManager.mrml.segmentation_nodes import (
@@ -170,12 +170,12 @@ def test_refusals_leave_nothing_behind(tmp_path):
     grid = make_grid((4, 6, 6))
     volume = hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT")
     path = tmp_path / "out.seg.nrrd"
-    with pytest.raises(SegmentationFileError, match="out.seg.nrrd: there are no segments"):
+    with pytest.raises(LabelFileError, match="out.seg.nrrd: there are no segments"):
         write_seg_nrrd(path, [volume], [], {})
     shifted = grid.affine.copy()
     shifted[:3, 3] += 0.5
     other = hd.Volume(volume.array, shifted, "PATIENT")
-    with pytest.raises(SegmentationFileError, match="not on one grid"):
+    with pytest.raises(LabelFileError, match="not on one grid"):
         write_seg_nrrd(path, [volume, other], demo_segments([1]), {1: 0})
     assert list(tmp_path.iterdir()) == []
     path.write_bytes(b"keep")
@@ -282,9 +282,9 @@ def test_raw_data_and_layouts_only_slicer_reads(tmp_path, scene):
 
     bzip2 = tmp_path / "bzip2.seg.nrrd"  # Slicer's NrrdIO has no bzip2 (reading one aborts slicer-core)
     bzip2.write_bytes(header.replace(b"encoding: gzip", b"encoding: bzip2") + b"\n\n" + data)
-    with pytest.raises(SegmentationFileError, match="bzip2.seg.nrrd: NRRD encoding 'bzip2' is not read"):
+    with pytest.raises(LabelFileError, match="bzip2.seg.nrrd: NRRD encoding 'bzip2' is not read"):
         read_seg_nrrd(bzip2)
-    with pytest.raises(SegmentationFileError, match="bzip2.seg.nrrd: NRRD encoding 'bzip2' is not read"):
+    with pytest.raises(LabelFileError, match="bzip2.seg.nrrd: NRRD encoding 'bzip2' is not read"):
         read_segmentation_file(scene, bzip2)
 
 
@@ -295,11 +295,11 @@ def test_a_damaged_file_is_refused_by_name(tmp_path):
                    demo_segments([1]), {1: 0})
     cut = tmp_path / "cut.seg.nrrd"
     cut.write_bytes(path.read_bytes()[:-20])
-    with pytest.raises(SegmentationFileError, match="cut.seg.nrrd: the NRRD's gzip data"):
+    with pytest.raises(LabelFileError, match="cut.seg.nrrd: the NRRD's gzip data"):
         read_seg_nrrd(cut)
     bad_layer = tmp_path / "layer.seg.nrrd"
     bad_layer.write_bytes(path.read_bytes().replace(b"Segment0_Layer:=0", b"Segment0_Layer:=3"))
-    with pytest.raises(SegmentationFileError, match="layer.seg.nrrd: a segment is in layer 3"):
+    with pytest.raises(LabelFileError, match="layer.seg.nrrd: a segment is in layer 3"):
         read_seg_nrrd(bad_layer)
 
 
