@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -49,6 +50,21 @@ logger = logging.getLogger(__name__)
 _HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "ReferencedSeriesSequence", "NumberOfFrames"]
 
 
+class InputKind(StrEnum):
+    """What an input file is."""
+
+    SEG = "seg"
+    SEG_NRRD = "seg.nrrd"
+
+
+class ConversionStatus(StrEnum):
+    """How one input ended."""
+
+    CONVERTED = "converted"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class ConversionTask:
     """One input file, the source series it is written over (or candidates for it), and where the output goes."""
@@ -56,14 +72,14 @@ class ConversionTask:
     input: Path
     source_files: tuple[Path, ...]
     output: Path
-    kind: str  # "seg" or "seg.nrrd"
+    kind: InputKind
     candidate_series: tuple[tuple[Path, ...], ...] = ()
 
 
 @dataclass
 class ConversionOutcome:
     input: str
-    status: str  # converted, skipped, failed
+    status: ConversionStatus
     outputs: list[str] = field(default_factory=list)
     input_bytes: int = 0
     output_bytes: int = 0
@@ -76,12 +92,12 @@ class ConversionSummary:
     outcomes: list[ConversionOutcome]
     peak_worker_mb: float | None = None  # the most memory a local worker process held (Linux: ru_maxrss of children)
 
-    def count(self, status: str) -> int:
+    def count(self, status: ConversionStatus) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
 
     @property
     def bytes_saved(self) -> int:
-        return sum(o.input_bytes - o.output_bytes for o in self.outcomes if o.status == "converted")
+        return sum(o.input_bytes - o.output_bytes for o in self.outcomes if o.status == ConversionStatus.CONVERTED)
 
 
 def plan_conversion(input_tree: Path, output_tree: Path) -> tuple[list[ConversionTask], list[ConversionOutcome]]:
@@ -106,18 +122,18 @@ def plan_conversion(input_tree: Path, output_tree: Path) -> tuple[list[Conversio
     for path, header in segs:
         relative = path.relative_to(input_tree)
         if header.SOPClassUID == LABELMAP_SEG_SOP_CLASS_UID:
-            early.append(ConversionOutcome(str(relative), "skipped", reason="already a LABELMAP SEG"))
+            early.append(ConversionOutcome(str(relative), ConversionStatus.SKIPPED, reason="already a LABELMAP SEG"))
             continue
         series_uid = _referenced_series(header)
         if series_uid not in series_files:
             early.append(ConversionOutcome(
-                str(relative), "failed", reason=f"its source series {series_uid} is not under {input_tree}"))
+                str(relative), ConversionStatus.FAILED, reason=f"its source series {series_uid} is not under {input_tree}"))
             continue
-        tasks.append(ConversionTask(path, tuple(series_files[series_uid]), output_tree / relative, "seg"))
+        tasks.append(ConversionTask(path, tuple(series_files[series_uid]), output_tree / relative, InputKind.SEG))
     for path in nrrds:
         relative = path.relative_to(input_tree)
         output = output_tree / relative.with_name(relative.name[: -len(".seg.nrrd")] + ".dcm")
-        tasks.append(ConversionTask(path, (), output, "seg.nrrd", _volume_series_by_distance(path, series_files)))
+        tasks.append(ConversionTask(path, (), output, InputKind.SEG_NRRD, _volume_series_by_distance(path, series_files)))
     return tasks, early
 
 
@@ -143,7 +159,7 @@ def convert_tree(
     for task in tasks:
         relative = str(task.input.relative_to(input_tree))
         if task.output.exists() or any(task.output.parent.glob(f"{task.output.stem}_layer*{task.output.suffix}")):
-            outcomes.append(ConversionOutcome(relative, "skipped", reason="output exists"))
+            outcomes.append(ConversionOutcome(relative, ConversionStatus.SKIPPED, reason="output exists"))
         else:
             todo.append(task)
     total = len(todo)
@@ -199,7 +215,7 @@ def _run_tasks(
         try:
             outcome = future.result()
         except Exception as error:  # noqa: BLE001 - a dead worker must not end the batch
-            outcome = ConversionOutcome(str(task.input), "failed", reason=f"worker failed: {error!r}")
+            outcome = ConversionOutcome(str(task.input), ConversionStatus.FAILED, reason=f"worker failed: {error!r}")
         outcome.input = str(task.input.relative_to(input_tree))
         outcomes.append(outcome)
         if progress:
@@ -209,13 +225,13 @@ def _run_tasks(
 
 def convert_one(task: ConversionTask, compression: str, overlap: str, crop_to_segments: bool = False) -> ConversionOutcome:
     """Convert one task (runs in a worker process); our own errors become a failed outcome."""
-    outcome = ConversionOutcome(str(task.input), "converted", input_bytes=task.input.stat().st_size)
+    outcome = ConversionOutcome(str(task.input), ConversionStatus.CONVERTED, input_bytes=task.input.stat().st_size)
     try:
-        written = (_convert_seg if task.kind == "seg" else _convert_seg_nrrd)(
+        written = (_convert_seg if task.kind == InputKind.SEG else _convert_seg_nrrd)(
             task, Compression(compression), OverlapPolicy(overlap), crop_to_segments
         )
     except DicomLabelMapSegError as error:
-        outcome.status, outcome.reason = "failed", str(error)
+        outcome.status, outcome.reason = ConversionStatus.FAILED, str(error)
         return outcome
     outcome.outputs = [str(path) for path in written.paths]
     outcome.output_bytes = sum(path.stat().st_size for path in written.paths)

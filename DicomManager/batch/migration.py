@@ -33,6 +33,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from ..core.preview import write_preview
 from ..core.seg_dataset import LayeredSegmentation
 from ..core.seg_reader import read_seg
 from ..core.seg_writer import SeriesAttributes
-from ..core.segment_metadata import AlgorithmIdentification, Code, SegmentMetadata
+from ..core.segment_metadata import AlgorithmIdentification, AlgorithmType, Code, SegmentMetadata
 from ..core.source_series import read_series_voxels, read_source_series_folder
 from ..core.synthetic_series import SyntheticSeriesInfo
 from ..errors import DicomLabelMapSegError, SourceSeriesError
@@ -63,6 +64,22 @@ REPORT_NAME = "migration_report"
 UNVERSIONED = "unversioned"
 
 
+class TrialStatus(StrEnum):
+    """How one segmentation file's migration ended."""
+
+    MIGRATED = "migrated"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class RoundTrip(StrEnum):
+    """What reading the written SEG back showed."""
+
+    EXACT = "exact"
+    DIFFERENT = "different"
+    NOT_CHECKED = "not checked"
+
+
 @dataclass
 class TrialOutcome:
     """What happened to one segmentation file."""
@@ -70,10 +87,10 @@ class TrialOutcome:
     name: str
     input: str
     output: str | None
-    status: str  # migrated, skipped, failed
+    status: TrialStatus
     input_bytes: int
     output_bytes: int | None = None
-    round_trip: str = "not checked"  # exact, different, not checked
+    round_trip: RoundTrip = RoundTrip.NOT_CHECKED
     series_instance_uid: str | None = None
     preview: str | None = None
     error: str | None = None
@@ -93,7 +110,7 @@ class MigrationReport:
 
     @property
     def failures(self) -> list[TrialOutcome]:
-        return [outcome for outcome in self.outcomes if outcome.status == "failed" or outcome.round_trip == "different"]
+        return [o for o in self.outcomes if o.status == TrialStatus.FAILED or o.round_trip == RoundTrip.DIFFERENT]
 
 
 def migrate_run(
@@ -173,14 +190,14 @@ def _migrate_trial(
         name=trial.name,
         input=str(trial.segmentation.relative_to(run.folder)),
         output=str(output.relative_to(run.folder)),
-        status="migrated",
+        status=TrialStatus.MIGRATED,
         input_bytes=trial.segmentation.stat().st_size if trial.segmentation.is_file() else 0,
     )
     node = None
     try:
         grid = grid_of_volume_node(volume)
         if output.exists():
-            outcome.status = "skipped"  # done by an earlier run; its .seg.nrrd is read only to verify it
+            outcome.status = TrialStatus.SKIPPED  # done by an earlier run; its .seg.nrrd is read only to verify it
             if verify:
                 node = read_segmentation_file(manager.scene, trial.segmentation)
         else:
@@ -203,7 +220,7 @@ def _migrate_trial(
         outcome.output_bytes = output.stat().st_size
         outcome.preview = _preview(run, trial, result, image)
     except DicomLabelMapSegError as error:
-        outcome.status, outcome.error, outcome.output = "failed", str(error), None
+        outcome.status, outcome.error, outcome.output = TrialStatus.FAILED, str(error), None
     finally:
         if node is not None:
             discard_segmentation_node(node)
@@ -229,20 +246,25 @@ def _segments_with_algorithm(node, grid, trial: Trial) -> list[SegmentMetadata]:
         parameters=json.dumps(trial.parameters, sort_keys=True) if trial.parameters else None,
     )
     return [
-        replace(segment, algorithm_type="AUTOMATIC", algorithm_name=trial.algorithm, algorithm_identification=identification)
+        replace(
+            segment,
+            algorithm_type=AlgorithmType.AUTOMATIC,
+            algorithm_name=trial.algorithm,
+            algorithm_identification=identification,
+        )
         for segment in segments
     ]
 
 
-def _round_trip(node, result: LayeredSegmentation, grid) -> str:
+def _round_trip(node, result: LayeredSegmentation, grid) -> RoundTrip:
     """``exact`` when every segment of the SEG read back has exactly the voxels it has in the ``.seg.nrrd``."""
     node_layers = layers_from_segmentation_node(node, grid)
     theirs = {number: result.layers[layer].array == number for number, layer in result.layer_of_segment.items()}
     for number, layer in node_layers.layer_of_segment.items():
         ours = node_layers.layers[layer] == number
         if number not in theirs or not np.array_equal(ours, theirs[number]):
-            return "different"
-    return "exact" if set(theirs) == set(node_layers.layer_of_segment) else "different"
+            return RoundTrip.DIFFERENT
+    return RoundTrip.EXACT if set(theirs) == set(node_layers.layer_of_segment) else RoundTrip.DIFFERENT
 
 
 def _preview(run: RunFolder, trial: Trial, result: LayeredSegmentation, image) -> str:
@@ -282,7 +304,7 @@ def _update_results(run: RunFolder, report: MigrationReport) -> None:
 
 
 def _link(record: dict[str, Any], outcome: TrialOutcome) -> None:
-    if outcome.status != "failed":
+    if outcome.status != TrialStatus.FAILED:
         record["dicom_series_uid"] = outcome.series_instance_uid
         record["dicom_seg_path"] = outcome.output
 
@@ -295,7 +317,7 @@ def _write_report(dicom: Path, report: MigrationReport) -> None:
 
 
 def _markdown(report: MigrationReport) -> str:
-    done = [o for o in report.outcomes if o.status != "failed"]
+    done = [o for o in report.outcomes if o.status != TrialStatus.FAILED]
     before = sum(o.input_bytes for o in done)
     after = sum(o.output_bytes or 0 for o in done)
     lines = [
@@ -303,8 +325,8 @@ def _markdown(report: MigrationReport) -> str:
         "",
         f"- Reference: `{report.reference}`; PatientID `{report.patient_id}`; StudyInstanceUID `{report.study_instance_uid}`",
         f"- Volume series `{report.volume_series_uid}` ({report.volume_description})",
-        f"- {len(report.outcomes)} inputs: {sum(o.status == 'migrated' for o in report.outcomes)} migrated, "
-        f"{sum(o.status == 'skipped' for o in report.outcomes)} already done, {len(report.failures)} failed or different",
+        f"- {len(report.outcomes)} inputs: {_count(report, TrialStatus.MIGRATED)} migrated, "
+        f"{_count(report, TrialStatus.SKIPPED)} already done, {len(report.failures)} failed or different",
         f"- Size: {before / 1e6:.2f} MB of .seg.nrrd -> {after / 1e6:.2f} MB of SEG",
         "",
         "| input | output | status | .seg.nrrd (kB) | SEG (kB) | round trip | error |",
@@ -321,3 +343,7 @@ def _markdown(report: MigrationReport) -> str:
         if o.preview:
             lines += [f"## {o.name}", "", f"![{o.name}]({o.preview})", ""]
     return "\n".join(lines)
+
+
+def _count(report: MigrationReport, status: TrialStatus) -> int:
+    return sum(outcome.status == status for outcome in report.outcomes)

@@ -303,7 +303,7 @@ def _add_writing_options(command: argparse.ArgumentParser) -> None:
 
 
 def _migrate(arguments: argparse.Namespace) -> int:
-    from ..batch.migration import migrate_run
+    from ..batch.migration import TrialStatus, migrate_run
     from ..mrml.manager import DicomManager
     from ..mrml.scene_setup import start_session
 
@@ -318,15 +318,15 @@ def _migrate(arguments: argparse.Namespace) -> int:
         progress=print,
         crop_to_segments=arguments.crop_to_segments,
     )
-    migrated = sum(outcome.status == "migrated" for outcome in report.outcomes)
-    skipped = sum(outcome.status == "skipped" for outcome in report.outcomes)
+    migrated = sum(outcome.status == TrialStatus.MIGRATED for outcome in report.outcomes)
+    skipped = sum(outcome.status == TrialStatus.SKIPPED for outcome in report.outcomes)
     print(f"{migrated} migrated, {skipped} already done, {len(report.failures)} failed or different; "
           f"report: {arguments.folder / 'dicom' / 'migration_report.md'}")
     return 1 if report.failures else 0
 
 
 def _convert(arguments: argparse.Namespace) -> int:
-    from ..batch.conversion import convert_tree, dask_executor
+    from ..batch.conversion import ConversionStatus, convert_tree, dask_executor
 
     interactive = sys.stderr.isatty()
 
@@ -351,12 +351,14 @@ def _convert(arguments: argparse.Namespace) -> int:
     if interactive:
         print(file=sys.stderr)
     for outcome in summary.outcomes:
-        if outcome.status == "failed":
+        if outcome.status == ConversionStatus.FAILED:
             print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
-    print(f"{summary.count('converted')} converted, {summary.count('skipped')} skipped, {summary.count('failed')} failed; "
+    counts = {status: summary.count(status) for status in ConversionStatus}
+    print(f"{counts[ConversionStatus.CONVERTED]} converted, {counts[ConversionStatus.SKIPPED]} skipped, "
+          f"{counts[ConversionStatus.FAILED]} failed; "
           f"{summary.bytes_saved / 1e6:.2f} MB saved"
           + (f"; peak memory of a worker {summary.peak_worker_mb:.0f} MB" if summary.peak_worker_mb is not None else ""))
-    return 1 if summary.count("failed") else 0
+    return 1 if counts[ConversionStatus.FAILED] else 0
 
 
 def _preview(arguments: argparse.Namespace) -> int:

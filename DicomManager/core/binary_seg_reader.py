@@ -35,6 +35,7 @@ from .seg_dataset import (
     segments_of,
 )
 from .seg_header import is_tiled
+from .sop_classes import SegmentationType
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def _frames_by_segment(dataset: Dataset, numbers: set[int], path: Path) -> dict[
 
 def _inclusion_threshold(dataset: Dataset, path: Path) -> tuple[int, list[str]]:
     """The smallest stored value that puts a voxel in the segment, and a note when values are thresholded."""
-    if dataset.SegmentationType == "BINARY":
+    if dataset.SegmentationType == SegmentationType.BINARY:
         return 1, []
     maximum = int(dataset.get("MaximumFractionalValue") or 0)
     if maximum <= 0:

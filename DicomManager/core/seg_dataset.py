@@ -30,6 +30,7 @@ from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION, preferred_decoding_pl
 from .deflated_frames import decode_deflated_frames, pydicom_decodes_it
 from .library_output import pydicom_logs_at_debug
 from .segment_metadata import SegmentMetadata, segment_metadata_from_dataset
+from .sop_classes import SegmentationType
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class SegInfo:
     photometric_interpretation: str
     frame_of_reference_uid: str | None
     referenced_series_uid: str | None
-    segmentation_type: str = "LABELMAP"
+    segmentation_type: SegmentationType = SegmentationType.LABELMAP
     clinical_trial_series_id: str = ""
     clinical_trial_time_point_id: str = ""
     clinical_trial_coordinating_center_name: str = ""
@@ -140,7 +141,7 @@ def seg_info(dataset: Dataset, path: Path) -> SegInfo:
         photometric_interpretation=str(dataset.get("PhotometricInterpretation", "")),
         frame_of_reference_uid=dataset.get("FrameOfReferenceUID"),
         referenced_series_uid=str(series_item.get("SeriesInstanceUID", "")) or None if series_item else None,
-        segmentation_type=str(dataset.get("SegmentationType", "")),
+        segmentation_type=SegmentationType(dataset.SegmentationType),  # checked by seg_header
         clinical_trial_series_id=str(dataset.get("ClinicalTrialSeriesID", "")),
         clinical_trial_time_point_id=str(dataset.get("ClinicalTrialTimePointID", "")),
         clinical_trial_coordinating_center_name=str(dataset.get("ClinicalTrialCoordinatingCenterName", "")),

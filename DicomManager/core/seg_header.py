@@ -20,17 +20,17 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..errors import DicomLabelMapSegError, SegFileError
 from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION, decoder_available
-from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
+from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID, SegmentationType
 
 logger = logging.getLogger(__name__)
 
 SEGMENTATION_TYPES = {
-    LABELMAP_SEG_SOP_CLASS_UID: ("LABELMAP",),
-    SEGMENTATION_SOP_CLASS_UID: ("BINARY", "FRACTIONAL"),
+    LABELMAP_SEG_SOP_CLASS_UID: (SegmentationType.LABELMAP,),
+    SEGMENTATION_SOP_CLASS_UID: (SegmentationType.BINARY, SegmentationType.FRACTIONAL),
 }
 """The SegmentationType values each Segmentation SOP Class allows."""
 
-BITS_ALLOCATED = {"LABELMAP": (8, 16), "BINARY": (1,), "FRACTIONAL": (8,)}
+BITS_ALLOCATED = {SegmentationType.LABELMAP: (8, 16), SegmentationType.BINARY: (1,), SegmentationType.FRACTIONAL: (8,)}
 PHOTOMETRIC_INTERPRETATIONS = ("MONOCHROME2", "MONOCHROME1", "PALETTE COLOR")
 """What a SEG's Photometric Interpretation may say (PALETTE COLOR: a LABELMAP with its own palette)."""
 """The BitsAllocated each SegmentationType has (PS3.3 C.8.20.2)."""
@@ -166,7 +166,7 @@ def header_problem(path: Path) -> str | None:
         return f"{path}: {syntax} is not a transfer syntax pydicom knows."
     if not decoder_available(syntax):
         return f"{path}: no installed decoder handles {syntax.name}."
-    if is_tiled(dataset) and dataset.SegmentationType != "LABELMAP":
+    if is_tiled(dataset) and dataset.SegmentationType != SegmentationType.LABELMAP:
         return f"{path}: a tiled slide-microscopy {dataset.SegmentationType} SEG is a 2D slide image, not a volume."
     if not is_tiled(dataset) and groups.item(0, "PlanePositionSequence") is None:
         return f"{path}: its frames have no position in space (PlanePositionSequence), as a SEG of projection images."

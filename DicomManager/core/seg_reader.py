@@ -43,6 +43,7 @@ from .seg_dataset import (
 )
 from .seg_header import is_tiled, read_seg_dataset
 from .segment_metadata import SegmentMetadata
+from .sop_classes import SegmentationType
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None) -> LayeredS
     path = Path(path)
     with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
-        if dataset.SegmentationType != "LABELMAP":
+        if dataset.SegmentationType != SegmentationType.LABELMAP:
             from .binary_seg_reader import read_binary_seg_dataset
 
             return read_binary_seg_dataset(dataset, path, reference)
@@ -97,7 +98,7 @@ def read_labelmap_seg(path: Path, reference: hd.VolumeGeometry | None = None) ->
     path = Path(path)
     with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
-        if dataset.SegmentationType != "LABELMAP":
+        if dataset.SegmentationType != SegmentationType.LABELMAP:
             raise SegFileError(f"{path}: a {dataset.SegmentationType} SEG, not a Label Map Segmentation.")
         return _labelmap_from_dataset(dataset, path, reference)
 

@@ -23,6 +23,7 @@ from .label_layers import describe_overlaps, merge_finding_overlaps
 from .overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from .seg_writer import SeriesAttributes, WrittenSeg, build_binary_seg, save_seg, write_labelmap_seg
 from .segment_metadata import SegmentMetadata
+from .sop_classes import SegmentationType
 from .source_series import SourceSeries
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class WrittenSeries:
     """The SEG instances written for one segmentation: one file, or one per layer."""
 
     series_instance_uid: str
-    segmentation_type: str  # LABELMAP or BINARY
+    segmentation_type: SegmentationType  # LABELMAP, or BINARY for overlapping segments
     instances: tuple[WrittenSeg, ...]
 
     @property
@@ -71,7 +72,7 @@ def write_segmentation_series(
             layers[0].with_array(merged), segments, source, output_path,
             compression=compression, series=series, overwrite=overwrite, crop_to_segments=crop_to_segments,
         )
-        return WrittenSeries(series.series_instance_uid, "LABELMAP", (written,))
+        return WrittenSeries(series.series_instance_uid, SegmentationType.LABELMAP, (written,))
     if overlap is OverlapPolicy.ERROR:
         raise InvalidSegmentationError(describe_overlaps(overlaps, names))
     logger.info("%d pairs of segments overlap; writing them with the %s policy", len(overlaps), overlap.value)
@@ -81,7 +82,7 @@ def write_segmentation_series(
             layers, layer_of_segment, segments, source,
             compression=compression, series=series, crop_to_segments=crop_to_segments,
         )
-        return WrittenSeries(series.series_instance_uid, "BINARY", (save_seg(seg, output_path, overwrite),))
+        return WrittenSeries(series.series_instance_uid, SegmentationType.BINARY, (save_seg(seg, output_path, overwrite),))
     return _write_layer_instances(
         layers, layer_of_segment, segments, source, output_path, compression, series, overwrite, crop_to_segments
     )
@@ -116,4 +117,4 @@ def _write_layer_instances(
         for instance in written:
             instance.path.unlink(missing_ok=True)
         raise
-    return WrittenSeries(series.series_instance_uid, "LABELMAP", tuple(written))
+    return WrittenSeries(series.series_instance_uid, SegmentationType.LABELMAP, tuple(written))

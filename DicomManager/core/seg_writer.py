@@ -34,6 +34,7 @@ from .segment_metadata import (
     segment_description_from_metadata,
     set_segment_algorithm,
 )
+from .sop_classes import SegmentationType
 from .source_series import SourceSeries
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class WrittenSeg:
     sop_instance_uid: str
     bits_allocated: int
     number_of_frames: int
-    segmentation_type: str = "LABELMAP"
+    segmentation_type: SegmentationType = SegmentationType.LABELMAP
 
 
 def write_labelmap_seg(
@@ -119,7 +120,7 @@ def save_seg(seg: hd.seg.Segmentation, output_path: Path, overwrite: bool = Fals
     write_atomically(output_path, write, overwrite)
     logger.info("Wrote %s (%s, %d frames, %s)", output_path, seg.SegmentationType, seg.NumberOfFrames,
                 seg.file_meta.TransferSyntaxUID.name)
-    if seg.SegmentationType == "LABELMAP" and int(seg.BitsAllocated) > 8:
+    if seg.SegmentationType == SegmentationType.LABELMAP and int(seg.BitsAllocated) > 8:
         logger.warning(
             "%s is a 16-bit LABELMAP (segment numbers above 255): OHIF keeps label maps in 8 bits, so those "
             "segments do not survive there.", output_path,
@@ -130,7 +131,7 @@ def save_seg(seg: hd.seg.Segmentation, output_path: Path, overwrite: bool = Fals
         sop_instance_uid=str(seg.SOPInstanceUID),
         bits_allocated=int(seg.BitsAllocated),
         number_of_frames=int(seg.NumberOfFrames),
-        segmentation_type=str(seg.SegmentationType),
+        segmentation_type=SegmentationType(seg.SegmentationType),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 
 import highdicom as hd
 from highdicom.color import CIELabColor
@@ -23,7 +24,14 @@ from ..errors import InvalidSegmentationError, SegFileError
 
 logger = logging.getLogger(__name__)
 
-ALGORITHM_TYPES = ("MANUAL", "SEMIAUTOMATIC", "AUTOMATIC")
+class AlgorithmType(StrEnum):
+    """Segment Algorithm Type (0062,0008): how a segment was made; the values are the DICOM ones."""
+
+    MANUAL = "MANUAL"
+    SEMIAUTOMATIC = "SEMIAUTOMATIC"
+    AUTOMATIC = "AUTOMATIC"
+
+
 MAX_SEGMENT_NUMBER = 65535
 
 
@@ -108,7 +116,7 @@ class SegmentMetadata:
     anatomic_region_modifier: Code | None = None
     color: tuple[int, int, int] | None = None
     description: str | None = None
-    algorithm_type: str = "MANUAL"
+    algorithm_type: AlgorithmType = AlgorithmType.MANUAL
     algorithm_name: str | None = None
     tracking_id: str | None = None
     tracking_uid: str | None = None
@@ -123,12 +131,12 @@ class SegmentMetadata:
             )
         if not self.label:
             raise InvalidSegmentationError(f"Segment {self.number}: the label is empty.")
-        if self.algorithm_type not in ALGORITHM_TYPES:
+        if self.algorithm_type not in tuple(AlgorithmType):
             raise InvalidSegmentationError(
                 f"{where}: algorithm type {self.algorithm_type!r} is not one of "
-                f"{', '.join(ALGORITHM_TYPES)}."
+                f"{', '.join(AlgorithmType)}."
             )
-        if self.algorithm_type != "MANUAL" and not self.algorithm_name:
+        if self.algorithm_type != AlgorithmType.MANUAL and not self.algorithm_name:
             raise InvalidSegmentationError(
                 f"{where}: algorithm type {self.algorithm_type} needs an algorithm name "
                 "(SegmentAlgorithmName is required unless the type is MANUAL)."
@@ -157,7 +165,7 @@ def segment_description_from_metadata(segment: SegmentMetadata) -> hd.seg.Segmen
         segment_label=segment.label,
         segmented_property_category=segment.category.to_coded_concept(),
         segmented_property_type=segment.type.to_coded_concept(),
-        algorithm_type="MANUAL",
+        algorithm_type=AlgorithmType.MANUAL,
         tracking_id=segment.tracking_id,
         tracking_uid=segment.tracking_uid,
         anatomic_regions=(
@@ -245,13 +253,13 @@ def _code_or_tissue(item: Dataset, keyword: str, tag: str, where: str) -> Code:
     return code
 
 
-def _algorithm_type(item: Dataset, where: str) -> str:
+def _algorithm_type(item: Dataset, where: str) -> AlgorithmType:
     """SegmentAlgorithmType as written, or MANUAL with a warning when it is missing or not one of the three."""
     value = str(item.get("SegmentAlgorithmType", "")).strip().upper()
-    if value not in ALGORITHM_TYPES:
+    if value not in tuple(AlgorithmType):
         logger.warning("%s: SegmentAlgorithmType (0062,0008) is %r; it is loaded as MANUAL", where, value or "(missing)")
-        return "MANUAL"
-    return value
+        return AlgorithmType.MANUAL
+    return AlgorithmType(value)
 
 
 def _algorithm_identification(item: Dataset, where: str) -> AlgorithmIdentification | None:

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .segment_metadata import SegmentMetadata, algorithm_identification_from_json, algorithm_identification_to_json
+from .segment_metadata import (
+    AlgorithmType,
+    SegmentMetadata,
+    algorithm_identification_from_json,
+    algorithm_identification_to_json,
+)
 from .terminology import TerminologyCodes, codes_from_terminology_entry, terminology_entry_from_codes
 
 TERMINOLOGY_TAG = "TerminologyEntry"
@@ -40,7 +45,7 @@ def segment_tags(metadata: SegmentMetadata) -> dict[str, str]:
     tags = {TERMINOLOGY_TAG: terminology_entry_from_codes(codes)}
     for field, tag in SEGMENT_TAGS.items():
         value = getattr(metadata, field)
-        if value and not (field == "algorithm_type" and value == "MANUAL"):
+        if value and not (field == "algorithm_type" and value == AlgorithmType.MANUAL):
             tags[tag] = str(value)
     if metadata.algorithm_identification is not None:
         tags[ALGORITHM_IDENTIFICATION_TAG] = algorithm_identification_to_json(metadata.algorithm_identification)
@@ -69,7 +74,7 @@ def segment_metadata_from_tags(
         anatomic_region_modifier=codes.anatomic_region_modifier,
         color=tuple(int(round(component * 255)) for component in color),
         description=values["description"],
-        algorithm_type=values["algorithm_type"] or "MANUAL",
+        algorithm_type=values["algorithm_type"] or AlgorithmType.MANUAL,
         algorithm_name=values["algorithm_name"],
         tracking_id=values["tracking_id"],
         tracking_uid=values["tracking_uid"],
