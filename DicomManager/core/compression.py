@@ -148,12 +148,26 @@ def encoder_available(compression: Compression) -> bool:
 
 
 def decoder_available(transfer_syntax_uid: str) -> bool:
-    """Whether pixel data in ``transfer_syntax_uid`` can be decoded here (a non-pixel-codec syntax always can)."""
-    codec = _PIXEL_CODECS.get(UID(transfer_syntax_uid))
-    if codec is None:
+    """Whether pixel data in ``transfer_syntax_uid`` can be decoded here.
+
+    Native and deflated syntaxes always can (deflated frames by our own
+    decoder); another compressed one when pydicom has a working plugin for it.
+    """
+    uid = UID(transfer_syntax_uid)
+    if uid == DEFLATED_IMAGE_FRAME_COMPRESSION or (uid.is_transfer_syntax and not uid.is_encapsulated):
         return True
     decoders = _pydicom_codec_registry("decoders")
-    return decoders is not None and bool(getattr(decoders, codec.decoder).available_plugins)
+    if decoders is None:
+        return False
+    codec = _PIXEL_CODECS.get(uid)
+    if codec is not None:
+        return bool(getattr(decoders, codec.decoder).available_plugins)
+    from pydicom.pixels import get_decoder  # pydicom 3, as the registry above shows
+
+    try:
+        return get_decoder(uid).is_available
+    except (NotImplementedError, ValueError):  # a syntax pydicom has no decoder for, or does not know
+        return False
 
 
 def available_compressions() -> list[Compression]:

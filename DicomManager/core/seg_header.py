@@ -20,6 +20,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..errors import DicomLabelMapSegError, SegFileError
 from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION, decoder_available
+from .functional_groups import FunctionalGroups
 from .sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID, SegmentationType
 
 logger = logging.getLogger(__name__)
@@ -154,8 +155,6 @@ def header_problem(path: Path) -> str | None:
     description, a decoder for the transfer syntax, a volume rather than a
     tiled slide image, and frames placed in space.
     """
-    from .functional_groups import FunctionalGroups
-
     try:
         dataset = read_seg_dataset(Path(path), stop_before_pixels=True)
         groups = FunctionalGroups(dataset, Path(path))

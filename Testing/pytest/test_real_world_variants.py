@@ -514,3 +514,20 @@ def test_a_reference_whose_gaps_fit_no_regular_grid_is_refused_naming_its_positi
         dataset.save_as(folder / path.name)
     with pytest.raises(SourceSeriesError, match=r"not a regularly spaced stack.*share no common spacing"):
         reference_grid_of_folder(folder)
+
+
+def test_a_seg_in_a_syntax_no_installed_decoder_reads_is_offered_below_the_core_plugin(tmp_path):
+    from DicomManager.core.loadable_offer import SEG_CONFIDENCE, LoadableOffer, offer_for_seg_file
+    from DicomManager.errors import CodecUnavailableError
+
+    dataset = pydicom.dcmread(shared_data("dcmqi/sparse-labelmap-ppv5.dcm"))
+    dataset.PixelData = encapsulate([dataset.PixelData])
+    dataset["PixelData"].is_undefined_length = True
+    dataset.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2: pydicom decodes no video
+    path = tmp_path / "mpeg2.dcm"
+    dataset.save_as(path)
+    offer = LoadableOffer(name="Video", tooltip="", confidence=SEG_CONFIDENCE)
+    judged = offer_for_seg_file(offer, path, str(dataset.file_meta.TransferSyntaxUID))
+    assert not judged.selected and "no installed decoder handles MPEG2" in judged.warning
+    with pytest.raises(CodecUnavailableError):
+        read_seg(path)
