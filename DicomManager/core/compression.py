@@ -76,10 +76,8 @@ _TRANSFER_SYNTAXES = {
 
 @dataclass(frozen=True)
 class _PixelCodec:
-    """A pixel codec as pydicom 3 registers it, and the packages that give it a working plugin."""
+    """What we know of a pixel codec beyond pydicom's registry: plugin preference, packages, limits."""
 
-    encoder: str
-    decoder: str
     decoding_preference: tuple[str, ...]
     """Decoding plugins, fastest first: pydicom's default JPEG-LS plugin (libjpeg)
     and its numpy RLE decoder are several times slower on labelmaps."""
@@ -92,17 +90,9 @@ class _PixelCodec:
 
 
 _PIXEL_CODECS = {
-    RLELossless: _PixelCodec(
-        "RLELosslessEncoder",
-        "RLELosslessDecoder",
-        ("pylibjpeg", "pydicom"),
-        ("pylibjpeg>=2.0", "pylibjpeg-rle>=2.0"),
-        built_into_pydicom=True,
-    ),
-    JPEGLSLossless: _PixelCodec("JPEGLSLosslessEncoder", "JPEGLSLosslessDecoder", ("pyjpegls", "pylibjpeg"), ("pyjpegls>=1.4",)),
+    RLELossless: _PixelCodec(("pylibjpeg", "pydicom"), ("pylibjpeg>=2.0", "pylibjpeg-rle>=2.0"), built_into_pydicom=True),
+    JPEGLSLossless: _PixelCodec(("pyjpegls", "pylibjpeg"), ("pyjpegls>=1.4",)),
     JPEG2000Lossless: _PixelCodec(
-        "JPEG2000LosslessEncoder",
-        "JPEG2000LosslessDecoder",
         ("pylibjpeg", "pillow"),
         ("pylibjpeg>=2.0", "pylibjpeg-openjpeg>=2.3"),
         smallest_frame_side=32,  # openjpeg's limit, which highdicom enforces
@@ -135,16 +125,15 @@ def codec_built_into_pydicom(transfer_syntax_uid: str) -> bool:
 
 def pydicom_codecs_known() -> bool:
     """Whether the installed pydicom can say which codecs it has: pydicom 3 can, pydicom 2 cannot."""
-    return _pydicom_codec_registry("decoders") is not None
+    return _pydicom_pixels() is not None
 
 
 def encoder_available(compression: Compression) -> bool:
     """Whether files with ``compression`` can be written here."""
-    codec = _PIXEL_CODECS.get(compression.transfer_syntax_uid)
-    if codec is None:
+    if compression.transfer_syntax_uid not in _PIXEL_CODECS:
         return True
-    encoders = _pydicom_codec_registry("encoders")
-    return encoders is not None and getattr(encoders, codec.encoder).is_available
+    pixels = _pydicom_pixels()
+    return pixels is not None and pixels.get_encoder(compression.transfer_syntax_uid).is_available
 
 
 def decoder_available(transfer_syntax_uid: str) -> bool:
@@ -156,16 +145,11 @@ def decoder_available(transfer_syntax_uid: str) -> bool:
     uid = UID(transfer_syntax_uid)
     if uid == DEFLATED_IMAGE_FRAME_COMPRESSION or (uid.is_transfer_syntax and not uid.is_encapsulated):
         return True
-    decoders = _pydicom_codec_registry("decoders")
-    if decoders is None:
+    pixels = _pydicom_pixels()
+    if pixels is None:
         return False
-    codec = _PIXEL_CODECS.get(uid)
-    if codec is not None:
-        return bool(getattr(decoders, codec.decoder).available_plugins)
-    from pydicom.pixels import get_decoder  # pydicom 3, as the registry above shows
-
     try:
-        return get_decoder(uid).is_available
+        return pixels.get_decoder(uid).is_available
     except (NotImplementedError, ValueError):  # a syntax pydicom has no decoder for, or does not know
         return False
 
@@ -210,8 +194,8 @@ def preferred_decoding_plugin(transfer_syntax_uid: str) -> str:
     codec = _PIXEL_CODECS.get(uid)
     if codec is None:
         return ""
-    decoders = _pydicom_codec_registry("decoders")
-    installed = set(getattr(decoders, codec.decoder).available_plugins) if decoders is not None else set()
+    pixels = _pydicom_pixels()
+    installed = set(pixels.get_decoder(uid).available_plugins) if pixels is not None else set()
     for plugin in codec.decoding_preference:
         if plugin in installed:
             return plugin
@@ -220,9 +204,9 @@ def preferred_decoding_plugin(transfer_syntax_uid: str) -> str:
     )
 
 
-def _pydicom_codec_registry(kind: str):
-    """``pydicom.pixels.encoders`` or ``.decoders``; None under pydicom 2, which has neither."""
+def _pydicom_pixels():
+    """``pydicom.pixels``, whose codec registries say which plugins work; None under pydicom 2, which has none."""
     try:
-        return importlib.import_module(f"pydicom.pixels.{kind}")
+        return importlib.import_module("pydicom.pixels")
     except ImportError:
         return None
