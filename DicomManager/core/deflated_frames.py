@@ -98,7 +98,7 @@ def inflate_frames(dataset: Dataset, path: Path) -> None:
         dataset.PixelData = np.packbits(frames.ravel(), bitorder="little").tobytes()
         vr = "OB"
     else:
-        dataset.PixelData = frames.astype(frames.dtype.newbyteorder("<")).tobytes()
+        dataset.PixelData = frames.tobytes()  # decoded as little endian already
         vr = "OW" if int(dataset.BitsAllocated) > 8 else "OB"
     dataset["PixelData"].VR = vr
     dataset["PixelData"].is_undefined_length = False
