@@ -17,10 +17,13 @@ from ..errors import SegFileError
 
 
 class FunctionalGroups:
-    """Where each frame's functional group macros are, read once from a SEG dataset."""
+    """Where each frame's functional group macros are, in a SEG dataset read by :func:`.seg_header.read_seg_dataset`.
+
+    That reading has checked NumberOfFrames already.
+    """
 
     def __init__(self, dataset: Dataset, path: Path) -> None:
-        self.number_of_frames = _number_of_frames(dataset, path)
+        self.number_of_frames = int(dataset.get("NumberOfFrames", 1))
         self._shared = _only_item(dataset, "SharedFunctionalGroupsSequence", path)
         per_frame = dataset.get("PerFrameFunctionalGroupsSequence") or []
         if len(per_frame) != self.number_of_frames:
@@ -51,17 +54,6 @@ class FunctionalGroups:
                 "neither in its own functional groups nor in the shared ones."
             )
         return found
-
-
-def _number_of_frames(dataset: Dataset, path: Path) -> int:
-    value = dataset.get("NumberOfFrames", 1)
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as error:
-        raise SegFileError(f"{path}: NumberOfFrames (0028,0008) is {value!r}, not a whole number.") from error
-    if number < 1:
-        raise SegFileError(f"{path}: NumberOfFrames (0028,0008) is {number}; a SEG has at least one frame.")
-    return number
 
 
 def _only_item(dataset: Dataset, sequence: str, path: Path) -> Dataset:
