@@ -268,9 +268,9 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         from DicomManager.core.package_requirements import requirements_to_read
         from DicomManager.core.seg_references import read_seg_references
 
-        transfer_syntax_uid = read_seg_references(Path(path)).transfer_syntax_uid
-        manager = self._manager(requirements_to_read(transfer_syntax_uid), open_database=False)
-        return manager.load_segmentation(Path(path), referenceVolume or manager.find_reference_volume(Path(path)))
+        references = read_seg_references(Path(path))
+        manager = self._manager(requirements_to_read(references.transfer_syntax_uid), open_database=False)
+        return manager.load_segmentation(Path(path), referenceVolume or manager.reference_volume_for(references))
 
     def _manager(self, requirements, open_database):
         """A DicomManager on this scene, once the Python packages the operation needs are installed."""

@@ -125,21 +125,22 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         the SEG's own grid. No node is added when loading fails.
         """
         path = Path(loadable.files[0])
-        ensure_requirements(requirements_to_read(read_seg_references(path).transfer_syntax_uid))
+        references = read_seg_references(path)
+        ensure_requirements(requirements_to_read(references.transfer_syntax_uid))
         from DicomManager.mrml.manager import DicomManager
 
         manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
-        reference = manager.find_reference_volume(path)
+        reference = manager.reference_volume_for(references)
         node = manager.load_segmentation(path, reference)
         node.SetName(slicer.mrmlScene.GenerateUniqueName(loadable.name))
         self.addSeriesInSubjectHierarchy(loadable, node)
         referenced_series = getattr(loadable, "referencedSeriesUID", "")
         if reference is None and referenced_series and slicer.dicomDatabase.filesForSeries(referenced_series):
-            self._place_on_reference_when_loaded(node, path)
+            self._place_on_reference_when_loaded(node, path, references)
         return node
 
     @staticmethod
-    def _place_on_reference_when_loaded(node, path):
+    def _place_on_reference_when_loaded(node, path, references):
         """Once the loads under way are done, move the SEG onto the volume it references if that was loaded too.
 
         The browser loads our loadables before those of DICOMScalarVolumePlugin
@@ -154,7 +155,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
 
             manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
             try:
-                reference = manager.find_reference_volume(path)
+                reference = manager.reference_volume_for(references)
                 if reference is not None:
                     manager.move_onto_reference_volume(node, path, reference)
             except DicomLabelMapSegError as error:

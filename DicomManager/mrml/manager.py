@@ -22,7 +22,7 @@ from ..core.geometry import check_same_voxel_grid
 from ..core.instance_index import InstanceFileIndex, InstanceLocator
 from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy, parse_overlap_policy
 from ..core.seg_reader import read_seg
-from ..core.seg_references import read_seg_references
+from ..core.seg_references import SegReferences, read_seg_references
 from ..core.seg_series_writer import WrittenSeries, write_segmentation_series
 from ..core.seg_writer import SeriesAttributes
 from ..core.segment_metadata import SegmentMetadata
@@ -300,7 +300,10 @@ class DicomManager:
 
     def find_reference_volume(self, path: Path) -> slicer.vtkMRMLScalarVolumeNode | None:
         """The volume in the scene that was loaded from the images the SEG at ``path`` references, if any."""
-        references = read_seg_references(Path(path))
+        return self.reference_volume_for(read_seg_references(Path(path)))
+
+    def reference_volume_for(self, references: SegReferences) -> slicer.vtkMRMLScalarVolumeNode | None:
+        """As :meth:`find_reference_volume`, for references already read from the SEG's header."""
         return find_volume_node_for_instances(self.scene, references.referenced_instance_uids)
 
     def _source_series_of(self, volume_node: slicer.vtkMRMLScalarVolumeNode) -> SourceSeries:
