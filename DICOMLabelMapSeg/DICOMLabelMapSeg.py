@@ -10,7 +10,6 @@ highdicom nor pydicom 3, so it loads on Slicer 5.10 (pydicom 2.4) too.
 import logging
 import sys
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -43,8 +42,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from DicomManager.core.compression import DEFAULT_COMPRESSION, Compression, parse_compression
-from DicomManager.core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy, parse_overlap_policy
+from DicomManager.core.codecs.compression import DEFAULT_COMPRESSION, Compression
+from DicomManager.core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from DicomManager.errors import DicomLabelMapSegError, IncompleteRequestError
 
 
@@ -221,34 +220,24 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         gets a DICOM series (in the database, or beside the SEG when the
         database is not used) carrying only the given patient ID.
         """
-        from DicomManager.core.package_requirements import requirements_to_write
+        from DicomManager.app.package_requirements import requirements_to_write
+        from DicomManager.core.writing.export_options import ExportOptions
 
         if parameters.segmentation is None:
             raise IncompleteRequestError("Choose a segmentation to export.")
         if not parameters.outputFolder or str(parameters.outputFolder) == ".":
             raise IncompleteRequestError("Choose an output folder.")
-        compression = parse_compression(parameters.compression)
-        manager = self._manager(requirements_to_write(compression), open_database=parameters.addToDatabase)
-        from DicomManager.mrml.segmentation_nodes import series_attributes_of_node
-
+        options = ExportOptions(
+            compression=parameters.compression, overlap=parameters.overlap, crop_to_segments=parameters.cropToSegments
+        ).with_series(series_description=parameters.seriesDescription or parameters.segmentation.GetName())
+        manager = self._manager(requirements_to_write(options.compression), open_database=parameters.addToDatabase)
         volume = parameters.referenceVolume or manager.reference_volume_of(parameters.segmentation)
         if volume is None:
             raise IncompleteRequestError(
                 f"Segmentation {parameters.segmentation.GetName()!r} has no reference volume; choose one.")
         if not volume.GetAttribute("DICOM.instanceUIDs"):
             self._make_dicom_series(manager, volume, parameters)
-        written = manager.export_segmentation(
-            parameters.segmentation,
-            volume,
-            Path(parameters.outputFolder),
-            compression=compression,
-            overlap=parse_overlap_policy(parameters.overlap),
-            crop_to_segments=parameters.cropToSegments,
-            series=replace(
-                series_attributes_of_node(parameters.segmentation),
-                series_description=parameters.seriesDescription or parameters.segmentation.GetName(),
-            ),
-        )
+        written = manager.export_segmentation(parameters.segmentation, volume, Path(parameters.outputFolder), options)
         for path in written.paths:
             if parameters.addToDatabase:
                 slicer.dicomDatabase.insert(str(path))
@@ -257,7 +246,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
 
     def send(self, written, parameters):
         """Send an exported SEG and its source series to ``parameters.sendTo`` (DICOMweb or DIMSE)."""
-        from DicomManager.core.package_requirements import BASE_REQUIREMENTS, NETWORK_REQUIREMENTS
+        from DicomManager.app.package_requirements import BASE_REQUIREMENTS, NETWORK_REQUIREMENTS
 
         manager = self._manager([*BASE_REQUIREMENTS, *NETWORK_REQUIREMENTS], open_database=parameters.addToDatabase)
         volume = parameters.referenceVolume or manager.reference_volume_of(parameters.segmentation)
@@ -265,8 +254,8 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
 
     def load(self, path, referenceVolume=None):
         """Load a LABELMAP SEG file as a segmentation node, on ``referenceVolume``'s grid or the loaded referenced volume's."""
-        from DicomManager.core.package_requirements import requirements_to_read
-        from DicomManager.core.seg_references import read_seg_references
+        from DicomManager.app.package_requirements import requirements_to_read
+        from DicomManager.core.reading.seg_references import read_seg_references
 
         references = read_seg_references(Path(path))
         manager = self._manager(requirements_to_read(references.transfer_syntax_uid), open_database=False)
@@ -286,8 +275,8 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
 
     def _make_dicom_series(self, manager, volume, parameters):
         from DicomManager.app.dicom_database import create_synthetic_dicom
-        from DicomManager.core.file_output import safe_file_name
-        from DicomManager.core.synthetic_series import SyntheticSeriesInfo
+        from DicomManager.core.writing.file_output import safe_file_name
+        from DicomManager.core.writing.synthetic_series import SyntheticSeriesInfo
 
         if parameters.addToDatabase:
             create_synthetic_dicom(volume, parameters.syntheticPatientID)

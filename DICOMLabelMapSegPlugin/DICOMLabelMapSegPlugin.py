@@ -2,7 +2,7 @@
 
 Registered as ``DICOMLabelMapSegPlugin`` beside Slicer's core
 ``DICOMSegmentationPlugin``; which of the two the browser preselects is decided
-in :mod:`DicomManager.core.loadable_offer`. Loading and exporting are done by
+in :mod:`DicomManager.app.loadable_offer`. Loading and exporting are done by
 :class:`DicomManager.mrml.manager.DicomManager`; this file only speaks the
 DICOM browser's language.
 
@@ -13,7 +13,6 @@ pydicom 3 are installed and imported on the first load or export.
 
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 
@@ -39,14 +38,14 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 
 from DicomManager.app.dependencies import ensure_requirements
 from DicomManager.app.dicom_database import DatabaseInstanceLocator
-from DicomManager.core.compression import DEFAULT_COMPRESSION
-from DicomManager.core.loadable_offer import PLUGIN_KEY, export_offer, offer_for_seg_file, offer_for_seg_series
-from DicomManager.core.package_requirements import (
+from DicomManager.app.loadable_offer import PLUGIN_KEY, export_offer, offer_for_seg_file, offer_for_seg_series
+from DicomManager.app.package_requirements import (
     missing_requirements,
     requirements_to_read,
     requirements_to_write,
 )
-from DicomManager.core.seg_references import read_seg_references
+from DicomManager.core.codecs.compression import DEFAULT_COMPRESSION
+from DicomManager.core.reading.seg_references import read_seg_references
 from DicomManager.errors import DicomLabelMapSegError
 
 
@@ -198,8 +197,8 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         """Write each exportable as a LABELMAP SEG in its folder and add it to the database; "" or the error."""
         try:
             ensure_requirements(requirements_to_write(DEFAULT_COMPRESSION))
+            from DicomManager.core.writing.export_options import ExportOptions
             from DicomManager.mrml.manager import DicomManager
-            from DicomManager.mrml.segmentation_nodes import series_attributes_of_node
 
             manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
             shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
@@ -208,16 +207,13 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 problem = manager.export_problem(segmentation)
                 if problem:
                     return problem
-                kept = series_attributes_of_node(segmentation)
-                series = replace(
-                    kept,
+                options = ExportOptions().with_series(
                     series_description=exportable.tag("SeriesDescription") or segmentation.GetName(),
-                    series_number=_whole_number(exportable.tag("SeriesNumber"), kept.series_number),
-                    content_creator_name=exportable.tag("ContentCreatorName") or kept.content_creator_name,
+                    series_number=_whole_number(exportable.tag("SeriesNumber")),
+                    content_creator_name=exportable.tag("ContentCreatorName") or None,
                 )
-                written = manager.export_segmentation(
-                    segmentation, manager.reference_volume_of(segmentation), Path(exportable.directory), series=series
-                )
+                reference = manager.reference_volume_of(segmentation)
+                written = manager.export_segmentation(segmentation, reference, Path(exportable.directory), options)
                 for path in written.paths:
                     slicer.dicomDatabase.insert(str(path))
                     logging.info(f"{self.loadType}: wrote {path} and added it to the DICOM database")
@@ -226,12 +222,12 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         return ""
 
 
-def _whole_number(text, default):
-    """``text`` as an int, or ``default`` when it is empty or not a number."""
+def _whole_number(text):
+    """``text`` as an int, or None when it is empty or not a number."""
     try:
         return int(str(text).strip())
     except ValueError:
-        return default
+        return None
 
 
 class DICOMLabelMapSegPlugin(ScriptedLoadableModule):
@@ -307,9 +303,7 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
         import numpy as np
         from DICOMLib import DICOMUtils
 
-        from DicomManager.core.overlap_policy import OverlapPolicy
-        from DicomManager.core.seg_series_writer import write_segmentation_series
-        from DicomManager.core.segment_metadata import SegmentMetadata
+        from DicomManager import ExportOptions, LayeredSegmentation, OverlapPolicy, SegmentMetadata, write_segmentation
         from DicomManager.mrml.segmentation_nodes import layers_from_segmentation_node
 
         with _WrittenDemoCase() as case, DICOMUtils.TemporaryDICOMDatabase():
@@ -319,9 +313,9 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
             segments = [*case.files.case.segments, SegmentMetadata(number=11, label="Lesion", color=(250, 250, 0))]
             layers = [labels, hd.Volume(box, labels.affine, "PATIENT", labels.frame_of_reference_uid)]
             layer_of_segment = {**{s.number: 0 for s in case.files.case.segments}, 11: 1}
-            written = write_segmentation_series(
-                layers, layer_of_segment, segments, case.files.source, case.folder / "binary" / "overlap.dcm",
-                overlap=OverlapPolicy.BINARY,
+            written = write_segmentation(
+                LayeredSegmentation(layers, segments, layer_of_segment), case.files.source, case.folder / "binary",
+                ExportOptions(overlap=OverlapPolicy.BINARY, file_name="overlap.dcm"),
             )
             self.assertEqual(written.segmentation_type, "BINARY")
             DICOMUtils.importDicom(str(case.folder))

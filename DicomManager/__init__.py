@@ -1,3 +1,107 @@
-"""DICOMLabelMapSeg's DicomManager: Slicer segmentations <-> DICOM Label Map Segmentation."""
+"""DICOMLabelMapSeg's DicomManager: Slicer segmentations <-> DICOM Segmentation, LABELMAP first.
+
+What a Python user needs is importable from here::
+
+    from DicomManager import ExportOptions, read_seg, write_segmentation
+
+- Reading any SEG (LABELMAP, BINARY, FRACTIONAL): :func:`read_seg` returns
+  :class:`SegContents` (label layers, segments, the SEG's identity).
+- Writing: :func:`write_segmentation` (a :class:`LayeredSegmentation`; one
+  LABELMAP SEG, or as :class:`OverlapPolicy` says when segments overlap) and
+  :func:`write_labelmap_seg` (one label volume), both steered by
+  :class:`ExportOptions`.
+- Slicer's segmentation file without Slicer: :func:`read_seg_nrrd`, :func:`write_seg_nrrd`.
+- In Slicer or with ``slicer-core``: :class:`DicomManager` (segmentation and volume nodes).
+- Every error raised on purpose is a :class:`DicomLabelMapSegError`.
+
+Names are imported on first use, so that importing the package costs nothing
+(Slicer imports it at startup, also where highdicom is not installed yet).
+The modules below ``core``, ``mrml`` and the rest are the implementation.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from .errors import DicomLabelMapSegError
 
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "Code": "core.segments.segment_metadata",
+    "Compression": "core.codecs.compression",
+    "DicomManager": "mrml.manager",
+    "ExportOptions": "core.writing.export_options",
+    "LayeredSegmentation": "core.segments.layered_segmentation",
+    "OverlapPolicy": "core.writing.overlap_policy",
+    "SegContents": "core.reading.seg_contents",
+    "SegInfo": "core.reading.seg_contents",
+    "SegmentationType": "core.segments.sop_classes",
+    "SegmentMetadata": "core.segments.segment_metadata",
+    "SeriesAttributes": "core.writing.export_options",
+    "SourceSeries": "core.geometry.source_series",
+    "WrittenSeg": "core.writing.seg_file",
+    "WrittenSeries": "core.writing.series_writer",
+    "read_seg": "core.reading.seg_reader",
+    "read_seg_nrrd": "core.slicer_files.seg_nrrd",
+    "read_source_series": "core.geometry.source_series",
+    "read_source_series_folder": "core.geometry.source_series",
+    "write_labelmap_seg": "core.writing.labelmap_writer",
+    "write_seg_nrrd": "core.slicer_files.seg_nrrd",
+    "write_segmentation": "core.writing.series_writer",
+}
+
+__all__ = [
+    "DicomLabelMapSegError",
+    "Code",
+    "Compression",
+    "DicomManager",
+    "ExportOptions",
+    "LayeredSegmentation",
+    "OverlapPolicy",
+    "SegContents",
+    "SegInfo",
+    "SegmentMetadata",
+    "SegmentationType",
+    "SeriesAttributes",
+    "SourceSeries",
+    "WrittenSeg",
+    "WrittenSeries",
+    "read_seg",
+    "read_seg_nrrd",
+    "read_source_series",
+    "read_source_series_folder",
+    "write_labelmap_seg",
+    "write_seg_nrrd",
+    "write_segmentation",
+]
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name from its module when it is first asked for."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imports these on first use
+    from .core.codecs.compression import Compression
+    from .core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder
+    from .core.reading.seg_contents import SegContents, SegInfo
+    from .core.reading.seg_reader import read_seg
+    from .core.segments.layered_segmentation import LayeredSegmentation
+    from .core.segments.segment_metadata import Code, SegmentMetadata
+    from .core.segments.sop_classes import SegmentationType
+    from .core.slicer_files.seg_nrrd import read_seg_nrrd, write_seg_nrrd
+    from .core.writing.export_options import ExportOptions, SeriesAttributes
+    from .core.writing.labelmap_writer import write_labelmap_seg
+    from .core.writing.overlap_policy import OverlapPolicy
+    from .core.writing.seg_file import WrittenSeg
+    from .core.writing.series_writer import WrittenSeries, write_segmentation
+    from .mrml.manager import DicomManager

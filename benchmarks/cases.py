@@ -23,9 +23,8 @@ import highdicom as hd
 import numpy as np
 import pydicom
 
-from DicomManager.core.segment_metadata import Code, SegmentMetadata
-from DicomManager.core.source_series import read_source_series
-from DicomManager.core.synthetic_series import SyntheticSeriesInfo, write_ct_series
+from DicomManager import Code, SegmentMetadata, read_source_series
+from DicomManager.core.writing.synthetic_series import SyntheticSeriesInfo, write_ct_series
 
 
 @dataclass(frozen=True)

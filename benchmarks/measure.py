@@ -94,8 +94,7 @@ def ours_seg_path(work: Path, compression: str, cropped: bool = False) -> Path:
 
 def ours_export(case: Path, work: Path, compression: str, crop_to_segments: bool = False) -> tuple[measured, Path]:
     """From a segmentation node and its DICOM volume node to the closed SEG file (source headers read inside)."""
-    from DicomManager.core.compression import Compression
-    from DicomManager.mrml.manager import DicomManager
+    from DicomManager import DicomManager, ExportOptions
     from DicomManager.mrml.scene_setup import start_session
     from DicomManager.mrml.storage import read_segmentation_file
 
@@ -105,10 +104,8 @@ def ours_export(case: Path, work: Path, compression: str, crop_to_segments: bool
     node = read_segmentation_file(session.scene, case / "segmentation.seg.nrrd")
     output = ours_seg_path(work, compression, crop_to_segments)
     with measured() as timer:
-        manager.export_segmentation(
-            node, volume, work, compression=Compression(compression), file_name=output.name, overwrite=True,
-            crop_to_segments=crop_to_segments,
-        )
+        options = ExportOptions(compression=compression, file_name=output.name, overwrite=True, crop_to_segments=crop_to_segments)
+        manager.export_segmentation(node, volume, work, options)
     return timer, output
 
 
@@ -145,7 +142,7 @@ def highdicom_export(case: Path, work: Path, compression: str) -> tuple[measured
     import numpy as np
     import pydicom
 
-    from DicomManager.core.compression import Compression
+    from DicomManager import Compression
     from DicomManager.mrml.scene_setup import start_session
     from DicomManager.mrml.storage import read_label_volume
 

@@ -17,10 +17,8 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 
+from DicomManager import Compression, ExportOptions, read_source_series, write_labelmap_seg
 from DicomManager.cli.demo import make_demo_case
-from DicomManager.core.compression import Compression
-from DicomManager.core.seg_writer import write_labelmap_seg
-from DicomManager.core.source_series import read_source_series
 
 
 def dcmqi_opens(path: Path, work: Path) -> bool:
@@ -52,7 +50,8 @@ def main() -> None:
         print("|---|---|---|---|---|")
         for compression in Compression:
             path = work / f"{compression.value}.dcm"
-            write_labelmap_seg(case.labels, case.segments, source, path, compression=compression)
+            write_labelmap_seg(case.labels, case.segments, source, path.parent, ExportOptions(file_name=path.name,
+                compression=compression))
             print(
                 f"| `{compression.value}` | {compression.transfer_syntax_uid.name} | {path.stat().st_size / 1e3:.1f} "
                 f"| {highdicom_reads(path, case.labels)} | {'yes' if dcmqi_opens(path, work) else 'no'} |"

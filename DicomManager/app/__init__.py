@@ -1,6 +1,7 @@
-"""Glue to the Slicer application: its DICOM database and its Python package installer.
+"""Layer 3, beside the module files: what the Slicer glue decides and the application calls it makes.
 
-Only this package, the module panel and the DICOM plugin need the running
-Slicer application; everything they decide is decided in ``core`` and
-``mrml``.
+``loadable_offer`` (what the DICOM browser offers) and ``package_requirements``
+(which packages an operation needs) are decisions without ``slicer``, tested
+outside Slicer; ``dependencies`` (asking, then installing) and
+``dicom_database`` call the running application.
 """

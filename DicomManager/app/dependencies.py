@@ -1,7 +1,7 @@
 """Ask the user, then install, the Python packages an operation needs: on first use, never at import time.
 
 What an operation needs, what is missing and when a restart is due are
-decided in :mod:`DicomManager.core.package_requirements`; this module only
+decided in :mod:`DicomManager.app.package_requirements`; this module only
 talks to the user and to pip. Slicer 5.12+ has ``slicer.packaging.pip_ensure``,
 which asks, installs and offers a restart; Slicer 5.10 has only
 ``slicer.util.pip_install``, so there we ask first and offer the restart
@@ -22,8 +22,8 @@ from subprocess import CalledProcessError
 import qt
 import slicer
 
-from ..core.package_requirements import missing_requirements, restart_needed
 from ..errors import DependencyError
+from .package_requirements import missing_requirements, restart_needed
 
 REQUESTER = "DICOMLabelMapSeg"
 

@@ -21,9 +21,9 @@ import slicer
 from DICOMLib import DICOMLoadable, DICOMPlugin, DICOMUtils
 from pydicom.errors import InvalidDicomError
 
-from ..core.loadable_offer import PLUGIN_KEY
-from ..core.seg_references import find_segmentations_referencing
+from ..core.reading.seg_references import find_segmentations_referencing
 from ..errors import DicomDatabaseError
+from .loadable_offer import PLUGIN_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ _MODALITY_TAG = "0008,0060"
 
 @dataclass(frozen=True)
 class DatabaseInstanceLocator:
-    """An :class:`~DicomManager.core.instance_index.InstanceLocator` backed by a Slicer DICOM database."""
+    """An :class:`~DicomManager.core.geometry.instance_index.InstanceLocator` backed by a Slicer DICOM database."""
 
     database: ctk.ctkDICOMDatabase
 
@@ -117,7 +117,7 @@ def create_synthetic_dicom(
     its new patient and study in the subject hierarchy, so that segmentations
     on it can be exported as SEG.
     """
-    from ..core.synthetic_series import SyntheticSeriesInfo
+    from ..core.writing.synthetic_series import SyntheticSeriesInfo
     from ..mrml.manager import DicomManager
 
     if not patient_id.strip():

@@ -10,7 +10,7 @@ voxel from its surroundings.
 
 from __future__ import annotations
 
-from ..core.segment_metadata import Code
+from ..core.segments.segment_metadata import Code
 
 _FAMILIES = [
     (("nnunet", "unet", "totalsegmentator", "monai", "deep", "neural", "cnn", "model"),

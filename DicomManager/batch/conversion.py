@@ -36,14 +36,13 @@ from urllib.parse import urlsplit
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from ..core.compression import DEFAULT_COMPRESSION, Compression
-from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
-from ..core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
+from ..core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
+from ..core.writing.export_options import ExportOptions
 from ..errors import DependencyError, DicomLabelMapSegError, GeometryMismatchError, SourceSeriesError
 
 if TYPE_CHECKING:  # imported in the workers, when a task needs them
-    from ..core.seg_series_writer import WrittenSeries
-    from ..core.source_series import SourceSeries
+    from ..core.geometry.source_series import SourceSeries
+    from ..core.writing.series_writer import WrittenSeries
 
 logger = logging.getLogger(__name__)
 
@@ -142,17 +141,16 @@ def convert_tree(
     output_tree: Path,
     *,
     workers: int | None = None,
-    compression: Compression = DEFAULT_COMPRESSION,
-    overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
+    options: ExportOptions = ExportOptions(),
     progress: Callable[[int, int, ConversionOutcome], None] | None = None,
     executor: Executor | None = None,
-    crop_to_segments: bool = False,
 ) -> ConversionSummary:
-    """Convert everything :func:`plan_conversion` finds.
+    """Convert everything :func:`plan_conversion` finds, each output written with ``options``.
 
     Runs on ``executor`` when given (a Dask cluster's, say: see :func:`dask_executor`),
-    else on a local pool of ``workers`` processes (default: all cores).
-    ``crop_to_segments``: see :func:`~DicomManager.core.seg_writer.write_labelmap_seg`.
+    else on a local pool of ``workers`` processes (default: all cores). An
+    output's file name and series description come from its input; other
+    series attributes of a SEG converted are kept.
     """
     tasks, outcomes = plan_conversion(input_tree, output_tree)
     todo = []
@@ -164,11 +162,11 @@ def convert_tree(
             todo.append(task)
     total = len(todo)
     if executor is not None:
-        outcomes += _run_tasks(executor, todo, input_tree, compression, overlap, crop_to_segments, progress)
+        outcomes += _run_tasks(executor, todo, input_tree, options, progress)
         return ConversionSummary(outcomes)
     workers = max(1, min(workers or os.cpu_count() or 1, total or 1))
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        outcomes += _run_tasks(pool, todo, input_tree, compression, overlap, crop_to_segments, progress)
+        outcomes += _run_tasks(pool, todo, input_tree, options, progress)
     return ConversionSummary(outcomes, _peak_child_mb())
 
 
@@ -201,14 +199,10 @@ def _run_tasks(
     executor: Executor,
     tasks: list[ConversionTask],
     input_tree: Path,
-    compression: Compression,
-    overlap: OverlapPolicy,
-    crop_to_segments: bool,
+    options: ExportOptions,
     progress: Callable[[int, int, ConversionOutcome], None] | None,
 ) -> list[ConversionOutcome]:
-    futures = {
-        executor.submit(convert_one, task, compression.value, overlap.value, crop_to_segments): task for task in tasks
-    }
+    futures = {executor.submit(convert_one, task, options): task for task in tasks}
     outcomes = []
     for done, future in enumerate(as_completed(futures), start=1):
         task = futures[future]
@@ -223,13 +217,12 @@ def _run_tasks(
     return outcomes
 
 
-def convert_one(task: ConversionTask, compression: str, overlap: str, crop_to_segments: bool = False) -> ConversionOutcome:
+def convert_one(task: ConversionTask, options: ExportOptions = ExportOptions()) -> ConversionOutcome:
     """Convert one task (runs in a worker process); our own errors become a failed outcome."""
     outcome = ConversionOutcome(str(task.input), ConversionStatus.CONVERTED, input_bytes=task.input.stat().st_size)
+    options = replace(options, file_name=task.output.name)
     try:
-        written = (_convert_seg if task.kind == InputKind.SEG else _convert_seg_nrrd)(
-            task, Compression(compression), OverlapPolicy(overlap), crop_to_segments
-        )
+        written = (_convert_seg if task.kind == InputKind.SEG else _convert_seg_nrrd)(task, options)
     except DicomLabelMapSegError as error:
         outcome.status, outcome.reason = ConversionStatus.FAILED, str(error)
         return outcome
@@ -239,80 +232,57 @@ def convert_one(task: ConversionTask, compression: str, overlap: str, crop_to_se
     return outcome
 
 
-def _convert_seg(task: ConversionTask, compression: Compression, overlap: OverlapPolicy, crop_to_segments: bool):
-    from ..core.seg_reader import read_seg
-    from ..core.seg_series_writer import write_segmentation_series
-    from ..core.seg_writer import SeriesAttributes
-    from ..core.source_series import read_source_series
+def _convert_seg(task: ConversionTask, options: ExportOptions) -> WrittenSeries:
+    """A classic SEG read onto its source series and written again, its series attributes kept."""
+    from ..core.geometry.source_series import read_source_series
+    from ..core.reading.seg_reader import read_seg
+    from ..core.writing.series_writer import write_segmentation
 
     source = read_source_series(task.source_files)
     result = read_seg(task.input, source.geometry)
-    info = result.info
-    series = SeriesAttributes(
-        series_description=info.series_description or "Segmentation",
-        series_number=info.series_number or SeriesAttributes.series_number,
-        content_label=info.content_label or SeriesAttributes.content_label,
-        content_description=info.content_description or None,
-        content_creator_name=info.content_creator_name or None,
-        clinical_trial_series_id=info.clinical_trial_series_id or None,
-        clinical_trial_time_point_id=info.clinical_trial_time_point_id or None,
-        clinical_trial_coordinating_center_name=info.clinical_trial_coordinating_center_name or None,
-    )
     for note in result.notes:
         logger.warning("%s: %s", task.input, note)
-    return write_segmentation_series(
-        result.layers, result.layer_of_segment, result.segments, source, task.output,
-        overlap=overlap, compression=compression, series=series, crop_to_segments=crop_to_segments,
-    )
+    return write_segmentation(result, source, task.output.parent, options.over_series(result.info.series_attributes()))
 
 
-def _convert_seg_nrrd(
-    task: ConversionTask, compression: Compression, overlap: OverlapPolicy, crop_to_segments: bool
-) -> WrittenSeries:
+def _convert_seg_nrrd(task: ConversionTask, options: ExportOptions) -> WrittenSeries:
     """Write a .seg.nrrd over the first candidate series (nearest folder first) its voxels align with.
 
     Files as Slicer writes them are read without slicer-core (:func:`read_seg_nrrd`), so workers need not
     load it; older layouts go through it.
     """
-    from ..core.seg_nrrd import read_seg_nrrd
-    from ..core.seg_series_writer import write_segmentation_series
-    from ..core.seg_writer import SeriesAttributes
+    from ..core.slicer_files.seg_nrrd import read_seg_nrrd
+    from ..core.writing.series_writer import write_segmentation
 
+    options = options.with_series(series_description=task.input.name[: -len(".seg.nrrd")])
     segmentation = read_seg_nrrd(task.input)
     if segmentation is None:
-        return _convert_seg_nrrd_through_slicer(task, compression, overlap, crop_to_segments)
-    series = SeriesAttributes(series_description=task.input.name[: -len(".seg.nrrd")])
-    return _over_first_aligned_series(task, lambda source: write_segmentation_series(
-        segmentation.layers, segmentation.layer_of_segment, segmentation.segments, source, task.output,
-        overlap=overlap, compression=compression, series=series, crop_to_segments=crop_to_segments,
-    ))
+        return _convert_seg_nrrd_through_slicer(task, options)
+    return _over_first_aligned_series(task, lambda source: write_segmentation(segmentation, source, task.output.parent, options))
 
 
-def _convert_seg_nrrd_through_slicer(
-    task: ConversionTask, compression: Compression, overlap: OverlapPolicy, crop_to_segments: bool
-) -> WrittenSeries:
-    from ..mrml.manager import DicomManager
-    from ..mrml.segmentation_nodes import discard_segmentation_node, series_attributes_of_node
+def _convert_seg_nrrd_through_slicer(task: ConversionTask, options: ExportOptions) -> WrittenSeries:
+    from ..core.writing.series_writer import write_segmentation
+    from ..mrml.segmentation_nodes import discard_segmentation_node, layered_segmentation_of_node, series_attributes_of_node
     from ..mrml.storage import read_segmentation_file
 
-    manager = DicomManager(_worker_scene())
+    scene = _worker_scene()
     node = None
     try:
-        node = read_segmentation_file(manager.scene, task.input)
-        series = replace(series_attributes_of_node(node), series_description=task.input.name[: -len(".seg.nrrd")])
-        return _over_first_aligned_series(task, lambda source: manager.export_segmentation_over_series(
-            node, source, task.output.parent, compression=compression, overlap=overlap,
-            file_name=task.output.name, series=series, crop_to_segments=crop_to_segments,
+        node = read_segmentation_file(scene, task.input)
+        options = options.over_series(series_attributes_of_node(node))
+        return _over_first_aligned_series(task, lambda source: write_segmentation(
+            layered_segmentation_of_node(node, source.geometry), source, task.output.parent, options
         ))
     finally:
         if node is not None:
             discard_segmentation_node(node)
-        manager.scene.Clear(0)
+        scene.Clear(0)
 
 
 def _over_first_aligned_series(task: ConversionTask, write: Callable[[SourceSeries], WrittenSeries]) -> WrittenSeries:
     """``write`` over the first candidate series whose grid the voxels align with (refused before writing)."""
-    from ..core.source_series import read_source_series
+    from ..core.geometry.source_series import read_source_series
 
     for files in task.candidate_series:
         try:

@@ -39,16 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from ..core.compression import DEFAULT_COMPRESSION, Compression
-from ..core.file_output import write_atomically
-from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
+from ..core.geometry.source_series import read_series_voxels, read_source_series_folder
 from ..core.preview import write_preview
-from ..core.seg_dataset import LayeredSegmentation
-from ..core.seg_reader import read_seg
-from ..core.seg_writer import SeriesAttributes
-from ..core.segment_metadata import AlgorithmIdentification, AlgorithmType, Code, SegmentMetadata
-from ..core.source_series import read_series_voxels, read_source_series_folder
-from ..core.synthetic_series import SyntheticSeriesInfo
+from ..core.reading.seg_reader import read_seg
+from ..core.segments.layered_segmentation import LayeredSegmentation
+from ..core.segments.segment_metadata import AlgorithmIdentification, AlgorithmType, Code, SegmentMetadata
+from ..core.writing.export_options import ExportOptions
+from ..core.writing.file_output import write_atomically
+from ..core.writing.synthetic_series import SyntheticSeriesInfo
 from ..errors import DicomLabelMapSegError, SourceSeriesError
 from ..mrml.manager import DicomManager
 from ..mrml.segmentation_nodes import discard_segmentation_node, layers_from_segmentation_node, segment_metadata_from_node
@@ -119,14 +117,13 @@ def migrate_run(
     manager: DicomManager,
     *,
     verify: bool = False,
-    compression: Compression = DEFAULT_COMPRESSION,
-    overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
+    options: ExportOptions = ExportOptions(),
     progress: Callable[[str], None] = logger.info,
-    crop_to_segments: bool = False,
 ) -> MigrationReport:
     """Migrate the run or gold standard in ``folder`` over ``reference`` (DICOM folder, or NRRD/NIfTI volume).
 
-    ``crop_to_segments``: see :func:`~DicomManager.core.seg_writer.write_labelmap_seg`.
+    Each SEG is written with ``options``; its file name and series
+    description come from the trial.
     """
     if not Path(reference).exists():
         raise SourceSeriesError(f"{reference}: no such DICOM folder or volume file.")
@@ -142,13 +139,12 @@ def migrate_run(
         volume_series_uid=source.series_instance_uid,
         volume_description=str(first.get("SeriesDescription", "")),
     )
-    image = read_series_voxels(source)
+    reference_volume = _ReferenceVolume(volume, read_series_voxels(source))
     for trial in run.trials:
         output = dicom / "gold.dcm" if run.is_gold_standard else dicom / "segmentations" / f"{trial.name}.dcm"
         progress(f"{trial.segmentation.name} -> {output.relative_to(run.folder)}")
-        outcome = _migrate_trial(
-            run, trial, output, volume, image, manager, compression, overlap, crop_to_segments, verify
-        )
+        trial_options = replace(options, file_name=output.name).with_series(series_description=_description(run, trial))
+        outcome = _migrate_trial(run, trial, output, reference_volume, manager, trial_options, verify)
         report.outcomes.append(outcome)
         if outcome.error:
             progress(f"  failed: {outcome.error}")
@@ -183,8 +179,22 @@ def _reference_volume(run: RunFolder, reference: Path, manager: DicomManager, di
     return volume, read_source_series_folder(synthetic)
 
 
+@dataclass(frozen=True)
+class _ReferenceVolume:
+    """The volume the trials are exported over: its node, and its voxels for the previews."""
+
+    node: Any
+    voxels: np.ndarray
+
+
 def _migrate_trial(
-    run, trial, output, volume, image, manager, compression, overlap, crop_to_segments, verify
+    run: RunFolder,
+    trial: Trial,
+    output: Path,
+    reference: _ReferenceVolume,
+    manager: DicomManager,
+    options: ExportOptions,
+    verify: bool,
 ) -> TrialOutcome:
     outcome = TrialOutcome(
         name=trial.name,
@@ -195,30 +205,20 @@ def _migrate_trial(
     )
     node = None
     try:
-        grid = grid_of_volume_node(volume)
+        grid = grid_of_volume_node(reference.node)
         if output.exists():
             outcome.status = TrialStatus.SKIPPED  # done by an earlier run; its .seg.nrrd is read only to verify it
             if verify:
                 node = read_segmentation_file(manager.scene, trial.segmentation)
         else:
             node = read_segmentation_file(manager.scene, trial.segmentation)
-            manager.export_segmentation(
-                node,
-                volume,
-                output.parent,
-                compression=compression,
-                overlap=overlap,
-                segment_metadata=_segments_with_algorithm(node, grid, trial),
-                file_name=output.name,
-                series=SeriesAttributes(series_description=_description(run, trial)),
-                crop_to_segments=crop_to_segments,
-            )
+            manager.export_segmentation(node, reference.node, output.parent, options, _segments_with_algorithm(node, grid, trial))
         result = read_seg(output, grid)
         outcome.series_instance_uid = result.info.series_instance_uid
         if node is not None:
             outcome.round_trip = _round_trip(node, result, grid)
         outcome.output_bytes = output.stat().st_size
-        outcome.preview = _preview(run, trial, result, image)
+        outcome.preview = _preview(run, trial, result, reference.voxels)
     except DicomLabelMapSegError as error:
         outcome.status, outcome.error, outcome.output = TrialStatus.FAILED, str(error), None
     finally:

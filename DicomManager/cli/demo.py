@@ -15,10 +15,12 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 
-from ..core.seg_writer import SeriesAttributes, WrittenSeg, write_labelmap_seg
-from ..core.segment_metadata import Code, SegmentMetadata
-from ..core.source_series import SourceSeries, read_source_series
-from ..core.synthetic_series import SyntheticSeriesInfo, write_ct_series
+from ..core.geometry.source_series import SourceSeries, read_source_series
+from ..core.segments.segment_metadata import Code, SegmentMetadata
+from ..core.writing.export_options import ExportOptions
+from ..core.writing.labelmap_writer import write_labelmap_seg
+from ..core.writing.seg_file import WrittenSeg
+from ..core.writing.synthetic_series import SyntheticSeriesInfo, write_ct_series
 
 DEMO_SHAPE = (40, 96, 96)  # slices, rows, columns
 DEMO_SPACING = (2.5, 0.8, 0.8)  # mm: slice, row, column
@@ -98,13 +100,8 @@ def write_demo_files(folder: Path) -> DemoFiles:
     folder = Path(folder)
     case = make_demo_case(folder / "ct")
     source = read_source_series(case.series_files)
-    seg = write_labelmap_seg(
-        case.labels,
-        case.segments,
-        source,
-        folder / "seg" / "demo_seg.dcm",
-        series=SeriesAttributes(series_description="Demo segmentation"),
-    )
+    options = ExportOptions(file_name="demo_seg.dcm").with_series(series_description="Demo segmentation")
+    seg = write_labelmap_seg(case.labels, case.segments, source, folder / "seg", options)
     return DemoFiles(case=case, source=source, seg=seg)
 
 
@@ -125,7 +122,7 @@ def run_demo(output_dir: Path, report: Callable[[str], None] = print) -> bool:
 
     started = time.perf_counter()
     (written,) = manager.export_segmentation(
-        segmentation, volume, output_dir, file_name="demo_seg.dcm", overwrite=True
+        segmentation, volume, output_dir, ExportOptions(file_name="demo_seg.dcm", overwrite=True)
     ).instances
     export_seconds = time.perf_counter() - started
     started = time.perf_counter()

@@ -14,22 +14,21 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..core.compression import DEFAULT_COMPRESSION, Compression
+from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
 from ..core.garbage_collection import garbage_collection_paused
-from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
+from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..errors import DicomLabelMapSegError, LabelFileError, SendError
 
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
-    from ..core.dcmqi_metadata import DcmqiMetadata
-    from ..core.seg_nrrd import SlicerSegmentation
-    from ..core.seg_series_writer import WrittenSeries
-    from ..core.seg_writer import SeriesAttributes
-    from ..core.source_series import SourceSeries
+    from ..core.geometry.source_series import SourceSeries
+    from ..core.segments.dcmqi_metadata import DcmqiMetadata
+    from ..core.segments.layered_segmentation import LayeredSegmentation
+    from ..core.writing.export_options import ExportOptions
 
 logger = logging.getLogger("dicomlabelmapseg")
 
@@ -140,95 +139,74 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _export(arguments: argparse.Namespace) -> int:
-    from ..core.dcmqi_metadata import read_dcmqi_metadata
-    from ..core.file_output import refuse_existing
-    from ..core.seg_nrrd import is_segmentation_file, read_seg_nrrd
-    from ..core.seg_writer import SeriesAttributes
-    from ..core.source_series import read_source_series_folder
+    from ..core.geometry.source_series import read_source_series_folder
+    from ..core.segments.dcmqi_metadata import read_dcmqi_metadata
+    from ..core.writing.file_output import refuse_existing
+    from ..core.writing.series_writer import write_segmentation
 
     refuse_existing(arguments.output, arguments.force)
     metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None
-    series = metadata.series if metadata else SeriesAttributes()
-    series = replace(series, series_description=arguments.series_description or series.series_description)
+    options = _export_options(arguments, file_name=arguments.output.name, overwrite=arguments.force)
+    if metadata:
+        options = options.over_series(metadata.series)
+    if arguments.series_description:
+        options = options.with_series(series_description=arguments.series_description)
     source = read_source_series_folder(arguments.reference)
-    first = arguments.segmentation[0]
-    if is_segmentation_file(first) and len(arguments.segmentation) > 1:
-        raise LabelFileError("Give one .seg.nrrd file, or label volumes only.")
-    # A .seg.nrrd as Slicer writes it is read without slicer-core (slow to import); anything else through it.
-    segmentation = read_seg_nrrd(first) if is_segmentation_file(first) else None
-    if segmentation is not None:
-        written = _write_over_series(segmentation, source, metadata, series, arguments)
-    else:
-        written = _export_through_slicer(source, metadata, series, arguments)
+    segmentation = _read_segmentation(arguments.segmentation, source, metadata)
+    segmentation = segmentation.with_metadata(metadata.segments if metadata else None)
+    written = write_segmentation(segmentation, source, arguments.output.parent, options)
     for path in written.paths:
         print(f"{path}: {written.segmentation_type} SEG, SeriesInstanceUID {written.series_instance_uid}")
     return 0
 
 
-def _write_over_series(
-    segmentation: SlicerSegmentation,
-    source: SourceSeries,
-    metadata: DcmqiMetadata | None,
-    series: SeriesAttributes,
-    arguments: argparse.Namespace,
-) -> WrittenSeries:
-    """Write a ``.seg.nrrd`` read by :func:`read_seg_nrrd` over the source series, as the MRML bridge would."""
-    from ..core.seg_series_writer import write_segmentation_series
+def _read_segmentation(paths: list[Path], source: SourceSeries, metadata: DcmqiMetadata | None) -> LayeredSegmentation:
+    """The segments of a ``.seg.nrrd`` or of label volumes, as label layers (on their file's grid, or the source's).
 
-    given = {segment.number: segment for segment in metadata.segments} if metadata else {}
-    return write_segmentation_series(
-        segmentation.layers,  # on the file's grid: the writer places them on the source's, refusing a misfit
-        segmentation.layer_of_segment,
-        [given.get(segment.number) or segment for segment in segmentation.segments],
-        source,
-        arguments.output,
-        overlap=OverlapPolicy(arguments.overlap),
-        compression=Compression(arguments.compression),
-        series=series,
-        overwrite=arguments.force,
-        crop_to_segments=arguments.crop_to_segments,
-    )
+    A ``.seg.nrrd`` as Slicer writes it is read without slicer-core, which is
+    slow to import; label volumes (NRRD, NIfTI) and older segmentation file
+    layouts are read through it.
+    """
+    from ..core.slicer_files.seg_nrrd import is_segmentation_file, read_seg_nrrd
 
+    first = paths[0]
+    if is_segmentation_file(first) and len(paths) > 1:
+        raise LabelFileError("Give one .seg.nrrd file, or label volumes only.")
+    segmentation = read_seg_nrrd(first) if is_segmentation_file(first) else None
+    if segmentation is not None:
+        return segmentation
 
-def _export_through_slicer(
-    source: SourceSeries, metadata: DcmqiMetadata | None, series: SeriesAttributes, arguments: argparse.Namespace
-) -> WrittenSeries:
-    """Label volumes (NRRD, NIfTI) and segmentation files in older layouts, read by slicer-core."""
-    from ..core.seg_nrrd import is_segmentation_file
-    from ..mrml.manager import DicomManager
     from ..mrml.scene_setup import start_session
-    from ..mrml.segmentation_nodes import discard_segmentation_node
+    from ..mrml.segmentation_nodes import discard_segmentation_node, layered_segmentation_of_node
     from ..mrml.storage import read_label_volume, read_segmentation_file, segmentation_node_from_label_volumes
 
     scene = start_session().scene
-    first = arguments.segmentation[0]
-    if len(arguments.segmentation) == 1 and is_segmentation_file(first):
-        segmentation = read_segmentation_file(scene, first)
+    if is_segmentation_file(first):
+        node = read_segmentation_file(scene, first)
     else:
-        volumes = [read_label_volume(scene, path) for path in arguments.segmentation]
-        segmentation = segmentation_node_from_label_volumes(scene, volumes, metadata.segments if metadata else None, first.name)
-    written = DicomManager(scene).export_segmentation_over_series(
-        segmentation,
-        source,
-        arguments.output.parent,
-        compression=Compression(arguments.compression),
-        overlap=OverlapPolicy(arguments.overlap),
-        segment_metadata=metadata.segments if metadata else None,
-        file_name=arguments.output.name,
-        series=series,
-        overwrite=arguments.force,
-        crop_to_segments=arguments.crop_to_segments,
+        volumes = [read_label_volume(scene, path) for path in paths]
+        node = segmentation_node_from_label_volumes(scene, volumes, metadata.segments if metadata else None, first.name)
+    try:
+        return layered_segmentation_of_node(node, source.geometry)
+    finally:
+        discard_segmentation_node(node)
+
+
+def _export_options(arguments: argparse.Namespace, **fields: object) -> ExportOptions:
+    """The options :func:`_add_writing_options` adds, with ``fields`` set besides."""
+    from ..core.writing.export_options import ExportOptions
+
+    return ExportOptions(
+        compression=arguments.compression, overlap=arguments.overlap, crop_to_segments=arguments.crop_to_segments, **fields
     )
-    discard_segmentation_node(segmentation)
-    return written
 
 
 def _import(arguments: argparse.Namespace) -> int:
     # Only --labelmap needs Slicer (its volume writers): the .seg.nrrd is written without importing it.
-    from ..core.file_output import refuse_existing
-    from ..core.seg_nrrd import write_seg_nrrd
-    from ..core.seg_reader import read_seg
-    from ..core.source_series import reference_grid_of_folder
+    from ..core.geometry.source_series import reference_grid_of_folder
+    from ..core.reading.seg_reader import read_seg
+    from ..core.slicer_files.seg_nrrd import write_seg_nrrd
+    from ..core.writing.file_output import refuse_existing
 
     for output in (arguments.output, arguments.labelmap):
         if output is not None:
@@ -242,7 +220,7 @@ def _import(arguments: argparse.Namespace) -> int:
         )
     for note in result.notes:
         logger.warning("%s: %s", arguments.seg, note)
-    write_seg_nrrd(arguments.output, result.layers, result.segments, result.layer_of_segment, overwrite=arguments.force)
+    write_seg_nrrd(arguments.output, result, overwrite=arguments.force)
     if arguments.labelmap:
         from ..mrml.scene_setup import start_session
         from ..mrml.storage import write_label_volume
@@ -254,9 +232,9 @@ def _import(arguments: argparse.Namespace) -> int:
 
 
 def _info(arguments: argparse.Namespace) -> int:
-    from ..core.seg_dataset import seg_info, segments_of
-    from ..core.seg_reader import read_seg_header
-    from ..core.seg_references import read_seg_references
+    from ..core.reading.seg_contents import seg_info, segments_of
+    from ..core.reading.seg_reader import read_seg_header
+    from ..core.reading.seg_references import read_seg_references
 
     header = read_seg_header(arguments.seg)
     info = seg_info(header, arguments.seg)
@@ -313,10 +291,8 @@ def _migrate(arguments: argparse.Namespace) -> int:
         arguments.reference,
         DicomManager(session.scene),
         verify=arguments.verify,
-        compression=Compression(arguments.compression),
-        overlap=OverlapPolicy(arguments.overlap),
+        options=_export_options(arguments),
         progress=print,
-        crop_to_segments=arguments.crop_to_segments,
     )
     migrated = sum(outcome.status == TrialStatus.MIGRATED for outcome in report.outcomes)
     skipped = sum(outcome.status == TrialStatus.SKIPPED for outcome in report.outcomes)
@@ -342,11 +318,9 @@ def _convert(arguments: argparse.Namespace) -> int:
             arguments.input_tree,
             arguments.output_tree,
             workers=arguments.workers,
-            compression=Compression(arguments.compression),
-            overlap=OverlapPolicy(arguments.overlap),
+            options=_export_options(arguments),
             progress=progress,
             executor=executor,
-            crop_to_segments=arguments.crop_to_segments,
         )
     if interactive:
         print(file=sys.stderr)
@@ -362,10 +336,10 @@ def _convert(arguments: argparse.Namespace) -> int:
 
 
 def _preview(arguments: argparse.Namespace) -> int:
-    from ..core.file_output import refuse_existing
+    from ..core.geometry.source_series import read_series_voxels, read_source_series_folder
     from ..core.preview import write_preview
-    from ..core.seg_reader import read_seg
-    from ..core.source_series import read_series_voxels, read_source_series_folder
+    from ..core.reading.seg_reader import read_seg
+    from ..core.writing.file_output import refuse_existing
 
     refuse_existing(arguments.output, arguments.force)
     source = read_source_series_folder(arguments.reference) if arguments.reference else None

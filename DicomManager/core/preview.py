@@ -17,8 +17,8 @@ import highdicom as hd
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .file_output import write_atomically
-from .segment_metadata import SegmentMetadata
+from .segments.segment_metadata import SegmentMetadata
+from .writing.file_output import write_atomically
 
 PANEL_SIZE = 320
 """Longest side of each panel, in pixels."""

@@ -14,7 +14,7 @@ from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
-from ..core.geometry import geometry_from_ijk_to_ras, ijk_to_ras_from_affine
+from ..core.geometry.grids import geometry_from_ijk_to_ras, ijk_to_ras_from_affine
 
 
 def matrix_to_numpy(matrix: vtkMatrix4x4) -> np.ndarray:

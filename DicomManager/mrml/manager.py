@@ -1,7 +1,7 @@
 """DicomManager: the one object the module panel, the DICOM plugin and the console use.
 
 It works on the scene it is given and finds source images through an
-:class:`~DicomManager.core.instance_index.InstanceLocator` (Slicer's DICOM
+:class:`~DicomManager.core.geometry.instance_index.InstanceLocator` (Slicer's DICOM
 database inside Slicer); every decision about DICOM is made in the core
 modules it calls.
 """
@@ -13,30 +13,26 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import highdicom as hd
 import slicer
 
-from ..core.compression import DEFAULT_COMPRESSION, Compression, parse_compression
-from ..core.file_output import safe_file_name
-from ..core.geometry import check_same_voxel_grid
-from ..core.instance_index import InstanceFileIndex, InstanceLocator
-from ..core.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy, parse_overlap_policy
-from ..core.seg_reader import read_seg
-from ..core.seg_references import SegReferences, read_seg_references
-from ..core.seg_series_writer import WrittenSeries, write_segmentation_series
-from ..core.seg_writer import SeriesAttributes
-from ..core.segment_metadata import SegmentMetadata
-from ..core.source_series import SourceSeries, read_source_series, read_source_series_folder
-from ..core.synthetic_series import SyntheticSeriesInfo, write_ct_series
+from ..core.codecs.compression import Compression
+from ..core.geometry.grids import check_same_voxel_grid
+from ..core.geometry.instance_index import InstanceFileIndex, InstanceLocator
+from ..core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder
+from ..core.reading.seg_reader import read_seg
+from ..core.reading.seg_references import SegReferences, read_seg_references
+from ..core.segments.segment_metadata import SegmentMetadata
+from ..core.writing.export_options import ExportOptions
+from ..core.writing.series_writer import WrittenSeries, write_segmentation
+from ..core.writing.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from ..errors import SourceSeriesError
 from ..network.destinations import Destination, parse_destination
 from ..network.sending import SentInstances, send_files
 from .image_arrays import array_from_image
 from .segmentation_nodes import (
     create_layered_segmentation_node,
-    layers_from_segmentation_node,
+    layered_segmentation_of_node,
     replace_segments,
-    segment_metadata_from_node,
     series_attributes_of_node,
     set_series_attributes,
 )
@@ -99,39 +95,21 @@ class DicomManager:
         reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
         series_description: str,
         output_dir: Path,
-        compression: Compression | str = DEFAULT_COMPRESSION,
+        compression: Compression | str | None = None,
         segment_metadata: Sequence[SegmentMetadata] | None = None,
         *,
-        overlap: OverlapPolicy | str = DEFAULT_OVERLAP_POLICY,
-        file_name: str | None = None,
-        series: SeriesAttributes | None = None,
-        overwrite: bool = False,
-        crop_to_segments: bool = False,
+        options: ExportOptions = ExportOptions(),
     ) -> str:
-        """Write the segmentation as a LABELMAP SEG over the reference volume's DICOM series.
+        """Write the segmentation as a LABELMAP SEG over the reference volume's DICOM series; return its SeriesInstanceUID.
 
-        Returns the new SeriesInstanceUID. The file is ``output_dir/file_name``,
-        by default ``<series description>_<SeriesInstanceUID>.dcm``.
-        ``segment_metadata`` replaces what the nodes say for the segments whose
-        numbers it lists (for example from a dcmqi metadata file); ``series``
-        sets series attributes other than the description. Overlapping
-        segments are written as ``overlap`` says (see
-        :mod:`DicomManager.core.overlap_policy`). With ``crop_to_segments``
-        frames cover only the segments' rectangle: the smallest files, which
-        OHIF cannot show (see :func:`DicomManager.core.seg_writer.write_labelmap_seg`).
+        The entry point of ADR-017, kept for its callers: :meth:`export_segmentation`
+        with the series description and compression as arguments of their own.
+        ``compression``, when given, replaces ``options.compression``.
         """
-        written = self.export_segmentation(
-            segmentation_node,
-            reference_volume_node,
-            Path(output_dir),
-            compression=parse_compression(compression),
-            overlap=parse_overlap_policy(overlap),
-            segment_metadata=segment_metadata,
-            file_name=file_name,
-            series=replace(series or series_attributes_of_node(segmentation_node), series_description=series_description),
-            overwrite=overwrite,
-            crop_to_segments=crop_to_segments,
-        )
+        options = options.with_series(series_description=series_description)
+        if compression is not None:
+            options = replace(options, compression=compression)
+        written = self.export_segmentation(segmentation_node, reference_volume_node, Path(output_dir), options, segment_metadata)
         return written.series_instance_uid
 
     def export_segmentation(
@@ -139,73 +117,38 @@ class DicomManager:
         segmentation_node: slicer.vtkMRMLSegmentationNode,
         reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
         output_dir: Path,
-        *,
-        compression: Compression = DEFAULT_COMPRESSION,
-        overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
+        options: ExportOptions = ExportOptions(),
         segment_metadata: Sequence[SegmentMetadata] | None = None,
-        file_name: str | None = None,
-        series: SeriesAttributes | None = None,
-        overwrite: bool = False,
-        crop_to_segments: bool = False,
     ) -> WrittenSeries:
-        """Like :meth:`export_segmentation_as_dicom_seg`, returning what was written.
+        """Write the segmentation as a SEG series over the reference volume's DICOM images, in ``output_dir``.
 
-        Without ``series``, the content and clinical trial attributes the node
-        kept from the SEG it was loaded from are written again.
+        Parameters
+        ----------
+        segmentation_node:
+            The segments; their numbers are their label values (gaps kept).
+        reference_volume_node:
+            A volume loaded from DICOM (node attribute ``DICOM.instanceUIDs``),
+            or one :meth:`create_synthetic_series` made a series for.
+        output_dir:
+            Folder of the SEG files.
+        options:
+            How to write (see :class:`~DicomManager.core.writing.export_options.ExportOptions`).
+            Series attributes it leaves unset are those the node kept from the
+            SEG it was loaded from, then the defaults.
+        segment_metadata:
+            Replaces what the node says for the segments whose numbers it lists.
+
+        Raises
+        ------
+        SourceSeriesError
+            The volume's DICOM files are not found, or do not match it.
+        DicomLabelMapSegError
+            Any error of :func:`~DicomManager.core.writing.series_writer.write_segmentation`.
         """
-        return self.export_segmentation_over_series(
-            segmentation_node,
-            self._source_series_of(reference_volume_node),
-            output_dir,
-            compression=compression,
-            overlap=overlap,
-            segment_metadata=segment_metadata,
-            file_name=file_name,
-            series=series,
-            overwrite=overwrite,
-            crop_to_segments=crop_to_segments,
-        )
-
-    def export_segmentation_over_series(
-        self,
-        segmentation_node: slicer.vtkMRMLSegmentationNode,
-        source: SourceSeries,
-        output_dir: Path,
-        *,
-        compression: Compression = DEFAULT_COMPRESSION,
-        overlap: OverlapPolicy = DEFAULT_OVERLAP_POLICY,
-        segment_metadata: Sequence[SegmentMetadata] | None = None,
-        file_name: str | None = None,
-        series: SeriesAttributes | None = None,
-        overwrite: bool = False,
-        crop_to_segments: bool = False,
-    ) -> WrittenSeries:
-        """Export over a source series read from its files, without a volume node (no voxels are read).
-
-        The command line uses this: a SEG needs the source's headers and grid, not its pixels.
-        """
-        series = series or series_attributes_of_node(segmentation_node)
-        node_layers = layers_from_segmentation_node(segmentation_node, source.geometry)
-        given = {segment.number: segment for segment in segment_metadata or []}
-        segments = [
-            given.get(number) or segment_metadata_from_node(segmentation_node, segment_id, number)
-            for segment_id, number in node_layers.numbers.items()
-        ]
-        series = replace(series, series_instance_uid=series.series_instance_uid or hd.UID())
-        name = file_name or f"{safe_file_name(series.series_description, 'Segmentation')}_{series.series_instance_uid}.dcm"
-        grid = source.geometry
-        return write_segmentation_series(
-            [hd.Volume(layer, grid.affine, "PATIENT", grid.frame_of_reference_uid) for layer in node_layers.layers],
-            node_layers.layer_of_segment,
-            segments,
-            source,
-            Path(output_dir) / name,
-            overlap=overlap,
-            compression=compression,
-            series=series,
-            overwrite=overwrite,
-            crop_to_segments=crop_to_segments,
-        )
+        source = self._source_series_of(reference_volume_node)
+        segmentation = layered_segmentation_of_node(segmentation_node, source.geometry).with_metadata(segment_metadata)
+        options = options.over_series(series_attributes_of_node(segmentation_node))
+        return write_segmentation(segmentation, source, Path(output_dir), options)
 
     def load_segmentation(
         self, path: Path, reference_volume_node: slicer.vtkMRMLScalarVolumeNode | None = None
@@ -223,9 +166,7 @@ class DicomManager:
         result = read_seg(path, reference)
         node = create_layered_segmentation_node(
             self.scene,
-            result.layers,
-            result.segments,
-            result.layer_of_segment,
+            result,
             name=result.info.series_description or path.stem,
             adopt_arrays=True,  # read for this node alone: no copy of the volume
         )
@@ -252,7 +193,7 @@ class DicomManager:
         reference geometry. The node's ID, name and hierarchy item stay.
         """
         result = read_seg(Path(path), grid_of_volume_node(reference_volume_node))
-        replace_segments(segmentation_node, result.layers, result.segments, result.layer_of_segment, adopt_arrays=True)
+        replace_segments(segmentation_node, result, adopt_arrays=True)
         segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
         logger.info("Placed %s on the grid of %r", path, reference_volume_node.GetName())
 

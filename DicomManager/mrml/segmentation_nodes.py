@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import highdicom as hd
 import numpy as np
@@ -23,13 +23,14 @@ import slicer
 from vtkmodules.vtkCommonCore import reference as vtk_reference
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
-from ..core.geometry import match_to_grid
-from ..core.label_layers import merge_label_layers, relabelled, segment_numbers, values_not_in
-from ..core.seg_dataset import SegInfo
-from ..core.seg_nrrd import BINARY_LABELMAP
-from ..core.seg_writer import SeriesAttributes
-from ..core.segment_metadata import SegmentMetadata
-from ..core.segment_tags import SEGMENT_TAG_NAMES, segment_metadata_from_tags, segment_tags
+from ..core.geometry.grids import match_to_grid
+from ..core.reading.seg_contents import SegInfo
+from ..core.segments.label_layers import merge_label_layers, relabelled, segment_numbers, values_not_in
+from ..core.segments.layered_segmentation import LayeredSegmentation
+from ..core.segments.segment_metadata import SegmentMetadata
+from ..core.segments.segment_tags import SEGMENT_TAG_NAMES, segment_metadata_from_tags, segment_tags
+from ..core.slicer_files.seg_nrrd import BINARY_LABELMAP
+from ..core.writing.export_options import SeriesAttributes
 from ..errors import GeometryMismatchError, InvalidSegmentationError
 from .image_arrays import array_from_image, fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
 
@@ -95,6 +96,17 @@ def labels_from_segmentation_node(
     return merge_label_layers(node_layers.layers, node_layers.names), node_layers.numbers
 
 
+def layered_segmentation_of_node(
+    segmentation_node: slicer.vtkMRMLSegmentationNode, reference: hd.VolumeGeometry
+) -> LayeredSegmentation:
+    """The node's segments on ``reference``, as the core writers take them (see :func:`layers_from_segmentation_node`)."""
+    node_layers = layers_from_segmentation_node(segmentation_node, reference)
+    numbers = node_layers.numbers.items()
+    segments = [segment_metadata_from_node(segmentation_node, segment_id, number) for segment_id, number in numbers]
+    layers = [hd.Volume(layer, reference.affine, "PATIENT", reference.frame_of_reference_uid) for layer in node_layers.layers]
+    return LayeredSegmentation(layers=layers, segments=segments, layer_of_segment=node_layers.layer_of_segment)
+
+
 def segment_metadata_from_node(
     segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str, number: int
 ) -> SegmentMetadata:
@@ -115,19 +127,11 @@ def create_segmentation_node(
     Voxels whose value names none of ``segments`` (padding, or the background
     segment) become 0, which Slicer reads as "no segment".
     """
-    return create_layered_segmentation_node(
-        scene, [labels], segments, {segment.number: 0 for segment in segments}, name
-    )
+    return create_layered_segmentation_node(scene, LayeredSegmentation.from_labels(labels, segments), name)
 
 
 def create_layered_segmentation_node(
-    scene: slicer.vtkMRMLScene,
-    layers: Sequence[hd.Volume],
-    segments: Sequence[SegmentMetadata],
-    layer_of_segment: dict[int, int],
-    name: str,
-    *,
-    adopt_arrays: bool = False,
+    scene: slicer.vtkMRMLScene, segmentation: LayeredSegmentation, name: str, *, adopt_arrays: bool = False
 ) -> slicer.vtkMRMLSegmentationNode:
     """A new segmentation node whose segments sit in the given label layers (overlapping segments apart).
 
@@ -137,7 +141,7 @@ def create_layered_segmentation_node(
     (for arrays made for it, such as a SEG just read).
     """
     # Segments are built before the node is added, so a bad one leaves nothing in the scene.
-    built = _segments_on_layers(layers, segments, layer_of_segment, adopt_arrays)
+    built = _segments_on_layers(segmentation, adopt_arrays)
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
     node.CreateDefaultDisplayNodes()
     _add_segments(node, built)
@@ -145,26 +149,20 @@ def create_layered_segmentation_node(
 
 
 def replace_segments(
-    segmentation_node: slicer.vtkMRMLSegmentationNode,
-    layers: Sequence[hd.Volume],
-    segments: Sequence[SegmentMetadata],
-    layer_of_segment: dict[int, int],
-    *,
-    adopt_arrays: bool = False,
+    segmentation_node: slicer.vtkMRMLSegmentationNode, segmentation: LayeredSegmentation, *, adopt_arrays: bool = False
 ) -> None:
     """Put these segments in place of the node's own, keeping the node (its ID, name and hierarchy item).
 
     The new segments are built first, so a bad one leaves the node as it was.
     """
-    built = _segments_on_layers(layers, segments, layer_of_segment, adopt_arrays)
+    built = _segments_on_layers(segmentation, adopt_arrays)
     _remove_all_segments(segmentation_node.GetSegmentation())
     _add_segments(segmentation_node, built)
 
 
-def _segments_on_layers(
-    layers: Sequence[hd.Volume], segments: Sequence[SegmentMetadata], layer_of_segment: dict[int, int], adopt_arrays: bool
-) -> list[tuple[slicer.vtkSegment, str]]:
+def _segments_on_layers(segmentation: LayeredSegmentation, adopt_arrays: bool) -> list[tuple[slicer.vtkSegment, str]]:
     """Each segment with its ID, sharing one image per layer; voxels of no listed segment become 0."""
+    layers, segments, layer_of_segment = segmentation.layers, segmentation.segments, segmentation.layer_of_segment
     images = []
     for index, layer in enumerate(layers):
         numbers = [segment.number for segment in segments if layer_of_segment[segment.number] == index]
@@ -240,12 +238,10 @@ def set_series_attributes(segmentation_node: slicer.vtkMRMLSegmentationNode, inf
             segmentation_node.SetAttribute(attribute, str(value))
 
 
-def series_attributes_of_node(
-    segmentation_node: slicer.vtkMRMLSegmentationNode, base: SeriesAttributes = SeriesAttributes()
-) -> SeriesAttributes:
-    """``base`` with the content and clinical trial attributes the node keeps from the SEG it was loaded from."""
+def series_attributes_of_node(segmentation_node: slicer.vtkMRMLSegmentationNode) -> SeriesAttributes:
+    """The content and clinical trial attributes the node keeps from the SEG it was loaded from (others unset)."""
     kept = {field: segmentation_node.GetAttribute(attribute) for field, attribute in SERIES_ATTRIBUTES.items()}
-    return replace(base, **{field: value for field, value in kept.items() if value})
+    return SeriesAttributes(**{field: value for field, value in kept.items() if value})
 
 
 def discard_segmentation_node(segmentation_node: slicer.vtkMRMLSegmentationNode) -> None:

@@ -16,18 +16,19 @@ import slicer
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
-from ..core.file_output import write_atomically
-from ..core.geometry import geometry_from_ijk_to_ras
-from ..core.nrrd_check import check_nrrd_file
-from ..core.seg_nrrd import SEGMENTATION_SUFFIX
-from ..core.segment_metadata import SegmentMetadata
+from ..core.geometry.grids import geometry_from_ijk_to_ras
+from ..core.segments.layered_segmentation import LayeredSegmentation
+from ..core.segments.segment_metadata import SegmentMetadata
+from ..core.slicer_files.nrrd_header import check_nrrd_file
+from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX
+from ..core.writing.file_output import write_atomically
 from ..errors import InvalidSegmentationError, LabelFileError
 from .image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid, matrix_to_numpy
 from .segmentation_nodes import create_layered_segmentation_node
 
 
 def read_segmentation_file(scene: slicer.vtkMRMLScene, path: Path) -> slicer.vtkMRMLSegmentationNode:
-    """Read a ``.seg.nrrd`` file into a new segmentation node (checked first: see :mod:`..core.nrrd_check`)."""
+    """Read a ``.seg.nrrd`` file into a new segmentation node, checked first (see :mod:`...core.slicer_files.nrrd_header`)."""
     path = Path(path)
     _require_file(path)
     check_nrrd_file(path)
@@ -104,7 +105,7 @@ def segmentation_node_from_label_volumes(
         raise LabelFileError(f"Label values {undescribed} have no segment metadata.")
     for segment in segments:
         layer_of_segment.setdefault(segment.number, 0)  # described but absent: an empty segment
-    return create_layered_segmentation_node(scene, volumes, segments, layer_of_segment, name)
+    return create_layered_segmentation_node(scene, LayeredSegmentation(volumes, segments, layer_of_segment), name)
 
 
 def write_segmentation_file(

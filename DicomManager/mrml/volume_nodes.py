@@ -15,7 +15,7 @@ import slicer
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
-from ..core.source_series import SourceSeries, read_series_voxels
+from ..core.geometry.source_series import SourceSeries, read_series_voxels
 from ..errors import GeometryMismatchError, SourceSeriesError
 from .image_arrays import fill_image_from_array, grid_of_image, ijk_to_ras_of_grid, matrix_to_numpy
 

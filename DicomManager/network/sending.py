@@ -26,9 +26,9 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
-from ..core.compression import DEFLATED_IMAGE_FRAME_COMPRESSION
-from ..core.deflated_frames import inflate_frames
-from ..core.sop_classes import SOP_CLASS_NAMES
+from ..core.codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION
+from ..core.codecs.deflated_frames import inflate_frames
+from ..core.segments.sop_classes import SOP_CLASS_NAMES
 from ..errors import DependencyError, SegFileError, SendError
 from .destinations import Destination, DicomWebDestination, DimseDestination
 

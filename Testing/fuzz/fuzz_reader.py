@@ -29,7 +29,7 @@ import pydicom
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutations import SEEDS, TESTDATA, random_mutation  # noqa: E402
 
-from DicomManager.core.seg_reader import read_seg  # noqa: E402
+from DicomManager import read_seg  # noqa: E402
 from DicomManager.errors import DicomLabelMapSegError  # noqa: E402
 
 

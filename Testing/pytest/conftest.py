@@ -23,9 +23,9 @@ import pytest
 import slicer
 from orthanc_server import DICOMWEB_PLUGIN, OrthancServer
 
-from DicomManager.core.geometry import match_to_grid
-from DicomManager.core.segment_metadata import Code, SegmentMetadata
-from DicomManager.core.synthetic_series import SyntheticSeriesInfo, write_ct_series
+from DicomManager import Code, SegmentMetadata
+from DicomManager.core.geometry.grids import match_to_grid
+from DicomManager.core.writing.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from DicomManager.mrml.manager import DicomManager
 from DicomManager.mrml.scene_setup import SlicerCoreSession, start_session
 from DicomManager.mrml.storage import read_label_volume

@@ -86,8 +86,8 @@ def main(module_file: Path, site_dirs: list[str]) -> dict:
         "highdicom_imported": "highdicom" in sys.modules,
         "compression_choices": _compression_choices(module),
     }
-    from DicomManager.core.compression import Compression
-    from DicomManager.core.package_requirements import missing_requirements, requirements_to_read, requirements_to_write
+    from DicomManager import Compression
+    from DicomManager.app.package_requirements import missing_requirements, requirements_to_read, requirements_to_write
 
     report["missing_to_write"] = {c.value: missing_requirements(requirements_to_write(c)) for c in Compression}
     report["missing_to_read"] = {

@@ -8,12 +8,16 @@ import pydicom
 import pytest
 from conftest import blob_labels, demo_segments, make_grid, shared_data, write_series
 
-from DicomManager.core.dcmqi_metadata import read_dcmqi_metadata
-from DicomManager.core.seg_reader import read_labelmap_seg
-from DicomManager.core.seg_writer import write_labelmap_seg
-from DicomManager.core.segment_metadata import SegmentMetadata
-from DicomManager.core.source_series import read_source_series, read_source_series_folder
-from DicomManager.core.terminology import codes_from_terminology_entry
+from DicomManager import (
+    ExportOptions,
+    SegmentMetadata,
+    read_seg,
+    read_source_series,
+    read_source_series_folder,
+    write_labelmap_seg,
+)
+from DicomManager.core.segments.dcmqi_metadata import read_dcmqi_metadata
+from DicomManager.core.segments.terminology import codes_from_terminology_entry
 from DicomManager.errors import (
     GeometryMismatchError,
     InvalidSegmentationError,
@@ -45,18 +49,17 @@ def volume(source, array):
 )
 def test_bad_labels_are_refused(source, tmp_path, array, segments, message):
     with pytest.raises(InvalidSegmentationError, match=message):
-        write_labelmap_seg(volume(source, array), demo_segments(segments), source, tmp_path / "seg.dcm")
+        write_labelmap_seg(volume(source, array), demo_segments(segments), source, tmp_path, ExportOptions(file_name="seg.dcm"))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_segment_metadata_is_named(source, tmp_path):
     labels = blob_labels((6, 20, 18), [1])
     with pytest.raises(InvalidSegmentationError, match=r"Segment 1 \('Liver'\): algorithm type AUTOMATIC needs"):
-        write_labelmap_seg(
-            volume(source, labels), [SegmentMetadata(1, "Liver", algorithm_type="AUTOMATIC")], source, tmp_path / "s.dcm"
-        )
+        write_labelmap_seg(volume(source, labels), [SegmentMetadata(1, "Liver", algorithm_type="AUTOMATIC")], source, tmp_path,
+            ExportOptions(file_name="s.dcm"))
     with pytest.raises(InvalidSegmentationError, match=r"Segment numbers \[1\] are used by more than one"):
-        write_labelmap_seg(volume(source, labels), demo_segments([1, 1]), source, tmp_path / "s.dcm")
+        write_labelmap_seg(volume(source, labels), demo_segments([1, 1]), source, tmp_path, ExportOptions(file_name="s.dcm"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -65,11 +68,12 @@ def test_grid_that_does_not_match_the_source_is_refused(source, tmp_path):
     coarse = source.geometry.affine.copy()
     coarse[:3, :3] *= 2
     with pytest.raises(GeometryMismatchError, match="spacing"):
-        write_labelmap_seg(hd.Volume(labels, coarse, "PATIENT"), demo_segments([1]), source, tmp_path / "s.dcm")
+        write_labelmap_seg(hd.Volume(labels, coarse, "PATIENT"), demo_segments([1]), source, tmp_path,
+            ExportOptions(file_name="s.dcm"))
     too_big = np.zeros((8, 20, 18), dtype=np.uint8)
     too_big[7] = 1
     with pytest.raises(GeometryMismatchError, match="outside the reference grid"):
-        write_labelmap_seg(volume(source, too_big), demo_segments([1]), source, tmp_path / "s.dcm")
+        write_labelmap_seg(volume(source, too_big), demo_segments([1]), source, tmp_path, ExportOptions(file_name="s.dcm"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -78,9 +82,10 @@ def test_existing_output_is_never_replaced_unasked(source, tmp_path):
     path.write_bytes(b"precious")
     labels = blob_labels((6, 20, 18), [1])
     with pytest.raises(OutputExistsError, match="exists already"):
-        write_labelmap_seg(volume(source, labels), demo_segments([1]), source, path)
+        write_labelmap_seg(volume(source, labels), demo_segments([1]), source, path.parent, ExportOptions(file_name=path.name))
     assert path.read_bytes() == b"precious"
-    write_labelmap_seg(volume(source, labels), demo_segments([1]), source, path, overwrite=True)
+    write_labelmap_seg(volume(source, labels), demo_segments([1]), source, path.parent, ExportOptions(file_name=path.name,
+        overwrite=True))
     assert path.read_bytes()[128:132] == b"DICM"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.dcm"]
 
@@ -89,21 +94,21 @@ def test_unreadable_and_wrong_files_are_named(tmp_path):
     junk = tmp_path / "junk.dcm"
     junk.write_bytes(b"not dicom at all")
     with pytest.raises(SegFileError, match="junk.dcm: not a readable DICOM file"):
-        read_labelmap_seg(junk)
+        read_seg(junk)
     with pytest.raises(SegFileError, match="no such file"):
-        read_labelmap_seg(tmp_path / "missing.dcm")
-    with pytest.raises(SegFileError, match="not a Label Map Segmentation"):
-        read_labelmap_seg(shared_data("dcmqi/liver.dcm"))
+        read_seg(tmp_path / "missing.dcm")
+    with pytest.raises(SegFileError, match="01.dcm: SOPClassUID 1.2.840.10008.5.1.4.1.1.2 is not a Segmentation"):
+        read_seg(shared_data("dcmqi/ct-3slice/01.dcm"))
     truncated = tmp_path / "truncated.dcm"
     truncated.write_bytes(shared_data("dcmqi/sparse-labelmap-ppv5.dcm").read_bytes()[:3000])
     with pytest.raises(SegFileError, match="truncated.dcm"):
-        read_labelmap_seg(truncated)
+        read_seg(truncated)
 
 
 def test_seg_on_the_wrong_reference_is_refused():
     other = read_source_series_folder(shared_data("dcmqi/ct-3slice"))
     with pytest.raises(GeometryMismatchError, match="frame of reference|orientation|spacing|outside"):
-        read_labelmap_seg(shared_data("dcmqi/sparse-labelmap-noppv.dcm"), other.geometry)
+        read_seg(shared_data("dcmqi/sparse-labelmap-noppv.dcm"), other.geometry)
 
 
 def test_bad_source_series_is_named(tmp_path):
@@ -129,7 +134,7 @@ def test_bad_metadata_and_terminology_are_named(tmp_path):
 
 
 def test_same_voxel_grid_accepts_flips_and_names_shifts(source):
-    from DicomManager.core.geometry import check_same_voxel_grid
+    from DicomManager.core.geometry.grids import check_same_voxel_grid
 
     grid = source.geometry
     check_same_voxel_grid(grid.flip_spatial(axes=[0]), grid, "flipped")
@@ -176,7 +181,7 @@ def test_outputs_get_the_permissions_of_an_ordinary_file(tmp_path):
     """Written through a private temporary file, an output must still be readable as open() would make it."""
     import os
 
-    from DicomManager.core.file_output import write_atomically
+    from DicomManager.core.writing.file_output import write_atomically
 
     umask = os.umask(0o022)
     try:

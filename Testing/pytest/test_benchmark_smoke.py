@@ -10,7 +10,7 @@ import highdicom as hd
 import numpy as np
 from conftest import PROJECT_ROOT, on_grid
 
-from DicomManager.core.source_series import read_source_series_folder
+from DicomManager import read_source_series_folder
 from DicomManager.mrml.storage import read_label_volume
 
 

@@ -12,7 +12,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "Testing" / "fuzz"))
 from fuzz_reader import fuzz  # noqa: E402
 from mutations import BINARY_CASES, FRACTIONAL_CASES, LABELMAP_CASES, truncated, write_case  # noqa: E402
 
-from DicomManager.core.seg_reader import read_seg  # noqa: E402
+from DicomManager import read_seg  # noqa: E402
 from DicomManager.errors import DicomLabelMapSegError  # noqa: E402
 
 FUZZ_COUNT_IN_CI = 300

@@ -13,8 +13,7 @@ import pydicom
 import pytest
 from conftest import on_grid, read_segments_with_dcmqi, shared_data
 
-from DicomManager.core.seg_reader import read_seg
-from DicomManager.core.source_series import read_source_series_folder
+from DicomManager import read_seg, read_source_series_folder
 from DicomManager.errors import GeometryMismatchError, SegFileError
 from DicomManager.mrml.segmentation_nodes import BINARY_LABELMAP
 from DicomManager.mrml.storage import read_label_volume
@@ -140,8 +139,8 @@ def test_classic_seg_loads_into_a_layered_segmentation_node(manager, scene):
 
 def test_multiframe_source_both_ways(manager, scene, tmp_path):
     """Export over dcmqi's enhanced multiframe CT, find it again from the SEG, and load classic SEGs on its grid."""
-    from DicomManager.core.dcmqi_metadata import read_dcmqi_metadata
-    from DicomManager.core.seg_references import read_seg_references
+    from DicomManager.core.reading.seg_references import read_seg_references
+    from DicomManager.core.segments.dcmqi_metadata import read_dcmqi_metadata
     from DicomManager.mrml.segmentation_nodes import labels_from_segmentation_node
     from DicomManager.mrml.storage import segmentation_node_from_label_volumes
     from DicomManager.mrml.volume_nodes import grid_of_volume_node

@@ -11,9 +11,8 @@ import numpy as np
 import pydicom
 from conftest import on_grid, shared_data
 
+from DicomManager import read_seg, read_source_series_folder
 from DicomManager.cli.main import main
-from DicomManager.core.seg_reader import read_labelmap_seg
-from DicomManager.core.source_series import read_source_series_folder
 from DicomManager.mrml.storage import read_label_volume, read_segmentation_file, write_label_volume
 
 
@@ -62,7 +61,7 @@ def test_export_from_seg_nrrd_round_trips(tmp_path, scene):
                  "--output", str(first), "--series-description", "Liver and spine"]) == 0
     assert main(["import", str(first), "--output", str(seg_nrrd)]) == 0
     assert main(["export", "--reference", reference, "--segmentation", str(seg_nrrd), "--output", str(second)]) == 0
-    a, b = read_labelmap_seg(first), read_labelmap_seg(second)
+    a, b = read_seg(first), read_seg(second)
     np.testing.assert_array_equal(a.labels.array, b.labels.array)
     assert a.segments == b.segments
     assert a.info.series_description == "Liver and spine"
@@ -104,7 +103,7 @@ def test_export_nifti_label_volume(tmp_path, scene):
         assert main(["export", "--reference", str(reference), "--segmentation", str(source),
                      "--metadata", metadata, "--output", str(output)]) == 0
     grid = read_source_series_folder(reference).geometry
-    a, b = read_labelmap_seg(from_nifti, grid), read_labelmap_seg(from_nrrd, grid)
+    a, b = read_seg(from_nifti, grid), read_seg(from_nrrd, grid)
     np.testing.assert_array_equal(a.labels.array, b.labels.array)
     np.testing.assert_array_equal(a.labels.array, on_grid(original, grid))
     assert a.segments == b.segments and [s.number for s in a.segments] == [1, 5]

@@ -9,10 +9,9 @@ import pydicom
 from conftest import demo_segments, on_grid, shared_data
 from test_classic_seg import segment_masks
 
+from DicomManager import read_seg, read_source_series_folder
 from DicomManager.cli.main import main
-from DicomManager.core.seg_reader import read_seg
-from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
-from DicomManager.core.source_series import read_source_series_folder
+from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
 from DicomManager.mrml.storage import read_label_volume, write_segmentation_file
 

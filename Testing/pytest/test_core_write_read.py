@@ -10,12 +10,18 @@ import pydicom
 import pytest
 from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, on_grid, read_with_dcmqi, write_series
 
-from DicomManager.core.compression import Compression
-from DicomManager.core.seg_reader import read_labelmap_seg
-from DicomManager.core.seg_references import read_seg_references
-from DicomManager.core.seg_writer import SeriesAttributes, write_labelmap_seg
-from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
-from DicomManager.core.source_series import read_source_series
+from DicomManager import (
+    Compression,
+    ExportOptions,
+    LayeredSegmentation,
+    SeriesAttributes,
+    read_seg,
+    read_source_series,
+    write_labelmap_seg,
+    write_segmentation,
+)
+from DicomManager.core.reading.seg_references import read_seg_references
+from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
 
 GAPPED_NUMBERS = [1, 2, 5, 9, 40]
 
@@ -28,7 +34,7 @@ def source(tmp_path_factory: pytest.TempPathFactory):
 
 def write(source, labels: np.ndarray, numbers: list[int], path: Path, **options) -> Path:
     volume = hd.Volume(labels, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid)
-    write_labelmap_seg(volume, demo_segments(numbers), source, path, **options)
+    write_labelmap_seg(volume, demo_segments(numbers), source, path.parent, ExportOptions(file_name=path.name, **options))
     return path
 
 
@@ -50,7 +56,7 @@ def test_every_compression_round_trips_and_validates(source, tmp_path, scene, co
     assert dataset.BitsAllocated == 8
     assert int(dataset.NumberOfFrames) == np.count_nonzero(labels.any(axis=(1, 2)))
 
-    result = read_labelmap_seg(path, source.geometry)
+    result = read_seg(path, source.geometry)
     np.testing.assert_array_equal(result.labels.array, labels)
     assert [s.number for s in result.segments] == GAPPED_NUMBERS
     assert result.segments == demo_segments(GAPPED_NUMBERS)
@@ -101,7 +107,7 @@ def test_sixteen_bit_labels(source, tmp_path, scene, compression, caplog):
     assert dataset.BitsAllocated == 16
     assert dataset.file_meta.TransferSyntaxUID == compression.transfer_syntax_uid
     assert "OHIF keeps label maps in 8 bits" in caplog.text
-    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, labels)
+    np.testing.assert_array_equal(read_seg(path, source.geometry).labels.array, labels)
 
     seg = hd.seg.segread(path)
     np.testing.assert_array_equal(on_grid(seg.get_volume(combine_segments=True), source.geometry), labels)
@@ -127,7 +133,7 @@ def test_deflate_is_written_at_the_best_compression_level(source, tmp_path):
     assert path.stat().st_size < at_default_level.stat().st_size
     reread = pydicom.dcmread(path)
     assert reread.file_meta.TransferSyntaxUID == Compression.DEFLATE.transfer_syntax_uid
-    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, labels)
+    np.testing.assert_array_equal(read_seg(path, source.geometry).labels.array, labels)
 
 
 def test_segmentation_on_part_of_the_grid(source, tmp_path):
@@ -136,16 +142,17 @@ def test_segmentation_on_part_of_the_grid(source, tmp_path):
     affine = source.geometry.affine.copy()
     affine[:3, 3] = affine[:3, :3] @ [2, 5, 4] + affine[:3, 3]
     path = tmp_path / "part.dcm"
-    write_labelmap_seg(hd.Volume(part, affine, "PATIENT"), demo_segments([3, 4]), source, path)
+    write_labelmap_seg(hd.Volume(part, affine, "PATIENT"), demo_segments([3, 4]), source, path.parent,
+        ExportOptions(file_name=path.name))
     expected = np.zeros_like(labels)
     expected[2:9, 5:30, 4:20] = part
-    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, expected)
+    np.testing.assert_array_equal(read_seg(path, source.geometry).labels.array, expected)
 
 
 def test_all_segments_empty_still_writes_a_valid_seg(source, tmp_path):
     labels = np.zeros(source.geometry.spatial_shape, dtype=np.uint8)
     path = write(source, labels, [1, 2], tmp_path / "empty.dcm")
-    result = read_labelmap_seg(path, source.geometry)
+    result = read_seg(path, source.geometry)
     assert not result.labels.array.any()
     assert [s.number for s in result.segments] == [1, 2]
     assert dciodvfy_errors(path) == []
@@ -160,8 +167,8 @@ def test_frames_stored_in_reverse_order_load_the_same(source, tmp_path):
     dataset.PixelData = np.ascontiguousarray(frames[::-1]).tobytes()
     reversed_path = tmp_path / "reversed.dcm"
     dataset.save_as(reversed_path, enforce_file_format=True)
-    np.testing.assert_array_equal(read_labelmap_seg(reversed_path, source.geometry).labels.array, labels)
-    np.testing.assert_array_equal(on_grid(read_labelmap_seg(reversed_path).labels, source.geometry), labels)
+    np.testing.assert_array_equal(read_seg(reversed_path, source.geometry).labels.array, labels)
+    np.testing.assert_array_equal(on_grid(read_seg(reversed_path).labels, source.geometry), labels)
 
 
 def test_series_attributes_are_written(source, tmp_path):
@@ -171,7 +178,7 @@ def test_series_attributes_are_written(source, tmp_path):
         content_description="reviewed", content_creator_name="Doe^Jane",
     )
     path = write(source, labels, [1], tmp_path / "seg.dcm", series=series)
-    info = read_labelmap_seg(path).info
+    info = read_seg(path).info
     assert (info.series_description, info.series_number, info.content_label) == ("Liver by hand", 42, "LIVER")
     assert (info.content_description, info.content_creator_name) == ("reviewed", "Doe^Jane")
     assert info.referenced_series_uid == source.series_instance_uid
@@ -186,19 +193,21 @@ def test_writing_pauses_garbage_collection_and_always_restores_it(source, tmp_pa
     """The writer pauses the cyclic collector (benchmarks/README.md says why); it must come back on, failure or not."""
     import gc
 
-    from DicomManager.core.seg_series_writer import write_segmentation_series
     from DicomManager.errors import InvalidSegmentationError
 
     labels = blob_labels(source.geometry.spatial_shape, [1, 2])
     volume = hd.Volume(labels, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid)
-    write_segmentation_series([volume], {1: 0, 2: 0}, demo_segments([1, 2]), source, tmp_path / "ok.dcm")
+    write_segmentation(LayeredSegmentation([volume], demo_segments([1, 2]), {1: 0, 2: 0}), source, tmp_path,
+        ExportOptions(file_name="ok.dcm"))
     assert gc.isenabled()
     with pytest.raises(InvalidSegmentationError):  # segment 2 is labelled but not described
-        write_segmentation_series([volume], {1: 0}, demo_segments([1]), source, tmp_path / "bad.dcm")
+        write_segmentation(LayeredSegmentation([volume], demo_segments([1]), {1: 0}), source, tmp_path,
+            ExportOptions(file_name="bad.dcm"))
     assert gc.isenabled() and not (tmp_path / "bad.dcm").exists()
     gc.disable()
     try:
-        write_segmentation_series([volume], {1: 0, 2: 0}, demo_segments([1, 2]), source, tmp_path / "off.dcm")
+        write_segmentation(LayeredSegmentation([volume], demo_segments([1, 2]), {1: 0, 2: 0}), source, tmp_path,
+            ExportOptions(file_name="off.dcm"))
         assert not gc.isenabled()  # a caller's choice to keep it off is kept
     finally:
         gc.enable()

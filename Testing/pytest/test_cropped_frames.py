@@ -13,13 +13,17 @@ import pytest
 from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, on_grid, read_with_dcmqi, write_series
 from test_classic_seg import segment_masks
 
+from DicomManager import (
+    Compression,
+    ExportOptions,
+    LayeredSegmentation,
+    OverlapPolicy,
+    read_seg,
+    read_source_series,
+    write_labelmap_seg,
+    write_segmentation,
+)
 from DicomManager.cli.main import main
-from DicomManager.core.compression import Compression
-from DicomManager.core.overlap_policy import OverlapPolicy
-from DicomManager.core.seg_reader import read_labelmap_seg, read_seg
-from DicomManager.core.seg_series_writer import write_segmentation_series
-from DicomManager.core.seg_writer import write_labelmap_seg
-from DicomManager.core.source_series import read_source_series
 
 NUMBERS = [1, 2, 7]
 BOX = (slice(3, 10), slice(6, 31), slice(4, 22))
@@ -58,9 +62,8 @@ def inflated_for_dciodvfy(dataset: pydicom.Dataset, path):
 @pytest.mark.parametrize("compression", [Compression.RLE, Compression.DEFLATE])
 def test_labelmap_frames_cover_the_labelled_rectangle_and_read_back_exactly(source, labels, tmp_path, scene, compression):
     path = tmp_path / "cropped.dcm"
-    write_labelmap_seg(
-        volume_on(source, labels), demo_segments(NUMBERS), source, path, compression=compression, crop_to_segments=True
-    )
+    write_labelmap_seg(volume_on(source, labels), demo_segments(NUMBERS), source, path.parent, ExportOptions(file_name=path.name,
+        compression=compression, crop_to_segments=True))
 
     dataset = pydicom.dcmread(path)
     assert (dataset.Rows, dataset.Columns) == (25, 18)
@@ -74,8 +77,8 @@ def test_labelmap_frames_cover_the_labelled_rectangle_and_read_back_exactly(sour
                   for f in dataset.PerFrameFunctionalGroupsSequence]
     assert sorted(referenced) == [3, 4, 5, 7, 8, 9]
 
-    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, labels)
-    own = read_labelmap_seg(path).labels  # on the SEG's own grid: the labelled box
+    np.testing.assert_array_equal(read_seg(path, source.geometry).labels.array, labels)
+    own = read_seg(path).labels  # on the SEG's own grid: the labelled box
     assert own.spatial_shape == (7, 25, 18)
     np.testing.assert_array_equal(on_grid(own, source.geometry), labels)
     highdicom_labels = hd.seg.segread(path).get_volume(combine_segments=True)
@@ -90,8 +93,8 @@ def test_cropped_is_smaller_than_full_frames(source, labels, tmp_path):
     sizes, pixel_bytes = {}, {}
     for crop in (False, True):
         path = tmp_path / f"crop-{crop}.dcm"
-        write_labelmap_seg(volume_on(source, labels), demo_segments(NUMBERS), source, path,
-                           compression=Compression.NONE, crop_to_segments=crop)
+        write_labelmap_seg(volume_on(source, labels), demo_segments(NUMBERS), source, path.parent,
+            ExportOptions(file_name=path.name, compression=Compression.NONE, crop_to_segments=crop))
         sizes[crop], pixel_bytes[crop] = path.stat().st_size, len(pydicom.dcmread(path).PixelData)
     assert pixel_bytes == {False: 6 * 40 * 36, True: 6 * 25 * 18}
     assert sizes[True] < sizes[False]
@@ -100,10 +103,11 @@ def test_cropped_is_smaller_than_full_frames(source, labels, tmp_path):
 def test_empty_segmentation_keeps_one_full_frame(source, tmp_path):
     path = tmp_path / "empty.dcm"
     empty = np.zeros(source.geometry.spatial_shape, dtype=np.uint8)
-    write_labelmap_seg(volume_on(source, empty), demo_segments(NUMBERS), source, path, crop_to_segments=True)
+    write_labelmap_seg(volume_on(source, empty), demo_segments(NUMBERS), source, path.parent, ExportOptions(file_name=path.name,
+        crop_to_segments=True))
     dataset = pydicom.dcmread(path)
     assert (dataset.Rows, dataset.Columns) == (40, 36)
-    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, empty)
+    np.testing.assert_array_equal(read_seg(path, source.geometry).labels.array, empty)
 
 
 def test_overlapping_segments_in_a_cropped_binary_seg(source, labels, tmp_path):
@@ -111,10 +115,11 @@ def test_overlapping_segments_in_a_cropped_binary_seg(source, labels, tmp_path):
     second_layer = np.zeros_like(labels)
     second_layer[5:7, 6:12, 8:30] = 4  # overlaps segment 2 at (5, 6, 21) and widens the box to column 29
     path = tmp_path / "binary.dcm"
-    write_segmentation_series(
-        [volume_on(source, first_layer), volume_on(source, second_layer)], {1: 0, 2: 0, 3: 0, 4: 1},
-        demo_segments([1, 2, 3, 4]), source, path, overlap=OverlapPolicy.BINARY, crop_to_segments=True,
+    segmentation = LayeredSegmentation(
+        [volume_on(source, first_layer), volume_on(source, second_layer)], demo_segments([1, 2, 3, 4]), {1: 0, 2: 0, 3: 0, 4: 1}
     )
+    options = ExportOptions(file_name=path.name, overlap=OverlapPolicy.BINARY, crop_to_segments=True)
+    write_segmentation(segmentation, source, path.parent, options)
 
     dataset = pydicom.dcmread(path)
     assert (dataset.SegmentationType, dataset.Rows, dataset.Columns) == ("BINARY", 25, 26)
@@ -126,14 +131,14 @@ def test_overlapping_segments_in_a_cropped_binary_seg(source, labels, tmp_path):
 
 
 def test_command_line_crops_on_request(source, labels, tmp_path, scene):
-    from DicomManager.core.seg_nrrd import write_seg_nrrd
+    from DicomManager import write_seg_nrrd
 
     seg_nrrd = tmp_path / "labels.seg.nrrd"
-    write_seg_nrrd(seg_nrrd, [volume_on(source, labels)], demo_segments(NUMBERS), {n: 0 for n in NUMBERS})
+    write_seg_nrrd(seg_nrrd, LayeredSegmentation.from_labels(volume_on(source, labels), demo_segments(NUMBERS)))
     reference = str(source.paths[0].parent)
     for flags, name in (([], "full.dcm"), (["--crop-to-segments"], "cropped.dcm")):
         assert main(["export", "--reference", reference, "--segmentation", str(seg_nrrd),
                      "--output", str(tmp_path / name), *flags]) == 0
     full, cropped = (pydicom.dcmread(tmp_path / name, stop_before_pixels=True) for name in ("full.dcm", "cropped.dcm"))
     assert ((full.Rows, full.Columns), (cropped.Rows, cropped.Columns)) == ((40, 36), (25, 18))
-    np.testing.assert_array_equal(read_labelmap_seg(tmp_path / "cropped.dcm", source.geometry).labels.array, labels)
+    np.testing.assert_array_equal(read_seg(tmp_path / "cropped.dcm", source.geometry).labels.array, labels)

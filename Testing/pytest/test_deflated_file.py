@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
-from DicomManager.core.deflated_file import DEFLATE_LEVEL, MEMORY_LEVEL, PIECE_BYTES, deflate
+from DicomManager.core.codecs.deflated_file import DEFLATE_LEVEL, MEMORY_LEVEL, PIECE_BYTES, deflate
 
 
 def inflate(stream: bytes) -> bytes:

@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 from conftest import dciodvfy_errors, on_grid, read_with_dcmqi, shared_data
 
-from DicomManager.core.dcmqi_metadata import read_dcmqi_metadata
-from DicomManager.core.seg_reader import read_labelmap_seg
-from DicomManager.core.seg_writer import write_labelmap_seg
-from DicomManager.core.source_series import read_source_series_folder
+from DicomManager import ExportOptions, read_seg, read_source_series_folder, write_labelmap_seg
+from DicomManager.core.segments.dcmqi_metadata import read_dcmqi_metadata
 from DicomManager.mrml.storage import read_label_volume
 
 LABELMAP_FILES = [
@@ -32,9 +30,9 @@ def test_sparse_labelmaps_match_dcmqi_expected_output(scene, seg_file, expected_
     """Omitted frames take PixelPaddingValue (5) or 0, exactly as dcmqi's reader writes them."""
     expected = read_label_volume(scene, shared_data(expected_file))
     source = read_source_series_folder(shared_data("dcmqi/24x38x3/image"))
-    on_reference = read_labelmap_seg(shared_data(seg_file), source.geometry)
+    on_reference = read_seg(shared_data(seg_file), source.geometry)
     np.testing.assert_array_equal(on_reference.labels.array, on_grid(expected, source.geometry))
-    own_grid = read_labelmap_seg(shared_data(seg_file))
+    own_grid = read_seg(shared_data(seg_file))
     np.testing.assert_array_equal(on_grid(own_grid.labels, source.geometry), on_reference.labels.array)
     assert [s.label for s in on_reference.segments] == ["Liver"]
     assert on_reference.background is not None and on_reference.background.label == "Background"
@@ -46,7 +44,7 @@ def test_sparse_labelmaps_match_dcmqi_expected_output(scene, seg_file, expected_
 @pytest.mark.parametrize("seg_file", LABELMAP_FILES)
 def test_every_labelmap_file_reads_like_highdicom(seg_file):
     path = shared_data(seg_file)
-    ours = read_labelmap_seg(path)
+    ours = read_seg(path)
     theirs = hd.seg.segread(path).get_volume(combine_segments=True)
     if ours.info.pixel_padding_value:
         # highdicom fills omitted frames with 0 where dcmqi (and we) use the padding value.
@@ -60,8 +58,8 @@ def test_every_labelmap_file_reads_like_highdicom(seg_file):
 
 
 def test_palette_color_labelmap_keeps_segment_indices_and_colours():
-    plain = read_labelmap_seg(shared_data("highdicom/seg_image_sm_control_labelmap.dcm"))
-    palette = read_labelmap_seg(shared_data("highdicom/seg_image_sm_control_labelmap_palette_color.dcm"))
+    plain = read_seg(shared_data("highdicom/seg_image_sm_control_labelmap.dcm"))
+    palette = read_seg(shared_data("highdicom/seg_image_sm_control_labelmap_palette_color.dcm"))
     assert palette.info.photometric_interpretation == "PALETTE COLOR"
     np.testing.assert_array_equal(palette.labels.array, plain.labels.array)
     assert len(palette.segments) == 20
@@ -85,10 +83,10 @@ def test_dcmqi_inputs_export_to_the_labels_dcmqi_reads(scene, tmp_path, label_fi
     present = set(np.unique(labels.array).tolist()) - {0}
     segments = [s for s in metadata.segments if s.number in present] or metadata.segments
     path = tmp_path / "seg.dcm"
-    write_labelmap_seg(labels, segments, source, path, series=metadata.series)
+    write_labelmap_seg(labels, segments, source, path.parent, ExportOptions(file_name=path.name, series=metadata.series))
     assert dciodvfy_errors(path) == []
     expected = on_grid(labels, source.geometry)
-    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, expected)
+    np.testing.assert_array_equal(read_seg(path, source.geometry).labels.array, expected)
     np.testing.assert_array_equal(on_grid(read_with_dcmqi(path, tmp_path, scene), source.geometry), expected)
 
 
@@ -106,18 +104,19 @@ def test_labels_match_dcmqis_own_seg_of_the_same_input(scene, tmp_path, label_fi
     labels = read_label_volume(scene, shared_data(label_file))
     metadata = read_dcmqi_metadata(shared_data("dcmqi/metadata/seg-example.json"))
     path = tmp_path / "ours.dcm"
-    write_labelmap_seg(labels, metadata.segments, source, path)
+    write_labelmap_seg(labels, metadata.segments, source, path.parent, ExportOptions(file_name=path.name))
     theirs = on_grid(hd.seg.segread(shared_data(dcmqi_seg)).get_volume(combine_segments=True), source.geometry)
     assert theirs.any()
-    np.testing.assert_array_equal(read_labelmap_seg(path, source.geometry).labels.array, theirs)
+    np.testing.assert_array_equal(read_seg(path, source.geometry).labels.array, theirs)
 
 
 def test_export_over_a_multiframe_source(scene, tmp_path):
     source = read_source_series_folder(shared_data("dcmqi/24x38x3/multiframe"))
     labels = read_label_volume(scene, shared_data("dcmqi/24x38x3/nrrd/label.nrrd"))
     path = tmp_path / "seg.dcm"
-    write_labelmap_seg(labels, read_dcmqi_metadata(shared_data("dcmqi/metadata/seg-example.json")).segments, source, path)
+    write_labelmap_seg(labels, read_dcmqi_metadata(shared_data("dcmqi/metadata/seg-example.json")).segments, source, path.parent,
+        ExportOptions(file_name=path.name))
     assert dciodvfy_errors(path) == []
     np.testing.assert_array_equal(
-        read_labelmap_seg(path, source.geometry).labels.array, on_grid(labels, source.geometry)
+        read_seg(path, source.geometry).labels.array, on_grid(labels, source.geometry)
     )

@@ -6,7 +6,7 @@ import highdicom as hd
 import numpy as np
 import pytest
 
-from DicomManager.core.geometry import match_to_grid
+from DicomManager.core.geometry.grids import match_to_grid
 from DicomManager.errors import GeometryMismatchError
 
 # An oblique grid whose axes are not in the usual order, so that permutations and flips are not trivial.

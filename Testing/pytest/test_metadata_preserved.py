@@ -16,10 +16,10 @@ import pydicom
 import pytest
 from conftest import dciodvfy_errors, shared_data
 
-from DicomManager.core.seg_dataset import segments_of
-from DicomManager.core.seg_reader import read_seg
-from DicomManager.core.segment_metadata import AlgorithmIdentification, Code
-from DicomManager.core.segment_tags import ALGORITHM_IDENTIFICATION_TAG
+from DicomManager import Code, read_seg
+from DicomManager.core.reading.seg_contents import segments_of
+from DicomManager.core.segments.segment_metadata import AlgorithmIdentification
+from DicomManager.core.segments.segment_tags import ALGORITHM_IDENTIFICATION_TAG
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node, segment_metadata_from_node
 from DicomManager.mrml.volume_nodes import grid_of_volume_node
 

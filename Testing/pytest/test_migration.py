@@ -12,12 +12,11 @@ import pytest
 from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data
 from PIL import Image
 
+from DicomManager import read_seg, read_source_series_folder
 from DicomManager.batch.run_layout import read_run_folder
 from DicomManager.cli.main import main
-from DicomManager.core.geometry import check_same_voxel_grid
-from DicomManager.core.seg_dataset import segments_of
-from DicomManager.core.seg_reader import read_seg
-from DicomManager.core.source_series import read_source_series_folder
+from DicomManager.core.geometry.grids import check_same_voxel_grid
+from DicomManager.core.reading.seg_contents import segments_of
 from DicomManager.errors import MetadataFileError
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
 from DicomManager.mrml.storage import read_label_volume, write_label_volume, write_segmentation_file

@@ -8,8 +8,8 @@ import pytest
 import vtk
 from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, on_grid, read_with_dcmqi, write_series
 
-from DicomManager.core.compression import Compression
-from DicomManager.core.geometry import affine_from_ijk_to_ras
+from DicomManager import Compression, ExportOptions
+from DicomManager.core.geometry.grids import affine_from_ijk_to_ras
 from DicomManager.errors import GeometryMismatchError, InvalidSegmentationError, SourceSeriesError
 from DicomManager.mrml.image_arrays import matrix_to_numpy
 from DicomManager.mrml.segmentation_nodes import (
@@ -139,7 +139,7 @@ def test_overlapping_segments_are_refused_by_name(manager, scene, tmp_path):
     segment.SetName("Tumour")
     first.GetSegmentation().CopySegmentFromSegmentation(second.GetSegmentation(), "Segment_1")
     with pytest.raises(InvalidSegmentationError, match=r"'Structure 1' \(1\) and 'Tumour' \(2\): 75 voxels"):
-        manager.export_segmentation_as_dicom_seg(first, volume, "Overlap", tmp_path, overlap="error")
+        manager.export_segmentation_as_dicom_seg(first, volume, "Overlap", tmp_path, options=ExportOptions(overlap="error"))
     assert list(tmp_path.glob("*.dcm")) == []
 
 
@@ -196,15 +196,12 @@ def test_terminology_entries_are_understood_by_slicer(manager, scene, tmp_path, 
 @pytest.mark.parametrize("crop_to_segments", [False, True])
 def test_seg_loaded_before_its_volume_ends_as_if_the_volume_came_first(manager, scene, tmp_path, crop_to_segments):
     """The DICOM browser may load a SEG before the CT it references; placing it afterwards must give the same node."""
+    from DicomManager import read_source_series, write_labelmap_seg
     from DicomManager.cli.demo import make_demo_case
-    from DicomManager.core.seg_writer import write_labelmap_seg
-    from DicomManager.core.source_series import read_source_series
 
     case = make_demo_case(tmp_path / "ct")
-    seg = write_labelmap_seg(
-        case.labels, case.segments, read_source_series(case.series_files), tmp_path / "seg.dcm",
-        crop_to_segments=crop_to_segments,
-    )
+    seg = write_labelmap_seg(case.labels, case.segments, read_source_series(case.series_files), tmp_path,
+        ExportOptions(file_name="seg.dcm", crop_to_segments=crop_to_segments))
     first = manager.load_segmentation(seg.path)
     node_id, segment_ids = first.GetID(), list(first.GetSegmentation().GetSegmentIDs())
     volume = manager.load_reference_volume(tmp_path / "ct")

@@ -20,9 +20,8 @@ import pydicom
 import pytest
 from conftest import PROJECT_ROOT, demo_segments, external_program
 
+from DicomManager import Compression, ExportOptions, write_labelmap_seg
 from DicomManager.cli.demo import DemoFiles, write_demo_files
-from DicomManager.core.compression import Compression
-from DicomManager.core.seg_writer import write_labelmap_seg
 
 OHIF_FOLDER = PROJECT_ROOT / "Testing" / "ohif"
 
@@ -81,9 +80,8 @@ def expected_slices(labels: hd.Volume, sop_instance_uids: list[str]) -> dict[str
 
 @pytest.mark.parametrize("compression", list(Compression))
 def test_ohif_gets_our_labels_per_source_image(ohif_reader, demo, compression, tmp_path):
-    seg = write_labelmap_seg(
-        demo.case.labels, demo.case.segments, demo.source, tmp_path / f"{compression.value}.dcm", compression=compression
-    )
+    seg = write_labelmap_seg(demo.case.labels, demo.case.segments, demo.source, tmp_path,
+        ExportOptions(file_name=f"{compression.value}.dcm", compression=compression))
 
     loaded = ohif_reader(seg.path, demo.case.series_files[0].parent, tmp_path)
 
@@ -103,7 +101,7 @@ def test_ohif_gets_a_segmentation_of_a_few_slices_on_the_right_images(ohif_reade
     array[5:8, 20:40, 30:50] = 2
     array[20, 10:20, 10:20] = 7
     labels = hd.Volume(array, demo.case.labels.affine, "PATIENT", demo.case.labels.frame_of_reference_uid)
-    seg = write_labelmap_seg(labels, demo.case.segments, demo.source, tmp_path / "few.dcm")
+    seg = write_labelmap_seg(labels, demo.case.segments, demo.source, tmp_path, ExportOptions(file_name="few.dcm"))
 
     loaded = ohif_reader(seg.path, demo.case.series_files[0].parent, tmp_path)
 
@@ -119,7 +117,7 @@ def test_ohif_keeps_8_bit_labelmaps_so_export_warns_for_16_bit(ohif_reader, demo
     labels = hd.Volume(array, demo.case.labels.affine, "PATIENT", demo.case.labels.frame_of_reference_uid)
 
     with caplog.at_level(logging.WARNING):
-        seg = write_labelmap_seg(labels, demo_segments([3, 300]), demo.source, tmp_path / "sixteen.dcm")
+        seg = write_labelmap_seg(labels, demo_segments([3, 300]), demo.source, tmp_path, ExportOptions(file_name="sixteen.dcm"))
     assert "OHIF" in caplog.text and "255" in caplog.text
 
     loaded = ohif_reader(seg.path, demo.case.series_files[0].parent, tmp_path)
@@ -131,9 +129,8 @@ def test_ohif_keeps_8_bit_labelmaps_so_export_warns_for_16_bit(ohif_reader, demo
 
 def test_ohif_cannot_load_frames_cropped_to_the_segments(ohif_reader, demo, tmp_path):
     """Why cropping is opt-in: OHIF copies each frame into its source image's pixels, which must be the same size."""
-    seg = write_labelmap_seg(
-        demo.case.labels, demo.case.segments, demo.source, tmp_path / "cropped.dcm", crop_to_segments=True
-    )
+    seg = write_labelmap_seg(demo.case.labels, demo.case.segments, demo.source, tmp_path, ExportOptions(file_name="cropped.dcm",
+        crop_to_segments=True))
     header = pydicom.dcmread(seg.path, stop_before_pixels=True)
     assert (header.Rows, header.Columns) != (demo.source.datasets[0].Rows, demo.source.datasets[0].Columns)
 

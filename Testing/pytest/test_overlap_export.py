@@ -14,12 +14,10 @@ import pytest
 from conftest import dciodvfy_errors, demo_segments, make_grid, on_grid, read_segments_with_dcmqi, shared_data, write_series
 from test_classic_seg import segment_masks
 
+from DicomManager import Compression, ExportOptions, LayeredSegmentation, OverlapPolicy, read_seg
 from DicomManager.cli.main import main
-from DicomManager.core.compression import Compression
-from DicomManager.core.dcmqi_metadata import read_dcmqi_metadata
-from DicomManager.core.overlap_policy import OverlapPolicy
-from DicomManager.core.seg_reader import read_seg
-from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
+from DicomManager.core.segments.dcmqi_metadata import read_dcmqi_metadata
+from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
 from DicomManager.errors import InvalidSegmentationError
 from DicomManager.mrml.segmentation_nodes import create_layered_segmentation_node
 from DicomManager.mrml.storage import read_label_volume, segmentation_node_from_label_volumes
@@ -52,7 +50,8 @@ def partial_overlaps(manager, scene):
 def test_binary_policy_keeps_every_segment_in_one_classic_seg(partial_overlaps, manager, scene, tmp_path, compression):
     volume, node, segments = partial_overlaps
     grid = grid_of_volume_node(volume)
-    written = manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.BINARY, compression=compression)
+    written = manager.export_segmentation(node, volume, tmp_path, ExportOptions(overlap=OverlapPolicy.BINARY,
+        compression=compression))
     (path,) = written.paths
     dataset = pydicom.dcmread(path)
     assert (written.segmentation_type, dataset.SOPClassUID, dataset.SegmentationType) == (
@@ -73,7 +72,8 @@ def test_binary_policy_keeps_every_segment_in_one_classic_seg(partial_overlaps, 
 @pytest.mark.parametrize("compression", [Compression.NONE, Compression.JPEG2000, Compression.DEFLATE])
 def test_binary_seg_in_each_of_its_transfer_syntaxes_passes_dciodvfy(partial_overlaps, manager, tmp_path, compression):
     volume, node, _ = partial_overlaps
-    (path,) = manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.BINARY, compression=compression).paths
+    (path,) = manager.export_segmentation(node, volume, tmp_path, ExportOptions(overlap=OverlapPolicy.BINARY,
+        compression=compression)).paths
     dataset = pydicom.dcmread(path)
     assert dataset.file_meta.TransferSyntaxUID == compression.transfer_syntax_uid
     if compression is Compression.DEFLATE:  # dciodvfy cannot parse deflated files: validate the inflated twin
@@ -86,7 +86,7 @@ def test_binary_seg_in_each_of_its_transfer_syntaxes_passes_dciodvfy(partial_ove
 def test_rle_and_jpegls_become_deflate_for_binary(partial_overlaps, manager, tmp_path):
     volume, node, _ = partial_overlaps
     for compression in (Compression.RLE, Compression.JPEGLS):
-        written = manager.export_segmentation(node, volume, tmp_path / compression.value, compression=compression)
+        written = manager.export_segmentation(node, volume, tmp_path / compression.value, ExportOptions(compression=compression))
         syntax = pydicom.dcmread(written.paths[0], stop_before_pixels=True).file_meta.TransferSyntaxUID
         assert syntax == Compression.DEFLATE.transfer_syntax_uid
 
@@ -94,7 +94,7 @@ def test_rle_and_jpegls_become_deflate_for_binary(partial_overlaps, manager, tmp
 def test_layers_policy_writes_one_labelmap_per_layer_in_one_series(partial_overlaps, manager, scene, tmp_path):
     volume, node, _ = partial_overlaps
     grid = grid_of_volume_node(volume)
-    written = manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.LAYERS, file_name="po.dcm")
+    written = manager.export_segmentation(node, volume, tmp_path, ExportOptions(overlap=OverlapPolicy.LAYERS, file_name="po.dcm"))
     assert [p.name for p in written.paths] == ["po_layer1.dcm", "po_layer2.dcm", "po_layer3.dcm"]
     datasets = [pydicom.dcmread(p, stop_before_pixels=True) for p in written.paths]
     assert {d.SOPClassUID for d in datasets} == {LABELMAP_SEG_SOP_CLASS_UID}
@@ -115,7 +115,7 @@ def test_layers_policy_writes_one_labelmap_per_layer_in_one_series(partial_overl
 def test_error_policy_names_the_overlaps_and_writes_nothing(partial_overlaps, manager, tmp_path):
     volume, node, _ = partial_overlaps
     with pytest.raises(InvalidSegmentationError, match=r"Segments overlap: .*voxels"):
-        manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.ERROR)
+        manager.export_segmentation(node, volume, tmp_path, ExportOptions(overlap=OverlapPolicy.ERROR))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -133,9 +133,10 @@ def overlapping_blobs(manager, first_values: tuple[int, int], second_value: int)
 
 def test_synthetic_overlaps_round_trip_through_a_segmentation_node(manager, scene, tmp_path):
     volume, grid, first, second, layers = overlapping_blobs(manager, (1, 3), 2)
-    node = create_layered_segmentation_node(scene, layers, demo_segments([1, 2, 3]), {1: 0, 3: 0, 2: 1}, "blobs")
+    node = create_layered_segmentation_node(scene, LayeredSegmentation(layers, demo_segments([1, 2, 3]), {1: 0, 3: 0, 2: 1}),
+        "blobs")
     for policy in (OverlapPolicy.BINARY, OverlapPolicy.LAYERS):
-        written = manager.export_segmentation(node, volume, tmp_path / policy.value, overlap=policy)
+        written = manager.export_segmentation(node, volume, tmp_path / policy.value, ExportOptions(overlap=policy))
         loaded = manager.load_segmentation(written.paths[0], volume)
         got = {}
         for path in written.paths:
@@ -150,9 +151,10 @@ def test_binary_seg_numbers_gapped_segments_from_one(manager, scene, tmp_path, c
     """PS3.3 C.8.20.2: a BINARY SEG's segments are numbered 1, 2, 3, ...; label values 2, 5, 9 are renumbered."""
     volume, grid, first, second, layers = overlapping_blobs(manager, (9, 2), 5)
     segments = demo_segments([2, 5, 9])
-    node = create_layered_segmentation_node(scene, layers, segments, {2: 0, 9: 0, 5: 1}, "gapped")
+    node = create_layered_segmentation_node(scene, LayeredSegmentation(layers, segments, {2: 0, 9: 0, 5: 1}), "gapped")
 
-    written = manager.export_segmentation(node, volume, tmp_path, overlap=OverlapPolicy.BINARY, compression=Compression.NONE)
+    written = manager.export_segmentation(node, volume, tmp_path, ExportOptions(overlap=OverlapPolicy.BINARY,
+        compression=Compression.NONE))
     (path,) = written.paths
 
     assert "[2, 5, 9] become [1, 2, 3]" in caplog.text
@@ -179,11 +181,10 @@ def test_masks_at_frame_and_byte_edges_read_the_same_packed_and_decoded(manager,
     second[1, 3:9, 15:40] = 2  # overlaps segment 1, runs to the last column
     second[2, :, :] = 2  # a full frame
     layers = [hd.Volume(first, grid.affine, "PATIENT"), hd.Volume(second, grid.affine, "PATIENT")]
-    node = create_layered_segmentation_node(scene, layers, demo_segments([1, 2]), {1: 0, 2: 1}, "edges")
+    node = create_layered_segmentation_node(scene, LayeredSegmentation(layers, demo_segments([1, 2]), {1: 0, 2: 1}), "edges")
     for compression in (Compression.NONE, Compression.JPEG2000):
-        (path,) = manager.export_segmentation(
-            node, volume, tmp_path / compression.value, overlap=OverlapPolicy.BINARY, compression=compression
-        ).paths
+        (path,) = manager.export_segmentation(node, volume, tmp_path / compression.value,
+            ExportOptions(overlap=OverlapPolicy.BINARY, compression=compression)).paths
         masks = segment_masks(read_seg(path, grid))
         np.testing.assert_array_equal(masks[1], first == 1, err_msg=compression.value)
         np.testing.assert_array_equal(masks[2], second == 2, err_msg=compression.value)

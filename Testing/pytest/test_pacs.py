@@ -18,12 +18,10 @@ from conftest import shared_data
 from dicomweb_client.api import DICOMwebClient
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 
+from DicomManager import Compression, ExportOptions, read_seg, write_labelmap_seg
 from DicomManager.cli.demo import DemoFiles, write_demo_files
 from DicomManager.cli.main import main
-from DicomManager.core.compression import Compression
-from DicomManager.core.seg_reader import read_seg
-from DicomManager.core.seg_writer import write_labelmap_seg
-from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
+from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
 from DicomManager.errors import SendError
 from DicomManager.network import DicomWebDestination, parse_destination, send_files
 
@@ -113,9 +111,8 @@ def test_c_store_sends_a_classic_binary_seg_in_its_own_transfer_syntax(orthanc_a
 def test_c_store_sends_a_jpeg_ls_labelmap_decompressed_where_only_uncompressed_is_accepted(
     orthanc_uncompressed_any_class, demo, tmp_path
 ):
-    seg_path = write_labelmap_seg(
-        demo.case.labels, demo.case.segments, demo.source, tmp_path / "jpegls.dcm", compression=Compression.JPEGLS
-    ).path
+    seg_path = write_labelmap_seg(demo.case.labels, demo.case.segments, demo.source, tmp_path,
+        ExportOptions(file_name="jpegls.dcm", compression=Compression.JPEGLS)).path
     assert pydicom.dcmread(seg_path, stop_before_pixels=True).file_meta.TransferSyntaxUID == JPEGLSLossless
 
     sent = send_files([*demo.case.series_files, seg_path], parse_destination(orthanc_uncompressed_any_class.dimse_url))
@@ -152,7 +149,8 @@ def test_unreachable_destinations_give_a_send_error_naming_them(demo):
 
 @pytest.mark.parametrize(
     "text",
-    ["ftp://host/x", "dicom://host:104", "dicom://AE@host", "dicom://AE@host:notaport", "dicom://THIS_AE_TITLE_IS_TOO_LONG@h:104"],
+    ["ftp://host/x", "dicom://host:104", "dicom://AE@host", "dicom://AE@host:notaport",
+        "dicom://THIS_AE_TITLE_IS_TOO_LONG@h:104"],
 )
 def test_bad_destinations_are_refused_by_name(text):
     with pytest.raises(SendError, match="destination|AE title|dicom://AE_TITLE@host:port"):

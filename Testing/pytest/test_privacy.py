@@ -13,9 +13,8 @@ import numpy as np
 import pydicom
 from conftest import blob_labels, demo_segments, make_grid, write_series
 
-from DicomManager.core.seg_writer import write_labelmap_seg
-from DicomManager.core.source_series import read_source_series
-from DicomManager.core.synthetic_series import SyntheticSeriesInfo
+from DicomManager import ExportOptions, read_source_series, write_labelmap_seg
+from DicomManager.core.writing.synthetic_series import SyntheticSeriesInfo
 from DicomManager.mrml.storage import read_volume_node, write_label_volume
 
 PATIENT_AND_STUDY = [
@@ -102,7 +101,7 @@ def test_exported_seg_copies_patient_and_study_and_nothing_else(tmp_path):
     source = read_source_series(paths)
     labels = hd.Volume(blob_labels(grid.spatial_shape, [1, 2]), grid.affine, "PATIENT", grid.frame_of_reference_uid)
 
-    seg_path = write_labelmap_seg(labels, demo_segments([1, 2]), source, tmp_path / "seg.dcm").path
+    seg_path = write_labelmap_seg(labels, demo_segments([1, 2]), source, tmp_path, ExportOptions(file_name="seg.dcm")).path
 
     seg = pydicom.dcmread(seg_path)
     original = pydicom.dcmread(paths[0])

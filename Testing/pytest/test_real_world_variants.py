@@ -25,9 +25,8 @@ from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.sequence import Sequence
 
-from DicomManager.core.seg_reader import read_seg
-from DicomManager.core.segment_metadata import TISSUE, SegmentMetadata
-from DicomManager.core.source_series import read_source_series
+from DicomManager import ExportOptions, LayeredSegmentation, SegmentMetadata, read_seg, read_source_series
+from DicomManager.core.segments.segment_metadata import TISSUE
 from DicomManager.mrml.segmentation_nodes import labels_from_segmentation_node, segment_metadata_from_node
 from DicomManager.mrml.volume_nodes import grid_of_volume_node
 
@@ -272,7 +271,7 @@ def test_segs_whose_frames_pydicom_deflated_read_as_the_originals(name, tmp_path
 
 @pytest.mark.parametrize("overlapping", [False, True])
 def test_export_with_deflated_frames_is_valid_and_inflates_to_the_labels(manager, scene, tmp_path, overlapping):
-    from DicomManager.core.compression import Compression
+    from DicomManager import Compression
     from DicomManager.mrml.segmentation_nodes import create_layered_segmentation_node
 
     grid = make_grid((5, 21, 19))  # 399 pixels a frame: 1-bit frames end inside a byte
@@ -287,11 +286,9 @@ def test_export_with_deflated_frames_is_valid_and_inflates_to_the_labels(manager
     layers = [first, second] if overlapping else [np.where(second > 0, second, first)]
     layer_of_segment = {1: 0, 2: 0, 3: 1 if overlapping else 0}
     segments = [SegmentMetadata(number=n, label=f"S{n}", color=(40 * n, 90, 200)) for n in (1, 2, 3)]
-    node = create_layered_segmentation_node(
-        scene, [hd.Volume(layer, grid.affine, "PATIENT", grid.frame_of_reference_uid) for layer in layers],
-        segments, layer_of_segment, "Deflated frames",
-    )
-    written = manager.export_segmentation(node, volume, tmp_path / "out", compression=Compression.DEFLATE_FRAMES)
+    volumes = [hd.Volume(layer, grid.affine, "PATIENT", grid.frame_of_reference_uid) for layer in layers]
+    node = create_layered_segmentation_node(scene, LayeredSegmentation(volumes, segments, layer_of_segment), "Deflated frames")
+    written = manager.export_segmentation(node, volume, tmp_path / "out", ExportOptions(compression=Compression.DEFLATE_FRAMES))
     (path,) = written.paths
     assert written.segmentation_type == ("BINARY" if overlapping else "LABELMAP")
     assert dciodvfy_errors(native_twin(path, tmp_path / "native.dcm")) == []
@@ -313,22 +310,21 @@ def test_export_with_deflated_frames_is_valid_and_inflates_to_the_labels(manager
 
 
 def test_sixteen_bit_labelmap_with_deflated_frames(ct_source, tmp_path):
-    from DicomManager.core.compression import Compression
-    from DicomManager.core.seg_writer import write_labelmap_seg
+    from DicomManager import Compression, write_labelmap_seg
 
     labels = np.zeros(ct_source.geometry.spatial_shape, np.uint16)
     labels[0, 2:9, 3:7], labels[1, 5:6, 5:9], labels[2, 10:20, 4:15], labels[3, 1:3, 1:3] = 300, 300, 65535, 1
     volume = hd.Volume(labels, ct_source.geometry.affine, "PATIENT", ct_source.geometry.frame_of_reference_uid)
     segments = [SegmentMetadata(number=n, label=f"S{n}") for n in (1, 300, 65535)]
-    path = write_labelmap_seg(volume, segments, ct_source, tmp_path / "seg16.dcm", compression=Compression.DEFLATE_FRAMES).path
+    path = write_labelmap_seg(volume, segments, ct_source, tmp_path, ExportOptions(file_name="seg16.dcm",
+        compression=Compression.DEFLATE_FRAMES)).path
     np.testing.assert_array_equal(frames_inflated_by_zlib(path), labels)  # no slice is empty: a frame each, in order
     np.testing.assert_array_equal(read_seg(path, ct_source.geometry).layers[0].array, labels)
     assert dciodvfy_errors(native_twin(path, tmp_path / "native.dcm")) == []
 
 
 def test_jpeg_2000_refuses_small_frames_before_encoding_naming_what_to_choose(ct_source, tmp_path):
-    from DicomManager.core.compression import Compression
-    from DicomManager.core.seg_writer import write_labelmap_seg
+    from DicomManager import Compression, write_labelmap_seg
     from DicomManager.errors import EncodingError
 
     labels = np.zeros(ct_source.geometry.spatial_shape, np.uint8)  # 24x20 frames: under openjpeg's 32
@@ -336,14 +332,15 @@ def test_jpeg_2000_refuses_small_frames_before_encoding_naming_what_to_choose(ct
     volume = hd.Volume(labels, ct_source.geometry.affine, "PATIENT", ct_source.geometry.frame_of_reference_uid)
     output = tmp_path / "seg.dcm"
     with pytest.raises(EncodingError, match=r"fewer than 32 rows or columns, and these are 24x20; choose one of none, rle"):
-        write_labelmap_seg(volume, [SegmentMetadata(number=1, label="a")], ct_source, output, compression=Compression.JPEG2000)
+        write_labelmap_seg(volume, [SegmentMetadata(number=1, label="a")], ct_source, output.parent,
+            ExportOptions(file_name=output.name, compression=Compression.JPEG2000))
     assert not output.exists() and not list(tmp_path.iterdir())
 
 
 def test_jpeg_2000_refusal_of_cropped_frames_says_cropping_made_them_small(scene, tmp_path, capsys):
     """A small segment on 512x512 CT, cropped: the command line says why in one line, and writes nothing."""
+    from DicomManager import read_source_series_folder
     from DicomManager.cli.main import main
-    from DicomManager.core.source_series import read_source_series_folder
     from DicomManager.mrml.storage import write_label_volume
 
     grid = read_source_series_folder(shared_data("dcmqi/ct-3slice")).geometry
@@ -431,8 +428,8 @@ def variants_written_here(ct_source, tmp_path_factory) -> list[Path]:
 
 
 def test_the_browser_preselects_ours_only_for_files_we_load_and_says_why_otherwise(variants_written_here):
-    from DicomManager.core.loadable_offer import offer_for_seg_file, offer_for_seg_series
-    from DicomManager.core.seg_references import read_seg_references
+    from DicomManager.app.loadable_offer import offer_for_seg_file, offer_for_seg_series
+    from DicomManager.core.reading.seg_references import read_seg_references
     from DicomManager.errors import DicomLabelMapSegError
 
     files = [*every_seg_file(shared_data("")), *variants_written_here]
@@ -466,7 +463,7 @@ def test_the_browser_preselects_ours_only_for_files_we_load_and_says_why_otherwi
 
 
 def test_a_seg_the_header_shows_we_refuse_is_offered_below_the_core_plugin_with_the_reason(tmp_path):
-    from DicomManager.core.loadable_offer import SEG_CONFIDENCE, LoadableOffer, offer_for_seg_file
+    from DicomManager.app.loadable_offer import SEG_CONFIDENCE, LoadableOffer, offer_for_seg_file
 
     offer = LoadableOffer(name="Projection", tooltip="", confidence=SEG_CONFIDENCE)
     dataset = pydicom.dcmread(shared_data("dcmqi/liver.dcm"))
@@ -481,7 +478,7 @@ def test_a_seg_the_header_shows_we_refuse_is_offered_below_the_core_plugin_with_
 
 def test_import_onto_a_reference_series_with_a_gap_uses_the_regular_grid_through_its_images(tmp_path):
     """pydicom's CT2 has slices at -99.48 and 103.02..105.52 mm: a 202.5 mm gap, a whole number of 1.25 mm slices."""
-    from DicomManager.core.source_series import reference_grid_of_folder
+    from DicomManager.core.geometry.source_series import reference_grid_of_folder
 
     ct2 = shared_data("pydicom/CT2")
     grid = reference_grid_of_folder(ct2)
@@ -502,7 +499,7 @@ def test_import_onto_a_reference_series_with_a_gap_uses_the_regular_grid_through
 
 
 def test_a_reference_whose_gaps_fit_no_regular_grid_is_refused_naming_its_positions(tmp_path):
-    from DicomManager.core.source_series import reference_grid_of_folder
+    from DicomManager.core.geometry.source_series import reference_grid_of_folder
     from DicomManager.errors import SourceSeriesError
 
     folder = tmp_path / "ct"
@@ -517,7 +514,7 @@ def test_a_reference_whose_gaps_fit_no_regular_grid_is_refused_naming_its_positi
 
 
 def test_a_seg_in_a_syntax_no_installed_decoder_reads_is_offered_below_the_core_plugin(tmp_path):
-    from DicomManager.core.loadable_offer import SEG_CONFIDENCE, LoadableOffer, offer_for_seg_file
+    from DicomManager.app.loadable_offer import SEG_CONFIDENCE, LoadableOffer, offer_for_seg_file
     from DicomManager.errors import CodecUnavailableError
 
     dataset = pydicom.dcmread(shared_data("dcmqi/sparse-labelmap-ppv5.dcm"))

@@ -23,19 +23,25 @@ import pytest
 from conftest import blob_labels, demo_segments, make_grid, on_grid, shared_data, write_series
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
+from DicomManager import (
+    Code,
+    ExportOptions,
+    LayeredSegmentation,
+    read_seg,
+    read_seg_nrrd,
+    read_source_series_folder,
+    write_seg_nrrd,
+    write_segmentation,
+)
 from DicomManager.cli.main import main
-from DicomManager.core.geometry import match_to_grid
-from DicomManager.core.seg_nrrd import read_seg_nrrd, write_seg_nrrd
-from DicomManager.core.seg_reader import read_labelmap_seg, read_seg
-from DicomManager.core.seg_writer import SeriesAttributes
-from DicomManager.core.segment_metadata import AlgorithmIdentification, Code
-from DicomManager.core.source_series import read_source_series_folder
+from DicomManager.core.geometry.grids import match_to_grid
+from DicomManager.core.segments.segment_metadata import AlgorithmIdentification
 from DicomManager.errors import LabelFileError, OutputExistsError
 from DicomManager.mrml.image_arrays import matrix_to_numpy
-from DicomManager.mrml.manager import DicomManager
 from DicomManager.mrml.segmentation_nodes import (
     BINARY_LABELMAP,
     create_layered_segmentation_node,
+    layered_segmentation_of_node,
     layers_from_segmentation_node,
     segment_metadata_from_node,
 )
@@ -76,8 +82,8 @@ def _segments_as_slicer_reads(scene, path: Path, grid: hd.VolumeGeometry):
 def test_slicer_reads_our_file_as_it_reads_its_own(relative, tmp_path, scene):
     result = read_seg(shared_data(relative))
     ours, slicers = tmp_path / "ours.seg.nrrd", tmp_path / "slicer.seg.nrrd"
-    write_seg_nrrd(ours, result.layers, result.segments, result.layer_of_segment)
-    node = create_layered_segmentation_node(scene, result.layers, result.segments, result.layer_of_segment, "SEG")
+    write_seg_nrrd(ours, result)
+    node = create_layered_segmentation_node(scene, result, "SEG")
     write_segmentation_file(node, slicers)
 
     grid = result.layers[0].get_geometry()
@@ -114,7 +120,7 @@ def test_layers_of_sixteen_bit_numbers_and_the_cropped_box(tmp_path, scene):
                               version="2.4.0", parameters='{"task": "total"}'))
     volumes = [hd.Volume(array, grid.affine, "PATIENT", grid.frame_of_reference_uid) for array in (labels, second)]
     path = tmp_path / "sixteen.seg.nrrd"
-    write_seg_nrrd(path, volumes, segments, {7: 0, 300: 0, 65535: 1})
+    write_seg_nrrd(path, LayeredSegmentation(volumes, segments, {7: 0, 300: 0, 65535: 1}))
 
     header = path.read_bytes().split(b"\n\n", 1)[0].decode()
     assert "type: unsigned short" in header and "endian: little" in header
@@ -133,7 +139,7 @@ def test_values_that_name_no_segment_are_not_written(tmp_path):
     labels = blob_labels(grid.spatial_shape, [1, 2])
     labels[0, 0, 0] = 9  # padding, say: no segment 9
     path = tmp_path / "padded.seg.nrrd"
-    write_seg_nrrd(path, [hd.Volume(labels, grid.affine, "PATIENT")], demo_segments([1, 2]), {1: 0, 2: 0})
+    write_seg_nrrd(path, LayeredSegmentation([hd.Volume(labels, grid.affine, "PATIENT")], demo_segments([1, 2]), {1: 0, 2: 0}))
     voxels = np.frombuffer(gzip.decompress(path.read_bytes().split(b"\n\n", 1)[1]), dtype=np.uint8)
     assert set(np.unique(voxels)) <= {0, 1, 2}
 
@@ -144,8 +150,9 @@ def test_empty_segments_give_the_one_voxel_file_slicer_writes(tmp_path, scene):
     grid = make_grid((4, 6, 6))
     empty = hd.Volume(np.zeros(grid.spatial_shape, dtype=np.uint8), grid.affine, "PATIENT")
     ours, slicers = tmp_path / "ours.seg.nrrd", tmp_path / "slicer.seg.nrrd"
-    write_seg_nrrd(ours, [empty], demo_segments([1]), {1: 0})
-    write_segmentation_file(create_layered_segmentation_node(scene, [empty], demo_segments([1]), {1: 0}, "SEG"), slicers)
+    write_seg_nrrd(ours, LayeredSegmentation([empty], demo_segments([1]), {1: 0}))
+    write_segmentation_file(create_layered_segmentation_node(scene, LayeredSegmentation([empty], demo_segments([1]), {1: 0}),
+        "SEG"), slicers)
     fields, expected = _header_fields(ours), _header_fields(slicers)
     del expected["Segmentation_ConversionParameters"]
     assert fields.keys() == expected.keys()
@@ -171,16 +178,16 @@ def test_refusals_leave_nothing_behind(tmp_path):
     volume = hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT")
     path = tmp_path / "out.seg.nrrd"
     with pytest.raises(LabelFileError, match="out.seg.nrrd: there are no segments"):
-        write_seg_nrrd(path, [volume], [], {})
+        write_seg_nrrd(path, LayeredSegmentation([volume], [], {}))
     shifted = grid.affine.copy()
     shifted[:3, 3] += 0.5
     other = hd.Volume(volume.array, shifted, "PATIENT")
     with pytest.raises(LabelFileError, match="not on one grid"):
-        write_seg_nrrd(path, [volume, other], demo_segments([1]), {1: 0})
+        write_seg_nrrd(path, LayeredSegmentation([volume, other], demo_segments([1]), {1: 0}))
     assert list(tmp_path.iterdir()) == []
     path.write_bytes(b"keep")
     with pytest.raises(OutputExistsError, match="exists already"):
-        write_seg_nrrd(path, [volume], demo_segments([1]), {1: 0})
+        write_seg_nrrd(path, LayeredSegmentation([volume], demo_segments([1]), {1: 0}))
     assert path.read_bytes() == b"keep"
 
 
@@ -226,10 +233,10 @@ def test_reading_without_slicer_gives_what_slicer_reads(relative, writer, tmp_pa
     result = read_seg(shared_data(relative))
     path = tmp_path / f"{writer}.seg.nrrd"
     if writer == "slicer":
-        node = create_layered_segmentation_node(scene, result.layers, result.segments, result.layer_of_segment, "SEG")
+        node = create_layered_segmentation_node(scene, result, "SEG")
         write_segmentation_file(node, path)
     else:
-        write_seg_nrrd(path, result.layers, result.segments, result.layer_of_segment)
+        write_seg_nrrd(path, result)
     grid = result.layers[0].get_geometry()
     expected, ours = _as_slicer_reads(scene, path, grid), _as_we_read(path, grid)
     assert len(ours) == len(expected)
@@ -246,7 +253,7 @@ def test_reading_a_cropped_sixteen_bit_file_with_an_offset_and_tags(tmp_path, sc
     segments = demo_segments([7, 300])
     segments[1] = replace(segments[1], description="a \\ b", tracking_id="lesion 1", tracking_uid=hd.UID())
     node = create_layered_segmentation_node(
-        scene, [hd.Volume(labels, grid.affine, "PATIENT")], segments, {7: 0, 300: 0}, "SEG")
+        scene, LayeredSegmentation([hd.Volume(labels, grid.affine, "PATIENT")], segments, {7: 0, 300: 0}), "SEG")
     path = tmp_path / "slicer.seg.nrrd"
     write_segmentation_file(node, path)
     assert "Segmentation_ReferenceImageExtentOffset:=2 5 3" in path.read_bytes().split(b"\n\n", 1)[0].decode()
@@ -259,7 +266,7 @@ def test_raw_data_and_layouts_only_slicer_reads(tmp_path, scene):
     grid = make_grid((4, 6, 6))
     labels = blob_labels(grid.spatial_shape, [1])
     path = tmp_path / "ours.seg.nrrd"
-    write_seg_nrrd(path, [hd.Volume(labels, grid.affine, "PATIENT")], demo_segments([1]), {1: 0})
+    write_seg_nrrd(path, LayeredSegmentation([hd.Volume(labels, grid.affine, "PATIENT")], demo_segments([1]), {1: 0}))
     header, data = path.read_bytes().split(b"\n\n", 1)
     raw = tmp_path / "raw.seg.nrrd"
     raw.write_bytes(header.replace(b"encoding: gzip", b"encoding: raw") + b"\n\n" + gzip.decompress(data))
@@ -278,7 +285,7 @@ def test_raw_data_and_layouts_only_slicer_reads(tmp_path, scene):
     write_series(grid, reference)
     output = tmp_path / "from-float.dcm"
     assert main(["export", "--reference", str(reference), "--segmentation", str(floats), "--output", str(output)]) == 0
-    np.testing.assert_array_equal(on_grid(read_labelmap_seg(output).labels, grid), labels)
+    np.testing.assert_array_equal(on_grid(read_seg(output).labels, grid), labels)
 
     bzip2 = tmp_path / "bzip2.seg.nrrd"  # Slicer's NrrdIO has no bzip2 (reading one aborts slicer-core)
     bzip2.write_bytes(header.replace(b"encoding: gzip", b"encoding: bzip2") + b"\n\n" + data)
@@ -291,8 +298,8 @@ def test_raw_data_and_layouts_only_slicer_reads(tmp_path, scene):
 def test_a_damaged_file_is_refused_by_name(tmp_path):
     grid = make_grid((4, 6, 6))
     path = tmp_path / "ours.seg.nrrd"
-    write_seg_nrrd(path, [hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT")],
-                   demo_segments([1]), {1: 0})
+    labels = hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT")
+    write_seg_nrrd(path, LayeredSegmentation.from_labels(labels, demo_segments([1])))
     cut = tmp_path / "cut.seg.nrrd"
     cut.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(LabelFileError, match="cut.seg.nrrd: the NRRD's gzip data"):
@@ -319,11 +326,10 @@ def test_command_line_export_of_a_seg_nrrd_does_not_load_slicer_and_writes_what_
     )
     completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert completed.stdout.splitlines()[-1] == "0 False False"
-    bridge = DicomManager(scene).export_segmentation_over_series(
-        read_segmentation_file(scene, seg_nrrd), read_source_series_folder(reference), tmp_path, file_name="bridge.dcm",
-        series=SeriesAttributes(),
-    )
-    ours, theirs = read_labelmap_seg(output), read_labelmap_seg(bridge.paths[0])
+    source = read_source_series_folder(reference)
+    through_slicer = layered_segmentation_of_node(read_segmentation_file(scene, seg_nrrd), source.geometry)
+    bridge = write_segmentation(through_slicer, source, tmp_path, ExportOptions(file_name="bridge.dcm"))
+    ours, theirs = read_seg(output), read_seg(bridge.paths[0])
     np.testing.assert_array_equal(ours.labels.array, theirs.labels.array)
     assert ours.labels.array.any() and ours.segments == theirs.segments
 
@@ -334,7 +340,7 @@ def test_a_segments_extent_does_not_clip_its_layer_as_in_slicer(tmp_path, scene)
     labels[:, :, :4] = 1
     labels[:, :, 4:] = 2
     path = tmp_path / "ours.seg.nrrd"
-    write_seg_nrrd(path, [hd.Volume(labels, grid.affine, "PATIENT")], demo_segments([1, 2]), {1: 0, 2: 0})
+    write_seg_nrrd(path, LayeredSegmentation([hd.Volume(labels, grid.affine, "PATIENT")], demo_segments([1, 2]), {1: 0, 2: 0}))
     clipped = tmp_path / "clipped.seg.nrrd"
     clipped.write_bytes(path.read_bytes().replace(b"Segment0_Extent:=0 7 0 5 0 3", b"Segment0_Extent:=1 5 2 4 0 2"))
     expected, ours = _as_slicer_reads(scene, clipped, grid), _as_we_read(clipped, grid)

@@ -17,14 +17,13 @@ import pydicom
 import pytest
 from conftest import PROJECT_ROOT, blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data, write_series
 
+from DicomManager import read_seg, read_source_series
+from DicomManager.app.loadable_offer import PLUGIN_KEY, SEG_CONFIDENCE, export_offer, offer_for_seg_series
+from DicomManager.app.package_requirements import NETWORK_REQUIREMENTS, missing_requirements, restart_needed
 from DicomManager.cli.demo import write_demo_files
-from DicomManager.core.loadable_offer import PLUGIN_KEY, SEG_CONFIDENCE, export_offer, offer_for_seg_series
-from DicomManager.core.package_requirements import NETWORK_REQUIREMENTS, missing_requirements, restart_needed
-from DicomManager.core.seg_reader import read_labelmap_seg
-from DicomManager.core.seg_references import find_segmentations_referencing, read_seg_references
-from DicomManager.core.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
-from DicomManager.core.source_series import read_source_series
-from DicomManager.core.synthetic_series import SyntheticSeriesInfo
+from DicomManager.core.reading.seg_references import find_segmentations_referencing, read_seg_references
+from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
+from DicomManager.core.writing.synthetic_series import SyntheticSeriesInfo
 from DicomManager.errors import SegFileError, SourceSeriesError
 from DicomManager.mrml.image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node, labels_from_segmentation_node
@@ -57,7 +56,7 @@ def test_nothing_else_is_offered(sop_class_uid, modality):
 
 def test_examining_does_not_import_highdicom():
     code = (
-        "import sys, DicomManager.core.loadable_offer, DicomManager.core.seg_references;"
+        "import sys, DicomManager.app.loadable_offer, DicomManager.core.reading.seg_references;"
         "print(sorted(m for m in ('highdicom', 'slicer') if m in sys.modules))"
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -191,7 +190,7 @@ def test_reference_volume_is_found_by_the_images_a_seg_references(manager, scene
 def test_demo_files_are_a_valid_seg_over_their_series(tmp_path):
     files = write_demo_files(tmp_path)
     assert dciodvfy_errors(files.source.paths[0]) == []
-    result = read_labelmap_seg(files.seg.path, read_source_series(files.source.paths).geometry)
+    result = read_seg(files.seg.path, read_source_series(files.source.paths).geometry)
     np.testing.assert_array_equal(result.labels.array, files.case.labels.array)
     assert result.segments == files.case.segments
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT_ROOT
 
-from DicomManager.core.package_requirements import BASE_REQUIREMENTS
+from DicomManager.app.package_requirements import BASE_REQUIREMENTS
 
 MODULE_FILES = ["DICOMLabelMapSeg/DICOMLabelMapSeg.py", "DICOMLabelMapSegPlugin/DICOMLabelMapSegPlugin.py"]
 DRIVER = Path(__file__).with_name("import_as_slicer.py")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from DicomManager.core.segment_metadata import TISSUE, Code
-from DicomManager.core.terminology import (
-    TerminologyCodes,
-    codes_from_terminology_entry,
-    terminology_entry_from_codes,
-)
+from DicomManager import Code
+from DicomManager.core.segments.segment_metadata import TISSUE
+from DicomManager.core.segments.terminology import TerminologyCodes, codes_from_terminology_entry, terminology_entry_from_codes
 
 SLICER_ENTRY = (
     "Segmentation category and type - 3D Slicer General Anatomy list~SCT^123037004^Anatomical Structure"

@@ -1,0 +1,116 @@
+"""Deflated Image Frame Compression (1.2.840.10008.1.2.8.1, Supplement 244): each frame deflated on its own.
+
+PS3.5 8.2.16 and A.4.13: the dataset is Explicit VR Little Endian and the
+Pixel Data is encapsulated, one fragment per frame, each fragment a raw
+deflate stream (RFC 1951, no zlib header) of that frame's uncompressed bytes.
+A 1-bit frame is packed on its own, first pixel in the lowest bit, padded to
+a whole byte. Files are about as small as a deflated dataset, yet each frame
+can be fetched alone (DICOMweb), which suits labelmaps and binary masks.
+
+pydicom 3.0.2 does not know this transfer syntax; where the installed pydicom
+has a decoder for it, the readers use that instead (see
+:func:`pydicom_decodes_it`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from pydicom import Dataset
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import ExplicitVRLittleEndian
+
+from ...errors import SegFileError
+from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION
+from .deflated_file import encode_explicit_little_endian, write_part10
+
+DEFLATE_LEVEL = 8
+"""zlib level for each frame, the level of deflated SEGs (see :mod:`.deflated_file`)."""
+
+
+def pydicom_decodes_it() -> bool:
+    """Whether the installed pydicom has a decoder for Deflated Image Frame Compression (releases after 3.0.2)."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        get_decoder(DEFLATED_IMAGE_FRAME_COMPRESSION)
+    except (NotImplementedError, ValueError):
+        return False
+    return True
+
+
+def decode_deflated_frames(dataset: Dataset, indices: Sequence[int], path: Path) -> Iterator[np.ndarray]:
+    """The frames at 0-based ``indices`` as (rows, columns) arrays of stored values."""
+    rows, columns, bits = int(dataset.Rows), int(dataset.Columns), int(dataset.BitsAllocated)
+    number_of_frames = int(dataset.get("NumberOfFrames", 1))
+    if bits not in (1, 8, 16):
+        raise SegFileError(f"{path}: BitsAllocated {bits} in Deflated Image Frame Compression; a SEG has 1, 8 or 16.")
+    try:
+        fragments = list(generate_frames(dataset.PixelData, number_of_frames=number_of_frames))
+    except (ValueError, KeyError, EOFError) as error:
+        raise SegFileError(f"{path}: the encapsulated Pixel Data (7FE0,0010) cannot be split into frames ({error}).") from error
+    if len(fragments) != number_of_frames:
+        raise SegFileError(f"{path}: the Pixel Data holds {len(fragments)} frames, not the {number_of_frames} declared.")
+    pixels = rows * columns
+    expected = -(-pixels // 8) if bits == 1 else pixels * bits // 8
+    for index in indices:
+        try:
+            data = zlib.decompress(fragments[index], -zlib.MAX_WBITS)
+        except zlib.error as error:
+            raise SegFileError(f"{path}: frame {index + 1} is not a valid deflate stream ({error}).") from error
+        if len(data) < expected:
+            raise SegFileError(
+                f"{path}: frame {index + 1} inflates to {len(data)} bytes, not the {expected} of {rows}x{columns}."
+            )
+        if bits == 1:
+            frame = np.unpackbits(np.frombuffer(data, np.uint8, count=expected), bitorder="little", count=pixels)
+        else:
+            frame = np.frombuffer(data, np.uint8 if bits == 8 else np.dtype("<u2"), count=pixels)
+        yield frame.reshape(rows, columns)
+
+
+def deflate_frames(dataset: Dataset) -> None:
+    """Replace the dataset's native Pixel Data by deflated frames and set the transfer syntax to say so."""
+    rows, columns, bits = int(dataset.Rows), int(dataset.Columns), int(dataset.BitsAllocated)
+    number_of_frames = int(dataset.get("NumberOfFrames", 1))
+    native = np.frombuffer(dataset.PixelData, np.uint8)
+    if bits == 1:
+        pixels = rows * columns
+        bits_of_frames = np.unpackbits(native, bitorder="little", count=pixels * number_of_frames)
+        bits_of_frames = bits_of_frames.reshape(number_of_frames, pixels)
+        frames = [np.packbits(frame, bitorder="little").tobytes() for frame in bits_of_frames]
+    else:
+        frame_bytes = rows * columns * bits // 8
+        frames = [native[index * frame_bytes:(index + 1) * frame_bytes].tobytes() for index in range(number_of_frames)]
+    dataset.PixelData = encapsulate([_deflate(frame) for frame in frames])
+    dataset["PixelData"].VR = "OB"
+    dataset["PixelData"].is_undefined_length = True
+    dataset.file_meta.TransferSyntaxUID = DEFLATED_IMAGE_FRAME_COMPRESSION
+
+
+def inflate_frames(dataset: Dataset, path: Path) -> None:
+    """Replace deflated frames by native Pixel Data in Explicit VR Little Endian: for receivers without the syntax."""
+    frames = np.stack(list(decode_deflated_frames(dataset, range(int(dataset.get("NumberOfFrames", 1))), path)))
+    if int(dataset.BitsAllocated) == 1:
+        dataset.PixelData = np.packbits(frames.ravel(), bitorder="little").tobytes()
+        vr = "OB"
+    else:
+        dataset.PixelData = frames.tobytes()  # decoded as little endian already
+        vr = "OW" if int(dataset.BitsAllocated) > 8 else "OB"
+    dataset["PixelData"].VR = vr
+    dataset["PixelData"].is_undefined_length = False
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+
+
+def save_with_deflated_frames(dataset: Dataset, path: Path) -> None:
+    """Write a dataset whose frames :func:`deflate_frames` compressed (pydicom 3.0.2's ``save_as`` refuses the syntax)."""
+    with encode_explicit_little_endian(dataset).getbuffer() as body:
+        write_part10(path, dataset.file_meta, body)
+
+
+def _deflate(frame: bytes) -> bytes:
+    compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(frame) + compressor.flush()

@@ -1,0 +1,199 @@
+"""Source image series: find their files, read their headers, work out their grid.
+
+A SEG references the images it was drawn on and, when it is loaded, takes
+their grid as its own. Only headers are read here (``stop_before_pixels``):
+highdicom needs the source metadata, never the source pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom import Dataset
+from pydicom.errors import InvalidDicomError
+
+from ...errors import GeometryMismatchError, SourceSeriesError
+from ..segments.sop_classes import SEGMENTATION_SOP_CLASS_UIDS
+from .frame_geometry import FrameGeometry, regular_grid
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceSeries:
+    """The headers of one image series, in volume order, with their files and grid."""
+
+    datasets: list[Dataset]
+    paths: list[Path]
+    geometry: hd.VolumeGeometry
+
+    @property
+    def series_instance_uid(self) -> str:
+        return str(self.datasets[0].SeriesInstanceUID)
+
+    @property
+    def sop_instance_uids(self) -> list[str]:
+        return [str(ds.SOPInstanceUID) for ds in self.datasets]
+
+
+def read_header(path: Path) -> Dataset:
+    """Read a DICOM file without its pixel data, or raise :class:`SourceSeriesError`."""
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, ValueError, EOFError) as error:
+        raise SourceSeriesError(f"{path}: cannot read it as DICOM ({error}).") from error
+    # An empty SpecificCharacterSet means the default repertoire, as if it
+    # were absent; highdicom 0.28 refuses to copy the empty value.
+    if "SpecificCharacterSet" in header and not header.SpecificCharacterSet:
+        del header.SpecificCharacterSet
+    return header
+
+
+def read_source_series(paths: Iterable[Path]) -> SourceSeries:
+    """Read the headers of one series' files and order them along the slice axis."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise SourceSeriesError("No source image files were given.")
+    return _source_series(paths, [read_header(path) for path in paths])
+
+
+def _source_series(paths: list[Path], datasets: list[Dataset]) -> SourceSeries:
+    series_uids = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
+    if len(series_uids) != 1:
+        raise SourceSeriesError(
+            f"The source files belong to {len(series_uids)} series ({', '.join(sorted(series_uids))}); "
+            "give the files of one series."
+        )
+    geometry, order = series_geometry(datasets, name=str(paths[0].parent))
+    return SourceSeries(
+        datasets=[datasets[i] for i in order],
+        paths=[paths[i] for i in order],
+        geometry=geometry,
+    )
+
+
+def read_source_series_folder(folder: Path) -> SourceSeries:
+    """Read the one image series in ``folder`` (searched recursively), each file's header once."""
+    paths, headers = _one_series_headers(Path(folder))
+    return _source_series(paths, headers)
+
+
+def reference_grid_of_folder(folder: Path) -> hd.VolumeGeometry:
+    """The grid to load a SEG onto from the image series in ``folder``.
+
+    A regularly spaced series gives its own grid. Single-frame images with
+    gaps between them (a series with slices left out) give the regular grid
+    through every image, whose slice spacing divides each gap, as dcmqi builds
+    it: the images' slices are among its slices.
+    """
+    folder = Path(folder)
+    paths, headers = _one_series_headers(folder)
+    try:
+        return _source_series(paths, headers).geometry
+    except SourceSeriesError as irregular:
+        try:
+            frames = FrameGeometry(
+                positions=np.array([[float(v) for v in ds.ImagePositionPatient] for ds in headers]),
+                orientation=np.array([float(v) for v in headers[0].ImageOrientationPatient]),
+                pixel_spacing=np.array([float(v) for v in headers[0].PixelSpacing]),
+                spacing_between_slices=None,
+            )
+            grid = regular_grid(
+                frames, int(headers[0].Rows), int(headers[0].Columns), headers[0].get("FrameOfReferenceUID"), str(folder)
+            )
+        except (AttributeError, TypeError, ValueError, GeometryMismatchError) as error:
+            raise SourceSeriesError(f"{irregular} Nor do they lie on one regular grid: {error}") from error
+    logger.info("%s: the series has gaps; the SEG is placed on the regular grid through its images", folder)
+    return grid
+
+
+def _one_series_headers(folder: Path) -> tuple[list[Path], list[Dataset]]:
+    """The files and headers of the one image series in ``folder``."""
+    if not folder.is_dir():
+        raise SourceSeriesError(f"{folder}: not a folder.")
+    headers: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            header = read_header(path)
+        except SourceSeriesError:
+            logger.debug("Passing over %s: not a DICOM file", path)
+            continue
+        if "SeriesInstanceUID" in header and header.get("SOPClassUID") not in SEGMENTATION_SOP_CLASS_UIDS:
+            headers[str(header.SeriesInstanceUID)].append((path, header))
+    if not headers:
+        raise SourceSeriesError(f"{folder}: no DICOM image series found.")
+    if len(headers) > 1:
+        raise SourceSeriesError(
+            f"{folder}: holds {len(headers)} image series ({', '.join(sorted(headers))}); "
+            "point to a folder with one series."
+        )
+    (pairs,) = headers.values()
+    return [path for path, _ in pairs], [header for _, header in pairs]
+
+
+def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGeometry, list[int]]:
+    """The grid of a series and the order of ``datasets`` along its slice axis.
+
+    A series is either single-frame images that form a regularly spaced stack,
+    or one multi-frame image. ``name`` identifies the series in errors.
+    """
+    multiframe = any(int(ds.get("NumberOfFrames", 1)) > 1 for ds in datasets)
+    if multiframe and len(datasets) == 1:
+        geometry = hd.Image.from_dataset(datasets[0], copy=False).get_volume_geometry()
+        if geometry is None:
+            raise SourceSeriesError(f"{name}: the multi-frame image is not a regularly spaced volume.")
+        return geometry, [0]
+    if multiframe:
+        raise SourceSeriesError(
+            f"{name}: holds several multi-frame images; give one, or a series of single-frame images."
+        )
+    # highdicom's get_series_volume_positions would look each image's SOP
+    # class up in the standard's tables; the positions and the shared
+    # orientation are all it needs.
+    try:
+        orientation = datasets[0].ImageOrientationPatient
+        parallel = all(ds.ImageOrientationPatient == orientation for ds in datasets[1:])
+        positions = [ds.ImagePositionPatient for ds in datasets]
+        spacing, indices = hd.spatial.get_volume_positions(positions, orientation) if parallel else (None, None)
+    except (AttributeError, ValueError) as error:
+        raise SourceSeriesError(f"{name}: the images lack the attributes of a volume ({error}).") from error
+    if spacing is None:
+        raise SourceSeriesError(
+            f"{name}: the {len(datasets)} images are not a regularly spaced stack of parallel slices."
+        )
+    order = sorted(range(len(datasets)), key=lambda i: indices[i])
+    first = datasets[order[0]]
+    if len(datasets) == 1:
+        spacing = float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0)
+    geometry = hd.VolumeGeometry.from_attributes(
+        image_position=first.ImagePositionPatient,
+        image_orientation=first.ImageOrientationPatient,
+        rows=first.Rows,
+        columns=first.Columns,
+        pixel_spacing=first.PixelSpacing,
+        spacing_between_slices=spacing,
+        number_of_frames=len(datasets),
+        coordinate_system="PATIENT",
+        frame_of_reference_uid=first.get("FrameOfReferenceUID"),
+    )
+    return geometry, order
+
+
+def read_series_voxels(source: SourceSeries) -> hd.Volume:
+    """The series' voxel values (modality rescale applied, as float32) on its grid."""
+    try:
+        datasets = [pydicom.dcmread(path) for path in source.paths]
+        if len(datasets) == 1 and int(datasets[0].get("NumberOfFrames", 1)) > 1:
+            volume = hd.Image.from_dataset(datasets[0], copy=False).get_volume(dtype=np.float32)
+        else:
+            volume = hd.get_volume_from_series(datasets, dtype=np.float32)
+    except (OSError, ValueError, RuntimeError, AttributeError) as error:
+        raise SourceSeriesError(f"Series {source.series_instance_uid}: cannot read its voxels ({error}).") from error
+    return volume.match_geometry(source.geometry)

@@ -1,0 +1,172 @@
+"""Reading a SEG's header and checking it: what every reader, and the DICOM browser's offer, rely on.
+
+A header whose attributes leave the voxels and their meaning clear is read,
+with what a writer left out filled in and a warning saying so; one that does
+not is refused by name. :func:`header_problem` says, without decoding a
+pixel, why the readers would refuse a file. No highdicom is imported here:
+the DICOM browser examines many files.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from pathlib import Path
+
+import pydicom
+from pydicom import Dataset
+from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from ...errors import DicomLabelMapSegError, SegFileError
+from ..codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION, decoder_available
+from ..segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID, SegmentationType
+from .functional_groups import FunctionalGroups
+
+logger = logging.getLogger(__name__)
+
+SEGMENTATION_TYPES = {
+    LABELMAP_SEG_SOP_CLASS_UID: (SegmentationType.LABELMAP,),
+    SEGMENTATION_SOP_CLASS_UID: (SegmentationType.BINARY, SegmentationType.FRACTIONAL),
+}
+"""The SegmentationType values each Segmentation SOP Class allows."""
+
+BITS_ALLOCATED = {SegmentationType.LABELMAP: (8, 16), SegmentationType.BINARY: (1,), SegmentationType.FRACTIONAL: (8,)}
+PHOTOMETRIC_INTERPRETATIONS = ("MONOCHROME2", "MONOCHROME1", "PALETTE COLOR")
+"""What a SEG's Photometric Interpretation may say (PALETTE COLOR: a LABELMAP with its own palette)."""
+"""The BitsAllocated each SegmentationType has (PS3.3 C.8.20.2)."""
+
+
+def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
+    """Read a SEG file and check that it is a Segmentation of a type we know."""
+    path = Path(path)
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except FileNotFoundError:
+        raise SegFileError(f"{path}: no such file.") from None
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
+            struct.error, NotImplementedError, OverflowError, BytesLengthException) as error:
+        raise SegFileError(f"{path}: not a readable DICOM file ({error}).") from error
+    check_segmentation_type(dataset, path)
+    _complete_transfer_syntax(dataset, path)
+    _complete_pixel_description(dataset, path)
+    _drop_malformed_frame_of_reference(dataset, path)
+    return dataset
+
+
+def _drop_malformed_frame_of_reference(dataset: Dataset, path: Path) -> None:
+    """A FrameOfReferenceUID that is not a UID is left out with a warning: the frames' positions still place them."""
+    value = dataset.get("FrameOfReferenceUID")
+    if value is not None and not (isinstance(value, str) and value):
+        logger.warning("%s: FrameOfReferenceUID (0020,0052) is %r, not a UID; it is left out", path, value)
+        del dataset.FrameOfReferenceUID
+
+
+def _complete_transfer_syntax(dataset: Dataset, path: Path) -> None:
+    """A file meta without TransferSyntaxUID: native Pixel Data is read in the encoding pydicom found, with a warning."""
+    syntax = dataset.file_meta.get("TransferSyntaxUID")
+    if syntax and not isinstance(syntax, str):
+        raise SegFileError(f"{path}: TransferSyntaxUID (0002,0010) is {syntax!r}, not a UID.")
+    if syntax:
+        return
+    if "PixelData" in dataset and dataset["PixelData"].is_undefined_length:
+        raise SegFileError(
+            f"{path}: the file meta has no TransferSyntaxUID (0002,0010), and the Pixel Data is compressed: "
+            "its codec cannot be known."
+        )
+    implicit, little_endian = getattr(dataset, "original_encoding", (False, True))
+    if not little_endian:
+        raise SegFileError(f"{path}: the file meta has no TransferSyntaxUID (0002,0010), and the dataset is big endian.")
+    syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    logger.warning("%s: the file meta has no TransferSyntaxUID (0002,0010); the dataset is read as %s", path, syntax.name)
+    dataset.file_meta.TransferSyntaxUID = syntax
+
+
+def _complete_pixel_description(dataset: Dataset, path: Path) -> None:
+    """Fill in Image Pixel attributes a SEG leaves no choice about, with a warning, so the decoders have them.
+
+    A SEG has one sample per pixel, MONOCHROME2, unsigned values and
+    BitsStored equal to BitsAllocated (PS3.3 C.8.20.2); a file that leaves
+    one out still says everything about its voxels. One with a different
+    value is refused.
+    """
+    bits = int(dataset.BitsAllocated)
+    required = {
+        "SamplesPerPixel": 1,
+        "PhotometricInterpretation": "MONOCHROME2",
+        "BitsStored": bits,
+        "HighBit": bits - 1,
+        "PixelRepresentation": 0,
+    }
+    for keyword, value in required.items():
+        if dataset.get(keyword) in (None, ""):
+            logger.warning("%s: %s is missing; a SEG's is %r, which is used", path, keyword, value)
+            setattr(dataset, keyword, value)
+    if dataset.SamplesPerPixel != 1:
+        raise SegFileError(f"{path}: SamplesPerPixel (0028,0002) is {dataset.SamplesPerPixel!r}; a SEG has 1.")
+    photometric = dataset.PhotometricInterpretation
+    if not isinstance(photometric, str) or photometric not in PHOTOMETRIC_INTERPRETATIONS:
+        logger.warning("%s: PhotometricInterpretation (0028,0004) is %r; MONOCHROME2 is used", path, photometric)
+        dataset.PhotometricInterpretation = "MONOCHROME2"
+    value = dataset.get("NumberOfFrames", 1)
+    try:
+        dataset.NumberOfFrames = int(value)
+    except (TypeError, ValueError) as error:
+        raise SegFileError(f"{path}: NumberOfFrames (0028,0008) is {value!r}, not a whole number.") from error
+    if dataset.NumberOfFrames < 1:
+        raise SegFileError(f"{path}: NumberOfFrames (0028,0008) is {dataset.NumberOfFrames}; a SEG has a frame at least.")
+
+
+def check_segmentation_type(dataset: Dataset, path: Path) -> str:
+    """The SegmentationType, after checking that it fits the SOP Class and that the basic attributes are there."""
+    sop_class = str(dataset.get("SOPClassUID", ""))
+    segmentation_type = str(dataset.get("SegmentationType", ""))
+    if sop_class not in SEGMENTATION_TYPES:
+        raise SegFileError(f"{path}: SOPClassUID {sop_class or '(missing)'} is not a Segmentation Storage class.")
+    if segmentation_type not in SEGMENTATION_TYPES[sop_class]:
+        raise SegFileError(
+            f"{path}: SegmentationType {segmentation_type or '(missing)'} does not belong to SOP Class "
+            f"{sop_class} (which allows {', '.join(SEGMENTATION_TYPES[sop_class])})."
+        )
+    for keyword in ("SegmentSequence", "Rows", "Columns", "BitsAllocated"):
+        if keyword not in dataset or dataset[keyword].value in (None, ""):
+            raise SegFileError(f"{path}: the required attribute {keyword} is missing or empty.")
+    if dataset["SegmentSequence"].VR != "SQ" or not all(isinstance(item, Dataset) for item in dataset.SegmentSequence):
+        raise SegFileError(f"{path}: SegmentSequence (0062,0002) is not a sequence of items.")
+    for keyword in ("Rows", "Columns", "BitsAllocated"):
+        if not isinstance(dataset[keyword].value, int) or dataset[keyword].value <= 0:
+            raise SegFileError(f"{path}: {keyword} is {dataset[keyword].value!r}, not a positive whole number.")
+    bits = dataset.BitsAllocated
+    if bits not in BITS_ALLOCATED[segmentation_type]:
+        allowed = " or ".join(str(value) for value in BITS_ALLOCATED[segmentation_type])
+        raise SegFileError(f"{path}: BitsAllocated (0028,0100) is {bits}; a {segmentation_type} SEG has {allowed}.")
+    return segmentation_type
+
+
+def is_tiled(dataset: Dataset) -> bool:
+    """Whether the SEG is a tiled slide-microscopy image rather than a stack of planes."""
+    return "TotalPixelMatrixRows" in dataset or str(dataset.get("DimensionOrganizationType", "")).startswith("TILED")
+
+
+def header_problem(path: Path) -> str | None:
+    """Why the readers would refuse the SEG at ``path``, judged from its header alone; None when they would load it.
+
+    Checks what the readers check before decoding: the type and pixel
+    description, a decoder for the transfer syntax, a volume rather than a
+    tiled slide image, and frames placed in space.
+    """
+    try:
+        dataset = read_seg_dataset(Path(path), stop_before_pixels=True)
+        groups = FunctionalGroups(dataset, Path(path))
+    except DicomLabelMapSegError as error:
+        return str(error)
+    syntax = UID(dataset.file_meta.TransferSyntaxUID)
+    if syntax != DEFLATED_IMAGE_FRAME_COMPRESSION and not syntax.is_transfer_syntax:
+        return f"{path}: {syntax} is not a transfer syntax pydicom knows."
+    if not decoder_available(syntax):
+        return f"{path}: no installed decoder handles {syntax.name}."
+    if is_tiled(dataset) and dataset.SegmentationType != SegmentationType.LABELMAP:
+        return f"{path}: a tiled slide-microscopy {dataset.SegmentationType} SEG is a 2D slide image, not a volume."
+    if not is_tiled(dataset) and groups.item(0, "PlanePositionSequence") is None:
+        return f"{path}: its frames have no position in space (PlanePositionSequence), as a SEG of projection images."
+    return None

@@ -1,0 +1,48 @@
+"""Reading any SEG file: LABELMAP, BINARY or FRACTIONAL, into label layers on a grid with their segments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import highdicom as hd
+from pydicom import Dataset
+
+from ..garbage_collection import garbage_collection_paused
+from ..segments.sop_classes import SegmentationType
+from .binary_reader import read_binary_seg_dataset
+from .labelmap_reader import read_labelmap_seg_dataset
+from .seg_contents import SegContents, malformed_content_refused
+from .seg_header import read_seg_dataset
+
+
+def read_seg(path: Path, reference: hd.VolumeGeometry | None = None) -> SegContents:
+    """Read a SEG file as label layers: one for a LABELMAP, one per set of overlapping segments otherwise.
+
+    Parameters
+    ----------
+    path:
+        A Segmentation Storage or Label Map Segmentation Storage file.
+    reference:
+        The grid to place the labels on (the referenced series'); without it,
+        the SEG's own grid, which spans its frames.
+
+    Raises
+    ------
+    SegFileError
+        Not a SEG we read, or broken (named: file, tag, frame).
+    GeometryMismatchError
+        Frames that do not lie on ``reference``.
+    CodecUnavailableError
+        No installed decoder handles the transfer syntax.
+    """
+    path = Path(path)
+    with malformed_content_refused(path), garbage_collection_paused():
+        dataset = read_seg_dataset(path)
+        if dataset.SegmentationType == SegmentationType.LABELMAP:
+            return read_labelmap_seg_dataset(dataset, path, reference)
+        return read_binary_seg_dataset(dataset, path, reference)
+
+
+def read_seg_header(path: Path) -> Dataset:
+    """Read a SEG of any supported type without its pixel data (checked as :func:`read_seg` checks it)."""
+    return read_seg_dataset(Path(path), stop_before_pixels=True)

@@ -1,0 +1,1 @@
+"""Slicer's own files without Slicer: the segmentation file (``.seg.nrrd``) and NRRD headers."""

@@ -1,0 +1,1 @@
+"""Writing SEGs: export options, LABELMAP and BINARY datasets built by highdicom, files saved atomically."""

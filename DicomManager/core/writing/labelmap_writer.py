@@ -1,0 +1,121 @@
+"""Label volume + segment metadata + source headers -> one LABELMAP SEG (SOP Class 1.2.840.10008.5.1.4.1.1.66.7).
+
+highdicom builds the dataset, after :mod:`.seg_building` has checked the
+input, from the labels on the source grid (or on the part of it that holds
+segments, on request); :mod:`.seg_file` saves it atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+
+from ..codecs.compression import ensure_encoder_available
+from ..geometry.grids import match_to_grid
+from ..geometry.source_series import SourceSeries
+from ..segments.segment_metadata import SegmentMetadata
+from .export_options import DEFAULT_SERIES, ExportOptions
+from .file_output import refuse_existing
+from .seg_building import (
+    check_frame_of_reference,
+    check_frame_size,
+    checked_label_array,
+    finish,
+    frame_box,
+    highdicom_arguments,
+    highdicom_refusals,
+    segment_descriptions,
+)
+from .seg_file import WrittenSeg, save_seg
+
+
+def write_labelmap_seg(
+    labels: hd.Volume,
+    segments: Sequence[SegmentMetadata],
+    source: SourceSeries,
+    output_dir: Path,
+    options: ExportOptions = ExportOptions(),
+) -> WrittenSeg:
+    """Write ``labels`` as a LABELMAP SEG that references ``source``.
+
+    Parameters
+    ----------
+    labels:
+        Segment numbers per voxel (0 is background) on the source grid, on a
+        part of it, or on it with axes flipped or swapped.
+    segments:
+        One record per segment number; segments that no voxel has are written
+        as empty segments.
+    source:
+        The images the labels were drawn on.
+    output_dir:
+        Folder of the file (named by ``options.file_name``, or after the
+        series description and UID).
+    options:
+        Compression, cropping, series attributes, file name, overwriting.
+        ``overlap`` does not apply: one label volume cannot overlap.
+
+    Raises
+    ------
+    InvalidSegmentationError
+        A label value without a segment, a segment number used twice, labels
+        that are not whole numbers, another frame of reference.
+    GeometryMismatchError
+        Labels that do not lie on the source grid.
+    EncodingError, CodecUnavailableError
+        The compression cannot encode these frames here.
+    OutputExistsError
+        The file exists and ``options.overwrite`` is false.
+    """
+    options = options.over_series(DEFAULT_SERIES).with_series(series_instance_uid=options.series.series_instance_uid or hd.UID())
+    output_path = options.output_path(output_dir)
+    refuse_existing(output_path, options.overwrite)
+    return save_seg(build_labelmap_seg(labels, segments, source, options), output_path, options.overwrite)
+
+
+def build_labelmap_seg(
+    labels: hd.Volume, segments: Sequence[SegmentMetadata], source: SourceSeries, options: ExportOptions
+) -> hd.seg.Segmentation:
+    """Check the input and build the SEG dataset in memory (see :func:`write_labelmap_seg`)."""
+    ensure_encoder_available(options.compression)
+    series = options.series.over(DEFAULT_SERIES)
+    descriptions = segment_descriptions(segments)
+    array = checked_label_array(labels.array, [segment.number for segment in segments])
+    check_frame_of_reference(labels, source)
+    on_source_grid = match_to_grid(labels.with_array(array), source.geometry, what="The segmentation grid")
+    labelled = bool(array.any())
+    if options.crop_to_segments and labelled:
+        box = frame_box([on_source_grid.array], in_plane=True)
+        cropped = on_source_grid[box].with_array(np.ascontiguousarray(on_source_grid.array[box]))
+        check_frame_size(options.compression, *cropped.spatial_shape[1:], cropped=True)
+        pixels: np.ndarray | hd.Volume = cropped
+    else:
+        check_frame_size(options.compression, *on_source_grid.spatial_shape[1:], cropped=False)
+        pixels = _pixels_for_highdicom(on_source_grid.array, source)
+    with highdicom_refusals():
+        seg = hd.seg.Segmentation(
+            pixel_array=pixels,
+            segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
+            segment_descriptions=descriptions,
+            # A SEG needs at least one frame: keep empty frames when all are empty.
+            omit_empty_frames=labelled,
+            **highdicom_arguments(source, series, options.compression, options.workers),
+        )
+    return finish(seg, segments, options.compression, series)
+
+
+def _pixels_for_highdicom(array: np.ndarray, source: SourceSeries) -> np.ndarray | hd.Volume:
+    """The label array on the source grid in the form highdicom pairs with source images fastest.
+
+    Slice k of the grid is image k of a single-frame series (SourceSeries
+    orders them so), and highdicom pairs a plain array's planes with the
+    images in that order; given a Volume it would match every plane to an
+    image by position instead. A multi-frame source keeps the Volume: its
+    frames need not be in the grid's order.
+    """
+    if len(source.datasets) > 1:
+        return array
+    return hd.Volume(array, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid)

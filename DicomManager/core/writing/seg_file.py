@@ -1,0 +1,65 @@
+"""Saving a built SEG: atomically, in its transfer syntax, and saying what was written."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+
+from ..codecs.compression import Compression
+from ..codecs.deflated_file import save_deflated
+from ..codecs.deflated_frames import save_with_deflated_frames
+from ..segments.sop_classes import SegmentationType
+from .file_output import write_atomically
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WrittenSeg:
+    """What was written: the file and the identifiers a database or report needs."""
+
+    path: Path
+    series_instance_uid: str
+    sop_instance_uid: str
+    bits_allocated: int
+    number_of_frames: int
+    segmentation_type: SegmentationType = SegmentationType.LABELMAP
+
+
+def save_seg(seg: hd.seg.Segmentation, output_path: Path, overwrite: bool = False) -> WrittenSeg:
+    """Write a built SEG atomically, never replacing a file unasked.
+
+    Raises
+    ------
+    OutputExistsError
+        When ``output_path`` exists and ``overwrite`` is false.
+    """
+    output_path = Path(output_path)
+
+    def write(path: Path) -> None:
+        if seg.file_meta.TransferSyntaxUID == Compression.DEFLATE.transfer_syntax_uid:
+            save_deflated(seg, path)
+        elif seg.file_meta.TransferSyntaxUID == Compression.DEFLATE_FRAMES.transfer_syntax_uid:
+            save_with_deflated_frames(seg, path)
+        else:
+            seg.save_as(path, enforce_file_format=True)
+
+    write_atomically(output_path, write, overwrite)
+    logger.info("Wrote %s (%s, %d frames, %s)", output_path, seg.SegmentationType, seg.NumberOfFrames,
+                seg.file_meta.TransferSyntaxUID.name)
+    if seg.SegmentationType == SegmentationType.LABELMAP and int(seg.BitsAllocated) > 8:
+        logger.warning(
+            "%s is a 16-bit LABELMAP (segment numbers above 255): OHIF keeps label maps in 8 bits, so those "
+            "segments do not survive there.", output_path,
+        )
+    return WrittenSeg(
+        path=output_path,
+        series_instance_uid=str(seg.SeriesInstanceUID),
+        sop_instance_uid=str(seg.SOPInstanceUID),
+        bits_allocated=int(seg.BitsAllocated),
+        number_of_frames=int(seg.NumberOfFrames),
+        segmentation_type=SegmentationType(seg.SegmentationType),
+    )
