@@ -245,9 +245,7 @@ class DICOMLabelMapSegPlugin(ScriptedLoadableModule):
         self.parent.acknowledgementText = _("Built on highdicom and pydicom.")
         self.parent.dependencies = ["DICOM", "Segmentations", "Terminologies"]
         self.parent.hidden = True
-        try:
-            slicer.modules.dicomPlugins
-        except AttributeError:
+        if not hasattr(slicer.modules, "dicomPlugins"):
             slicer.modules.dicomPlugins = {}
         slicer.modules.dicomPlugins[PLUGIN_KEY] = DICOMLabelMapSegPluginClass
 

@@ -33,6 +33,16 @@ class CaseSpec:
     shape: tuple[int, int, int]  # slices, rows, columns
     segments: int
 
+    @property
+    def label_dtype(self) -> np.dtype:
+        """8-bit labels up to 255 segments, else 16-bit."""
+        return np.dtype(np.uint8 if self.segments <= np.iinfo(np.uint8).max else np.uint16)
+
+    @property
+    def label_bytes(self) -> int:
+        """Bytes of the label volume."""
+        return int(np.prod(self.shape)) * self.label_dtype.itemsize
+
 
 CASES = {
     "S": CaseSpec("S", (20, 64, 64), 5),  # smoke test size
@@ -41,6 +51,8 @@ CASES = {
     "C": CaseSpec("C", (600, 512, 512), 100),
 }
 TISSUE = Code("85756007", "SCT", "Tissue")
+LARGE_ORGANS = 5
+"""The first segments are twice as large, as livers and lungs are beside small structures."""
 
 
 def build_case(spec: CaseSpec, folder: Path) -> Path:
@@ -98,15 +110,14 @@ def _organs(spec: CaseSpec) -> tuple[np.ndarray, np.ndarray]:
     """Label array of non-overlapping ellipsoids inside a body, and CT-like values (int16) around them."""
     rng = np.random.default_rng(7)
     shape = np.array(spec.shape)
-    dtype = np.uint8 if spec.segments < 256 else np.uint16
-    labels = np.zeros(spec.shape, dtype=dtype)
+    labels = np.zeros(spec.shape, dtype=spec.label_dtype)
     k, j, i = np.ogrid[: spec.shape[0], : spec.shape[1], : spec.shape[2]]
     body = ((j - shape[1] / 2) / (0.45 * shape[1])) ** 2 + ((i - shape[2] / 2) / (0.42 * shape[2])) ** 2 <= 1
     body = np.broadcast_to(body, spec.shape)
     for number in range(1, spec.segments + 1):
-        radii = shape * rng.uniform(0.03, 0.12, 3) * (2.0 if number <= 5 else 1.0)
+        radii = shape * rng.uniform(0.03, 0.12, 3) * (2.0 if number <= LARGE_ORGANS else 1.0)
         centre = shape * rng.uniform(0.25, 0.75, 3)
-        inside = sum(((axis - c) / r) ** 2 for axis, c, r in zip((k, j, i), centre, radii)) <= 1.0
+        inside = sum(((axis - c) / r) ** 2 for axis, c, r in zip((k, j, i), centre, radii, strict=True)) <= 1.0
         labels[inside & body & (labels == 0)] = number
     voxels = np.where(body, 40, -1000).astype(np.int16)
     voxels += (labels.astype(np.int16) % 50) * 3

@@ -161,7 +161,7 @@ def ratios(rows: list[dict]) -> list[str]:
             lines.append(f"{case}: uncompressed BINARY SEG / RLE LABELMAP = "
                          f"{binary / get(case, 'ours_export', 'rle', 'output_bytes'):.1f}x [C: >= 15x]")
         spec = CASES[case]
-        label_mb = spec.shape[0] * spec.shape[1] * spec.shape[2] * (1 if spec.segments < 256 else 2) / 2**20
+        label_mb = spec.label_bytes / 2**20
         ours = [row for row in rows if row["case"] == case and row["operation"].startswith("ours")]
         extra = max(row["operation_mb"] or 0 for row in ours)
         budget = 3 * label_mb + 300

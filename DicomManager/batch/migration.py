@@ -144,7 +144,7 @@ def migrate_run(
         output = dicom / "gold.dcm" if run.is_gold_standard else dicom / "segmentations" / f"{trial.name}.dcm"
         progress(f"{trial.segmentation.name} -> {output.relative_to(run.folder)}")
         trial_options = replace(options, file_name=output.name).with_series(series_description=_description(run, trial))
-        outcome = _migrate_trial(run, trial, output, reference_volume, manager, trial_options, verify)
+        outcome = _migrate_trial(run, trial, output, reference_volume, manager, trial_options, verify=verify)
         report.outcomes.append(outcome)
         if outcome.error:
             progress(f"  failed: {outcome.error}")
@@ -194,6 +194,7 @@ def _migrate_trial(
     reference: _ReferenceVolume,
     manager: DicomManager,
     options: ExportOptions,
+    *,
     verify: bool,
 ) -> TrialOutcome:
     outcome = TrialOutcome(
@@ -271,7 +272,7 @@ def _preview(run: RunFolder, trial: Trial, result: LayeredSegmentation, image) -
     previews = run.folder / DICOM_FOLDER / "previews"
     path = previews / f"{trial.name if not run.is_gold_standard else 'gold'}.png"
     if not path.exists():
-        write_preview(result.layers, result.segments, path, image, title=_description(run, trial))
+        write_preview(result, path, image=image, title=_description(run, trial))
     return str(path.relative_to(run.folder / DICOM_FOLDER))
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.segments.terminology import CODE_FIELDS
 from ..errors import MetadataFileError
 
 RESULTS_FILE = "results.json"
@@ -140,7 +141,7 @@ def _trial(record: dict[str, Any], number: int | None, path: Path, index: int | 
         algorithm=_first_text(record, "algorithm", "method"),
         parameters=parameters if isinstance(parameters, dict) else None,
         algorithm_version=_first_text(record, "algorithm_version", "version"),
-        algorithm_family=tuple(str(part) for part in family) if isinstance(family, list) and len(family) == 3 else None,
+        algorithm_family=tuple(str(part) for part in family) if isinstance(family, list) and len(family) == CODE_FIELDS else None,
         record_index=index,
     )
 

@@ -70,7 +70,7 @@ def make_demo_case(folder: Path) -> DemoCase:
     voxels = np.where(body, 40, -1000).astype(np.int16)
     segments = []
     for number, (name, code, color, centre, radii) in enumerate(DEMO_ORGANS, start=1):
-        inside = sum(((axis - c) / r) ** 2 for axis, c, r in zip((k, j, i), centre, radii)) <= 1.0
+        inside = sum(((axis - c) / r) ** 2 for axis, c, r in zip((k, j, i), centre, radii, strict=True)) <= 1.0
         labels[inside & body] = number
         voxels[inside & body] = 60 + 10 * number
         segments.append(SegmentMetadata(number=number, label=name, category=TISSUE_CATEGORY, type=code, color=color))

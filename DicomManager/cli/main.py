@@ -63,79 +63,111 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     parser.set_defaults(one_file=False)
+    for add_command in (
+        _add_export_command,
+        _add_import_command,
+        _add_info_command,
+        _add_migrate_command,
+        _add_convert_command,
+        _add_preview_command,
+        _add_send_command,
+        _add_demo_command,
+    ):
+        add_command(commands)
+    return parser
 
-    export = commands.add_parser("export", help="segmentation file(s) -> LABELMAP SEG (BINARY SEG when segments overlap)")
-    export.add_argument("--reference", required=True, type=Path, help="folder with the source DICOM series")
-    export.add_argument(
+
+def _add_export_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser("export", help="segmentation file(s) -> LABELMAP SEG (BINARY SEG when segments overlap)")
+    command.add_argument("--reference", required=True, type=Path, help="folder with the source DICOM series")
+    command.add_argument(
         "--segmentation",
         required=True,
         type=Path,
         nargs="+",
         help="Slicer .seg.nrrd, or label volumes (.nrrd, .nii.gz), one per dcmqi segmentAttributes group",
     )
-    export.add_argument("--output", required=True, type=Path, help="SEG file to write")
-    _add_writing_options(export)
-    export.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
-    export.add_argument("--series-description", help="SeriesDescription of the SEG")
-    export.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    export.set_defaults(run=_export, one_file=True)
+    command.add_argument("--output", required=True, type=Path, help="SEG file to write")
+    _add_writing_options(command)
+    command.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
+    command.add_argument("--series-description", help="SeriesDescription of the SEG")
+    command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    command.set_defaults(run=_export, one_file=True)
 
-    import_ = commands.add_parser("import", help="SEG (LABELMAP, BINARY, FRACTIONAL) -> Slicer segmentation file")
-    import_.add_argument("seg", type=Path, help="SEG file")
-    import_.add_argument("--output", required=True, type=Path, help=".seg.nrrd file to write")
-    import_.add_argument("--labelmap", type=Path, help="also write a label volume (.nrrd, .nii.gz)")
-    import_.add_argument("--reference", type=Path, help="folder with the referenced series: use its grid")
-    import_.add_argument("--force", action="store_true", help="replace outputs that exist")
-    import_.set_defaults(run=_import, one_file=True)
 
-    info = commands.add_parser("info", help="describe a SEG file without decoding its pixels")
-    info.add_argument("seg", type=Path, help="SEG file")
-    info.add_argument("--json", action="store_true", help="print JSON instead of text")
-    info.set_defaults(run=_info, one_file=True)
+def _add_import_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser("import", help="SEG (LABELMAP, BINARY, FRACTIONAL) -> Slicer segmentation file")
+    command.add_argument("seg", type=Path, help="SEG file")
+    command.add_argument("--output", required=True, type=Path, help=".seg.nrrd file to write")
+    command.add_argument("--labelmap", type=Path, help="also write a label volume (.nrrd, .nii.gz)")
+    command.add_argument("--reference", type=Path, help="folder with the referenced series: use its grid")
+    command.add_argument("--force", action="store_true", help="replace outputs that exist")
+    command.set_defaults(run=_import, one_file=True)
 
-    migrate = commands.add_parser(
+
+def _add_info_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser("info", help="describe a SEG file without decoding its pixels")
+    command.add_argument("seg", type=Path, help="SEG file")
+    command.add_argument("--json", action="store_true", help="print JSON instead of text")
+    command.set_defaults(run=_info, one_file=True)
+
+
+def _add_migrate_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser(
         "migrate", help="a run folder (results.json + segmentations/*.seg.nrrd) or gold standard folder -> DICOM"
     )
-    migrate.add_argument("folder", type=Path, help="run folder (results.json) or GoldStandards/<name> (metadata.json)")
-    migrate.add_argument(
+    command.add_argument("folder", type=Path, help="run folder (results.json) or GoldStandards/<name> (metadata.json)")
+    command.add_argument(
         "--reference", required=True, type=Path, help="DICOM folder of the volume, or its NRRD/NIfTI file"
     )
-    migrate.add_argument("--verify", action="store_true", help="also re-check SEGs written by earlier runs")
-    _add_writing_options(migrate)
-    migrate.set_defaults(run=_migrate)
+    command.add_argument("--verify", action="store_true", help="also re-check SEGs written by earlier runs")
+    _add_writing_options(command)
+    command.set_defaults(run=_migrate)
 
-    convert = commands.add_parser(
+
+def _add_convert_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser(
         "convert", help="every classic SEG and .seg.nrrd under a tree -> LABELMAP SEG, same layout, all cores"
     )
-    convert.add_argument("input_tree", type=Path, help="folder searched recursively (SEGs and their source series)")
-    convert.add_argument("output_tree", type=Path, help="folder the outputs go to, at the same relative paths")
-    convert.add_argument("--workers", type=int, help="processes (default: one per core)")
-    convert.add_argument(
+    command.add_argument("input_tree", type=Path, help="folder searched recursively (SEGs and their source series)")
+    command.add_argument("output_tree", type=Path, help="folder the outputs go to, at the same relative paths")
+    command.add_argument("--workers", type=int, help="processes (default: one per core)")
+    command.add_argument(
         "--dask-scheduler", metavar="ADDRESS", help="run on a Dask cluster instead (tcp://host:8786; trees on shared storage)"
     )
-    _add_writing_options(convert)
-    convert.set_defaults(run=_convert)
+    _add_writing_options(command)
+    command.set_defaults(run=_convert)
 
-    preview = commands.add_parser("preview", help="PNG of a SEG: axial, coronal, sagittal slices and a legend")
-    preview.add_argument("seg", type=Path, help="SEG file")
-    preview.add_argument("--reference", type=Path, help="folder with the referenced series: drawn under the segments")
-    preview.add_argument("--output", required=True, type=Path, help="PNG file to write")
-    preview.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    preview.set_defaults(run=_preview, one_file=True)
 
-    send = commands.add_parser("send", help="DICOM files (a SEG and its series) -> a DICOMweb or DIMSE archive")
-    send.add_argument("files", type=Path, nargs="+", help="DICOM files or folders (searched recursively)")
-    send.add_argument(
-        "--to", required=True, metavar="DESTINATION", help="http(s)://host/dicom-web (STOW-RS) or dicom://AE_TITLE@host:port"
+def _add_preview_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser("preview", help="PNG of a SEG: axial, coronal, sagittal slices and a legend")
+    command.add_argument("seg", type=Path, help="SEG file")
+    command.add_argument("--reference", type=Path, help="folder with the referenced series: drawn under the segments")
+    command.add_argument("--output", required=True, type=Path, help="PNG file to write")
+    command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    command.set_defaults(run=_preview, one_file=True)
+
+
+def _add_send_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser("send", help="DICOM files (a SEG and its series) -> a DICOMweb or DIMSE archive")
+    command.add_argument("files", type=Path, nargs="+", help="DICOM files or folders (searched recursively)")
+    command.add_argument(
+        "--to",
+        required=True,
+        metavar="DESTINATION",
+        help="http(s)://host/dicom-web (STOW-RS) or dicom://AE_TITLE@host:port",
     )
-    send.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="HTTP header for DICOMweb (repeatable)")
-    send.add_argument("--calling-ae-title", default="DLMSEG", help="our AE title for DIMSE (default DLMSEG)")
-    send.set_defaults(run=_send)
+    command.add_argument(
+        "--header", action="append", default=[], metavar="NAME:VALUE", help="HTTP header for DICOMweb (repeatable)"
+    )
+    command.add_argument("--calling-ae-title", default="DLMSEG", help="our AE title for DIMSE (default DLMSEG)")
+    command.set_defaults(run=_send)
 
-    demo = commands.add_parser("demo", help="export and reload a built-in 10-segment example")
-    demo.add_argument("--output", type=Path, help="folder to keep the files in (default: a temporary folder)")
-    demo.set_defaults(run=_demo)
-    return parser
+
+def _add_demo_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser("demo", help="export and reload a built-in 10-segment example")
+    command.add_argument("--output", type=Path, help="folder to keep the files in (default: a temporary folder)")
+    command.set_defaults(run=_demo)
 
 
 def _export(arguments: argparse.Namespace) -> int:
@@ -346,7 +378,7 @@ def _preview(arguments: argparse.Namespace) -> int:
     result = read_seg(arguments.seg, source.geometry if source else None)
     image = read_series_voxels(source) if source else None
     title = result.info.series_description or arguments.seg.name
-    write_preview(result.layers, result.segments, arguments.output, image, title=title, overwrite=arguments.force)
+    write_preview(result, arguments.output, image=image, title=title, overwrite=arguments.force)
     print(f"{arguments.output}: {len(result.segments)} segments")
     return 0
 

@@ -10,14 +10,13 @@ to the 99th percentile), or over black when there is no image.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import highdicom as hd
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .segments.segment_metadata import SegmentMetadata
+from .segments.layered_segmentation import LayeredSegmentation
 from .writing.file_output import write_atomically
 
 PANEL_SIZE = 320
@@ -27,40 +26,34 @@ _DEFAULT_COLOR = (255, 200, 0)
 
 
 def write_preview(
-    layers: Sequence[hd.Volume],
-    segments: Sequence[SegmentMetadata],
-    output: Path,
-    image: hd.Volume | None = None,
-    title: str = "",
-    overwrite: bool = False,
+    segmentation: LayeredSegmentation, output: Path, *, image: hd.Volume | None = None, title: str = "", overwrite: bool = False
 ) -> Path:
-    """Render the segmentation (label layers on one grid) to a PNG at ``output``."""
-    picture = render_preview(layers, segments, image, title)
+    """Render the segmentation to a PNG at ``output``, over ``image`` when given."""
+    picture = render_preview(segmentation, image, title)
     write_atomically(Path(output), lambda path: picture.save(path, format="PNG"), overwrite)
     return Path(output)
 
 
-def render_preview(
-    layers: Sequence[hd.Volume], segments: Sequence[SegmentMetadata], image: hd.Volume | None = None, title: str = ""
-) -> Image.Image:
+def render_preview(segmentation: LayeredSegmentation, image: hd.Volume | None = None, title: str = "") -> Image.Image:
     """The three panels side by side, a title above and a legend of segment names below."""
+    layers, segments = segmentation.layers, segmentation.segments
     oriented = [layer.to_patient_orientation("LPH") for layer in layers]
     background = image.match_geometry(layers[0].get_geometry()).to_patient_orientation("LPH") if image else None
     labelled = np.logical_or.reduce([layer.array != 0 for layer in oriented])
     centre = [int(round(np.mean(axis))) for axis in np.nonzero(labelled)] if labelled.any() else [
         size // 2 for size in labelled.shape
     ]
-    spacing = oriented[0].spacing
     colors = {segment.number: segment.color or _DEFAULT_COLOR for segment in segments}
     panels = [
-        _panel(oriented, background, colors, view, centre, spacing) for view in ("axial", "coronal", "sagittal")
+        _panel(oriented, background, colors, view, centre) for view in ("axial", "coronal", "sagittal")
     ]
     return _compose(panels, ["Axial", "Coronal", "Sagittal"], segments, colors, title)
 
 
-def _panel(layers, background, colors, view, centre, spacing) -> Image.Image:
+def _panel(layers, background, colors, view, centre) -> Image.Image:
     """One view as an RGB image, already scaled to physical proportions."""
     i, j, k = centre
+    spacing = layers[0].spacing
     # Arrays are (L, P, H) after orientation: index grows toward patient left, posterior, head.
     take = {
         "axial": (lambda a: a[:, :, k].T, (spacing[1], spacing[0])),  # rows anterior->posterior, cols right->left
@@ -101,13 +94,13 @@ def _compose(panels, names, segments, colors, title) -> Image.Image:
     if title:
         draw.text((margin, margin), title, fill=(255, 255, 255), font=_font(16))
     x = margin
-    for panel, name in zip(panels, names):
+    for panel, name in zip(panels, names, strict=True):
         draw.text((x, top - 20), name, fill=(200, 200, 200), font=font)
         canvas.paste(panel, (x, top))
         x += panel.width + gap
     legend_top = top + max(panel.height for panel in panels) + margin
     column_width = (width - 2 * margin) // columns
-    for index, (segment, text) in enumerate(zip(segments, legend_rows)):
+    for index, (segment, text) in enumerate(zip(segments, legend_rows, strict=True)):
         x = margin + (index % columns) * column_width
         y = legend_top + (index // columns) * 20
         draw.rectangle((x, y + 2, x + swatch, y + 2 + swatch), fill=tuple(colors[segment.number]))

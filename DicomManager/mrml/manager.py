@@ -256,7 +256,7 @@ class DicomManager:
             check_same_voxel_grid(grid_of_volume_node(volume_node), source.geometry, f"Volume {volume_node.GetName()!r}")
             return source
         paths = [self._file_for_instance(uid) for uid in uids]
-        missing = [uid for uid, path in zip(uids, paths) if path is None or not path.is_file()]
+        missing = [uid for uid, path in zip(uids, paths, strict=True) if path is None or not path.is_file()]
         if missing:
             raise SourceSeriesError(
                 f"Volume {volume_node.GetName()!r}: the files of {len(missing)} of its {len(uids)} source "

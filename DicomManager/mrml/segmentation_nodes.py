@@ -25,7 +25,7 @@ from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.geometry.grids import match_to_grid
 from ..core.reading.seg_contents import SegInfo
-from ..core.segments.label_layers import merge_label_layers, relabelled, segment_numbers, values_not_in
+from ..core.segments.label_layers import label_dtype, merge_label_layers, relabelled, segment_numbers, values_not_in
 from ..core.segments.layered_segmentation import LayeredSegmentation
 from ..core.segments.segment_metadata import SegmentMetadata
 from ..core.segments.segment_tags import SEGMENT_TAG_NAMES, segment_metadata_from_tags, segment_tags
@@ -67,8 +67,8 @@ def layers_from_segmentation_node(
             f"Segmentation {segmentation_node.GetName()!r}: cannot make its binary labelmap representation."
         )
     values = [segmentation.GetSegment(segment_id).GetLabelValue() for segment_id in segment_ids]
-    numbers = dict(zip(segment_ids, segment_numbers(values)))
-    dtype = np.uint8 if max(numbers.values()) < 256 else np.uint16
+    numbers = dict(zip(segment_ids, segment_numbers(values), strict=True))
+    dtype = label_dtype(max(numbers.values()))
     layers: list[np.ndarray] = []
     layer_of_segment: dict[int, int] = {}
     for layer in range(segmentation.GetNumberOfLayers()):

@@ -68,7 +68,8 @@ def create_volume_node_from_series(
 
 def _series_voxels(source: SourceSeries) -> np.ndarray:
     voxels = read_series_voxels(source).array
-    if np.array_equal(voxels, np.round(voxels)) and voxels.min() >= -32768 and voxels.max() <= 32767:
+    int16 = np.iinfo(np.int16)
+    if np.array_equal(voxels, np.round(voxels)) and voxels.min() >= int16.min and voxels.max() <= int16.max:
         return voxels.astype(np.int16)
     return voxels.astype(np.float32)
 

@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 from ..errors import SendError
 
 DEFAULT_CALLING_AE_TITLE = "DLMSEG"
+MAX_AE_TITLE_LENGTH = 16
+"""An AE title is at most 16 characters (PS3.5 Table 6.2-1, VR AE)."""
+MAX_PORT = 65535
 """The AE title we present when none is configured (at most 16 characters, no backslash)."""
 
 
@@ -38,9 +41,9 @@ class DimseDestination:
 
     def __post_init__(self) -> None:
         for role, title in (("called", self.called_ae_title), ("calling", self.calling_ae_title)):
-            if not title or len(title) > 16 or "\\" in title or title != title.strip():
+            if not title or len(title) > MAX_AE_TITLE_LENGTH or "\\" in title or title != title.strip():
                 raise SendError(f"the {role} AE title {title!r} is not valid: 1 to 16 characters, no backslash")
-        if not 0 < self.port < 65536:
+        if not 0 < self.port <= MAX_PORT:
             raise SendError(f"port {self.port} of {self.host} is not a TCP port")
 
     def __str__(self) -> str:

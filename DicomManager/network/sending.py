@@ -47,6 +47,9 @@ MAX_PRESENTATION_CONTEXTS = 128
 
 NETWORK_TIMEOUT_SECONDS = 60
 CONNECT_TIMEOUT_SECONDS = 10
+SUCCESS_STATUS = 0x0000
+WARNING_STATUS = 0xB000
+"""C-STORE statuses 0xBxxx: stored, with a warning (PS3.7 Annex C)."""
 
 
 @dataclass(frozen=True)
@@ -126,27 +129,7 @@ def _sop_class_name(uid: UID) -> str:
 
 
 def _send_dimse(files: Sequence[_FileHeader], destination: DimseDestination, progress: Progress | None) -> SentInstances:
-    pynetdicom = _import_network_module("pynetdicom", "DIMSE")
-    # pydicom cannot encode Deflated Image Frame Compression for the wire: such files go inflated (the fallback).
-    own = {(f.sop_class_uid, f.transfer_syntax_uid) for f in files if f.transfer_syntax_uid != DEFLATED_IMAGE_FRAME_COMPRESSION}
-    requested = sorted(own | _fallback_contexts(files))
-    if len(requested) > MAX_PRESENTATION_CONTEXTS:
-        raise SendError(
-            f"{len(requested)} SOP Class and transfer syntax pairs cannot share one association with {destination} "
-            f"(at most {MAX_PRESENTATION_CONTEXTS}); send the series in smaller groups"
-        )
-    application_entity = pynetdicom.AE(ae_title=destination.calling_ae_title)
-    for timeout in ("acse_timeout", "dimse_timeout", "network_timeout"):
-        setattr(application_entity, timeout, NETWORK_TIMEOUT_SECONDS)
-    for sop_class_uid, transfer_syntax_uid in requested:
-        application_entity.add_requested_context(sop_class_uid, [transfer_syntax_uid])
-
-    association = application_entity.associate(destination.host, destination.port, ae_title=destination.called_ae_title)
-    if not association.is_established:
-        refused_classes = _refused_sop_classes(association)
-        if refused_classes:
-            raise _refused_error(destination, refused_classes)
-        raise SendError(f"no association with {destination}: {_association_failure(association)}")
+    association = _associate(files, destination)
     try:
         accepted = {(UID(c.abstract_syntax), UID(c.transfer_syntax[0])) for c in association.accepted_contexts}
         plan = [(header, _transfer_syntax_to_send(header, accepted)) for header in files]
@@ -155,17 +138,9 @@ def _send_dimse(files: Sequence[_FileHeader], destination: DimseDestination, pro
             raise _refused_error(destination, refused_classes)
         sent, decompressed = [], []
         for header, syntax in plan:
-            dataset = _dataset_in_syntax(header, syntax)
+            _store(association, header, _dataset_in_syntax(header, syntax), destination)
             if syntax != header.transfer_syntax_uid:
                 decompressed.append(header.path)
-            status = association.send_c_store(dataset)
-            code = getattr(status, "Status", None)
-            if code is None:
-                raise SendError(f"{header.path}: {destination} did not answer the C-STORE (association lost or timed out)")
-            if code & 0xF000 == 0xB000:
-                logger.warning("%s: %s stored it with warning status 0x%04X", header.path, destination, code)
-            elif code != 0x0000:
-                raise SendError(f"{header.path}: {destination} refused the C-STORE with status 0x{code:04X}")
             sent.append(header.sop_instance_uid)
             if progress:
                 progress(len(sent), len(files))
@@ -209,6 +184,43 @@ def _dataset_in_syntax(header: _FileHeader, syntax: UID) -> pydicom.Dataset:
     else:  # Implicit VR or Deflated: the same elements, re-encoded on the way out
         dataset.file_meta.TransferSyntaxUID = syntax
     return dataset
+
+
+def _associate(files: Sequence[_FileHeader], destination: DimseDestination):
+    """An association proposing each file's SOP Class in its own transfer syntax and in the fallbacks."""
+    pynetdicom = _import_network_module("pynetdicom", "DIMSE")
+    # pydicom cannot encode Deflated Image Frame Compression for the wire: such files go inflated (the fallback).
+    own = {(f.sop_class_uid, f.transfer_syntax_uid) for f in files if f.transfer_syntax_uid != DEFLATED_IMAGE_FRAME_COMPRESSION}
+    requested = sorted(own | _fallback_contexts(files))
+    if len(requested) > MAX_PRESENTATION_CONTEXTS:
+        raise SendError(
+            f"{len(requested)} SOP Class and transfer syntax pairs cannot share one association with {destination} "
+            f"(at most {MAX_PRESENTATION_CONTEXTS}); send the series in smaller groups"
+        )
+    application_entity = pynetdicom.AE(ae_title=destination.calling_ae_title)
+    for timeout in ("acse_timeout", "dimse_timeout", "network_timeout"):
+        setattr(application_entity, timeout, NETWORK_TIMEOUT_SECONDS)
+    for sop_class_uid, transfer_syntax_uid in requested:
+        application_entity.add_requested_context(sop_class_uid, [transfer_syntax_uid])
+    association = application_entity.associate(destination.host, destination.port, ae_title=destination.called_ae_title)
+    if not association.is_established:
+        refused_classes = _refused_sop_classes(association)
+        if refused_classes:
+            raise _refused_error(destination, refused_classes)
+        raise SendError(f"no association with {destination}: {_association_failure(association)}")
+    return association
+
+
+def _store(association, header: _FileHeader, dataset: pydicom.Dataset, destination: DimseDestination) -> None:
+    """C-STORE one dataset; a refusal or no answer is a :class:`SendError`, a warning status is logged."""
+    status = association.send_c_store(dataset)
+    code = getattr(status, "Status", None)
+    if code is None:
+        raise SendError(f"{header.path}: {destination} did not answer the C-STORE (association lost or timed out)")
+    if code & 0xF000 == WARNING_STATUS:
+        logger.warning("%s: %s stored it with warning status 0x%04X", header.path, destination, code)
+    elif code != SUCCESS_STATUS:
+        raise SendError(f"{header.path}: {destination} refused the C-STORE with status 0x{code:04X}")
 
 
 def _refused_sop_classes(association) -> list[UID]:

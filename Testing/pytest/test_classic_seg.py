@@ -71,7 +71,7 @@ def test_overlapping_segments_go_to_separate_layers_and_keep_every_voxel():
     assert len(result.layers) > 1
     assert len(set(result.layer_of_segment.values())) == len(result.layers)
     masks = segment_masks(result)
-    for layer_index, layer in enumerate(result.layers):
+    for layer_index in range(len(result.layers)):
         in_layer = [n for n, i in result.layer_of_segment.items() if i == layer_index]
         together = sum(masks[n].astype(int) for n in in_layer)
         assert together.max() <= 1, f"segments {in_layer} overlap inside layer {layer_index}"

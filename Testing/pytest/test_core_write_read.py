@@ -94,7 +94,7 @@ def test_each_frame_references_the_image_it_lies_on(tmp_path):
         referenced.append(image.ReferencedSOPInstanceUID)
         frame_position = np.array(frame.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
         np.testing.assert_allclose(frame_position, position_of_image[image.ReferencedSOPInstanceUID], atol=1e-4)
-    labelled = [ds.SOPInstanceUID for ds, slice_ in zip(source.datasets, labels) if slice_.any()]
+    labelled = [ds.SOPInstanceUID for ds, slice_ in zip(source.datasets, labels, strict=True) if slice_.any()]
     assert sorted(referenced) == sorted(labelled)
 
 

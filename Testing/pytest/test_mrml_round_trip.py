@@ -39,7 +39,7 @@ def segment_ids_by_number(node):
     return {segmentation.GetSegment(i).GetLabelValue(): i for i in segmentation.GetSegmentIDs()}
 
 
-def assert_round_trip(manager, scene, volume, labels, segments, tmp_path, compression=Compression.RLE):
+def assert_round_trip(manager, scene, volume, labels, segments, tmp_path, *, compression=Compression.RLE):
     grid = grid_of_volume_node(volume)
     node = create_segmentation_node(scene, hd.Volume(labels, grid.affine, "PATIENT"), segments, "original")
     uid = manager.export_segmentation_as_dicom_seg(node, volume, "Round trip", tmp_path, compression)

@@ -60,7 +60,7 @@ def ohif_reader():
         raw = np.fromfile(prefix.with_suffix(".raw"), dtype=dtype)
         slices = raw.reshape(len(info["sopInstanceUIDs"]), info["rows"], info["columns"])
         return OhifResult(
-            dict(zip(info["sopInstanceUIDs"], slices)),
+            dict(zip(info["sopInstanceUIDs"], slices, strict=True)),
             info["dtype"],
             {segment["number"]: segment["label"] for segment in info["segments"]},
         )
@@ -75,7 +75,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoFiles:
 
 def expected_slices(labels: hd.Volume, sop_instance_uids: list[str]) -> dict[str, np.ndarray]:
     """Our labels per source image: the demo's labels are on the source grid, slice k on image k."""
-    return dict(zip(sop_instance_uids, labels.array))
+    return dict(zip(sop_instance_uids, labels.array, strict=True))
 
 
 @pytest.mark.parametrize("compression", list(Compression))

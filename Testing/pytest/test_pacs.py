@@ -47,7 +47,7 @@ def assert_loads_identically(original: Path, retrieved: Path) -> None:
     expected, got = read_seg(original), read_seg(retrieved)
     assert got.segments == expected.segments
     assert len(got.layers) == len(expected.layers)
-    for got_layer, expected_layer in zip(got.layers, expected.layers):
+    for got_layer, expected_layer in zip(got.layers, expected.layers, strict=True):
         np.testing.assert_array_equal(got_layer.array, expected_layer.array)
         np.testing.assert_allclose(got_layer.affine, expected_layer.affine)
 

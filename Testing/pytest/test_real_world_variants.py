@@ -265,7 +265,7 @@ def test_segs_whose_frames_pydicom_deflated_read_as_the_originals(name, tmp_path
     write_with_deflated_frames_by_pydicom(shared_data(name), path)
     result, expected = read_seg(path), read_seg(shared_data(name))
     assert len(result.layers) == len(expected.layers)
-    for layer, expected_layer in zip(result.layers, expected.layers):
+    for layer, expected_layer in zip(result.layers, expected.layers, strict=True):
         np.testing.assert_array_equal(layer.array, expected_layer.array)
 
 
@@ -296,7 +296,7 @@ def test_export_with_deflated_frames_is_valid_and_inflates_to_the_labels(manager
     dataset = pydicom.dcmread(path, stop_before_pixels=True)
     groups = dataset.PerFrameFunctionalGroupsSequence
     assert len(inflated) == len(groups)
-    for frame, group in zip(inflated, groups):
+    for frame, group in zip(inflated, groups, strict=True):
         position = np.array([group.PlanePositionSequence[0].ImagePositionPatient], dtype=float)
         z = int(round(grid.map_reference_to_indices(position)[0][0]))
         if overlapping:  # a frame per segment and slice: that segment's mask

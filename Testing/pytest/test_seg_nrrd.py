@@ -240,7 +240,7 @@ def test_reading_without_slicer_gives_what_slicer_reads(relative, writer, tmp_pa
     grid = result.layers[0].get_geometry()
     expected, ours = _as_slicer_reads(scene, path, grid), _as_we_read(path, grid)
     assert len(ours) == len(expected)
-    for (mask, segment), (expected_mask, expected_segment) in zip(ours.values(), expected.values()):
+    for (mask, segment), (expected_mask, expected_segment) in zip(ours.values(), expected.values(), strict=True):
         np.testing.assert_array_equal(mask, expected_mask, err_msg=segment.label)
         assert segment == expected_segment
 
@@ -345,5 +345,5 @@ def test_a_segments_extent_does_not_clip_its_layer_as_in_slicer(tmp_path, scene)
     clipped.write_bytes(path.read_bytes().replace(b"Segment0_Extent:=0 7 0 5 0 3", b"Segment0_Extent:=1 5 2 4 0 2"))
     expected, ours = _as_slicer_reads(scene, clipped, grid), _as_we_read(clipped, grid)
     assert expected["Segment_1"][0].sum() == 4 * 6 * 4  # slicer-core 5.13 reads the whole layer
-    for (mask, _), (expected_mask, _) in zip(ours.values(), expected.values()):
+    for (mask, _), (expected_mask, _) in zip(ours.values(), expected.values(), strict=True):
         np.testing.assert_array_equal(mask, expected_mask)

@@ -276,7 +276,7 @@ def test_extension_cmake_lists_every_python_file():
 def test_panel_form_puts_one_widget_in_each_cell_and_binds_parameters_that_exist():
     """Qt drops a second widget given the same form cell; a SlicerParameterName must name a parameter node field."""
     import ast
-    import xml.etree.ElementTree as ElementTree
+    from xml.etree import ElementTree
 
     ui = ElementTree.parse(PROJECT_ROOT / "DICOMLabelMapSeg/Resources/UI/DICOMLabelMapSeg.ui")
     for layout in ui.iter("layout"):

@@ -68,7 +68,7 @@ def decode_deflated_frames(dataset: Dataset, indices: Sequence[int], path: Path)
         if bits == 1:
             frame = np.unpackbits(np.frombuffer(data, np.uint8, count=expected), bitorder="little", count=pixels)
         else:
-            frame = np.frombuffer(data, np.uint8 if bits == 8 else np.dtype("<u2"), count=pixels)
+            frame = np.frombuffer(data, np.uint8 if bits == np.iinfo(np.uint8).bits else np.dtype("<u2"), count=pixels)
         yield frame.reshape(rows, columns)
 
 
@@ -99,7 +99,7 @@ def inflate_frames(dataset: Dataset, path: Path) -> None:
         vr = "OB"
     else:
         dataset.PixelData = frames.tobytes()  # decoded as little endian already
-        vr = "OW" if int(dataset.BitsAllocated) > 8 else "OB"
+        vr = "OW" if int(dataset.BitsAllocated) > np.iinfo(np.uint8).bits else "OB"
     dataset["PixelData"].VR = vr
     dataset["PixelData"].is_undefined_length = False
     dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian

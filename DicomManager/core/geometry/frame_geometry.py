@@ -200,7 +200,7 @@ def frame_indices(frames: FrameGeometry, grid: hd.VolumeGeometry, rows: int, col
     check_in_plane_geometry(frames, grid, path)
     exact = grid.map_reference_to_indices(frames.positions, round_output=False)
     rounded = np.round(exact).astype(int)
-    for frame_number, (index, position) in enumerate(zip(rounded, exact), start=1):
+    for frame_number, (index, position) in enumerate(zip(rounded, exact, strict=True), start=1):
         where = np.round(frames.positions[frame_number - 1], 3).tolist()
         if np.max(np.abs(position - index)) > INDEX_TOLERANCE:
             raise GeometryMismatchError(f"{path}: frame {frame_number} at {where} lies between the slices or voxels of the grid.")

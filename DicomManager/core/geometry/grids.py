@@ -90,13 +90,16 @@ def match_to_grid(volume: hd.Volume, grid: hd.VolumeGeometry, what: str) -> hd.V
     reversed_axes = tuple(axis for axis in range(3) if steps[axis, volume_axis[axis]] < 0)
     array = np.flip(array, reversed_axes) if reversed_axes else array
     first = np.round(corners[:3].min(axis=1)).astype(int)  # grid index of array[0, 0, 0]
-    inside = [(max(start, 0), min(start + size, limit)) for start, size, limit in zip(first, array.shape, grid.spatial_shape)]
+    spans = zip(first, array.shape, grid.spatial_shape, strict=True)
+    inside = [(max(start, 0), min(start + size, limit)) for start, size, limit in spans]
     matched = np.zeros(grid.spatial_shape, dtype=array.dtype)
     if all(low < high for low, high in inside):
         matched[tuple(slice(low, high) for low, high in inside)] = array[
-            tuple(slice(low - start, high - start) for (low, high), start in zip(inside, first))
+            tuple(slice(low - start, high - start) for (low, high), start in zip(inside, first, strict=True))
         ]
-    clipped = any(low != start or high != start + size for (low, high), start, size in zip(inside, first, array.shape))
+    clipped = any(
+        low != start or high != start + size for (low, high), start, size in zip(inside, first, array.shape, strict=True)
+    )
     if clipped:
         lost = np.count_nonzero(volume.array) - np.count_nonzero(matched)
         if lost:

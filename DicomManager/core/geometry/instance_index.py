@@ -28,7 +28,7 @@ class InstanceFileIndex:
 
     def add_series(self, source: SourceSeries) -> None:
         """Remember the file of every instance of ``source``."""
-        self._files.update(zip(source.sop_instance_uids, source.paths))
+        self._files.update(zip(source.sop_instance_uids, source.paths, strict=True))
 
     def file_for_instance(self, sop_instance_uid: str) -> Path | None:
         return self._files.get(sop_instance_uid)

@@ -25,6 +25,7 @@ from pydicom import Dataset
 
 from ...errors import SegFileError
 from ..geometry.frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
+from ..segments.label_layers import label_dtype
 from ..segments.sop_classes import SegmentationType
 from .frames import FrameReader, is_encapsulated
 from .functional_groups import FunctionalGroups
@@ -51,7 +52,7 @@ def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGe
 
     threshold, notes = _inclusion_threshold(dataset, path)
     reader = FrameReader(dataset, path)
-    dtype = np.uint8 if max((s.number for s in segments), default=0) < 256 else np.uint16
+    dtype = label_dtype(max((s.number for s in segments), default=0))
     layers: list[np.ndarray] = []
     layer_of_segment: dict[int, int] = {}
     packed = _packed_frames(dataset) if threshold == 1 else None
@@ -59,7 +60,7 @@ def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGe
         if packed is not None:
             boxes = (_packed_mask_in_box(indices[index], packed[index]) for index in frames_of_segment[number])
         else:
-            frames = zip(frames_of_segment[number], reader.frames(frames_of_segment[number]))
+            frames = zip(frames_of_segment[number], reader.frames(frames_of_segment[number]), strict=True)
             boxes = (_mask_in_box(indices[index], frame if threshold == 1 else frame >= threshold) for index, frame in frames)
         placed = [box for box in boxes if box is not None]
         layer = _first_free_layer(layers, placed)

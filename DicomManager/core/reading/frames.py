@@ -17,6 +17,9 @@ from ..codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION, preferred_dec
 from ..codecs.deflated_frames import decode_deflated_frames, pydicom_decodes_it
 from ..library_output import pydicom_logs_at_debug
 
+RLE_HEADER_BYTES = 64
+"""An RLE frame starts with a header of 16 four-byte integers: the segment count and offsets (PS3.5 G.3.1)."""
+
 
 def decode_all_frames(dataset: Dataset, path: Path) -> np.ndarray:
     """All frames as one (frames, rows, columns) array of stored values."""
@@ -25,7 +28,7 @@ def decode_all_frames(dataset: Dataset, path: Path) -> np.ndarray:
     with _decoding_errors(dataset, path):
         dataset.pixel_array_options(decoding_plugin=plugin)
         pixels = dataset.pixel_array
-    return pixels[np.newaxis] if pixels.ndim == 2 else pixels
+    return pixels.reshape(-1, *pixels.shape[-2:])  # one frame decodes to (rows, columns)
 
 
 class FrameReader:
@@ -111,7 +114,7 @@ def check_rle_segments(dataset: Dataset, path: Path) -> None:
         first = next(generate_frames(dataset.PixelData, number_of_frames=int(dataset.get("NumberOfFrames", 1))))
     except (ValueError, StopIteration, EOFError) as error:
         raise SegFileError(f"{path}: the encapsulated Pixel Data (7FE0,0010) holds no readable frame ({error}).") from error
-    if len(first) < 64:
+    if len(first) < RLE_HEADER_BYTES:
         raise SegFileError(f"{path}: RLE frame 1 is {len(first)} bytes, shorter than its 64-byte header.")
     segments = int.from_bytes(first[:4], "little")
     expected = -(-bits // 8) * int(dataset.get("SamplesPerPixel", 1) or 1)

@@ -64,12 +64,13 @@ def _read_volume(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | No
     padding = dataset.get("PixelPaddingValue")
     fill = int(padding) if padding is not None else 0
     allowed = [*numbers, fill]
-    dtype = np.uint16 if int(dataset.BitsAllocated) > 8 else np.uint8
+    dtype = np.uint16 if int(dataset.BitsAllocated) > np.iinfo(np.uint8).bits else np.uint8
     # np.zeros takes zeroed pages from the system lazily: slices no frame covers cost no memory traffic.
     labels = np.zeros(grid.spatial_shape, dtype=dtype) if fill == 0 else np.full(grid.spatial_shape, fill, dtype=dtype)
     # Each frame is decoded straight into its place: no array of all frames, no second copy.
     decoded = 0
-    for frame, (slice_index, row, column) in zip(FrameReader(dataset, path).frames(range(len(indices))), indices, strict=False):
+    frames = FrameReader(dataset, path).frames(range(len(indices)))
+    for frame, (slice_index, row, column) in zip(frames, indices, strict=False):  # too few frames: counted below
         if frame.shape != (rows, columns):
             raise SegFileError(f"{path}: frame {decoded + 1} decodes to {frame.shape}, not {rows}x{columns}.")
         undescribed = values_not_in(frame, allowed)

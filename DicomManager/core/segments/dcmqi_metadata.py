@@ -15,7 +15,7 @@ from typing import Any
 
 from ...errors import MetadataFileError
 from ..writing.export_options import SeriesAttributes
-from .segment_metadata import TISSUE, Code, SegmentMetadata
+from .segment_metadata import RGB_CHANNELS, TISSUE, Code, SegmentMetadata
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _segment(item: Any, path: Path) -> SegmentMetadata:
         raise MetadataFileError(f"{path}: labelID {item['labelID']!r} is not a whole number.") from None
     where = f"{path}: segment {number}"
     color = item.get("recommendedDisplayRGBValue")
-    if color is not None and (not isinstance(color, list) or len(color) != 3):
+    if color is not None and (not isinstance(color, list) or len(color) != RGB_CHANNELS):
         raise MetadataFileError(f"{where}: recommendedDisplayRGBValue must be three numbers.")
     return SegmentMetadata(
         number=number,

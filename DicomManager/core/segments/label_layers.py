@@ -13,8 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from ...errors import InvalidSegmentationError
+from .segment_metadata import MAX_SEGMENT_NUMBER
 
 logger = logging.getLogger(__name__)
+
+
+def label_dtype(max_number: int) -> type[np.unsignedinteger]:
+    """The smallest unsigned type that holds segment numbers up to ``max_number``: 8 bits, else 16."""
+    return np.uint8 if max_number <= np.iinfo(np.uint8).max else np.uint16
 
 
 def label_values(array: np.ndarray) -> np.ndarray:
@@ -40,7 +46,7 @@ def values_not_in(array: np.ndarray, numbers: Iterable[int]) -> list[int]:
     """
     allowed = set(numbers)
     high = int(array.max()) if array.size else 0
-    if high == 0 or (high <= 65535 and all(value in allowed for value in range(1, high + 1))):
+    if high == 0 or (high <= MAX_SEGMENT_NUMBER and all(value in allowed for value in range(1, high + 1))):
         return []
     return [int(value) for value in label_values(array) if int(value) not in allowed]
 
@@ -53,7 +59,7 @@ def segment_numbers(label_values: Sequence[int]) -> list[int]:
     segmentation whose layers each use label value 1, for instance).
     """
     values = list(label_values)
-    if len(set(values)) == len(values) and min(values) >= 1 and max(values) <= 65535:
+    if len(set(values)) == len(values) and min(values) >= 1 and max(values) <= MAX_SEGMENT_NUMBER:
         return values
     logger.info("Label values are not unique across layers; numbering segments 1..%d in order", len(values))
     return list(range(1, len(values) + 1))
@@ -92,7 +98,7 @@ def merge_finding_overlaps(layers: Sequence[np.ndarray]) -> tuple[np.ndarray, li
         both = (merged != 0) & (mapped != 0)
         if both.any():
             pairs, counts = np.unique(np.stack([merged[both], mapped[both]]), axis=1, return_counts=True)
-            for (first, second), count in zip(pairs.T, counts):
+            for (first, second), count in zip(pairs.T, counts, strict=True):
                 key = (int(first), int(second))
                 found[key] = found.get(key, 0) + int(count)
         np.copyto(merged, mapped, where=mapped != 0)

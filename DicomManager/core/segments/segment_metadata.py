@@ -33,6 +33,11 @@ class AlgorithmType(StrEnum):
 
 
 MAX_SEGMENT_NUMBER = 65535
+"""Segment Number (0062,0004) is US: the largest segment number, and label value, DICOM allows."""
+RGB_CHANNELS = 3
+RGB_MAX = 255
+CIELAB_MAX = 0xFFFF
+"""Recommended Display CIELab Value holds three 16-bit unsigned values (PS3.3 C.10.7.1.1)."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class SegmentMetadata:
             raise InvalidSegmentationError(
                 f"{where}: tracking ID and tracking UID must be given together."
             )
-        if self.color is not None and not all(0 <= c <= 255 for c in self.color):
+        if self.color is not None and not all(0 <= c <= RGB_MAX for c in self.color):
             raise InvalidSegmentationError(f"{where}: colour {self.color} is not 8-bit RGB.")
 
 
@@ -325,9 +330,9 @@ def _optional_str(value: object) -> str | None:
 
 def _rgb_from_cielab(value: object) -> tuple[int, int, int] | None:
     """The recommended display colour as 8-bit RGB; None when there is none or it is not three 16-bit values."""
-    if not isinstance(value, (list, tuple, MultiValue)) or len(value) != 3:
+    if not isinstance(value, (list, tuple, MultiValue)) or len(value) != RGB_CHANNELS:
         return None
-    if not all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in value):
+    if not all(isinstance(v, int) and 0 <= v <= CIELAB_MAX for v in value):
         return None
     red, green, blue = CIELabColor.from_dicom_value(tuple(value)).to_rgb(clip=True)
     return (int(red), int(green), int(blue))

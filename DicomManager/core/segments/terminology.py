@@ -25,6 +25,8 @@ DEFAULT_ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"
 _FIELD_SEPARATOR = "~"
 _CODE_SEPARATOR = "^"
 _FIELD_COUNT = 7
+CODE_FIELDS = 3
+"""A code field is ``scheme^value^meaning``."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def _parse_code(field: str, entry: str) -> Code | None:
     if not field:
         return None
     parts = field.split(_CODE_SEPARATOR)
-    if len(parts) != 3:
+    if len(parts) != CODE_FIELDS:
         raise TerminologyError(f"Code {field!r} in terminology entry {entry!r} is not scheme^value^meaning.")
     scheme, value, meaning = parts
     if not scheme and not value:

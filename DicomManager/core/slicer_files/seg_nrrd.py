@@ -35,15 +35,16 @@ import highdicom as hd
 import numpy as np
 
 from ...errors import LabelFileError
-from ..segments.label_layers import labelled_box, relabelled, segment_numbers, values_not_in
+from ..segments.label_layers import label_dtype, labelled_box, relabelled, segment_numbers, values_not_in
 from ..segments.layered_segmentation import LayeredSegmentation
-from ..segments.segment_metadata import SegmentMetadata
+from ..segments.segment_metadata import RGB_CHANNELS, SegmentMetadata
 from ..segments.segment_tags import segment_metadata_from_tags, segment_tags
 from ..writing.file_output import write_atomically
 from .nrrd_header import NrrdHeader, expected_data_bytes, nrrd_dtype, read_nrrd_header
 
 SEGMENTATION_SUFFIX = ".seg.nrrd"
 GZIP_LEVEL = 7
+SPATIAL_AXES = 3
 """zlib level of the voxel data: a little larger than Slicer's own files, and as fast to write as level 6."""
 BINARY_LABELMAP = "Binary labelmap"
 """Slicer's name of the representation a ``.seg.nrrd`` holds (and segmentation nodes are built in)."""
@@ -86,7 +87,7 @@ def write_seg_nrrd(path: Path, segmentation: LayeredSegmentation, *, overwrite: 
         for index, position in file_layer.items()
     ]
     box = labelled_box(arrays) or (slice(0, 1), slice(0, 1), slice(0, 1))  # an empty file keeps one voxel
-    header = _header(affine, box, len(arrays), dtype, segments, layer_of_number)
+    header = _header(affine, box, dtype, segments, layer_of_number)
 
     def write(temporary: Path) -> None:
         with open(temporary, "wb") as file:
@@ -115,11 +116,11 @@ def _voxel_chunks(arrays: Sequence[np.ndarray], box: tuple[slice, slice, slice])
 def _header(
     affine: np.ndarray,
     box: tuple[slice, slice, slice],
-    layer_count: int,
     dtype: np.dtype,
     segments: Sequence[SegmentMetadata],
     layer_of_number: dict[int, int],
 ) -> str:
+    layer_count = len(set(layer_of_number.values()))
     # NRRD axes run fastest first: column (I), row (J), slice (K), the reverse of the array's.
     sizes = [box[2].stop - box[2].start, box[1].stop - box[1].start, box[0].stop - box[0].start]
     directions = [affine[:3, 2], affine[:3, 1], affine[:3, 0]]
@@ -208,7 +209,7 @@ def read_seg_nrrd(path: Path) -> LayeredSegmentation | None:
 def _integer_dtype(header: NrrdHeader) -> np.dtype | None:
     """The data's type when it is an integer of up to 32 bits, as Slicer's labelmaps are."""
     dtype = nrrd_dtype(header)
-    return dtype if dtype is not None and dtype.kind in "iu" and dtype.itemsize <= 4 else None
+    return dtype if dtype is not None and dtype.kind in "iu" and dtype.itemsize <= np.dtype(np.int32).itemsize else None
 
 
 def _voxels(path: Path, header: NrrdHeader, dtype: np.dtype) -> np.ndarray:
@@ -226,17 +227,17 @@ def _voxels(path: Path, header: NrrdHeader, dtype: np.dtype) -> np.ndarray:
         raise LabelFileError(f"{path}: the NRRD data holds {len(data)} bytes where {expected} are needed.")
     sizes = [int(size) for size in header.fields["sizes"].split()]
     array = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize).reshape(sizes[::-1])
-    return array if len(sizes) == 4 else array[..., np.newaxis]
+    return array if len(sizes) == SPATIAL_AXES + 1 else array[..., np.newaxis]  # a layer axis, or one layer
 
 
 def _affine(fields: dict[str, str], space: tuple[int, int, int]) -> np.ndarray:
     """The LPS affine of (K, J, I) array indices, from the spatial axes' directions and the origin."""
     directions = [_parse_vector(text) for text in fields["space directions"].split() if text != "none"]
-    if len(directions) != 3:
+    if len(directions) != SPATIAL_AXES:
         raise ValueError(f"space directions {fields['space directions']!r} are not three vectors")
     signs = np.array(space, dtype=float)
     affine = np.eye(4)
-    for column, direction in zip((2, 1, 0), directions):  # I, J, K
+    for column, direction in zip((2, 1, 0), directions, strict=True):  # I, J, K
         affine[:3, column] = signs * direction
     affine[:3, 3] = signs * _parse_vector(fields.get("space origin", "(0,0,0)"))
     return affine
@@ -256,7 +257,7 @@ def _segmentation(path: Path, key_values: dict[str, str], voxels: np.ndarray, af
         count += 1
     read = [_segment_fields(key_values, index) for index in range(count)]
     numbers = segment_numbers([label_value for _, _, label_value in read])
-    dtype = np.dtype(np.uint8) if max(numbers) < 256 else np.dtype(np.uint16)
+    dtype = np.dtype(label_dtype(max(numbers)))
     layers: list[hd.Volume] = []
     layer_of_segment: dict[int, int] = {}
     for file_layer in dict.fromkeys(layer for _, layer, _ in read):  # in the order their first segment comes
@@ -291,7 +292,7 @@ def _segment_fields(key_values: dict[str, str], index: int) -> tuple[str, int, i
 def _color(key_values: dict[str, str], index: int) -> list[float]:
     text = key_values.get(f"Segment{index}_Color") or key_values.get(f"Segment{index}_DefaultColor") or "0.5 0.5 0.5"
     color = [float(value) for value in text.split()]
-    if len(color) != 3:
+    if len(color) != RGB_CHANNELS:
         raise ValueError(f"segment {index}'s colour {text!r} is not three numbers")
     return color
 

@@ -19,7 +19,7 @@ from ..codecs.compression import Compression, frame_size_problem
 from ..codecs.deflated_frames import deflate_frames
 from ..geometry.source_series import SourceSeries
 from ..library_output import copied_person_name_warnings_at_debug
-from ..segments.label_layers import labelled_box, values_not_in
+from ..segments.label_layers import label_dtype, labelled_box, values_not_in
 from ..segments.segment_metadata import (
     MAX_SEGMENT_NUMBER,
     SegmentMetadata,
@@ -31,6 +31,8 @@ from .export_options import SeriesAttributes
 MANUFACTURER = "DICOMLabelMapSeg"
 ACQUISITION_EQUIPMENT_CODE_VALUE = "109101"
 """DCM code of the Purpose of Reference "Acquisition Equipment" (PS3.16 CID 7005)."""
+VALUES_SHOWN = 10
+"""How many undescribed label values an error message lists."""
 
 
 def highdicom_arguments(
@@ -167,9 +169,9 @@ def checked_label_array(array: np.ndarray, numbers: Sequence[int]) -> np.ndarray
         )
     undescribed = values_not_in(array, numbers)
     if undescribed:
-        shown = ", ".join(str(v) for v in undescribed[:10]) + (" ..." if len(undescribed) > 10 else "")
+        shown = ", ".join(str(v) for v in undescribed[:VALUES_SHOWN]) + (" ..." if len(undescribed) > VALUES_SHOWN else "")
         raise InvalidSegmentationError(f"Label values {shown} have no segment metadata.")
-    return array.astype(np.uint8 if max(numbers) < 256 else np.uint16, copy=False)
+    return array.astype(label_dtype(max(numbers)), copy=False)
 
 
 def check_frame_of_reference(labels: hd.Volume, source: SourceSeries) -> None:

@@ -16,6 +16,9 @@ from .file_output import write_atomically
 
 logger = logging.getLogger(__name__)
 
+OHIF_LABELMAP_BITS = 8
+"""OHIF keeps label maps in 8 bits: segment numbers above 255 do not survive there."""
+
 
 @dataclass(frozen=True)
 class WrittenSeg:
@@ -50,7 +53,7 @@ def save_seg(seg: hd.seg.Segmentation, output_path: Path, overwrite: bool = Fals
     write_atomically(output_path, write, overwrite)
     logger.info("Wrote %s (%s, %d frames, %s)", output_path, seg.SegmentationType, seg.NumberOfFrames,
                 seg.file_meta.TransferSyntaxUID.name)
-    if seg.SegmentationType == SegmentationType.LABELMAP and int(seg.BitsAllocated) > 8:
+    if seg.SegmentationType == SegmentationType.LABELMAP and int(seg.BitsAllocated) > OHIF_LABELMAP_BITS:
         logger.warning(
             "%s is a 16-bit LABELMAP (segment numbers above 255): OHIF keeps label maps in 8 bits, so those "
             "segments do not survive there.", output_path,

@@ -7,6 +7,7 @@ fresh UIDs: no dates, user names or paths from the machine.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,24 +53,11 @@ def write_ct_series(
     series_uid = hd.UID()
     frame_of_reference_uid = info.frame_of_reference_uid or grid.frame_of_reference_uid or hd.UID()
     affine = np.asarray(grid.affine, dtype=float)
-    row_step, column_step, slice_step = affine[:3, 1], affine[:3, 2], affine[:3, 0]
-    orientation = np.concatenate([column_step / np.linalg.norm(column_step), row_step / np.linalg.norm(row_step)])
-    pixel_spacing = [np.linalg.norm(row_step), np.linalg.norm(column_step)]
-    slice_thickness = float(np.linalg.norm(slice_step))
+    template = _series_template(info, (study_uid, series_uid, frame_of_reference_uid), affine, rescale)
     folder = Path(folder)
     paths = []
     for index in range(voxels.shape[0]):
-        dataset = _ct_image(
-            stored[index],
-            position=affine[:3, :3] @ [index, 0, 0] + affine[:3, 3],
-            orientation=orientation,
-            pixel_spacing=pixel_spacing,
-            slice_thickness=slice_thickness,
-            instance_number=index + 1,
-            info=info,
-            uids=(study_uid, series_uid, frame_of_reference_uid),
-            rescale=rescale,
-        )
+        dataset = _ct_image(template, stored[index], affine[:3, :3] @ [index, 0, 0] + affine[:3, 3], index + 1)
         path = folder / f"IMG{index + 1:04d}.dcm"
         write_atomically(path, lambda target, ds=dataset: ds.save_as(target, enforce_file_format=True), overwrite)
         paths.append(path)
@@ -96,7 +84,7 @@ def stored_values(voxels: np.ndarray) -> tuple[np.ndarray, Rescale]:
     if not np.all(np.isfinite(voxels)):
         raise SourceSeriesError("The volume has NaN or infinite voxels; a DICOM image cannot hold them.")
     low, high = float(voxels.min()), float(voxels.max())
-    if np.array_equal(voxels, np.round(voxels)) and low >= -32768 and high <= 32767:
+    if np.array_equal(voxels, np.round(voxels)) and low >= np.iinfo(np.int16).min and high <= np.iinfo(np.int16).max:
         return voxels.astype(np.int16), Rescale()
     slope = (high - low) / 65535 or 1.0
     intercept = low + 32768 * slope
@@ -108,28 +96,19 @@ def stored_values(voxels: np.ndarray) -> tuple[np.ndarray, Rescale]:
     return stored, Rescale(slope=slope, intercept=intercept)
 
 
-def _ct_image(
-    pixels: np.ndarray,
-    position: np.ndarray,
-    orientation: np.ndarray,
-    pixel_spacing: list[float],
-    slice_thickness: float,
-    instance_number: int,
-    info: SyntheticSeriesInfo,
-    uids: tuple[str, str, str],
-    rescale: Rescale,
-) -> Dataset:
+def _series_template(info: SyntheticSeriesInfo, uids: tuple[str, str, str], affine: np.ndarray, rescale: Rescale) -> Dataset:
+    """What every image of the series shares: patient, study, series, orientation, pixel description."""
     study_uid, series_uid, frame_of_reference_uid = uids
-    sop_instance_uid = hd.UID()
+    row_step, column_step, slice_step = affine[:3, 1], affine[:3, 2], affine[:3, 0]
+    orientation = np.concatenate([column_step / np.linalg.norm(column_step), row_step / np.linalg.norm(row_step)])
+    pixel_spacing = [np.linalg.norm(row_step), np.linalg.norm(column_step)]
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_instance_uid
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = sop_instance_uid
     ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
     # Patient and study: only what the caller gave; type 2 attributes stay empty.
     ds.PatientName = info.patient_name
@@ -152,16 +131,13 @@ def _ct_image(
     ds.Manufacturer = "DICOMLabelMapSeg"
     ds.FrameOfReferenceUID = frame_of_reference_uid
     ds.PositionReferenceIndicator = ""
-    ds.InstanceNumber = instance_number
     ds.AcquisitionNumber = ""
     ds.KVP = ""
-    ds.ImagePositionPatient = [_ds(v) for v in position]
     ds.ImageOrientationPatient = [_ds(v) for v in orientation]
     ds.PixelSpacing = [_ds(v) for v in pixel_spacing]
-    ds.SliceThickness = _ds(slice_thickness)
+    ds.SliceThickness = _ds(float(np.linalg.norm(slice_step)))
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
     ds.BitsAllocated = 16
     ds.BitsStored = 16
     ds.HighBit = 15
@@ -169,6 +145,16 @@ def _ct_image(
     ds.RescaleIntercept = _ds(rescale.intercept)
     ds.RescaleSlope = _ds(rescale.slope)
     ds.RescaleType = info.rescale_type
+    return ds
+
+
+def _ct_image(template: Dataset, pixels: np.ndarray, position: np.ndarray, instance_number: int) -> Dataset:
+    """One image of the series: the template with its own UID, number, position and pixels."""
+    ds = copy.deepcopy(template)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = hd.UID()
+    ds.InstanceNumber = instance_number
+    ds.ImagePositionPatient = [_ds(v) for v in position]
+    ds.Rows, ds.Columns = pixels.shape
     ds.PixelData = np.ascontiguousarray(pixels, dtype="<i2").tobytes()
     return ds
 
