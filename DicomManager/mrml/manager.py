@@ -160,6 +160,11 @@ class DicomManager:
         With ``reference_volume_node`` the labels are placed on its grid and the
         node takes it as reference geometry; without it they keep the SEG's own
         grid. Nothing is added to the scene when loading fails.
+
+        Raises
+        ------
+        SegFileError, GeometryMismatchError, CodecUnavailableError
+            As :func:`~DicomManager.core.reading.seg_reader.read_seg`.
         """
         path = Path(path)
         reference = grid_of_volume_node(reference_volume_node) if reference_volume_node is not None else None

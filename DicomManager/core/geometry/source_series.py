@@ -57,7 +57,13 @@ def read_header(path: Path) -> Dataset:
 
 
 def read_source_series(paths: Iterable[Path]) -> SourceSeries:
-    """Read the headers of one series' files and order them along the slice axis."""
+    """Read the headers of one series' files (no pixels) and order them along the slice axis.
+
+    Raises
+    ------
+    SourceSeriesError
+        No files, unreadable files, several series, or images that do not form a volume.
+    """
     paths = [Path(p) for p in paths]
     if not paths:
         raise SourceSeriesError("No source image files were given.")
@@ -80,7 +86,13 @@ def _source_series(paths: list[Path], datasets: list[Dataset]) -> SourceSeries:
 
 
 def read_source_series_folder(folder: Path) -> SourceSeries:
-    """Read the one image series in ``folder`` (searched recursively), each file's header once."""
+    """Read the one image series in ``folder`` (searched recursively), each file's header once.
+
+    Raises
+    ------
+    SourceSeriesError
+        As :func:`read_source_series`, or when the folder holds no series or several.
+    """
     paths, headers = _one_series_headers(Path(folder))
     return _source_series(paths, headers)
 

@@ -67,6 +67,13 @@ def write_seg_nrrd(path: Path, segmentation: LayeredSegmentation, *, overwrite: 
     segment) become 0, "no segment", as in the segmentation node. The file is
     written completely or not at all; an existing ``path`` is replaced only
     with ``overwrite``.
+
+    Raises
+    ------
+    LabelFileError
+        No segments, or layers not on one grid.
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is false.
     """
     path = Path(path)
     layers, segments, layer_of_segment = segmentation.layers, segmentation.segments, segmentation.layer_of_segment
@@ -175,10 +182,15 @@ def _value(text: str) -> str:
 
 
 def read_seg_nrrd(path: Path) -> LayeredSegmentation | None:
-    """Read a Slicer ``.seg.nrrd`` file; None when it uses a layout only Slicer reads.
+    """Read a Slicer ``.seg.nrrd`` file as label layers on the file's grid, segments numbered as Slicer numbers them.
 
-    Raises :class:`LabelFileError` naming the file when it is broken
-    (not a NRRD, data cut short or damaged, malformed segment fields).
+    Returns None for a layout only Slicer reads (before shared layers,
+    non-integer voxels): read those through slicer-core.
+
+    Raises
+    ------
+    LabelFileError
+        The file is broken: not a NRRD, data cut short or damaged, malformed segment fields.
     """
     path = Path(path)
     header = read_nrrd_header(path)
