@@ -16,7 +16,7 @@ ellipse, like organs, not noise.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import highdicom as hd
@@ -32,6 +32,16 @@ class CaseSpec:
     name: str
     shape: tuple[int, int, int]  # slices, rows, columns
     segments: int
+    axial_extent: tuple[float, float] = (0.25, 0.75)
+    """Where along the slices organ centres lie, as fractions of the length."""
+    binary: bool = True
+    """Whether a classic BINARY SEG of the case is written, to measure loading one (up to C: highdicom
+    builds it from one mask per segment, too slow for hundreds of segments over a whole body)."""
+
+    def with_slices(self, slices: int) -> CaseSpec:
+        """The same case over ``slices`` slices (organs scaled with it), to fit a smaller machine."""
+        return replace(self, name=f"{self.name}{slices}" if slices != self.shape[0] else self.name,
+                       shape=(slices, *self.shape[1:]))
 
     @property
     def label_dtype(self) -> np.dtype:
@@ -49,6 +59,10 @@ CASES = {
     "A": CaseSpec("A", (100, 256, 256), 10),
     "B": CaseSpec("B", (300, 512, 512), 10),
     "C": CaseSpec("C", (600, 512, 512), 100),
+    # A whole-body CT in TotalSegmentator's 117 classes, organs along the whole body: 393 MB of 8-bit labels.
+    "D": CaseSpec("D", (1500, 512, 512), 117, axial_extent=(0.05, 0.95), binary=False),
+    # More than 255 classes: 16-bit labels, 315 MB.
+    "E": CaseSpec("E", (600, 512, 512), 320, axial_extent=(0.05, 0.95), binary=False),
 }
 TISSUE = Code("85756007", "SCT", "Tissue")
 LARGE_ORGANS = 5
@@ -88,6 +102,14 @@ def build_case(spec: CaseSpec, folder: Path) -> Path:
     write_label_volume(session.scene, volume, folder / "labels.nrrd")
     write_segmentation_file(create_segmentation_node(session.scene, volume, segments, "bench"), folder / "segmentation.seg.nrrd")
     (folder / "dcmqi.json").write_text(json.dumps(_dcmqi_metadata(segments)))
+    if spec.binary:
+        _write_binary_seg(volume, segments, folder)
+    (folder / "case.json").write_text(json.dumps({"name": spec.name, "shape": spec.shape, "segments": spec.segments}))
+    return folder
+
+
+def _write_binary_seg(volume: hd.Volume, segments: list[SegmentMetadata], folder: Path) -> None:
+    """The case as a classic BINARY SEG written by highdicom, to measure loading one."""
     source = read_source_series(sorted((folder / "ct").glob("*.dcm")))
     binary = hd.seg.Segmentation(
         source_images=source.datasets,
@@ -102,8 +124,6 @@ def build_case(spec: CaseSpec, folder: Path) -> Path:
         omit_empty_frames=True,
     )
     binary.save_as(folder / "binary.dcm")
-    (folder / "case.json").write_text(json.dumps({"name": spec.name, "shape": spec.shape, "segments": spec.segments}))
-    return folder
 
 
 def _organs(spec: CaseSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -114,11 +134,21 @@ def _organs(spec: CaseSpec) -> tuple[np.ndarray, np.ndarray]:
     k, j, i = np.ogrid[: spec.shape[0], : spec.shape[1], : spec.shape[2]]
     body = ((j - shape[1] / 2) / (0.45 * shape[1])) ** 2 + ((i - shape[2] / 2) / (0.42 * shape[2])) ** 2 <= 1
     body = np.broadcast_to(body, spec.shape)
+    low, high = spec.axial_extent
     for number in range(1, spec.segments + 1):
         radii = shape * rng.uniform(0.03, 0.12, 3) * (2.0 if number <= LARGE_ORGANS else 1.0)
         centre = shape * rng.uniform(0.25, 0.75, 3)
-        inside = sum(((axis - c) / r) ** 2 for axis, c, r in zip((k, j, i), centre, radii, strict=True)) <= 1.0
-        labels[inside & body & (labels == 0)] = number
+        if (low, high) != (0.25, 0.75):
+            centre[0] = shape[0] * (low + (high - low) * (centre[0] / shape[0] - 0.25) / 0.5)
+        # Evaluated over the ellipsoid's bounding box only: the same voxels, without a float volume per organ.
+        box = tuple(
+            slice(max(int(np.floor(c - r)), 0), min(int(np.ceil(c + r)) + 1, size))
+            for c, r, size in zip(centre, radii, shape, strict=True)
+        )
+        axes = (k[box[0]], j[:, box[1]], i[:, :, box[2]])
+        inside = sum(((axis - c) / r) ** 2 for axis, c, r in zip(axes, centre, radii, strict=True)) <= 1.0
+        region = labels[box]
+        region[inside & body[box] & (region == 0)] = number
     voxels = np.where(body, 40, -1000).astype(np.int16)
     voxels += (labels.astype(np.int16) % 50) * 3
     return labels, voxels

@@ -152,13 +152,14 @@ def highdicom_export(case: Path, work: Path, compression: str) -> tuple[measured
                                   hd.sr.CodedConcept("85756007", "SCT", "Tissue"), "MANUAL")
         for n in range(1, int(labels.array.max()) + 1)
     ]
+    dtype = np.uint8 if len(description) <= np.iinfo(np.uint8).max else np.uint16
     chosen = Compression(compression)
     syntax = chosen.transfer_syntax_uid if chosen.encodes_pixels else Compression.NONE.transfer_syntax_uid
     output = work / f"highdicom_{compression}.dcm"
     with measured() as timer:
         sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted((case / "ct").glob("*.dcm"))]
         seg = hd.seg.Segmentation(
-            source_images=sources, pixel_array=labels.with_array(labels.array.astype(np.uint8)),
+            source_images=sources, pixel_array=labels.with_array(labels.array.astype(dtype)),
             segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP, segment_descriptions=description,
             series_instance_uid=hd.UID(), series_number=300, sop_instance_uid=hd.UID(), instance_number=1,
             manufacturer="bench", manufacturer_model_name="bench", software_versions="0", device_serial_number="1",
