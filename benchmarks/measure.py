@@ -92,7 +92,9 @@ def ours_seg_path(work: Path, compression: str, cropped: bool = False) -> Path:
     return work / f"ours_{compression}{'_cropped' if cropped else ''}.dcm"
 
 
-def ours_export(case: Path, work: Path, compression: str, crop_to_segments: bool = False) -> tuple[measured, Path]:
+def ours_export(
+    case: Path, work: Path, compression: str, crop_to_segments: bool = False, workers: int = 0
+) -> tuple[measured, Path]:
     """From a segmentation node and its DICOM volume node to the closed SEG file (source headers read inside)."""
     from DicomManager import DicomManager, ExportOptions
     from DicomManager.mrml.scene_setup import start_session
@@ -104,9 +106,18 @@ def ours_export(case: Path, work: Path, compression: str, crop_to_segments: bool
     node = read_segmentation_file(session.scene, case / "segmentation.seg.nrrd")
     output = ours_seg_path(work, compression, crop_to_segments)
     with measured() as timer:
-        options = ExportOptions(compression=compression, file_name=output.name, overwrite=True, crop_to_segments=crop_to_segments)
+        options = ExportOptions(
+            compression=compression, file_name=output.name, overwrite=True, crop_to_segments=crop_to_segments, workers=workers
+        )
         manager.export_segmentation(node, volume, work, options)
     return timer, output
+
+
+def ours_export_all_cores(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
+    """``ours_export`` with frames encoded on every core where that pays (ExportOptions.workers=ALL_CORES, as the CLI)."""
+    from DicomManager.core.codecs.encoding_workers import ALL_CORES
+
+    return ours_export(case, work, compression, workers=ALL_CORES)
 
 
 def ours_export_cropped(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
@@ -277,8 +288,8 @@ def _tool(name: str) -> str:
 
 
 OPERATIONS = {function.__name__: function for function in (
-    ours_export, ours_load, ours_export_cropped, ours_load_cropped, ours_load_binary, highdicom_export, highdicom_load,
-    segnrrd_write, segnrrd_read, today_export, today_load, today_load_binary,
+    ours_export, ours_export_all_cores, ours_load, ours_export_cropped, ours_load_cropped, ours_load_binary,
+    highdicom_export, highdicom_load, segnrrd_write, segnrrd_read, today_export, today_load, today_load_binary,
 )}
 
 

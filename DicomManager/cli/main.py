@@ -178,7 +178,7 @@ def _export(arguments: argparse.Namespace) -> int:
 
     refuse_existing(arguments.output, arguments.force)
     metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None
-    options = _export_options(arguments, file_name=arguments.output.name, overwrite=arguments.force)
+    options = _export_options(arguments, file_name=arguments.output.name, overwrite=arguments.force, workers=_all_cores())
     if metadata:
         options = options.over_series(metadata.series)
     if arguments.series_description:
@@ -231,6 +231,13 @@ def _export_options(arguments: argparse.Namespace, **fields: object) -> ExportOp
     return ExportOptions(
         compression=arguments.compression, overlap=arguments.overlap, crop_to_segments=arguments.crop_to_segments, **fields
     )
+
+
+def _all_cores() -> int:
+    """The workers value that encodes frames on every core where that pays (the CLI runs one export at a time)."""
+    from ..core.codecs.encoding_workers import ALL_CORES
+
+    return ALL_CORES
 
 
 def _import(arguments: argparse.Namespace) -> int:
@@ -323,7 +330,7 @@ def _migrate(arguments: argparse.Namespace) -> int:
         arguments.reference,
         DicomManager(session.scene),
         verify=arguments.verify,
-        options=_export_options(arguments),
+        options=_export_options(arguments, workers=_all_cores()),
         progress=print,
     )
     migrated = sum(outcome.status == TrialStatus.MIGRATED for outcome in report.outcomes)

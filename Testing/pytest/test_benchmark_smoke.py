@@ -25,12 +25,13 @@ def test_benchmark_runs_every_operation_on_the_smoke_case(tmp_path, scene):
     document = json.loads(results.read_text())
     operations = {row["operation"] for row in document["rows"]}
     assert operations == {
-        "ours_export", "highdicom_export", "ours_load", "highdicom_load", "cli_export", "cli_import",
+        "ours_export", "ours_export_all_cores", "highdicom_export", "ours_load", "highdicom_load", "cli_export", "cli_import",
         "ours_export_cropped", "ours_load_cropped", "cli_export_cropped",
         "ours_load_binary", "today_export", "today_load", "today_load_binary", "segnrrd_write", "segnrrd_read",
     }
     assert all(row["seconds"] > 0 and row["output_bytes"] > 0 for row in document["rows"])
-    assert any("export ours / highdicom" in line for line in document["ratios"])
+    assert any("export ours, all cores / highdicom" in line for line in document["ratios"])
+    assert any("memory ours_export adds" in line for line in document["ratios"])
     assert any("frames cropped to the segments) / .seg.nrrd" in line for line in document["ratios"])
 
     # What it measured is what it says: the CLI's SEGs hold the case's labels (read by highdicom, against the

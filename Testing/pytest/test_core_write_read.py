@@ -9,6 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, on_grid, read_with_dcmqi, write_series
+from pydicom.encaps import generate_frames
 
 from DicomManager import (
     Compression,
@@ -20,6 +21,7 @@ from DicomManager import (
     write_labelmap_seg,
     write_segmentation,
 )
+from DicomManager.core.codecs.encoding_workers import ALL_CORES, FRAMES_PER_WORKER, available_cores, encoding_workers
 from DicomManager.core.reading.seg_references import read_seg_references
 from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
 
@@ -211,3 +213,24 @@ def test_writing_pauses_garbage_collection_and_always_restores_it(source, tmp_pa
         assert not gc.isenabled()  # a caller's choice to keep it off is kept
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("compression", [Compression.RLE, Compression.JPEG2000])
+def test_frames_encoded_in_a_pool_are_the_frames_encoded_in_this_process(source, tmp_path, compression):
+    labels = blob_labels(source.geometry.spatial_shape, GAPPED_NUMBERS)
+    serial = write(source, labels, GAPPED_NUMBERS, tmp_path / "serial.dcm", compression=compression)
+    pooled = write(source, labels, GAPPED_NUMBERS, tmp_path / "pooled.dcm", compression=compression, workers=2)
+    frames = [list(generate_frames(pydicom.dcmread(path).PixelData)) for path in (serial, pooled)]
+    assert frames[0] == frames[1] and len(frames[0]) == int(labels.any(axis=(1, 2)).sum())
+    np.testing.assert_array_equal(read_seg(pooled, source.geometry).labels.array, labels)
+    assert dciodvfy_errors(pooled) == []
+
+
+def test_every_core_is_used_only_where_a_pool_pays():
+    cores = available_cores()
+    expected = min(cores, 600 // FRAMES_PER_WORKER)
+    assert encoding_workers(Compression.RLE, 600, ALL_CORES) == (expected if expected > 1 else 0)
+    assert encoding_workers(Compression.JPEG2000, 600, ALL_CORES) == (expected if expected > 1 else 0)
+    assert encoding_workers(Compression.JPEGLS, 600, ALL_CORES) == 0  # its frames encode faster than they pickle
+    assert encoding_workers(Compression.RLE, FRAMES_PER_WORKER, ALL_CORES) == 0  # too few frames for two workers
+    assert encoding_workers(Compression.JPEGLS, 600, 3) == 3  # asked for: given

@@ -9,6 +9,7 @@ import highdicom as hd
 import numpy as np
 
 from ..codecs.compression import Compression, ensure_encoder_available
+from ..codecs.encoding_workers import encoding_workers
 from ..geometry.grids import match_to_grid
 from ..geometry.source_series import SourceSeries
 from ..segments.layered_segmentation import LayeredSegmentation
@@ -60,6 +61,7 @@ def build_binary_seg(segmentation: LayeredSegmentation, source: SourceSeries, op
     check_frame_size(compression, *masks.shape[1:3], cropped=options.crop_to_segments)
     for channel, number in enumerate(numbers):
         masks[..., channel] = on_grid[segmentation.layer_of_segment[number]][box] == number
+    workers = encoding_workers(compression, masks.shape[0] * masks.shape[3], options.workers)
     with highdicom_refusals():
         seg = hd.seg.Segmentation(
             pixel_array=hd.Volume(
@@ -69,7 +71,7 @@ def build_binary_seg(segmentation: LayeredSegmentation, source: SourceSeries, op
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=segment_descriptions(binary_segments),
             omit_empty_frames=bool(masks.any()),
-            **highdicom_arguments(source, series, compression, options.workers),
+            **highdicom_arguments(source, series, compression, workers),
         )
     return finish(seg, binary_segments, compression, series)
 

@@ -66,7 +66,10 @@ class ExportOptions:
     overwrite:
         Replace files that exist instead of refusing.
     workers:
-        Processes highdicom encodes frames with (0: in this process).
+        Processes highdicom encodes frames with: 0 in this process (the
+        default, and what the Slicer application should keep: forking it is
+        not safe), :data:`..codecs.encoding_workers.ALL_CORES` a process per
+        core where that pays (the command line's choice).
 
     Raises
     ------

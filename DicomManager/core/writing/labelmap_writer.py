@@ -14,6 +14,7 @@ import highdicom as hd
 import numpy as np
 
 from ..codecs.compression import ensure_encoder_available
+from ..codecs.encoding_workers import encoding_workers
 from ..geometry.grids import match_to_grid
 from ..geometry.source_series import SourceSeries
 from ..segments.segment_metadata import SegmentMetadata
@@ -92,9 +93,12 @@ def build_labelmap_seg(
         cropped = on_source_grid[box].with_array(np.ascontiguousarray(on_source_grid.array[box]))
         check_frame_size(options.compression, *cropped.spatial_shape[1:], cropped=True)
         pixels: np.ndarray | hd.Volume = cropped
+        frames = cropped.spatial_shape[0]
     else:
         check_frame_size(options.compression, *on_source_grid.spatial_shape[1:], cropped=False)
         pixels = _pixels_for_highdicom(on_source_grid.array, source)
+        frames = on_source_grid.spatial_shape[0]
+    workers = encoding_workers(options.compression, frames, options.workers)
     with highdicom_refusals():
         seg = hd.seg.Segmentation(
             pixel_array=pixels,
@@ -102,7 +106,7 @@ def build_labelmap_seg(
             segment_descriptions=descriptions,
             # A SEG needs at least one frame: keep empty frames when all are empty.
             omit_empty_frames=labelled,
-            **highdicom_arguments(source, series, options.compression, options.workers),
+            **highdicom_arguments(source, series, options.compression, workers),
         )
     return finish(seg, segments, options.compression, series)
 
