@@ -9,7 +9,9 @@ What is converted, found anywhere under the input tree:
   theirs align with, looking in the nearest folders first.
 
 Each item is one task for a process pool (``spawn``: VTK is not fork-safe),
-so memory is bounded by one item per worker. Any :class:`concurrent.futures.Executor`
+so memory is bounded by one item per worker. The pool's workers start once,
+import what every item needs in their initializer, and first read the tree's
+headers (planning, spread over the workers), then convert. Any :class:`concurrent.futures.Executor`
 can run the same tasks instead: :func:`dask_executor` gives one that sends them
 to a Dask cluster, whose workers must see the trees at the same paths (shared
 storage) and have this package installed. Outputs go to the same relative
@@ -24,6 +26,7 @@ import multiprocessing
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -36,6 +39,7 @@ from urllib.parse import urlsplit
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from ..core.codecs.encoding_workers import available_cores
 from ..core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
 from ..core.writing.export_options import ExportOptions
 from ..errors import DependencyError, DicomLabelMapSegError, GeometryMismatchError, SourceSeriesError
@@ -77,6 +81,8 @@ class ConversionTask:
 
 @dataclass
 class ConversionOutcome:
+    """How one input ended, and what converting it took in its worker."""
+
     input: str
     status: ConversionStatus
     outputs: list[str] = field(default_factory=list)
@@ -84,12 +90,30 @@ class ConversionOutcome:
     output_bytes: int = 0
     segmentation_type: str | None = None
     reason: str | None = None
+    seconds: float | None = None  # converting this item in its worker
+    worker_start_seconds: float | None = None  # what its worker's initializer took (imports), once per worker
 
 
 @dataclass
 class ConversionSummary:
+    """Every outcome, and the times that predict how the conversion scales with workers."""
+
     outcomes: list[ConversionOutcome]
     peak_worker_mb: float | None = None  # the most memory a local worker process held (Linux: ru_maxrss of children)
+    planning_seconds: float | None = None  # reading the tree's headers and pairing SEGs with series
+    seconds: float | None = None  # the whole conversion, planning included
+    workers: int | None = None
+
+    @property
+    def item_seconds(self) -> list[float]:
+        """Each converted or failed item's time in its worker."""
+        return [o.seconds for o in self.outcomes if o.seconds is not None]
+
+    @property
+    def worker_start_seconds(self) -> float | None:
+        """The longest worker start-up (its initializer's imports)."""
+        starts = [o.worker_start_seconds for o in self.outcomes if o.worker_start_seconds is not None]
+        return max(starts) if starts else None
 
     def count(self, status: ConversionStatus) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -99,31 +123,35 @@ class ConversionSummary:
         return sum(o.input_bytes - o.output_bytes for o in self.outcomes if o.status == ConversionStatus.CONVERTED)
 
 
-def plan_conversion(input_tree: Path, output_tree: Path) -> tuple[list[ConversionTask], list[ConversionOutcome]]:
-    """The tasks for a tree, and the files skipped or failed already while planning (with reasons)."""
+def plan_conversion(
+    input_tree: Path, output_tree: Path, executor: Executor | None = None
+) -> tuple[list[ConversionTask], list[ConversionOutcome]]:
+    """The tasks for a tree, and the files skipped or failed already while planning (with reasons).
+
+    Every file's header is read once; on a local process pool ``executor``,
+    by its workers, in chunks.
+    """
     input_tree, output_tree = Path(input_tree), Path(output_tree)
     series_files: dict[str, list[Path]] = {}
-    segs: list[tuple[Path, pydicom.Dataset]] = []
-    nrrds: list[Path] = []
-    for path in sorted(p for p in input_tree.rglob("*") if p.is_file()):
-        if path.name.lower().endswith(".seg.nrrd"):
-            nrrds.append(path)
-            continue
-        header = _dicom_header(path)
+    segs: list[tuple[Path, _FileHeader]] = []
+    files = sorted(p for p in input_tree.rglob("*") if p.is_file())
+    nrrds = [path for path in files if path.name.lower().endswith(".seg.nrrd")]
+    dicom_files = [path for path in files if not path.name.lower().endswith(".seg.nrrd")]
+    for path, header in zip(dicom_files, _read_file_headers(dicom_files, executor), strict=True):
         if header is None:
             continue
-        if str(header.get("SOPClassUID", "")) in SEGMENTATION_SOP_CLASS_UIDS:
+        if header.sop_class_uid in SEGMENTATION_SOP_CLASS_UIDS:
             segs.append((path, header))
-        elif "SeriesInstanceUID" in header:
-            series_files.setdefault(str(header.SeriesInstanceUID), []).append(path)
+        elif header.series_instance_uid:
+            series_files.setdefault(header.series_instance_uid, []).append(path)
     tasks: list[ConversionTask] = []
     early: list[ConversionOutcome] = []
     for path, header in segs:
         relative = path.relative_to(input_tree)
-        if header.SOPClassUID == LABELMAP_SEG_SOP_CLASS_UID:
+        if header.sop_class_uid == LABELMAP_SEG_SOP_CLASS_UID:
             early.append(ConversionOutcome(str(relative), ConversionStatus.SKIPPED, reason="already a LABELMAP SEG"))
             continue
-        series_uid = _referenced_series(header)
+        series_uid = header.referenced_series_uid
         if series_uid not in series_files:
             early.append(ConversionOutcome(
                 str(relative), ConversionStatus.FAILED, reason=f"its source series {series_uid} is not under {input_tree}"))
@@ -148,11 +176,34 @@ def convert_tree(
     """Convert everything :func:`plan_conversion` finds, each output written with ``options``.
 
     Runs on ``executor`` when given (a Dask cluster's, say: see :func:`dask_executor`),
-    else on a local pool of ``workers`` processes (default: all cores). An
-    output's file name and series description come from its input; other
-    series attributes of a SEG converted are kept.
+    else on a local pool of ``workers`` processes (default: all cores), which
+    plans and converts. An output's file name and series description come
+    from its input; other series attributes of a SEG converted are kept.
     """
-    tasks, outcomes = plan_conversion(input_tree, output_tree)
+    started = time.perf_counter()
+    if executor is not None:
+        summary = _convert_on(executor, input_tree, output_tree, options, progress)
+    else:
+        workers = max(1, workers or available_cores())
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
+        ) as pool:
+            summary = _convert_on(pool, input_tree, output_tree, options, progress)
+        summary.peak_worker_mb, summary.workers = _peak_child_mb(), workers
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _convert_on(
+    executor: Executor,
+    input_tree: Path,
+    output_tree: Path,
+    options: ExportOptions,
+    progress: Callable[[int, int, ConversionOutcome], None] | None,
+) -> ConversionSummary:
+    started = time.perf_counter()
+    tasks, outcomes = plan_conversion(input_tree, output_tree, executor)
+    planning_seconds = time.perf_counter() - started
     todo = []
     for task in tasks:
         relative = str(task.input.relative_to(input_tree))
@@ -160,14 +211,8 @@ def convert_tree(
             outcomes.append(ConversionOutcome(relative, ConversionStatus.SKIPPED, reason="output exists"))
         else:
             todo.append(task)
-    total = len(todo)
-    if executor is not None:
-        outcomes += _run_tasks(executor, todo, input_tree, options, progress)
-        return ConversionSummary(outcomes)
-    workers = max(1, min(workers or os.cpu_count() or 1, total or 1))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        outcomes += _run_tasks(pool, todo, input_tree, options, progress)
-    return ConversionSummary(outcomes, _peak_child_mb())
+    outcomes += _run_tasks(executor, todo, input_tree, options, progress)
+    return ConversionSummary(outcomes, planning_seconds=planning_seconds)
 
 
 @contextmanager
@@ -219,17 +264,33 @@ def _run_tasks(
 
 def convert_one(task: ConversionTask, options: ExportOptions = ExportOptions()) -> ConversionOutcome:
     """Convert one task (runs in a worker process); our own errors become a failed outcome."""
-    outcome = ConversionOutcome(str(task.input), ConversionStatus.CONVERTED, input_bytes=task.input.stat().st_size)
+    started = time.perf_counter()
+    outcome = ConversionOutcome(
+        str(task.input), ConversionStatus.CONVERTED, input_bytes=task.input.stat().st_size,
+        worker_start_seconds=getattr(_WORKER, "start_seconds", None),
+    )
     options = replace(options, file_name=task.output.name)
     try:
         written = (_convert_seg if task.kind == InputKind.SEG else _convert_seg_nrrd)(task, options)
     except DicomLabelMapSegError as error:
         outcome.status, outcome.reason = ConversionStatus.FAILED, str(error)
-        return outcome
-    outcome.outputs = [str(path) for path in written.paths]
-    outcome.output_bytes = sum(path.stat().st_size for path in written.paths)
-    outcome.segmentation_type = written.segmentation_type
+    else:
+        outcome.outputs = [str(path) for path in written.paths]
+        outcome.output_bytes = sum(path.stat().st_size for path in written.paths)
+        outcome.segmentation_type = written.segmentation_type
+    outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _start_worker() -> None:
+    """A local worker's initializer: import what every item needs once, and note how long that took."""
+    started = time.perf_counter()
+    from ..core.geometry import source_series  # noqa: F401
+    from ..core.reading import seg_reader  # noqa: F401
+    from ..core.slicer_files import seg_nrrd  # noqa: F401
+    from ..core.writing import series_writer  # noqa: F401
+
+    _WORKER.start_seconds = time.perf_counter() - started
 
 
 def _convert_seg(task: ConversionTask, options: ExportOptions) -> WrittenSeries:
@@ -313,9 +374,35 @@ def _worker_scene():
     return _WORKER.session.scene
 
 
-def _dicom_header(path: Path) -> pydicom.Dataset | None:
+@dataclass(frozen=True)
+class _FileHeader:
+    """What planning needs of a DICOM file: small enough to come back from a worker cheaply."""
+
+    sop_class_uid: str
+    series_instance_uid: str | None
+    referenced_series_uid: str | None
+
+
+HEADER_CHUNK_FILES = 64
+"""Files whose headers a worker reads per task while planning: fewer round trips, still spread evenly."""
+
+
+def _read_file_headers(paths: list[Path], executor: Executor | None) -> Iterator[_FileHeader | None]:
+    """Each file's header, in order; read by the workers of a local process pool, else here."""
+    if isinstance(executor, ProcessPoolExecutor):
+        return executor.map(_file_header, paths, chunksize=HEADER_CHUNK_FILES)
+    return map(_file_header, paths)
+
+
+def _file_header(path: Path) -> _FileHeader | None:
+    """The file's SOP Class, series and referenced series; None for a file that is not DICOM."""
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+        return _FileHeader(
+            sop_class_uid=str(header.get("SOPClassUID", "")),
+            series_instance_uid=str(header.SeriesInstanceUID) if "SeriesInstanceUID" in header else None,
+            referenced_series_uid=_referenced_series(header),
+        )
     except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, AttributeError, KeyError):
         return None
 

@@ -10,6 +10,7 @@ import argparse
 import gc
 import json
 import logging
+import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -371,6 +372,10 @@ def _convert(arguments: argparse.Namespace) -> int:
           f"{counts[ConversionStatus.FAILED]} failed; "
           f"{summary.bytes_saved / 1e6:.2f} MB saved"
           + (f"; peak memory of a worker {summary.peak_worker_mb:.0f} MB" if summary.peak_worker_mb is not None else ""))
+    if summary.item_seconds:
+        print(f"{summary.seconds:.1f} s: planning {summary.planning_seconds:.1f} s, "
+              f"{statistics.mean(summary.item_seconds):.2f} s per item in its worker"
+              + (f" with {summary.workers} workers" if summary.workers else ""))
     return 1 if counts[ConversionStatus.FAILED] else 0
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import re
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pydicom
@@ -10,6 +13,7 @@ from conftest import demo_segments, on_grid, shared_data
 from test_classic_seg import segment_masks
 
 from DicomManager import read_seg, read_source_series_folder
+from DicomManager.batch.conversion import ConversionStatus, convert_tree, plan_conversion
 from DicomManager.cli.main import main
 from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
@@ -40,6 +44,7 @@ def test_tree_converts_on_a_process_pool_keeping_its_layout(tmp_path, scene, cap
     captured = capsys.readouterr()
     assert "4 converted, 1 skipped, 1 failed" in captured.out
     assert "failed: caseA/seg/broken.dcm" in captured.err
+    assert re.search(r"planning \d+\.\d s, \d+\.\d\d s per item in its worker with 2 workers", captured.out)
 
     liver = target / "caseA" / "seg" / "liver.dcm"
     assert pydicom.dcmread(liver, stop_before_pixels=True).SOPClassUID == LABELMAP_SEG_SOP_CLASS_UID
@@ -71,6 +76,21 @@ def test_tree_converts_on_a_process_pool_keeping_its_layout(tmp_path, scene, cap
     # A second run skips what exists and retries only the failure.
     assert main(["convert", str(source), str(target), "--workers", "1"]) == 1
     assert "0 converted, 5 skipped, 1 failed" in capsys.readouterr().out
+
+
+def test_the_summary_tells_planning_start_up_and_items_apart(tmp_path, scene):
+    source, target = tmp_path / "archive", tmp_path / "converted"
+    build_tree(source, scene)
+    summary = convert_tree(source, target, workers=2)
+    attempted = summary.count(ConversionStatus.CONVERTED) + summary.count(ConversionStatus.FAILED)
+    assert len(summary.item_seconds) == attempted == 5 and all(seconds > 0 for seconds in summary.item_seconds)
+    assert 0 < summary.planning_seconds < summary.seconds and summary.workers == 2
+    assert 0 < summary.worker_start_seconds < summary.seconds  # the initializer's imports, once per worker
+    # Planning on a pool's workers finds what planning in this process finds.
+    here = plan_conversion(source, tmp_path / "again")
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert plan_conversion(source, tmp_path / "again", pool) == here
+    assert len(here[0]) == 5 and len(here[1]) == 1  # five tasks; the LABELMAP already converted is skipped
 
 
 def test_overlap_policy_layers_in_a_tree(tmp_path, scene):
