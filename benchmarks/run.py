@@ -208,7 +208,7 @@ def growth(rows: list[dict]) -> list[str]:
         if sum(time is not None for time in times) < TWO_CASES:
             continue
         steps = []
-        for case, previous, now in zip(cases, [None, *times], times, strict=True):
+        for case, previous, now in zip(cases, [None, *times[:-1]], times, strict=True):
             shown = f"{now:.2f} s" if now is not None else "-"
             factor = f" (x{now / previous:.1f})" if now is not None and previous else ""
             steps.append(f"{case} {shown}{factor}")

@@ -91,7 +91,7 @@ class ConversionOutcome:
     segmentation_type: str | None = None
     reason: str | None = None
     seconds: float | None = None  # converting this item in its worker
-    worker_start_seconds: float | None = None  # what its worker's initializer took (imports), once per worker
+    worker_start_seconds: float | None = None  # from the pool's creation to its worker being ready, once per worker
 
 
 @dataclass
@@ -111,7 +111,7 @@ class ConversionSummary:
 
     @property
     def worker_start_seconds(self) -> float | None:
-        """The longest worker start-up (its initializer's imports)."""
+        """The longest worker start-up: from the pool's creation to the worker's imports done."""
         starts = [o.worker_start_seconds for o in self.outcomes if o.worker_start_seconds is not None]
         return max(starts) if starts else None
 
@@ -186,7 +186,10 @@ def convert_tree(
     else:
         workers = max(1, workers or available_cores())
         with ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(time.time(),),
         ) as pool:
             summary = _convert_on(pool, input_tree, output_tree, options, progress)
         summary.peak_worker_mb, summary.workers = _peak_child_mb(), workers
@@ -282,15 +285,19 @@ def convert_one(task: ConversionTask, options: ExportOptions = ExportOptions()) 
     return outcome
 
 
-def _start_worker() -> None:
-    """A local worker's initializer: import what every item needs once, and note how long that took."""
-    started = time.perf_counter()
+def _start_worker(pool_created: float) -> None:
+    """A local worker's initializer: import what every item needs once, and note how long starting took.
+
+    The start-up counts from the pool's creation (``time.time()`` in the
+    parent): the new interpreter, the parent's main module imported again
+    (``spawn``), and these imports.
+    """
     from ..core.geometry import source_series  # noqa: F401
     from ..core.reading import seg_reader  # noqa: F401
     from ..core.slicer_files import seg_nrrd  # noqa: F401
     from ..core.writing import series_writer  # noqa: F401
 
-    _WORKER.start_seconds = time.perf_counter() - started
+    _WORKER.start_seconds = time.time() - pool_created
 
 
 def _convert_seg(task: ConversionTask, options: ExportOptions) -> WrittenSeries:

@@ -44,3 +44,32 @@ def test_benchmark_runs_every_operation_on_the_smoke_case(tmp_path, scene):
         np.testing.assert_array_equal(on_grid(hd.seg.segread(seg).get_volume(combine_segments=True), grid), on_grid(labels, grid))
         (row,) = [r for r in document["rows"] if r["operation"] == "cli_export" and r["compression"] == compression]
         assert row["output_bytes"] == seg.stat().st_size
+
+
+def test_growth_and_ratios_read_several_cases_and_unfinished_baselines():
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    import run
+
+    def row(case, operation, seconds, compression="rle", *, wall=None, mb=None, output=1000):
+        return {"case": case, "operation": operation, "compression": compression, "seconds": seconds,
+                "wall": wall if wall is not None else seconds, "peak_rss_mb": None, "operation_mb": mb,
+                "output_bytes": output, "label_mb": {"B": 75.0, "C": 150.0}[case]}
+
+    rows = [
+        row("B", "ours_export", 1.0, mb=150), row("B", "ours_export_all_cores", 0.8), row("B", "highdicom_export", 2.0),
+        row("B", "ours_load", 0.1, mb=75), row("B", "highdicom_load", 0.2), row("B", "cli_export", 1.5),
+        row("B", "cli_import", 0.5), row("B", "today_export", 1.0, "none", wall=4.0),
+        row("B", "today_load", 1.0, "none", wall=3.0),
+        row("B", "segnrrd_write", 0.1, "none", output=500),
+        row("C", "ours_export", 3.0, mb=450), row("C", "highdicom_export", 6.0), row("C", "ours_load", 0.2, mb=150),
+        {**row("C", "today_export", None, "none"), "wall": None, "output_bytes": None, "timed_out": 300},
+    ]
+    growth = run.growth(rows)
+    assert "labels: B 75 MB -> C 150 MB" in growth
+    assert "ours_export rle: B 1.00 s -> C 3.00 s (x3.0)" in growth
+    lines = run.ratios(rows)
+    assert "B rle: export ours, all cores / highdicom (one core) = 0.40 [B: <= 0.5]" in lines
+    assert "B rle: CLI export ours / today (one process each) = 0.50 [<= 0.7; B: <= 0.6]" in lines
+    assert "C rle: CLI export ours / today (one process each) = n/a [<= 0.7; B: <= 0.6]" in lines
+    assert "C: today_export did not finish within 300 s" in lines
+    assert any(line.startswith("C rle: memory ours_export adds = 450 MB = 3.0 x labels") for line in lines)

@@ -5,9 +5,19 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pydicom
 import pytest
+from conftest import shared_data
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from DicomManager.core.codecs.deflated_file import DEFLATE_LEVEL, MEMORY_LEVEL, PIECE_BYTES, deflate
+from DicomManager.core.codecs.deflated_file import (
+    DEFLATE_LEVEL,
+    MEMORY_LEVEL,
+    PIECE_BYTES,
+    deflate,
+    encode_explicit_little_endian,
+    save_deflated,
+)
 
 
 def inflate(stream: bytes) -> bytes:
@@ -41,3 +51,25 @@ def test_small_and_empty_data_are_deflated_whole():
     assert inflate(deflate(b"", pieces=4)) == b""
     assert inflate(deflate(b"\x01" * 1000)) == b"\x01" * 1000
     assert inflate(deflate(b"\x01\x02" * PIECE_BYTES)) == b"\x01\x02" * PIECE_BYTES
+
+
+def test_a_dataset_deflated_piece_by_piece_is_the_dataset_pydicom_encodes(tmp_path):
+    """save_deflated streams Pixel Data from the dataset's own bytes; the file holds exactly what pydicom would encode."""
+    dataset = pydicom.dcmread(shared_data("dcmqi/ct-3slice/01.dcm"))
+    dataset.Rows, dataset.Columns, dataset.BitsAllocated = 1024, 6146, 16
+    dataset.PixelData = repeating_slices(2 * 1024 * 6146)  # 12 MB: two pieces, the first ending inside Pixel Data
+    dataset.BitsStored, dataset.HighBit = 16, 15
+    dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    path = tmp_path / "deflated.dcm"
+
+    save_deflated(dataset, path)
+
+    raw = path.read_bytes()
+    meta_end = raw.index(b"DICM") + 4
+    meta_length = int.from_bytes(raw[meta_end + 8 : meta_end + 12], "little")
+    body = raw[meta_end + 12 + meta_length :]
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflated = inflater.decompress(body) + inflater.flush()
+    assert inflater.eof and inflater.unused_data in (b"", b"\x00")
+    assert inflated == encode_explicit_little_endian(dataset).getvalue()
+    assert pydicom.dcmread(path).PixelData == dataset.PixelData
