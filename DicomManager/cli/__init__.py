@@ -1,1 +1,1 @@
-"""The ``dicomlabelmapseg`` command line: one module per command group (a new command goes in main's parser)."""
+"""The ``dicomlabelmapseg`` command line: ``main`` holds every command (a new one is an ``_add_*_command``)."""
