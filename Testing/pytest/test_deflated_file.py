@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import zlib
 
 import numpy as np
@@ -14,7 +15,7 @@ from DicomManager.core.codecs.deflated_file import (
     DEFLATE_LEVEL,
     MEMORY_LEVEL,
     PIECE_BYTES,
-    deflate,
+    deflate_stream,
     encode_explicit_little_endian,
     save_deflated,
 )
@@ -26,6 +27,14 @@ def inflate(stream: bytes) -> bytes:
     assert inflater.eof, "the stream does not end with a final block"
     assert inflater.unused_data == b""
     return data
+
+
+def deflate(data: bytes, pieces: int | None = None) -> bytes:
+    """``data`` deflated by :func:`deflate_stream` in ``pieces`` pieces (by default, pieces of ``PIECE_BYTES``)."""
+    output = io.BytesIO()
+    written = deflate_stream([data], output, max(-(-len(data) // pieces), 1) if pieces else PIECE_BYTES)
+    assert written == len(output.getvalue())
+    return output.getvalue()
 
 
 def repeating_slices(size: int) -> bytes:

@@ -80,14 +80,6 @@ def _write_preamble_and_meta(stream: BinaryIO, file_meta: Dataset) -> None:
     write_file_meta_info(file, file_meta, enforce_standard=True)
 
 
-def deflate(data: bytes | memoryview, pieces: int | None = None) -> bytes:
-    """``data`` as one raw deflate stream (no zlib header), compressed in ``pieces`` (see :func:`deflate_stream`)."""
-    output = BytesIO()
-    piece_bytes = max(-(-len(data) // pieces), 1) if pieces else PIECE_BYTES
-    deflate_stream([data], output, piece_bytes)
-    return output.getvalue()
-
-
 def deflate_stream(parts: Sequence[bytes | memoryview], output: BinaryIO, piece_bytes: int = PIECE_BYTES) -> int:
     """Deflate the concatenation of ``parts`` into ``output`` as one raw stream; return the bytes written.
 
