@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
+from ..core.codecs.encoding_workers import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..errors import DicomLabelMapSegError, LabelFileError, SendError
@@ -179,7 +180,7 @@ def _export(arguments: argparse.Namespace) -> int:
 
     refuse_existing(arguments.output, arguments.force)
     metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None
-    options = _export_options(arguments, file_name=arguments.output.name, overwrite=arguments.force, workers=_all_cores())
+    options = _export_options(arguments, file_name=arguments.output.name, overwrite=arguments.force, workers=ALL_CORES)
     if metadata:
         options = options.over_series(metadata.series)
     if arguments.series_description:
@@ -233,12 +234,6 @@ def _export_options(arguments: argparse.Namespace, **fields: object) -> ExportOp
         compression=arguments.compression, overlap=arguments.overlap, crop_to_segments=arguments.crop_to_segments, **fields
     )
 
-
-def _all_cores() -> int:
-    """The workers value that encodes frames on every core where that pays (the CLI runs one export at a time)."""
-    from ..core.codecs.encoding_workers import ALL_CORES
-
-    return ALL_CORES
 
 
 def _import(arguments: argparse.Namespace) -> int:
@@ -331,7 +326,7 @@ def _migrate(arguments: argparse.Namespace) -> int:
         arguments.reference,
         DicomManager(session.scene),
         verify=arguments.verify,
-        options=_export_options(arguments, workers=_all_cores()),
+        options=_export_options(arguments, workers=ALL_CORES),
         progress=print,
     )
     migrated = sum(outcome.status == TrialStatus.MIGRATED for outcome in report.outcomes)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from pydicom.uid import generate_uid
+
 from ..codecs.compression import DEFAULT_COMPRESSION, Compression, parse_compression
 from .file_output import safe_file_name
 from .overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy, parse_overlap_policy
@@ -98,6 +100,11 @@ class ExportOptions:
     def over_series(self, base: SeriesAttributes) -> ExportOptions:
         """These options with the series attributes they leave unset taken from ``base``."""
         return replace(self, series=self.series.over(base))
+
+    def resolved(self) -> ExportOptions:
+        """These options ready to write one series: unset series attributes from :data:`DEFAULT_SERIES`, a new UID."""
+        options = self.over_series(DEFAULT_SERIES)
+        return options.with_series(series_instance_uid=options.series.series_instance_uid or generate_uid())
 
     def output_path(self, output_dir: Path) -> Path:
         """The file in ``output_dir`` the SEG is written to (the series attributes resolved first)."""

@@ -71,7 +71,7 @@ def write_labelmap_seg(
     OutputExistsError
         The file exists and ``options.overwrite`` is false.
     """
-    options = options.over_series(DEFAULT_SERIES).with_series(series_instance_uid=options.series.series_instance_uid or hd.UID())
+    options = options.resolved()
     output_path = options.output_path(output_dir)
     refuse_existing(output_path, options.overwrite)
     return save_seg(build_labelmap_seg(labels, segments, source, options), output_path, options.overwrite)

@@ -11,8 +11,6 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import highdicom as hd
-
 from ...errors import InvalidSegmentationError
 from ..garbage_collection import garbage_collection_paused
 from ..geometry.source_series import SourceSeries
@@ -20,7 +18,7 @@ from ..segments.label_layers import describe_overlaps, merge_finding_overlaps
 from ..segments.layered_segmentation import LayeredSegmentation
 from ..segments.sop_classes import SegmentationType
 from .binary_writer import build_binary_seg
-from .export_options import DEFAULT_SERIES, ExportOptions
+from .export_options import ExportOptions
 from .file_output import refuse_existing
 from .labelmap_writer import write_labelmap_seg
 from .overlap_policy import OverlapPolicy
@@ -70,7 +68,7 @@ def write_segmentation(
     GeometryMismatchError, EncodingError, CodecUnavailableError, OutputExistsError
         As :func:`.labelmap_writer.write_labelmap_seg`.
     """
-    options = options.over_series(DEFAULT_SERIES).with_series(series_instance_uid=options.series.series_instance_uid or hd.UID())
+    options = options.resolved()
     series_uid = str(options.series.series_instance_uid)
     output_path = options.output_path(output_dir)
     layers, segments = segmentation.layers, segmentation.segments
