@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from pathlib import Path
@@ -25,6 +25,7 @@ from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_dataset, write_file_meta_info
 
 from .encoding_workers import available_cores
+from .native_frames import NativeFrames
 
 DEFLATE_LEVEL = 8
 """zlib level of deflated SEGs."""
@@ -40,13 +41,14 @@ BYTE_BITS = 8
 def save_deflated(dataset: Dataset, path: Path) -> None:
     """Write ``dataset`` (with its ``file_meta``) to ``path`` as a deflated DICOM file.
 
-    The Pixel Data is deflated from the dataset's own bytes, piece by piece:
-    neither the encoded dataset nor its deflated form is ever held whole.
+    The Pixel Data is deflated from the dataset's own bytes, or frames
+    (:class:`.native_frames.NativeFrames`), piece by piece: neither the
+    encoded dataset nor its deflated form is ever held whole.
     """
     before, pixel_data, after = _split_at_pixel_data(dataset)
     with open(path, "wb") as stream:
         _write_preamble_and_meta(stream, dataset.file_meta)
-        written = deflate_stream([before, pixel_data, after], stream)
+        written = deflate_stream([before, *pixel_data, after], stream)
         if written % 2:
             stream.write(b"\x00")
 
@@ -84,8 +86,9 @@ def deflate_stream(parts: Sequence[bytes | memoryview], output: BinaryIO, piece_
     """Deflate the concatenation of ``parts`` into ``output`` as one raw stream; return the bytes written.
 
     The data is cut into pieces of ``piece_bytes`` (the parts are not joined;
-    only a piece that spans two parts is copied), deflated on a thread per
-    core and written in order, with at most two pieces per core in flight.
+    a piece that spans parts is copied together only when it is deflated),
+    deflated on a thread per core and written in order, with at most two
+    pieces per core in flight.
 
     zlib lets go of the GIL while it compresses, so threads run on separate
     cores. Each piece starts from the 32 KiB before it as its dictionary (all
@@ -94,13 +97,14 @@ def deflate_stream(parts: Sequence[bytes | memoryview], output: BinaryIO, piece_
     stream's end. The pieces joined are then one valid stream, within 0.1% of
     the size of deflating serially (as pigz does).
     """
-    pieces = _pieces([memoryview(part).cast("B") for part in parts], piece_bytes)
-    workers = max(1, min(available_cores(), len(pieces)))
+    views = [memoryview(part).cast("B") for part in parts]
+    total = sum(len(view) for view in views)
+    workers = max(1, min(available_cores(), -(-total // piece_bytes)))
     written = 0
     with ThreadPoolExecutor(workers) as pool:
         in_flight: deque = deque()
-        for index, (dictionary, piece) in enumerate(pieces):
-            in_flight.append(pool.submit(_deflate_piece, dictionary, piece, index == len(pieces) - 1))
+        for dictionary, piece, last in _pieces(views, piece_bytes):
+            in_flight.append(pool.submit(_deflate_piece, dictionary, piece, last))
             if len(in_flight) >= 2 * workers:
                 written += output.write(in_flight.popleft().result())
         while in_flight:
@@ -108,12 +112,12 @@ def deflate_stream(parts: Sequence[bytes | memoryview], output: BinaryIO, piece_
     return written
 
 
-def _pieces(parts: list[memoryview], piece_bytes: int) -> list[tuple[bytes, memoryview | bytes]]:
-    """(dictionary, piece) for each piece of the parts' concatenation: at least one, the last one shorter or full."""
-    pieces: list[tuple[bytes, memoryview | bytes]] = []
+def _pieces(parts: list[memoryview], piece_bytes: int) -> Iterator[tuple[bytes, memoryview | bytes, bool]]:
+    """(dictionary, piece, last) for each piece of the parts' concatenation, made as they are asked for: at least one."""
+    total = sum(len(part) for part in parts)
     window = b""
     pending: list[memoryview] = []
-    pending_bytes = 0
+    pending_bytes = done = 0
     for part in parts:
         offset = 0
         while offset < len(part):
@@ -123,12 +127,12 @@ def _pieces(parts: list[memoryview], piece_bytes: int) -> list[tuple[bytes, memo
             offset += take
             if pending_bytes == piece_bytes:
                 piece = pending[0] if len(pending) == 1 else b"".join(pending)
-                pieces.append((window, piece))
+                done += pending_bytes
+                yield window, piece, done == total
                 window = (window + bytes(piece[-_WINDOW_BYTES:]))[-_WINDOW_BYTES:]
                 pending, pending_bytes = [], 0
-    if pending or not pieces:
-        pieces.append((window, b"".join(pending)))
-    return pieces
+    if pending or total == 0:
+        yield window, b"".join(pending), True
 
 
 def _deflate_piece(dictionary: bytes, piece: memoryview | bytes, last: bool) -> bytes:
@@ -136,20 +140,21 @@ def _deflate_piece(dictionary: bytes, piece: memoryview | bytes, last: bool) -> 
     return compressor.compress(piece) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
-def _split_at_pixel_data(dataset: Dataset) -> tuple[bytes, memoryview, bytes]:
+def _split_at_pixel_data(dataset: Dataset) -> tuple[bytes, list[memoryview], bytes]:
     """The dataset encoded as Explicit VR Little Endian in three parts: up to Pixel Data's value, the value, after it.
 
-    The middle part is a view of the dataset's own Pixel Data: encoded, it is
-    a 12-byte element header and the bytes as they are (native pixel data,
-    an even number of bytes).
+    The middle part is views of the dataset's own Pixel Data (its frames, for
+    :class:`.native_frames.NativeFrames`): encoded, it is a 12-byte element
+    header and the bytes as they are (native pixel data, an even number of bytes).
     """
     before, after = Dataset(), Dataset()
     for element in dataset:
         if element.tag != PIXEL_DATA_TAG:
             (before if element.tag < PIXEL_DATA_TAG else after).add(element)
-    pixel_data = memoryview(dataset.PixelData) if "PixelData" in dataset else memoryview(b"")
+    value = dataset.PixelData if "PixelData" in dataset else b""
+    pixel_data = list(value.pieces()) if isinstance(value, NativeFrames) else [memoryview(value)]
     head = encode_explicit_little_endian(before).getvalue()
     if "PixelData" in dataset:
         vr = b"OW" if int(dataset.get("BitsAllocated", 8)) > BYTE_BITS else b"OB"
-        head += struct.pack("<HH2sHI", PIXEL_DATA_TAG >> 16, PIXEL_DATA_TAG & 0xFFFF, vr, 0, len(pixel_data))
+        head += struct.pack("<HH2sHI", PIXEL_DATA_TAG >> 16, PIXEL_DATA_TAG & 0xFFFF, vr, 0, sum(map(len, pixel_data)))
     return head, pixel_data, encode_explicit_little_endian(after).getvalue()

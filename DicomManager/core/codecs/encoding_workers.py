@@ -1,17 +1,26 @@
-"""How many processes encode a SEG's frames: every core, for the codecs and frame counts where a pool pays.
+"""How a SEG's frames are encoded: on every core for the codecs and frame counts where a pool pays, native ones in place.
 
-highdicom encodes frames in a process pool when given ``workers``. Frames
-travel to the workers pickled, so the pool pays only where encoding a frame
-costs more than sending it: RLE and JPEG 2000 frames, not JPEG-LS ones (the
-measurements are in ``benchmarks/README.md``). Deflate is not encoded by
-highdicom; :mod:`.deflated_file` uses every core itself.
+A pool pays where encoding a frame costs more than starting and feeding a
+worker: RLE and JPEG 2000 frames, not JPEG-LS ones (the measurements are in
+``benchmarks/README.md``). Native frames (no compression, deflate) are not
+encoded at all: they are collected in place (:mod:`.native_frames`), and
+:mod:`.deflated_file` deflates them on every core.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom import Dataset
 
 from .compression import Compression
+from .frame_pool import FramePool, fork_available
+from .native_frames import STAND_IN_SYNTAX, FrameCollector, make_native
 
 ALL_CORES = -1
 """``ExportOptions.workers`` value: a worker per core where :func:`encoding_workers` finds that it pays."""
@@ -21,6 +30,9 @@ POOLED_CODECS = frozenset({Compression.RLE, Compression.JPEG2000})
 
 FRAMES_PER_WORKER = 32
 """Fewer frames than this per worker do not pay for starting it."""
+SLABS_PER_WORKER = 4
+"""Messages each worker gets: more balance the load, fewer cost less."""
+BYTE_BITS = 8
 
 
 def encoding_workers(compression: Compression, frames: int, requested: int) -> int:
@@ -41,3 +53,46 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class FrameEncoding:
+    """How highdicom is asked to build a LABELMAP's frames: the transfer syntax and ``workers`` to give it."""
+
+    transfer_syntax_uid: str
+    workers: int | Executor
+
+    def finish(self, seg: Dataset) -> None:
+        """Make a dataset whose frames a :class:`FrameCollector` took native (see :mod:`.native_frames`)."""
+        if isinstance(self.workers, FrameCollector):
+            make_native(seg, self.workers)
+
+
+@contextmanager
+def frame_encoder(compression: Compression, planes: np.ndarray, omit_empty: bool, requested: int) -> Iterator[FrameEncoding]:
+    """How highdicom builds the frames of a LABELMAP of ``planes``, with ``requested`` workers.
+
+    - native frames (no compression, deflate): collected in place, never joined;
+    - a codec, in this process or on ``requested`` workers where that pays:
+      on a :class:`FramePool` that starts encoding at once where workers can be
+      forked, else on highdicom's own pool. The pool is shut down on exit.
+    """
+    if compression in (Compression.NONE, Compression.DEFLATE):
+        yield FrameEncoding(STAND_IN_SYNTAX, FrameCollector())
+        return
+    syntax = compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
+    workers = encoding_workers(compression, planes.shape[0], requested)
+    if workers == 0 or not fork_available():
+        yield FrameEncoding(syntax, workers)
+        return
+    bits = planes.dtype.itemsize * BYTE_BITS
+    expected = {
+        "transfer_syntax_uid": syntax,
+        "bits_allocated": bits,
+        "bits_stored": bits,
+        "photometric_interpretation": "MONOCHROME2",
+        "pixel_representation": 0,
+    }
+    slab_frames = -(-planes.shape[0] // (workers * SLABS_PER_WORKER))
+    with FramePool(planes, expected, omit_empty, workers, slab_frames) as pool:
+        yield FrameEncoding(syntax, pool)

@@ -14,7 +14,7 @@ import highdicom as hd
 import numpy as np
 
 from ..codecs.compression import ensure_encoder_available
-from ..codecs.encoding_workers import encoding_workers
+from ..codecs.encoding_workers import frame_encoder
 from ..geometry.grids import match_to_grid
 from ..geometry.source_series import SourceSeries
 from ..segments.segment_metadata import SegmentMetadata
@@ -93,21 +93,20 @@ def build_labelmap_seg(
         cropped = on_source_grid[box].with_array(np.ascontiguousarray(on_source_grid.array[box]))
         check_frame_size(options.compression, *cropped.spatial_shape[1:], cropped=True)
         pixels: np.ndarray | hd.Volume = cropped
-        frames = cropped.spatial_shape[0]
     else:
         check_frame_size(options.compression, *on_source_grid.spatial_shape[1:], cropped=False)
         pixels = _pixels_for_highdicom(on_source_grid.array, source)
-        frames = on_source_grid.spatial_shape[0]
-    workers = encoding_workers(options.compression, frames, options.workers)
-    with highdicom_refusals():
+    planes = pixels.array if isinstance(pixels, hd.Volume) else pixels
+    with frame_encoder(options.compression, planes, labelled, options.workers) as encoding, highdicom_refusals():
         seg = hd.seg.Segmentation(
             pixel_array=pixels,
             segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
             segment_descriptions=descriptions,
             # A SEG needs at least one frame: keep empty frames when all are empty.
             omit_empty_frames=labelled,
-            **highdicom_arguments(source, series, options.compression, workers),
+            **highdicom_arguments(source, series, encoding.transfer_syntax_uid, encoding.workers),
         )
+    encoding.finish(seg)
     return finish(seg, segments, options.compression, series)
 
 

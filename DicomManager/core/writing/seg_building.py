@@ -7,6 +7,7 @@ in the project's terms, naming the segment or value, before anything is built.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 
 import highdicom as hd
@@ -35,13 +36,18 @@ VALUES_SHOWN = 10
 """How many undescribed label values an error message lists."""
 
 
+def highdicom_syntax(compression: Compression) -> str:
+    """The transfer syntax highdicom encodes the frames with: the codec's, else native.
+
+    Deflate is applied to the whole dataset when it is saved (see ..codecs.deflated_file).
+    """
+    return compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
+
+
 def highdicom_arguments(
-    source: SourceSeries, series: SeriesAttributes, compression: Compression, workers: int
+    source: SourceSeries, series: SeriesAttributes, pixel_syntax: str, workers: int | Executor
 ) -> dict[str, object]:
     """The highdicom Segmentation arguments that LABELMAP and BINARY SEGs share; ``series`` has every attribute set."""
-    # highdicom encodes pixels with the transfer syntax; deflate is applied
-    # to the whole dataset when it is saved (see ..codecs.deflated_file).
-    pixel_syntax = compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
     return {
         "source_images": source.datasets,
         "series_instance_uid": series.series_instance_uid or hd.UID(),

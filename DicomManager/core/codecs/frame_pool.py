@@ -1,0 +1,133 @@
+"""Encoding a label volume's frames on every core, ahead of highdicom, without sending the frames anywhere.
+
+highdicom, given an Executor as ``workers``, submits one call per frame,
+``encode_frame(array=frame, ...)``, as its frame loop reaches the frame, and
+collects the results once every frame is submitted. With a plain process pool
+each frame then travels pickled through a pipe, which for label frames costs
+about what encoding them does, and the workers start only when highdicom's
+loop does, after it has worked out the frames' geometry.
+
+:class:`FramePool` forks its workers from this process once the planes exist,
+so they read the planes where they are, and starts them at once on the frames
+highdicom is expected to submit: the non-empty planes in order (all planes
+when empty frames are kept), encoded as the expected ``encode_frame`` call.
+When highdicom submits a frame, the pool checks that it is the next expected
+plane with the expected arguments and hands back that plane's encoding. Any
+other call (another order, other arguments) ends the prediction: that call
+and all later ones are encoded as submitted, so the result never depends on
+the prediction being right, only the speed does. Figures are in
+``benchmarks/README.md``.
+
+Forking needs the ``fork`` start method (Linux, macOS); elsewhere
+:func:`fork_available` is false and frames are encoded by highdicom's own pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from highdicom.frame import encode_frame
+
+logger = logging.getLogger(__name__)
+
+_planes: np.ndarray | None = None
+"""In a worker: the planes, inherited from the process that forked it."""
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """An expected call: plane ``index``, and the future its slab will settle."""
+
+    index: int
+    future: Future
+
+
+class FramePool(Executor):
+    """An Executor for highdicom's frame encoding that encodes ``planes`` ahead on ``workers`` forked processes.
+
+    Parameters
+    ----------
+    planes:
+        The array highdicom is given, planes along its first axis.
+    encode_arguments:
+        The keyword arguments highdicom is expected to pass ``encode_frame``
+        besides the frame.
+    omit_empty:
+        Whether highdicom omits empty frames (``omit_empty_frames``).
+    workers, slab_frames:
+        Processes, and planes each of them encodes per message.
+    """
+
+    def __init__(
+        self, planes: np.ndarray, encode_arguments: dict[str, Any], omit_empty: bool, workers: int, slab_frames: int
+    ) -> None:
+        self._planes = planes
+        self._encode_arguments = encode_arguments
+        self._processes = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("fork"), initializer=_adopt_planes, initargs=(planes,)
+        )
+        indices = [k for k in range(planes.shape[0]) if not omit_empty or planes[k].any()]
+        self._expected: deque[_Expected] = deque()
+        self.frames_encoded_ahead = 0
+        """How many submitted calls were answered by the encoding done ahead."""
+        for start in range(0, len(indices), max(1, slab_frames)):
+            slab_indices = indices[start : start + max(1, slab_frames)]
+            futures = [Future() for _ in slab_indices]
+            slab = self._processes.submit(_encode_planes, slab_indices, encode_arguments)
+            slab.add_done_callback(lambda done, futures=futures: _settle(done, futures))
+            self._expected.extend(_Expected(index, future) for index, future in zip(slab_indices, futures, strict=True))
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        if self._expected and self._is_next_expected(fn, args, kwargs):
+            self.frames_encoded_ahead += 1
+            return self._expected.popleft().future
+        self._expected.clear()  # slabs already sent finish unused: a wrong prediction costs time, never the result
+        return self._processes.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        logger.debug("%d frames were encoded ahead", self.frames_encoded_ahead)
+        self._processes.shutdown(wait, cancel_futures=cancel_futures)
+
+    def _is_next_expected(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        if fn is not encode_frame or args or set(kwargs) != {"array", *self._encode_arguments}:
+            return False
+        if any(kwargs[name] != value for name, value in self._encode_arguments.items()):
+            return False
+        frame = kwargs["array"]
+        return bool(np.array_equal(frame, self._planes[self._expected[0].index]))
+
+
+def fork_available() -> bool:
+    """Whether workers can be forked from this process, as :class:`FramePool` needs."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _adopt_planes(planes: np.ndarray) -> None:
+    global _planes
+    _planes = planes
+
+
+def _encode_planes(indices: list[int], encode_arguments: dict[str, Any]) -> list[bytes]:
+    assert _planes is not None, "the worker was not forked with the planes"
+    return [encode_frame(np.ascontiguousarray(_planes[index]), **encode_arguments) for index in indices]
+
+
+def _settle(slab: Future, futures: list[Future]) -> None:
+    if slab.cancelled():
+        for future in futures:
+            future.cancel()
+        return
+    error = slab.exception()
+    if error is not None:
+        for future in futures:
+            future.set_exception(error)
+        return
+    for future, result in zip(futures, slab.result(), strict=True):
+        future.set_result(result)
