@@ -165,7 +165,7 @@ def highdicom_export(case: Path, work: Path, compression: str) -> tuple[measured
     ]
     dtype = np.uint8 if len(description) <= np.iinfo(np.uint8).max else np.uint16
     chosen = Compression(compression)
-    syntax = chosen.transfer_syntax_uid if chosen.encodes_pixels else Compression.NONE.transfer_syntax_uid
+    syntax = chosen.frame_transfer_syntax_uid
     output = work / f"highdicom_{compression}.dcm"
     with measured() as timer:
         sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted((case / "ct").glob("*.dcm"))]

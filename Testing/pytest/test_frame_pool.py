@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import unavailable
 from highdicom.frame import encode_frame
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from DicomManager.core.codecs.frame_pool import FramePool, fork_available
 
-pytestmark = pytest.mark.skipif(not fork_available(), reason="FramePool forks its workers")
+
+@pytest.fixture(autouse=True)
+def fork_needed() -> None:
+    if not fork_available():
+        unavailable("FramePool forks its workers, and this platform cannot fork")
 
 
 def planes_with_an_empty_one() -> np.ndarray:

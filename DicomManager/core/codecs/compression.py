@@ -58,6 +58,14 @@ class Compression(StrEnum):
         """Whether highdicom encodes the frames one by one with a pydicom pixel codec."""
         return self in (Compression.RLE, Compression.JPEGLS, Compression.JPEG2000)
 
+    @property
+    def frame_transfer_syntax_uid(self) -> UID:
+        """The transfer syntax highdicom encodes the frames in: the codec's, else native.
+
+        Deflate is applied to the whole dataset when it is saved (see :mod:`.deflated_file`).
+        """
+        return self.transfer_syntax_uid if self.encodes_pixels else Compression.NONE.transfer_syntax_uid
+
 
 DEFAULT_COMPRESSION = Compression.RLE
 

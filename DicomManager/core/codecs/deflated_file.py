@@ -25,7 +25,7 @@ from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_dataset, write_file_meta_info
 
 from .encoding_workers import available_cores
-from .native_frames import NativeFrames
+from .native_frames import PIXEL_DATA_TAG, NativeFrames, native_pixel_data_vr
 
 DEFLATE_LEVEL = 8
 """zlib level of deflated SEGs."""
@@ -34,8 +34,6 @@ MEMORY_LEVEL = 6
 PIECE_BYTES = 8 * 2**20
 """Smallest piece deflated on a core of its own: below it a thread costs more than it saves."""
 _WINDOW_BYTES = 2**zlib.MAX_WBITS
-PIXEL_DATA_TAG = 0x7FE00010
-BYTE_BITS = 8
 
 
 def save_deflated(dataset: Dataset, path: Path) -> None:
@@ -155,6 +153,6 @@ def _split_at_pixel_data(dataset: Dataset) -> tuple[bytes, list[memoryview], byt
     pixel_data = list(value.pieces()) if isinstance(value, NativeFrames) else [memoryview(value)]
     head = encode_explicit_little_endian(before).getvalue()
     if "PixelData" in dataset:
-        vr = b"OW" if int(dataset.get("BitsAllocated", 8)) > BYTE_BITS else b"OB"
+        vr = native_pixel_data_vr(int(dataset.get("BitsAllocated", 8))).encode()
         head += struct.pack("<HH2sHI", PIXEL_DATA_TAG >> 16, PIXEL_DATA_TAG & 0xFFFF, vr, 0, sum(map(len, pixel_data)))
     return head, pixel_data, encode_explicit_little_endian(after).getvalue()

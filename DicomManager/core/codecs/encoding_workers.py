@@ -32,7 +32,6 @@ FRAMES_PER_WORKER = 32
 """Fewer frames than this per worker do not pay for starting it."""
 SLABS_PER_WORKER = 4
 """Messages each worker gets: more balance the load, fewer cost less."""
-BYTE_BITS = 8
 
 
 def encoding_workers(compression: Compression, frames: int, requested: int) -> int:
@@ -80,12 +79,12 @@ def frame_encoder(compression: Compression, planes: np.ndarray, omit_empty: bool
     if compression in (Compression.NONE, Compression.DEFLATE):
         yield FrameEncoding(STAND_IN_SYNTAX, FrameCollector())
         return
-    syntax = compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
+    syntax = compression.frame_transfer_syntax_uid
     workers = encoding_workers(compression, planes.shape[0], requested)
     if workers == 0 or not fork_available():
         yield FrameEncoding(syntax, workers)
         return
-    bits = planes.dtype.itemsize * BYTE_BITS
+    bits = np.iinfo(planes.dtype).bits
     expected = {
         "transfer_syntax_uid": syntax,
         "bits_allocated": bits,

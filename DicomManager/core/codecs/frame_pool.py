@@ -77,8 +77,9 @@ class FramePool(Executor):
         self._expected: deque[_Expected] = deque()
         self.frames_encoded_ahead = 0
         """How many submitted calls were answered by the encoding done ahead."""
-        for start in range(0, len(indices), max(1, slab_frames)):
-            slab_indices = indices[start : start + max(1, slab_frames)]
+        slab_frames = max(1, slab_frames)
+        for start in range(0, len(indices), slab_frames):
+            slab_indices = indices[start : start + slab_frames]
             futures = [Future() for _ in slab_indices]
             slab = self._processes.submit(_encode_planes, slab_indices, encode_arguments)
             slab.add_done_callback(lambda done, futures=futures: _settle(done, futures))

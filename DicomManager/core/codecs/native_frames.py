@@ -100,9 +100,13 @@ class NativeFrames(io.BufferedIOBase):
 def make_native(dataset: Dataset, collector: FrameCollector) -> None:
     """Give a dataset built with :data:`STAND_IN_SYNTAX` and ``collector`` its native syntax and the collected frames."""
     dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    vr = "OW" if int(dataset.BitsAllocated) > BYTE_BITS else "OB"
     del dataset[PIXEL_DATA_TAG]
-    dataset.add_new(PIXEL_DATA_TAG, vr, NativeFrames(collector.frames))
+    dataset.add_new(PIXEL_DATA_TAG, native_pixel_data_vr(int(dataset.BitsAllocated)), NativeFrames(collector.frames))
+
+
+def native_pixel_data_vr(bits_allocated: int) -> str:
+    """The VR of native Pixel Data in Explicit VR: OW for words, OB for bytes (PS3.5 8.2)."""
+    return "OW" if bits_allocated > BYTE_BITS else "OB"
 
 
 def _little_endian(frame: np.ndarray) -> np.ndarray:

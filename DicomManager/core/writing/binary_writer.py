@@ -23,7 +23,6 @@ from .seg_building import (
     frame_box,
     highdicom_arguments,
     highdicom_refusals,
-    highdicom_syntax,
     segment_descriptions,
 )
 
@@ -72,7 +71,7 @@ def build_binary_seg(segmentation: LayeredSegmentation, source: SourceSeries, op
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=segment_descriptions(binary_segments),
             omit_empty_frames=bool(masks.any()),
-            **highdicom_arguments(source, series, highdicom_syntax(compression), workers),
+            **highdicom_arguments(source, series, compression.frame_transfer_syntax_uid, workers),
         )
     return finish(seg, binary_segments, compression, series)
 

@@ -36,14 +36,6 @@ VALUES_SHOWN = 10
 """How many undescribed label values an error message lists."""
 
 
-def highdicom_syntax(compression: Compression) -> str:
-    """The transfer syntax highdicom encodes the frames with: the codec's, else native.
-
-    Deflate is applied to the whole dataset when it is saved (see ..codecs.deflated_file).
-    """
-    return compression.transfer_syntax_uid if compression.encodes_pixels else Compression.NONE.transfer_syntax_uid
-
-
 def highdicom_arguments(
     source: SourceSeries, series: SeriesAttributes, pixel_syntax: str, workers: int | Executor
 ) -> dict[str, object]:
