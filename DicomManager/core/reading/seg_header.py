@@ -13,7 +13,6 @@ import logging
 import struct
 from pathlib import Path
 
-import pydicom
 from pydicom import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -21,6 +20,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from ...errors import DicomLabelMapSegError, SegFileError
 from ..codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION, decoder_available
 from ..segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID, SegmentationType
+from .deflated_dataset import read_dicom_file
 from .functional_groups import FunctionalGroups
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
     """Read a SEG file and check that it is a Segmentation of a type we know."""
     path = Path(path)
     try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+        dataset = read_dicom_file(path, stop_before_pixels=stop_before_pixels)
     except FileNotFoundError:
         raise SegFileError(f"{path}: no such file.") from None
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,

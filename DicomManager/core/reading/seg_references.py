@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
 from pydicom.errors import InvalidDicomError
 
 from ...errors import SegFileError
 from ..segments.sop_classes import SEGMENTATION_SOP_CLASS_UIDS
+from .deflated_dataset import read_dicom_file
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def read_seg_references(path: Path) -> SegReferences:
     """Read the references of the SEG at ``path``; :class:`SegFileError` when it is not a SEG."""
     path = Path(path)
     try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_REFERENCE_TAGS)
+        dataset = read_dicom_file(path, stop_before_pixels=True, specific_tags=_REFERENCE_TAGS)
     except FileNotFoundError:
         raise SegFileError(f"{path}: no such file.") from None
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as error:
