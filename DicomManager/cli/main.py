@@ -247,7 +247,7 @@ def _import(arguments: argparse.Namespace) -> int:
         if output is not None:
             refuse_existing(output, arguments.force)
     reference = reference_grid_of_folder(arguments.reference) if arguments.reference else None
-    result = read_seg(arguments.seg, reference)
+    result = read_seg(arguments.seg, reference, workers=ALL_CORES)
     if arguments.labelmap and len(result.layers) > 1:
         raise LabelFileError(
             f"{arguments.seg}: its segments overlap ({len(result.layers)} layers), so they cannot be one label "
@@ -382,7 +382,7 @@ def _preview(arguments: argparse.Namespace) -> int:
 
     refuse_existing(arguments.output, arguments.force)
     source = read_source_series_folder(arguments.reference) if arguments.reference else None
-    result = read_seg(arguments.seg, source.geometry if source else None)
+    result = read_seg(arguments.seg, source.geometry if source else None, workers=ALL_CORES)
     image = read_series_voxels(source) if source else None
     title = result.info.series_description or arguments.seg.name
     write_preview(result, arguments.output, image=image, title=title, overwrite=arguments.force)

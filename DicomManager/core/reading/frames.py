@@ -52,6 +52,11 @@ class FrameReader:
         unaligned = int(dataset.BitsAllocated) == 1 and pixels_per_frame % 8 and not is_encapsulated(self._transfer_syntax)
         self._all_frames = decode_all_frames(dataset, path) if unaligned else None
 
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """The (rows, columns) every frame decodes to."""
+        return int(self._dataset.Rows), int(self._dataset.Columns)
+
     def frames(self, indices: Sequence[int]) -> Iterator[np.ndarray]:
         """The frames at 0-based ``indices``, in that order."""
         if self._all_frames is not None:

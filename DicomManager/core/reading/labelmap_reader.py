@@ -23,21 +23,26 @@ from pydicom import Dataset
 
 from ...errors import GeometryMismatchError, SegFileError
 from ..geometry.frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
-from ..segments.label_layers import values_not_in
+from .frame_placement import decoding_workers, new_label_volume, place_frames
 from .frames import FrameReader
 from .seg_contents import SegContents, background_of, seg_info, segments_of
 from .seg_header import is_tiled
 
 
-def read_labelmap_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None) -> SegContents:
-    """Read a LABELMAP SEG dataset (pixel data included) as one label volume; with ``reference``, on that grid."""
+def read_labelmap_seg_dataset(
+    dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None, workers: int = 0
+) -> SegContents:
+    """Read a LABELMAP SEG dataset (pixel data included) as one label volume; with ``reference``, on that grid.
+
+    ``workers``: processes to decode the frames on (see :mod:`.frame_placement`); 0 is this process.
+    """
     segments = segments_of(dataset, path)
     if is_tiled(dataset):
         if reference is not None:
             raise GeometryMismatchError(f"{path}: a tiled slide-microscopy SEG cannot be placed on a volume grid.")
         labels = _read_tiled(dataset, path)
     else:
-        labels = _read_volume(dataset, path, reference, [segment.number for segment in segments])
+        labels = _read_volume(dataset, path, reference, [segment.number for segment in segments], workers)
     return SegContents(
         layers=[labels],
         segments=segments,
@@ -55,7 +60,9 @@ def _read_tiled(dataset: Dataset, path: Path) -> hd.Volume:
         raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from error
 
 
-def _read_volume(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None, numbers: list[int]) -> hd.Volume:
+def _read_volume(
+    dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None, numbers: list[int], workers: int
+) -> hd.Volume:
     frames = frame_geometry(dataset, path)
     grid = reference if reference is not None else own_grid(dataset, frames, path)
     check_frame_of_reference(dataset, grid, path)
@@ -63,22 +70,10 @@ def _read_volume(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | No
     indices = frame_indices(frames, grid, rows, columns, path)
     padding = dataset.get("PixelPaddingValue")
     fill = int(padding) if padding is not None else 0
-    allowed = [*numbers, fill]
     dtype = np.uint16 if int(dataset.BitsAllocated) > np.iinfo(np.uint8).bits else np.uint8
-    # np.zeros takes zeroed pages from the system lazily: slices no frame covers cost no memory traffic.
-    labels = np.zeros(grid.spatial_shape, dtype=dtype) if fill == 0 else np.full(grid.spatial_shape, fill, dtype=dtype)
-    # Each frame is decoded straight into its place: no array of all frames, no second copy.
-    decoded = 0
-    frames = FrameReader(dataset, path).frames(range(len(indices)))
-    for frame, (slice_index, row, column) in zip(frames, indices, strict=False):  # too few frames: counted below
-        if frame.shape != (rows, columns):
-            raise SegFileError(f"{path}: frame {decoded + 1} decodes to {frame.shape}, not {rows}x{columns}.")
-        undescribed = values_not_in(frame, allowed)
-        if undescribed:
-            shown = ", ".join(str(value) for value in undescribed[:10])
-            raise SegFileError(f"{path}: pixel values {shown} are the number of no segment in SegmentSequence.")
-        labels[slice_index, row:row + rows, column:column + columns] = frame
-        decoded += 1
+    workers = decoding_workers(dataset.file_meta.TransferSyntaxUID, len(indices), workers)
+    labels = new_label_volume(grid.spatial_shape, dtype, fill, shared=workers > 1)
+    decoded = place_frames(FrameReader(dataset, path), path, labels, indices, [*numbers, fill], workers)
     if decoded != len(indices):
         raise SegFileError(f"{path}: the pixel data holds {decoded} frames, not the {len(indices)} the header declares.")
     return hd.Volume(

@@ -15,7 +15,7 @@ from .seg_contents import SegContents, malformed_content_refused
 from .seg_header import read_seg_dataset
 
 
-def read_seg(path: Path, reference: hd.VolumeGeometry | None = None) -> SegContents:
+def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: int = 0) -> SegContents:
     """Read a SEG file as label layers: one for a LABELMAP, one per set of overlapping segments otherwise.
 
     Parameters
@@ -25,6 +25,10 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None) -> SegConte
     reference:
         The grid to place the labels on (the referenced series'); without it,
         the SEG's own grid, which spans its frames.
+    workers:
+        Processes to decode a LABELMAP's frames on: 0 is this process (never
+        fork the Slicer application), ``ALL_CORES`` one per core where that
+        pays (see :mod:`.frame_placement`).
 
     Raises
     ------
@@ -39,7 +43,7 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None) -> SegConte
     with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
         if dataset.SegmentationType == SegmentationType.LABELMAP:
-            return read_labelmap_seg_dataset(dataset, path, reference)
+            return read_labelmap_seg_dataset(dataset, path, reference, workers)
         return read_binary_seg_dataset(dataset, path, reference)
 
 
