@@ -9,7 +9,9 @@ What a Python user needs is importable from here::
 - Writing: :func:`write_segmentation` (a :class:`LayeredSegmentation`; one
   LABELMAP SEG, or as :class:`OverlapPolicy` says when segments overlap) and
   :func:`write_labelmap_seg` (one label volume), both steered by
-  :class:`ExportOptions`.
+  :class:`ExportOptions`. ``workers=ALL_CORES`` (outside the Slicer
+  application, which must not be forked) spreads frame encoding and
+  decoding over the cores where that pays.
 - Slicer's segmentation file without Slicer: :func:`read_seg_nrrd`, :func:`write_seg_nrrd`.
 - In Slicer or with ``slicer-core``: :class:`DicomManager` (segmentation and volume nodes).
 - Every error raised on purpose is a :class:`DicomLabelMapSegError`.
@@ -27,6 +29,7 @@ from .errors import DicomLabelMapSegError
 __version__ = "0.1.0"
 
 _PUBLIC = {
+    "ALL_CORES": "core.codecs.encoding_workers",
     "Code": "core.segments.segment_metadata",
     "Compression": "core.codecs.compression",
     "DicomManager": "mrml.manager",
@@ -52,6 +55,7 @@ _PUBLIC = {
 
 __all__ = [
     "DicomLabelMapSegError",
+    "ALL_CORES",
     "Code",
     "Compression",
     "DicomManager",

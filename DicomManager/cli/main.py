@@ -14,6 +14,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -185,8 +186,13 @@ def _export(arguments: argparse.Namespace) -> int:
         options = options.over_series(metadata.series)
     if arguments.series_description:
         options = options.with_series(series_description=arguments.series_description)
-    source = read_source_series_folder(arguments.reference)
-    segmentation = _read_segmentation(arguments.segmentation, source, metadata)
+    with ThreadPoolExecutor(1) as background:
+        # zlib lets go of the GIL while it inflates a .seg.nrrd: that overlaps reading the source headers.
+        read_without_slicer = background.submit(_read_seg_nrrd_file, arguments.segmentation)
+        source = read_source_series_folder(arguments.reference)
+        segmentation = read_without_slicer.result()
+    if segmentation is None:
+        segmentation = _read_through_slicer(arguments.segmentation, source, metadata)
     segmentation = segmentation.with_metadata(metadata.segments if metadata else None)
     written = write_segmentation(segmentation, source, arguments.output.parent, options)
     for path in written.paths:
@@ -194,26 +200,24 @@ def _export(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _read_segmentation(paths: list[Path], source: SourceSeries, metadata: DcmqiMetadata | None) -> LayeredSegmentation:
-    """The segments of a ``.seg.nrrd`` or of label volumes, as label layers (on their file's grid, or the source's).
-
-    A ``.seg.nrrd`` as Slicer writes it is read without slicer-core, which is
-    slow to import; label volumes (NRRD, NIfTI) and older segmentation file
-    layouts are read through it.
-    """
+def _read_seg_nrrd_file(paths: list[Path]) -> LayeredSegmentation | None:
+    """The segments of a ``.seg.nrrd`` as Slicer writes it, read without slicer-core (slow to import); else None."""
     from ..core.slicer_files.seg_nrrd import is_segmentation_file, read_seg_nrrd
 
     first = paths[0]
     if is_segmentation_file(first) and len(paths) > 1:
         raise LabelFileError("Give one .seg.nrrd file, or label volumes only.")
-    segmentation = read_seg_nrrd(first) if is_segmentation_file(first) else None
-    if segmentation is not None:
-        return segmentation
+    return read_seg_nrrd(first) if is_segmentation_file(first) else None
 
+
+def _read_through_slicer(paths: list[Path], source: SourceSeries, metadata: DcmqiMetadata | None) -> LayeredSegmentation:
+    """Label volumes (NRRD, NIfTI) and older ``.seg.nrrd`` layouts, read through slicer-core, on the source's grid."""
+    from ..core.slicer_files.seg_nrrd import is_segmentation_file
     from ..mrml.scene_setup import start_session
     from ..mrml.segmentation_nodes import discard_segmentation_node, layered_segmentation_of_node
     from ..mrml.storage import read_label_volume, read_segmentation_file, segmentation_node_from_label_volumes
 
+    first = paths[0]
     scene = start_session().scene
     if is_segmentation_file(first):
         node = read_segmentation_file(scene, first)
