@@ -197,6 +197,20 @@ def write_series(grid: hd.VolumeGeometry, folder: Path) -> list[Path]:
     return write_ct_series(voxels, grid, folder, SyntheticSeriesInfo(patient_id="TEST", patient_name="Test^Patient"))
 
 
+def highdicom_identity() -> dict:
+    """The series and device attributes highdicom's Segmentation asks for, for SEGs that tests write with it."""
+    return {
+        "series_instance_uid": hd.UID(),
+        "series_number": 5,
+        "sop_instance_uid": hd.UID(),
+        "instance_number": 1,
+        "manufacturer": "highdicom",
+        "manufacturer_model_name": "test",
+        "software_versions": "0",
+        "device_serial_number": "1",
+    }
+
+
 def blob_labels(shape: tuple[int, int, int], numbers: list[int], seed: int = 0) -> np.ndarray:
     """Non-overlapping ellipsoids, one per number, in a (slices, rows, columns) array."""
     rng = np.random.default_rng(seed)

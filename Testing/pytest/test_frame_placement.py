@@ -8,7 +8,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from conftest import blob_labels, make_grid, unavailable, write_series
+from conftest import blob_labels, highdicom_identity, make_grid, unavailable, write_series
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
@@ -52,14 +52,7 @@ def highdicom_labelmap(source, labels: np.ndarray, numbers: list[int], syntax: s
         pixel_array=labels,
         segmentation_type="LABELMAP",
         segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(),
-        series_number=5,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="highdicom",
-        manufacturer_model_name="test",
-        software_versions="0",
-        device_serial_number="1",
+        **highdicom_identity(),
         transfer_syntax_uid=syntax,
         omit_empty_frames=False,
     )

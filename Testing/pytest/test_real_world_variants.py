@@ -19,7 +19,15 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from conftest import dciodvfy_errors, make_grid, on_grid, read_segments_with_dcmqi, shared_data, write_series
+from conftest import (
+    dciodvfy_errors,
+    highdicom_identity,
+    make_grid,
+    on_grid,
+    read_segments_with_dcmqi,
+    shared_data,
+    write_series,
+)
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_dataset, write_file_meta_info
@@ -64,14 +72,7 @@ def single_segment_seg(source, segmentation_type: str) -> tuple[pydicom.Dataset,
         pixel_array=pixels,
         segmentation_type=segmentation_type,
         segment_descriptions=[description],
-        series_instance_uid=hd.UID(),
-        series_number=5,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="highdicom",
-        manufacturer_model_name="test",
-        software_versions="0",
-        device_serial_number="1",
+        **highdicom_identity(),
         max_fractional_value=255,
         omit_empty_frames=False,
     )
