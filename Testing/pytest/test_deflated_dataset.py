@@ -14,6 +14,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 from DicomManager import read_seg
 from DicomManager.core.reading.deflated_dataset import read_dicom_file
 from DicomManager.core.reading.seg_reader import read_seg_header
+from DicomManager.core.reading.seg_references import read_seg_references
 from DicomManager.errors import SegFileError
 
 
@@ -78,3 +79,22 @@ def test_a_corrupt_deflated_dataset_is_refused_naming_the_file(tmp_path):
         read_seg(corrupt)
 
     assert isinstance(refused.value.__cause__.__cause__, zlib.error)
+
+
+@pytest.mark.parametrize("tags", [["SOPInstanceUID"], ["SOPInstanceUID", "PixelData"]])
+def test_specific_tags_of_a_deflated_file_are_those_pydicom_reads(tags, tmp_path):
+    path = deflated_copy(shared_data("dcmqi/liver.dcm"), tmp_path / "deflated.dcm")
+
+    assert read_dicom_file(path, specific_tags=tags) == pydicom.dcmread(path, specific_tags=tags)
+
+
+def test_the_references_of_a_deflated_seg_are_read(tmp_path):
+    path = deflated_copy(shared_data("dcmqi/liver.dcm"), tmp_path / "deflated.dcm")
+    original = pydicom.dcmread(shared_data("dcmqi/liver.dcm"))
+
+    references = read_seg_references(path)
+
+    assert references.sop_instance_uid == original.SOPInstanceUID
+    assert references.referenced_series_uid == original.ReferencedSeriesSequence[0].SeriesInstanceUID
+    assert len(references.referenced_instance_uids) == len(original.ReferencedSeriesSequence[0].ReferencedInstanceSequence)
+    assert references.transfer_syntax_uid == DeflatedExplicitVRLittleEndian

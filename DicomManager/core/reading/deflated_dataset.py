@@ -22,7 +22,7 @@ from pydicom import FileDataset
 from pydicom.dataelem import DataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.filereader import read_dataset, read_preamble
-from pydicom.tag import BaseTag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 PIXEL_DATA_TAG = 0x7FE00010
@@ -46,11 +46,13 @@ def read_dicom_file(
         if file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
             stream.seek(0)
             return pydicom.dcmread(stream, stop_before_pixels=stop_before_pixels, specific_tags=specific_tags)
+        tags = [Tag(tag) for tag in specific_tags] if specific_tags else None  # dcmread takes keywords, read_dataset not
         inflating = _InflatingStream(stream)
-        dataset = read_dataset(inflating, False, True, stop_when=_at_pixel_data, specific_tags=specific_tags)
-        if not stop_before_pixels and not inflating.at_end():
+        dataset = read_dataset(inflating, False, True, stop_when=_at_pixel_data, specific_tags=tags)
+        wanted = tags is None or PIXEL_DATA_TAG in tags
+        if wanted and not stop_before_pixels and not inflating.at_end():
             dataset.add(_pixel_data_element(inflating))
-            dataset.update(read_dataset(inflating, False, True, specific_tags=specific_tags))
+            dataset.update(read_dataset(inflating, False, True, specific_tags=tags))
     return FileDataset(path, dataset, preamble=preamble, file_meta=file_meta, is_implicit_VR=False, is_little_endian=True)
 
 
