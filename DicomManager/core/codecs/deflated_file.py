@@ -11,7 +11,6 @@ pydicom exactly as ``save_as`` would; only the deflating is done here.
 
 from __future__ import annotations
 
-import struct
 import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -25,7 +24,8 @@ from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_dataset, write_file_meta_info
 
 from .encoding_workers import available_cores
-from .native_frames import PIXEL_DATA_TAG, NativeFrames, native_pixel_data_vr
+from .native_frames import NativeFrames
+from .pixel_data_element import PIXEL_DATA_TAG, native_pixel_data_vr, pixel_data_header
 
 DEFLATE_LEVEL = 8
 """zlib level of deflated SEGs."""
@@ -153,6 +153,6 @@ def _split_at_pixel_data(dataset: Dataset) -> tuple[bytes, list[memoryview], byt
     pixel_data = list(value.pieces()) if isinstance(value, NativeFrames) else [memoryview(value)]
     head = encode_explicit_little_endian(before).getvalue()
     if "PixelData" in dataset:
-        vr = native_pixel_data_vr(int(dataset.get("BitsAllocated", 8))).encode()
-        head += struct.pack("<HH2sHI", PIXEL_DATA_TAG >> 16, PIXEL_DATA_TAG & 0xFFFF, vr, 0, sum(map(len, pixel_data)))
+        vr = native_pixel_data_vr(int(dataset.get("BitsAllocated", 8)))
+        head += pixel_data_header(vr, sum(map(len, pixel_data)))
     return head, pixel_data, encode_explicit_little_endian(after).getvalue()

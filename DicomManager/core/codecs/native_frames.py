@@ -26,12 +26,12 @@ from highdicom.frame import encode_frame
 from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
+from .pixel_data_element import PIXEL_DATA_TAG, native_pixel_data_vr
+
 STAND_IN_SYNTAX = RLELossless
 """The encapsulated syntax highdicom builds with while the collector takes the frames: any that LABELMAP allows."""
 PLACEHOLDER = b"\x00\x00"
 """What the collector returns for a frame: the smallest fragment pydicom encapsulates, dropped with the rest."""
-BYTE_BITS = 8
-PIXEL_DATA_TAG = 0x7FE00010
 
 
 class FrameCollector(Executor):
@@ -102,11 +102,6 @@ def make_native(dataset: Dataset, collector: FrameCollector) -> None:
     dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     del dataset[PIXEL_DATA_TAG]
     dataset.add_new(PIXEL_DATA_TAG, native_pixel_data_vr(int(dataset.BitsAllocated)), NativeFrames(collector.frames))
-
-
-def native_pixel_data_vr(bits_allocated: int) -> str:
-    """The VR of native Pixel Data in Explicit VR: OW for words, OB for bytes (PS3.5 8.2)."""
-    return "OW" if bits_allocated > BYTE_BITS else "OB"
 
 
 def _little_endian(frame: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ other transfer syntax are read by ``pydicom.dcmread`` as they are.
 from __future__ import annotations
 
 import os
-import struct
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -25,15 +24,14 @@ from pydicom.filereader import read_dataset, read_preamble
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-PIXEL_DATA_TAG = 0x7FE00010
+from ..codecs.pixel_data_element import LONG_HEADER, PIXEL_DATA_TAG
+
 FILE_META_GROUP = 0x0002
 UNDEFINED_LENGTH = 0xFFFFFFFF
 INPUT_BYTES = 2**20
 """Deflated bytes read from the file at a time."""
 OUTPUT_BYTES = 16 * 2**20
 """Most inflated bytes one step of the inflater yields: what a Pixel Data value is copied in, beyond itself."""
-_LONG_HEADER = struct.Struct("<HH2sHI")
-"""An Explicit VR element header with a 4-byte length: group, element, VR, reserved, length (PS3.5 7.1.2)."""
 
 
 def read_dicom_file(
@@ -66,7 +64,7 @@ def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
 
 def _pixel_data_element(inflating: _InflatingStream) -> DataElement:
     """The Pixel Data element the stream is at, its native value inflated into a bytearray of its own."""
-    group, element, vr, _, length = _LONG_HEADER.unpack(inflating.read(_LONG_HEADER.size))
+    group, element, vr, _, length = LONG_HEADER.unpack(inflating.read(LONG_HEADER.size))
     if (group << 16 | element) != PIXEL_DATA_TAG or vr not in (b"OB", b"OW") or length == UNDEFINED_LENGTH:
         raise ValueError(f"the Pixel Data element header is {vr!r} of length {length:#x}, not native OB or OW")
     # A bytearray is kept as the value only when pydicom is told it needs no conversion: else it is split into ints.
