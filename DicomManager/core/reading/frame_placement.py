@@ -67,8 +67,9 @@ def new_label_volume(shape: tuple[int, ...], dtype: np.dtype, fill: int, shared:
     """
     if not shared:
         return np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
-    labels = np.frombuffer(mmap.mmap(-1, max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize)), dtype)
-    labels = labels[: int(np.prod(shape))].reshape(shape)
+    count = int(np.prod(shape))
+    shared_memory = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize))  # a mapping cannot be empty
+    labels = np.frombuffer(shared_memory, dtype, count).reshape(shape)
     if fill:
         labels.fill(fill)
     return labels
@@ -79,15 +80,14 @@ class _FrameRun:
 
     def __init__(self, reader: FrameReader, path: Path, labels: np.ndarray, places: Sequence[Place], allowed: list[int]):
         self.reader, self.path, self.labels, self.places, self.allowed = reader, path, labels, places, allowed
-        self.frame_shape = reader.frame_shape
 
     def place(self, start: int, stop: int) -> int:
         """Decode frames ``start`` to ``stop`` (0-based) into their places; the number the pixel data held."""
-        rows, columns = self.frame_shape
+        rows, columns = frame_shape = self.reader.frame_shape
         decoded = start
         frames = self.reader.frames(range(start, stop))
         for frame, (slice_index, row, column) in zip(frames, self.places[start:stop], strict=False):  # too few: counted
-            if frame.shape != self.frame_shape:
+            if frame.shape != frame_shape:
                 raise SegFileError(f"{self.path}: frame {decoded + 1} decodes to {frame.shape}, not {rows}x{columns}.")
             undescribed = values_not_in(frame, self.allowed)
             if undescribed:
