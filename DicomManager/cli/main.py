@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,25 +36,35 @@ if TYPE_CHECKING:  # the commands import what they need when they run, so the pr
 logger = logging.getLogger("dicomlabelmapseg")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code (0 success, 1 failure, 2 usage)."""
+def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> int:
+    """Run the command line; returns the process exit code (0 success, 1 failure, 2 usage).
+
+    ``process_ends``: called by :func:`.program.run`, in a process that ends with the
+    command and started it with the cyclic garbage collector off.
+    """
     arguments = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
-    # A command on one file makes no reference cycles for the collector to free; left on, it would walk the
-    # process's objects (VTK's, highdicom's tables of the standard) again and again.
     try:
-        with garbage_collection_paused() if arguments.one_file else nullcontext():
+        with _collector_for(arguments.one_file, process_ends):
             return arguments.run(arguments)
     except DicomLabelMapSegError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
 
-def run() -> None:
-    """The ``dicomlabelmapseg`` program: :func:`main` in a process that ends with it."""
-    code = main()
-    gc.freeze()  # what is left goes with the process: no last full collection walking it
-    sys.exit(code)
+def _collector_for(one_file: bool, process_ends: bool) -> AbstractContextManager[None]:
+    """The cyclic garbage collector while a command runs: off for a command on one file, else on.
+
+    A command on one file makes no reference cycles for the collector to free; left on, it would walk the
+    process's objects (VTK's, highdicom's tables of the standard) again and again. Elsewhere it is paused
+    for the command and then back on; in a process that ends with the command (see :mod:`.program`) it
+    stays off, and a command on many files turns it on.
+    """
+    if process_ends:
+        if not one_file:
+            gc.enable()
+        return nullcontext()
+    return garbage_collection_paused() if one_file else nullcontext()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -420,6 +430,3 @@ def _demo(arguments: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as folder:
         return 0 if run_demo(Path(folder)) else 1
 
-
-if __name__ == "__main__":
-    run()

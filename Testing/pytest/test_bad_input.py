@@ -169,7 +169,7 @@ def test_broken_seg_nrrd_is_refused_without_ending_the_process(tmp_path, scene):
         with pytest.raises(LabelFileError, match=message):
             read_segmentation_file(scene, tmp_path / name)
     completed = subprocess.run(
-        [sys.executable, "-m", "DicomManager.cli.main", "export", "--reference", str(shared_data("dcmqi/ct-3slice")),
+        [sys.executable, "-m", "DicomManager.cli.program", "export", "--reference", str(shared_data("dcmqi/ct-3slice")),
          "--segmentation", str(tmp_path / "truncated.seg.nrrd"), "--output", str(tmp_path / "out.dcm")],
         capture_output=True, text=True, check=False,
     )

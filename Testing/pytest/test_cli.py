@@ -76,6 +76,18 @@ def test_info_json_describes_segments(tmp_path, capsys):
     assert [s["label"] for s in document["segments"]] == ["Liver"]
 
 
+def test_a_process_ending_with_the_command_collects_garbage_only_for_many_files(tmp_path):
+    """As the program runs it (collector off from the start): a one-file command leaves it off, convert turns it on."""
+    gc.disable()
+    try:
+        assert main(["info", str(shared_data("dcmqi/sparse-labelmap-ppv5.dcm"))], process_ends=True) == 0
+        assert not gc.isenabled()
+        main(["convert", str(tmp_path), str(tmp_path / "out"), "--workers", "1"], process_ends=True)
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_errors_exit_non_zero_with_the_reason(tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.dcm")]) == 1
     assert "missing.dcm: no such file" in capsys.readouterr().err
@@ -83,7 +95,7 @@ def test_errors_exit_non_zero_with_the_reason(tmp_path, capsys):
 
 def test_demo_command_runs_as_a_process(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-m", "DicomManager.cli.main", "demo", "--output", str(tmp_path)],
+        [sys.executable, "-m", "DicomManager.cli.program", "demo", "--output", str(tmp_path)],
         capture_output=True, text=True, check=False,
     )
     assert completed.returncode == 0, completed.stderr
