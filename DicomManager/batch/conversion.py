@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from ..core.codecs.encoding_workers import available_cores
+from ..core.cores import available_cores
 from ..core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
 from ..core.writing.export_options import ExportOptions
 from ..errors import DependencyError, DicomLabelMapSegError, GeometryMismatchError, SourceSeriesError

@@ -21,7 +21,8 @@ from DicomManager import (
     write_labelmap_seg,
     write_segmentation,
 )
-from DicomManager.core.codecs.encoding_workers import ALL_CORES, FRAMES_PER_WORKER, available_cores, encoding_workers
+from DicomManager.core.codecs.encoding_workers import ALL_CORES, FRAMES_PER_WORKER, encoding_workers
+from DicomManager.core.cores import available_cores
 from DicomManager.core.reading.seg_references import read_seg_references
 from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
 

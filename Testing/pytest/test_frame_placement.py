@@ -18,8 +18,9 @@ from pydicom.uid import (
 )
 
 from DicomManager import read_seg, read_source_series
-from DicomManager.core.codecs.encoding_workers import ALL_CORES, available_cores
+from DicomManager.core.codecs.encoding_workers import ALL_CORES
 from DicomManager.core.codecs.frame_pool import fork_available
+from DicomManager.core.cores import available_cores
 from DicomManager.core.reading.frame_placement import decoding_workers
 from DicomManager.errors import SegFileError
 

@@ -23,7 +23,7 @@ from pydicom import Dataset
 from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_dataset, write_file_meta_info
 
-from .encoding_workers import available_cores
+from ..cores import available_cores
 from .native_frames import NativeFrames
 from .pixel_data_element import PIXEL_DATA_TAG, native_pixel_data_vr, pixel_data_header
 

@@ -9,7 +9,6 @@ encoded at all: they are collected in place (:mod:`.native_frames`), and
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom import Dataset
 
+from ..cores import available_cores
 from .compression import Compression
 from .frame_pool import FramePool, fork_available
 from .native_frames import STAND_IN_SYNTAX, FrameCollector, make_native
@@ -45,13 +45,6 @@ def encoding_workers(compression: Compression, frames: int, requested: int) -> i
         return 0
     workers = min(available_cores(), frames // FRAMES_PER_WORKER)
     return workers if workers > 1 else 0
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity where the system tells it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

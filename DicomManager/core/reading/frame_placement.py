@@ -25,8 +25,9 @@ import numpy as np
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from ...errors import SegFileError
-from ..codecs.encoding_workers import ALL_CORES, available_cores
+from ..codecs.encoding_workers import ALL_CORES
 from ..codecs.frame_pool import fork_available
+from ..cores import available_cores
 from ..segments.label_layers import values_not_in
 from .frames import FrameReader
 
