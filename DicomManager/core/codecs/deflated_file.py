@@ -41,12 +41,22 @@ def save_deflated(dataset: Dataset, path: Path) -> None:
 
     The Pixel Data is deflated from the dataset's own bytes, or frames
     (:class:`.native_frames.NativeFrames`), piece by piece: neither the
-    encoded dataset nor its deflated form is ever held whole.
+    encoded dataset nor its deflated form is ever held whole. Frames that
+    were deflated while the dataset was built (``NativeFrames.deflated``, see
+    :mod:`.deflating_ahead`) are written as they are, between the elements
+    before and after them, each deflated from no dictionary.
     """
     before, pixel_data, after = _split_at_pixel_data(dataset)
+    value = dataset.get("PixelData")
+    deflated_pixel_data = value.deflated if isinstance(value, NativeFrames) else None
     with open(path, "wb") as stream:
         _write_preamble_and_meta(stream, dataset.file_meta)
-        written = deflate_stream([before, *pixel_data, after], stream)
+        if deflated_pixel_data is None:
+            written = deflate_stream([before, *pixel_data, after], stream)
+        else:
+            written = deflate_stream([before], stream, finish=False)
+            written += stream.write(deflated_pixel_data)
+            written += deflate_stream([after], stream)
         if written % 2:
             stream.write(b"\x00")
 
@@ -80,29 +90,39 @@ def _write_preamble_and_meta(stream: BinaryIO, file_meta: Dataset) -> None:
     write_file_meta_info(file, file_meta, enforce_standard=True)
 
 
-def deflate_stream(parts: Sequence[bytes | memoryview], output: BinaryIO, piece_bytes: int = PIECE_BYTES) -> int:
+def deflate_stream(
+    parts: Sequence[bytes | memoryview],
+    output: BinaryIO,
+    piece_bytes: int = PIECE_BYTES,
+    *,
+    workers: int | None = None,
+    finish: bool = True,
+) -> int:
     """Deflate the concatenation of ``parts`` into ``output`` as one raw stream; return the bytes written.
 
     The data is cut into pieces of ``piece_bytes`` (the parts are not joined;
     a piece that spans parts is copied together only when it is deflated),
-    deflated on a thread per core and written in order, with at most two
-    pieces per core in flight.
+    deflated on ``workers`` threads (by default one per core) and written in
+    order, with at most two pieces per thread in flight.
 
     zlib lets go of the GIL while it compresses, so threads run on separate
     cores. Each piece starts from the 32 KiB before it as its dictionary (all
     that deflate can look back at) and all but the last end on a sync flush,
     which closes the piece's blocks on a byte boundary without marking the
     stream's end. The pieces joined are then one valid stream, within 0.1% of
-    the size of deflating serially (as pigz does).
+    the size of deflating serially (as pigz does). With ``finish`` false the
+    last piece ends on a sync flush too: the output is then the start or the
+    middle of a stream, which more deflated data, started from no dictionary,
+    may follow.
     """
     views = [memoryview(part).cast("B") for part in parts]
     total = sum(len(view) for view in views)
-    workers = max(1, min(available_cores(), -(-total // piece_bytes)))
+    workers = max(1, min(workers or available_cores(), -(-total // piece_bytes)))
     written = 0
     with ThreadPoolExecutor(workers) as pool:
         in_flight: deque = deque()
         for dictionary, piece, last in _pieces(views, piece_bytes):
-            in_flight.append(pool.submit(_deflate_piece, dictionary, piece, last))
+            in_flight.append(pool.submit(_deflate_piece, dictionary, piece, last and finish))
             if len(in_flight) >= 2 * workers:
                 written += output.write(in_flight.popleft().result())
         while in_flight:

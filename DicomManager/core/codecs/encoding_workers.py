@@ -4,7 +4,8 @@ A pool pays where encoding a frame costs more than starting and feeding a
 worker: RLE and JPEG 2000 frames, not JPEG-LS ones (the measurements are in
 ``benchmarks/README.md``). Native frames (no compression, deflate) are not
 encoded at all: they are collected in place (:mod:`.native_frames`), and
-:mod:`.deflated_file` deflates them on every core.
+deflated on every core while highdicom builds the dataset
+(:mod:`.deflating_ahead`), or else when it is saved (:mod:`.deflated_file`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydicom import Dataset
 
 from ..cores import available_cores
 from .compression import Compression
+from .deflating_ahead import deflating_ahead
 from .frame_pool import FramePool, fork_available
 from .native_frames import STAND_IN_SYNTAX, FrameCollector, make_native
 
@@ -65,12 +67,17 @@ def frame_encoder(compression: Compression, planes: np.ndarray, omit_empty: bool
     """How highdicom builds the frames of a LABELMAP of ``planes``, with ``requested`` workers.
 
     - native frames (no compression, deflate): collected in place, never joined;
+      deflated frames are deflated meanwhile on threads (:mod:`.deflating_ahead`);
     - a codec, in this process or on ``requested`` workers where that pays:
       on a :class:`FramePool` that starts encoding at once where workers can be
       forked, else on highdicom's own pool. The pool is shut down on exit.
     """
-    if compression in (Compression.NONE, Compression.DEFLATE):
+    if compression is Compression.NONE:
         yield FrameEncoding(STAND_IN_SYNTAX, FrameCollector())
+        return
+    if compression is Compression.DEFLATE:
+        with deflating_ahead(planes, omit_empty) as ahead:
+            yield FrameEncoding(STAND_IN_SYNTAX, FrameCollector(ahead.deflated_for))
         return
     syntax = compression.frame_transfer_syntax_uid
     workers = encoding_workers(compression, planes.shape[0], requested)

@@ -73,7 +73,7 @@ class FramePool(Executor):
         self._processes = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("fork"), initializer=_adopt_planes, initargs=(planes,)
         )
-        indices = [k for k in range(planes.shape[0]) if not omit_empty or planes[k].any()]
+        indices = frame_planes(planes, omit_empty)
         self._expected: deque[_Expected] = deque()
         self.frames_encoded_ahead = 0
         """How many submitted calls were answered by the encoding done ahead."""
@@ -103,6 +103,11 @@ class FramePool(Executor):
             return False
         frame = kwargs["array"]
         return bool(np.array_equal(frame, self._planes[self._expected[0].index]))
+
+
+def frame_planes(planes: np.ndarray, omit_empty: bool) -> list[int]:
+    """The planes highdicom is expected to make frames of, in file order: those not empty, or all when empty ones are kept."""
+    return [k for k in range(planes.shape[0]) if not omit_empty or planes[k].any()]
 
 
 def fork_available() -> bool:

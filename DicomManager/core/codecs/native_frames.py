@@ -35,10 +35,20 @@ PLACEHOLDER = b"\x00\x00"
 
 
 class FrameCollector(Executor):
-    """Takes each frame highdicom would encode, in order, and encodes none (see the module docstring)."""
+    """Takes each frame highdicom would encode, in order, and encodes none (see the module docstring).
 
-    def __init__(self) -> None:
+    ``deflated_for``: where the frames are being deflated ahead (see
+    :mod:`.deflating_ahead`), what gives the collected frames deflated, or
+    None when they are not the frames deflated.
+    """
+
+    def __init__(self, deflated_for: Callable[[Sequence[np.ndarray]], bytes | None] | None = None) -> None:
         self.frames: list[np.ndarray] = []
+        self._deflated_for = deflated_for
+
+    def deflated(self) -> bytes | None:
+        """The collected frames deflated ahead, where they were and these are the frames; else None."""
+        return self._deflated_for(self.frames) if self._deflated_for else None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         if fn is not encode_frame or args or "array" not in kwargs:
@@ -50,10 +60,15 @@ class FrameCollector(Executor):
 
 
 class NativeFrames(io.BufferedIOBase):
-    """The frames' little-endian bytes one after another, padded to an even length: a read-only, seekable stream."""
+    """The frames' little-endian bytes one after another, padded to an even length: a read-only, seekable stream.
 
-    def __init__(self, frames: Sequence[np.ndarray]) -> None:
+    ``deflated``: the same bytes deflated already, as the middle of a deflated
+    dataset (see :mod:`.deflating_ahead`), or None.
+    """
+
+    def __init__(self, frames: Sequence[np.ndarray], deflated: bytes | None = None) -> None:
         super().__init__()
+        self.deflated = deflated
         self._views = [memoryview(_little_endian(frame)).cast("B") for frame in frames]
         total = sum(len(view) for view in self._views)
         if total % 2:
@@ -101,7 +116,8 @@ def make_native(dataset: Dataset, collector: FrameCollector) -> None:
     """Give a dataset built with :data:`STAND_IN_SYNTAX` and ``collector`` its native syntax and the collected frames."""
     dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     del dataset[PIXEL_DATA_TAG]
-    dataset.add_new(PIXEL_DATA_TAG, native_pixel_data_vr(int(dataset.BitsAllocated)), NativeFrames(collector.frames))
+    pixel_data = NativeFrames(collector.frames, collector.deflated())
+    dataset.add_new(PIXEL_DATA_TAG, native_pixel_data_vr(int(dataset.BitsAllocated)), pixel_data)
 
 
 def _little_endian(frame: np.ndarray) -> np.ndarray:

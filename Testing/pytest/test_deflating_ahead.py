@@ -1,0 +1,99 @@
+"""Frames deflated while highdicom builds their dataset: one valid stream with the elements around them, or not used."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from conftest import blob_labels, demo_segments, make_grid, on_grid, write_series
+
+from DicomManager import Compression, ExportOptions, read_source_series
+from DicomManager.core.codecs.deflated_file import deflate_stream
+from DicomManager.core.codecs.deflating_ahead import DeflatingAhead
+from DicomManager.core.writing.labelmap_writer import build_labelmap_seg
+from DicomManager.core.writing.seg_file import save_seg
+
+NUMBERS = [1, 3, 7]
+
+
+def planes_with_an_empty_one() -> np.ndarray:
+    planes = np.random.default_rng(3).integers(0, 4, size=(7, 600, 512), dtype=np.uint8)  # 2 MB: pieces span frames
+    planes[2] = 0
+    return planes
+
+
+def inflate(stream: bytes) -> bytes:
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    data = inflater.decompress(stream) + inflater.flush()
+    assert inflater.eof and inflater.unused_data == b""
+    return data
+
+
+def deflated(data: bytes, finish: bool) -> bytes:
+    output = io.BytesIO()
+    deflate_stream([data], output, finish=finish)
+    return output.getvalue()
+
+
+def test_frames_deflated_ahead_join_the_elements_deflated_around_them():
+    planes = planes_with_an_empty_one()
+    expected = [planes[k] for k in (0, 1, 3, 4, 5, 6)]
+    ahead = DeflatingAhead(planes, omit_empty=True)
+    middle = ahead.deflated_for([frame.copy() for frame in expected])  # equal frames, in other memory
+    ahead.close()
+
+    assert middle is not None
+    before, after = b"elements before" * 100, b"after"
+    stream = deflated(before, finish=False) + middle + deflated(after, finish=True)
+    assert inflate(stream) == before + b"".join(frame.tobytes() for frame in expected) + after
+
+
+def test_empty_planes_are_deflated_too_when_they_are_kept():
+    planes = planes_with_an_empty_one()
+    ahead = DeflatingAhead(planes, omit_empty=False)
+    middle = ahead.deflated_for(list(planes))
+    ahead.close()
+    assert middle is not None
+    assert inflate(middle + deflated(b"", finish=True)) == planes.tobytes()
+
+
+@pytest.mark.parametrize("surprise", ["another order", "a frame fewer", "other values", "another type"])
+def test_frames_other_than_the_expected_ones_are_not_given_the_deflated_ones(surprise):
+    planes = planes_with_an_empty_one()
+    given = [planes[k] for k in (0, 1, 3, 4, 5, 6)]
+    if surprise == "another order":
+        given[0], given[1] = given[1], given[0]
+    elif surprise == "a frame fewer":
+        given = given[:-1]
+    elif surprise == "other values":
+        given[3] = given[3].copy()
+        given[3][10, 10] += 1
+    else:
+        given = [frame.astype(np.uint16) for frame in given]
+    ahead = DeflatingAhead(planes, omit_empty=True)
+    assert ahead.deflated_for(given) is None
+    ahead.close()
+
+
+def test_a_deflated_export_writes_the_frames_deflated_while_highdicom_built_the_dataset(tmp_path):
+    """highdicom hands over the frames expected (checked on the installed highdicom); the file reads back exactly."""
+    source = read_source_series(write_series(make_grid((8, 64, 48)), tmp_path / "ct"))
+    labels = blob_labels(source.geometry.spatial_shape, NUMBERS)
+    labelled = np.flatnonzero(labels.any(axis=(1, 2)))
+    labels[labelled[1]] = 0  # an empty plane between labelled ones: its frame is left out
+    volume = hd.Volume(labels, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid)
+    options = ExportOptions(compression=Compression.DEFLATE, file_name="seg.dcm").resolved()
+
+    seg = build_labelmap_seg(volume, demo_segments(NUMBERS), source, options)
+    assert seg.PixelData.deflated is not None
+    path = save_seg(seg, tmp_path / "seg.dcm").path
+
+    dataset = pydicom.dcmread(path)
+    assert dataset.file_meta.TransferSyntaxUID == Compression.DEFLATE.transfer_syntax_uid
+    assert int(dataset.NumberOfFrames) == len(labelled) - 1 > 1
+    read = hd.seg.segread(path)
+    np.testing.assert_array_equal(on_grid(read.get_volume(combine_segments=True), source.geometry), labels)
