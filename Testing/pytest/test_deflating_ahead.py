@@ -1,4 +1,4 @@
-"""Frames deflated while highdicom builds their dataset: one valid stream with the elements around them, or not used."""
+"""Frames deflated while highdicom builds their dataset: one stream with the elements around them, or one stream each."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import blob_labels, demo_segments, make_grid, on_grid, write_series
+from highdicom.frame import encode_frame
+from pydicom.uid import RLELossless
 
 from DicomManager import Compression, ExportOptions, read_source_series
 from DicomManager.core.codecs.deflated_file import deflate_stream
+from DicomManager.core.codecs.deflated_frames import FrameDeflater
 from DicomManager.core.codecs.deflating_ahead import DeflatingAhead
 from DicomManager.core.writing.labelmap_writer import build_labelmap_seg
 from DicomManager.core.writing.seg_file import save_seg
@@ -97,3 +100,17 @@ def test_a_deflated_export_writes_the_frames_deflated_while_highdicom_built_the_
     assert int(dataset.NumberOfFrames) == len(labelled) - 1 > 1
     read = hd.seg.segread(path)
     np.testing.assert_array_equal(on_grid(read.get_volume(combine_segments=True), source.geometry), labels)
+
+
+@pytest.mark.parametrize("dtype", ["<u2", ">u2", "u1"])
+def test_frames_deflated_one_by_one_inflate_to_their_little_endian_bytes(dtype):
+    """Supplement 244's frames, deflated on threads as highdicom hands them over: each a raw deflate stream of its own."""
+    planes = planes_with_an_empty_one()[:, :40, :30].astype(dtype)
+    with FrameDeflater() as deflater:
+        futures = [deflater.submit(encode_frame, array=plane, transfer_syntax_uid=RLELossless) for plane in planes]
+        deflated_frames = [future.result() for future in futures]
+    assert [zlib.decompress(frame, -zlib.MAX_WBITS) for frame in deflated_frames] == [
+        plane.astype(plane.dtype.newbyteorder("<")).tobytes() for plane in planes
+    ]
+    with FrameDeflater() as deflater, pytest.raises(TypeError, match="encode_frame"):
+        deflater.submit(np.sum, planes[0])

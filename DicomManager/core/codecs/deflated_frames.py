@@ -15,17 +15,22 @@ has a decoder for it, the readers use that instead (see
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from highdicom.frame import encode_frame
 from pydicom import Dataset
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import ExplicitVRLittleEndian
 
 from ...errors import SegFileError
+from ..cores import available_cores
 from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION
 from .deflated_file import encode_explicit_little_endian, write_part10
+from .native_frames import little_endian
 
 DEFLATE_LEVEL = 8
 """zlib level for each frame, the level of deflated SEGs (see :mod:`.deflated_file`)."""
@@ -72,6 +77,34 @@ def decode_deflated_frames(dataset: Dataset, indices: Sequence[int], path: Path)
         yield frame.reshape(rows, columns)
 
 
+class FrameDeflater(Executor):
+    """Deflates each frame highdicom would encode, on a thread per core: highdicom encapsulates the results.
+
+    highdicom is asked for an encapsulated dataset in a stand-in syntax (see
+    :mod:`.native_frames`) with this as its ``workers``; it hands over each
+    frame (8 or 16 bits) as its loop reaches it, and zlib lets go of the GIL,
+    so the frames are deflated while highdicom goes on. Only the deflated
+    frames are ever held. The dataset's transfer syntax is then set by
+    :func:`mark_frames_deflated`. Shut down on exit, as a pool.
+    """
+
+    def __init__(self) -> None:
+        self._threads = ThreadPoolExecutor(available_cores(), thread_name_prefix="deflating-frames")
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        if fn is not encode_frame or args or "array" not in kwargs:
+            raise TypeError(f"FrameDeflater takes highdicom's encode_frame(array=...) calls only, not {fn!r}")
+        return self._threads.submit(_deflate, little_endian(kwargs["array"]))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._threads.shutdown(wait, cancel_futures=cancel_futures)
+
+
+def mark_frames_deflated(dataset: Dataset) -> None:
+    """Give a dataset whose frames a :class:`FrameDeflater` deflated the transfer syntax that says so."""
+    dataset.file_meta.TransferSyntaxUID = DEFLATED_IMAGE_FRAME_COMPRESSION
+
+
 def deflate_frames(dataset: Dataset) -> None:
     """Replace the dataset's native Pixel Data by deflated frames and set the transfer syntax to say so."""
     rows, columns, bits = int(dataset.Rows), int(dataset.Columns), int(dataset.BitsAllocated)
@@ -111,6 +144,6 @@ def save_with_deflated_frames(dataset: Dataset, path: Path) -> None:
         write_part10(path, dataset.file_meta, body)
 
 
-def _deflate(frame: bytes) -> bytes:
+def _deflate(frame: bytes | np.ndarray) -> bytes:
     compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
     return compressor.compress(frame) + compressor.flush()

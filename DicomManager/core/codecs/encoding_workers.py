@@ -6,6 +6,8 @@ worker: RLE and JPEG 2000 frames, not JPEG-LS ones (the measurements are in
 encoded at all: they are collected in place (:mod:`.native_frames`), and
 deflated on every core while highdicom builds the dataset
 (:mod:`.deflating_ahead`), or else when it is saved (:mod:`.deflated_file`).
+Frames deflated one by one (Supplement 244) are deflated on a thread per core
+as highdicom hands them over (:mod:`.deflated_frames`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydicom import Dataset
 
 from ..cores import available_cores
 from .compression import Compression
+from .deflated_frames import FrameDeflater, mark_frames_deflated
 from .deflating_ahead import deflating_ahead
 from .frame_pool import FramePool, fork_available
 from .native_frames import STAND_IN_SYNTAX, FrameCollector, make_native
@@ -57,9 +60,11 @@ class FrameEncoding:
     workers: int | Executor
 
     def finish(self, seg: Dataset) -> None:
-        """Make a dataset whose frames a :class:`FrameCollector` took native (see :mod:`.native_frames`)."""
+        """Give a dataset whose frames a :class:`FrameCollector` took or a :class:`FrameDeflater` deflated its syntax."""
         if isinstance(self.workers, FrameCollector):
             make_native(seg, self.workers)
+        elif isinstance(self.workers, FrameDeflater):
+            mark_frames_deflated(seg)
 
 
 @contextmanager
@@ -68,6 +73,7 @@ def frame_encoder(compression: Compression, planes: np.ndarray, omit_empty: bool
 
     - native frames (no compression, deflate): collected in place, never joined;
       deflated frames are deflated meanwhile on threads (:mod:`.deflating_ahead`);
+    - frames deflated one by one (Supplement 244): on a thread per core, as they come;
     - a codec, in this process or on ``requested`` workers where that pays:
       on a :class:`FramePool` that starts encoding at once where workers can be
       forked, else on highdicom's own pool. The pool is shut down on exit.
@@ -78,6 +84,10 @@ def frame_encoder(compression: Compression, planes: np.ndarray, omit_empty: bool
     if compression is Compression.DEFLATE:
         with deflating_ahead(planes, omit_empty) as ahead:
             yield FrameEncoding(STAND_IN_SYNTAX, FrameCollector(ahead.deflated_for))
+        return
+    if compression is Compression.DEFLATE_FRAMES:
+        with FrameDeflater() as deflater:
+            yield FrameEncoding(STAND_IN_SYNTAX, deflater)
         return
     syntax = compression.frame_transfer_syntax_uid
     workers = encoding_workers(compression, planes.shape[0], requested)

@@ -69,7 +69,7 @@ class NativeFrames(io.BufferedIOBase):
     def __init__(self, frames: Sequence[np.ndarray], deflated: bytes | None = None) -> None:
         super().__init__()
         self.deflated = deflated
-        self._views = [memoryview(_little_endian(frame)).cast("B") for frame in frames]
+        self._views = [memoryview(little_endian(frame)).cast("B") for frame in frames]
         total = sum(len(view) for view in self._views)
         if total % 2:
             self._views.append(memoryview(b"\x00"))
@@ -120,7 +120,8 @@ def make_native(dataset: Dataset, collector: FrameCollector) -> None:
     dataset.add_new(PIXEL_DATA_TAG, native_pixel_data_vr(int(dataset.BitsAllocated)), pixel_data)
 
 
-def _little_endian(frame: np.ndarray) -> np.ndarray:
+def little_endian(frame: np.ndarray) -> np.ndarray:
+    """The frame as a contiguous little-endian array: itself where it is one already."""
     if frame.dtype.byteorder == ">" or (frame.dtype.byteorder == "=" and sys.byteorder == "big"):
         frame = frame.astype(frame.dtype.newbyteorder("<"))
     return np.ascontiguousarray(frame)

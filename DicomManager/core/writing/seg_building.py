@@ -91,8 +91,8 @@ def finish(
         ]
     if compression is Compression.DEFLATE:
         seg.file_meta.TransferSyntaxUID = compression.transfer_syntax_uid
-    elif compression is Compression.DEFLATE_FRAMES:
-        deflate_frames(seg)
+    elif compression is Compression.DEFLATE_FRAMES and seg.file_meta.TransferSyntaxUID != compression.transfer_syntax_uid:
+        deflate_frames(seg)  # a BINARY SEG's native frames; a LABELMAP's were deflated as highdicom built it
     return seg
 
 
