@@ -196,6 +196,8 @@ def frames_inflated_by_zlib(path) -> np.ndarray:
     """The test's own decoder: each fragment inflated by zlib, read as the header says (the independent oracle)."""
     dataset = pydicom.dcmread(path)
     assert dataset.file_meta.TransferSyntaxUID == DEFLATED_FRAMES_UID
+    # Encapsulated (PS3.5 A.4): of undefined length, its items a sequence that readers walk as such.
+    assert dataset["PixelData"].is_undefined_length and dataset["PixelData"].VR == "OB"
     rows, columns, bits = dataset.Rows, dataset.Columns, dataset.BitsAllocated
     frames = []
     for fragment in generate_frames(dataset.PixelData, number_of_frames=int(dataset.NumberOfFrames)):

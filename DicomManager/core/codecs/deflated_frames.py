@@ -101,7 +101,13 @@ class FrameDeflater(Executor):
 
 
 def mark_frames_deflated(dataset: Dataset) -> None:
-    """Give a dataset whose frames a :class:`FrameDeflater` deflated the transfer syntax that says so."""
+    """Give a dataset whose encapsulated frames are deflated the transfer syntax that says so.
+
+    pydicom writes encapsulated Pixel Data with an undefined length only for
+    the syntaxes it knows: this one's is set here.
+    """
+    dataset["PixelData"].VR = "OB"
+    dataset["PixelData"].is_undefined_length = True
     dataset.file_meta.TransferSyntaxUID = DEFLATED_IMAGE_FRAME_COMPRESSION
 
 
@@ -119,9 +125,7 @@ def deflate_frames(dataset: Dataset) -> None:
         frame_bytes = rows * columns * bits // 8
         frames = [native[index * frame_bytes:(index + 1) * frame_bytes].tobytes() for index in range(number_of_frames)]
     dataset.PixelData = encapsulate([_deflate(frame) for frame in frames])
-    dataset["PixelData"].VR = "OB"
-    dataset["PixelData"].is_undefined_length = True
-    dataset.file_meta.TransferSyntaxUID = DEFLATED_IMAGE_FRAME_COMPRESSION
+    mark_frames_deflated(dataset)
 
 
 def inflate_frames(dataset: Dataset, path: Path) -> None:
