@@ -107,10 +107,14 @@ def test_frames_deflated_one_by_one_inflate_to_their_little_endian_bytes(dtype):
     """Supplement 244's frames, deflated on threads as highdicom hands them over: each a raw deflate stream of its own."""
     planes = planes_with_an_empty_one()[:, :40, :30].astype(dtype)
     with FrameDeflater() as deflater:
-        futures = [deflater.submit(encode_frame, array=plane, transfer_syntax_uid=RLELossless) for plane in planes]
+        bits = planes.dtype.itemsize * 8
+        futures = [deflater.submit(encode_frame, array=plane, transfer_syntax_uid=RLELossless, bits_allocated=bits)
+                   for plane in planes]
         deflated_frames = [future.result() for future in futures]
     assert [zlib.decompress(frame, -zlib.MAX_WBITS) for frame in deflated_frames] == [
         plane.astype(plane.dtype.newbyteorder("<")).tobytes() for plane in planes
     ]
     with FrameDeflater() as deflater, pytest.raises(TypeError, match="encode_frame"):
         deflater.submit(np.sum, planes[0])
+    with FrameDeflater() as deflater, pytest.raises(ValueError, match="not 1-bit ones"):
+        deflater.submit(encode_frame, array=planes[0] > 0, bits_allocated=1)  # a BINARY frame is packed first

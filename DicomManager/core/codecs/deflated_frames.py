@@ -94,6 +94,8 @@ class FrameDeflater(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         if fn is not encode_frame or args or "array" not in kwargs:
             raise TypeError(f"FrameDeflater takes highdicom's encode_frame(array=...) calls only, not {fn!r}")
+        if kwargs.get("bits_allocated") not in (8, 16):
+            raise ValueError(f"FrameDeflater deflates 8- and 16-bit frames, not {kwargs.get('bits_allocated')}-bit ones")
         return self._threads.submit(_deflate, little_endian(kwargs["array"]))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
