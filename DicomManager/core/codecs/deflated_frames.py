@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from highdicom.frame import encode_frame
 from pydicom import Dataset
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import ExplicitVRLittleEndian
@@ -30,7 +29,7 @@ from ...errors import SegFileError
 from ..cores import available_cores
 from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION
 from .deflated_file import encode_explicit_little_endian, write_part10
-from .native_frames import little_endian
+from .native_frames import frame_of_call, little_endian
 
 DEFLATE_LEVEL = 8
 """zlib level for each frame, the level of deflated SEGs (see :mod:`.deflated_file`)."""
@@ -92,11 +91,10 @@ class FrameDeflater(Executor):
         self._threads = ThreadPoolExecutor(available_cores(), thread_name_prefix="deflating-frames")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        if fn is not encode_frame or args or "array" not in kwargs:
-            raise TypeError(f"FrameDeflater takes highdicom's encode_frame(array=...) calls only, not {fn!r}")
+        frame = frame_of_call(self, fn, args, kwargs)
         if kwargs.get("bits_allocated") not in (8, 16):
             raise ValueError(f"FrameDeflater deflates 8- and 16-bit frames, not {kwargs.get('bits_allocated')}-bit ones")
-        return self._threads.submit(_deflate, little_endian(kwargs["array"]))
+        return self._threads.submit(_deflate, little_endian(frame))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._threads.shutdown(wait, cancel_futures=cancel_futures)

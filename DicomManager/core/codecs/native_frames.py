@@ -51,9 +51,7 @@ class FrameCollector(Executor):
         return self._deflated_for(self.frames) if self._deflated_for else None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        if fn is not encode_frame or args or "array" not in kwargs:
-            raise TypeError(f"FrameCollector takes highdicom's encode_frame(array=...) calls only, not {fn!r}")
-        self.frames.append(kwargs["array"])
+        self.frames.append(frame_of_call(self, fn, args, kwargs))
         collected: Future = Future()
         collected.set_result(PLACEHOLDER)
         return collected
@@ -110,6 +108,13 @@ class NativeFrames(io.BufferedIOBase):
 
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
+
+
+def frame_of_call(executor: Executor, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> np.ndarray:
+    """The frame of highdicom's ``encode_frame(array=...)`` call to ``executor``; any other call is refused."""
+    if fn is not encode_frame or args or "array" not in kwargs:
+        raise TypeError(f"{type(executor).__name__} takes highdicom's encode_frame(array=...) calls only, not {fn!r}")
+    return kwargs["array"]
 
 
 def make_native(dataset: Dataset, collector: FrameCollector) -> None:
