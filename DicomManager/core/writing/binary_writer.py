@@ -9,6 +9,7 @@ import highdicom as hd
 import numpy as np
 
 from ..codecs.compression import Compression, ensure_encoder_available
+from ..codecs.deflated_frames import deflate_frames
 from ..codecs.encoding_workers import encoding_workers
 from ..geometry.grids import match_to_grid
 from ..geometry.source_series import SourceSeries
@@ -73,6 +74,8 @@ def build_binary_seg(segmentation: LayeredSegmentation, source: SourceSeries, op
             omit_empty_frames=bool(masks.any()),
             **highdicom_arguments(source, series, compression.frame_transfer_syntax_uid, workers),
         )
+    if compression is Compression.DEFLATE_FRAMES:
+        deflate_frames(seg)  # 1-bit frames, each packed on its own before it is deflated
     return finish(seg, binary_segments, compression, series)
 
 

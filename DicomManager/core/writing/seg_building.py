@@ -17,7 +17,6 @@ from pydicom import Dataset
 from ... import __version__
 from ...errors import EncodingError, InvalidSegmentationError
 from ..codecs.compression import Compression, frame_size_problem
-from ..codecs.deflated_frames import deflate_frames
 from ..geometry.source_series import SourceSeries
 from ..library_output import copied_person_name_warnings_at_debug
 from ..segments.label_layers import label_dtype, labelled_box, values_not_in
@@ -62,7 +61,7 @@ def highdicom_arguments(
 def finish(
     seg: hd.seg.Segmentation, segments: Sequence[SegmentMetadata], compression: Compression, series: SeriesAttributes
 ) -> hd.seg.Segmentation:
-    """What highdicom does not set: each segment's algorithm, clinical trial attributes, the deflate syntaxes.
+    """What highdicom does not set: each segment's algorithm, clinical trial attributes, the deflated dataset's syntax.
 
     And one thing it adds that a SEG should not carry: highdicom 0.28 copies the
     source scanner (institution, address, station, serial number) into the
@@ -91,8 +90,6 @@ def finish(
         ]
     if compression is Compression.DEFLATE:
         seg.file_meta.TransferSyntaxUID = compression.transfer_syntax_uid
-    elif compression is Compression.DEFLATE_FRAMES and seg.file_meta.TransferSyntaxUID != compression.transfer_syntax_uid:
-        deflate_frames(seg)  # a BINARY SEG's native frames; a LABELMAP's were deflated as highdicom built it
     return seg
 
 
