@@ -7,7 +7,6 @@ Slicer starts: what this file imports at module level needs neither
 highdicom nor pydicom 3, so it loads on Slicer 5.10 (pydicom 2.4) too.
 """
 
-import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,7 +71,7 @@ class DICOMLabelMapSegParameterNode:
 
     segmentation: vtkMRMLSegmentationNode
     referenceVolume: vtkMRMLScalarVolumeNode
-    seriesDescription: str = "Segmentation"
+    seriesDescription: str = ""  # empty: the segmentation's name
     # Every compression, installed or not: exporting checks the codec and offers to install it.
     compression: Annotated[str, Choice([c.value for c in Compression])] = DEFAULT_COMPRESSION.value
     overlap: Annotated[str, Choice([policy.value for policy in OverlapPolicy])] = DEFAULT_OVERLAP_POLICY.value
@@ -144,7 +143,11 @@ class DICOMLabelMapSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _updateButtons(self, caller=None, event=None):
         parameters = self._parameterNode
-        self.ui.exportButton.enabled = bool(parameters and parameters.segmentation)
+        segmentation = parameters.segmentation if parameters else None
+        self.ui.exportButton.enabled = segmentation is not None
+        # What an empty series description exports as: the segmentation's name, shown greyed.
+        self.ui.seriesDescriptionLineEdit.placeholderText = segmentation.GetName() if segmentation else ""
+
         self.ui.loadButton.enabled = bool(parameters and parameters.segFile and Path(parameters.segFile).is_file())
 
     def onExportButton(self):
@@ -216,7 +219,8 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         One LABELMAP SEG when no segments overlap; else as ``parameters.overlap`` says.
 
         The reference volume is the one chosen, else the segmentation's own
-        reference geometry volume. A volume that did not come from DICOM first
+        reference geometry volume; the series description the one typed, else
+        the segmentation's name. A volume that did not come from DICOM first
         gets a DICOM series (in the database, or beside the SEG when the
         database is not used) carrying only the given patient ID.
         """
@@ -229,51 +233,42 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
             raise IncompleteRequestError("Choose an output folder.")
         options = ExportOptions(
             compression=parameters.compression, overlap=parameters.overlap, crop_to_segments=parameters.cropToSegments
-        ).with_series(series_description=parameters.seriesDescription or parameters.segmentation.GetName())
-        manager = self._manager(requirements_to_write(options.compression), open_database=parameters.addToDatabase)
-        volume = parameters.referenceVolume or manager.reference_volume_of(parameters.segmentation)
-        if volume is None:
-            raise IncompleteRequestError(
-                f"Segmentation {parameters.segmentation.GetName()!r} has no reference volume; choose one.")
+        ).with_series(series_description=parameters.seriesDescription or None)
+        actions = self._actions(requirements_to_write(options.compression), openDatabase=parameters.addToDatabase)
+        volume = actions.reference_volume(parameters.segmentation, parameters.referenceVolume)
         if not volume.GetAttribute("DICOM.instanceUIDs"):
-            self._make_dicom_series(manager, volume, parameters)
-        written = manager.export_segmentation(parameters.segmentation, volume, Path(parameters.outputFolder), options)
-        for path in written.paths:
-            if parameters.addToDatabase:
-                slicer.dicomDatabase.insert(str(path))
-            logging.info(f"DICOMLabelMapSeg: wrote {path}")
-        return written
+            self._makeDicomSeries(actions, volume, parameters)
+        return actions.export(
+            parameters.segmentation, Path(parameters.outputFolder), options, volume, add_to_database=parameters.addToDatabase)
 
     def send(self, written, parameters):
         """Send an exported SEG and its source series to ``parameters.sendTo`` (DICOMweb or DIMSE)."""
         from DicomManager.app.package_requirements import BASE_REQUIREMENTS, NETWORK_REQUIREMENTS
 
-        manager = self._manager([*BASE_REQUIREMENTS, *NETWORK_REQUIREMENTS], open_database=parameters.addToDatabase)
-        volume = parameters.referenceVolume or manager.reference_volume_of(parameters.segmentation)
-        return manager.send_segmentation(written, volume, parameters.sendTo)
+        actions = self._actions([*BASE_REQUIREMENTS, *NETWORK_REQUIREMENTS], openDatabase=parameters.addToDatabase)
+        return actions.send(written, parameters.segmentation, parameters.sendTo, parameters.referenceVolume)
 
     def load(self, path, referenceVolume=None):
-        """Load a LABELMAP SEG file as a segmentation node, on ``referenceVolume``'s grid or the loaded referenced volume's."""
+        """Load a SEG file as a segmentation node, on ``referenceVolume``'s grid or the loaded referenced volume's."""
         from DicomManager.app.package_requirements import requirements_to_read
         from DicomManager.core.reading.seg_references import read_seg_references
 
         references = read_seg_references(Path(path))
-        manager = self._manager(requirements_to_read(references.transfer_syntax_uid), open_database=False)
-        return manager.load_segmentation(Path(path), referenceVolume or manager.reference_volume_for(references))
+        actions = self._actions(requirements_to_read(references.transfer_syntax_uid), openDatabase=False)
+        return actions.load(Path(path), references, reference_volume_node=referenceVolume)
 
-    def _manager(self, requirements, open_database):
-        """A DicomManager on this scene, once the Python packages the operation needs are installed."""
+    def _actions(self, requirements, openDatabase):
+        """The shared segmentation actions on this scene, once the Python packages the operation needs are installed."""
         from DicomManager.app.dependencies import ensure_requirements
-        from DicomManager.app.dicom_database import DatabaseInstanceLocator, ensure_database_initialized
+        from DicomManager.app.dicom_database import ensure_database_initialized
 
         ensure_requirements(requirements)
-        from DicomManager.mrml.manager import DicomManager
+        from DicomManager.app.segmentation_actions import SegmentationActions
 
-        database = ensure_database_initialized() if open_database else getattr(slicer, "dicomDatabase", None)
-        locator = DatabaseInstanceLocator(database) if database is not None and database.isOpen else None
-        return DicomManager(self.scene, locator)
+        database = ensure_database_initialized() if openDatabase else getattr(slicer, "dicomDatabase", None)
+        return SegmentationActions(self.scene, database)
 
-    def _make_dicom_series(self, manager, volume, parameters):
+    def _makeDicomSeries(self, actions, volume, parameters):
         from DicomManager.app.dicom_database import create_synthetic_dicom
         from DicomManager.core.writing.file_output import safe_file_name
         from DicomManager.core.writing.synthetic_series import SyntheticSeriesInfo
@@ -284,7 +279,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         info = SyntheticSeriesInfo(
             patient_id=parameters.syntheticPatientID, series_description=volume.GetName(), rescale_type="US")
         folder = Path(parameters.outputFolder) / f"{safe_file_name(volume.GetName(), 'Volume')}_DICOM"
-        manager.create_synthetic_series(volume, folder, info)
+        actions.manager.create_synthetic_series(volume, folder, info)
 
 
 class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):

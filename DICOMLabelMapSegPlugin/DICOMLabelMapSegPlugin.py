@@ -3,8 +3,8 @@
 Registered as ``DICOMLabelMapSegPlugin`` beside Slicer's core
 ``DICOMSegmentationPlugin``; which of the two the browser preselects is decided
 in :mod:`DicomManager.app.loadable_offer`. Loading and exporting are done by
-:class:`DicomManager.mrml.manager.DicomManager`; this file only speaks the
-DICOM browser's language.
+:class:`DicomManager.app.segmentation_actions.SegmentationActions`, the actions
+the module panel shares; this file only speaks the DICOM browser's language.
 
 Imported by Slicer at startup, also on Slicer 5.10 (pydicom 2.4, no
 highdicom): what it imports at module level needs neither; highdicom and
@@ -37,7 +37,6 @@ from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from DicomManager.app.dependencies import ensure_requirements
-from DicomManager.app.dicom_database import DatabaseInstanceLocator
 from DicomManager.app.loadable_offer import PLUGIN_KEY, export_offer, offer_for_seg_file, offer_for_seg_series
 from DicomManager.app.package_requirements import (
     missing_requirements,
@@ -126,12 +125,12 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         path = Path(loadable.files[0])
         references = read_seg_references(path)
         ensure_requirements(requirements_to_read(references.transfer_syntax_uid))
-        from DicomManager.mrml.manager import DicomManager
+        from DicomManager.app.segmentation_actions import SegmentationActions
 
-        manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
-        reference = manager.reference_volume_for(references)
-        node = manager.load_segmentation(path, reference)
-        node.SetName(slicer.mrmlScene.GenerateUniqueName(loadable.name))
+        actions = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase)
+        reference = actions.manager.reference_volume_for(references)
+        # Named as the browser listed it, as DICOMSegmentationPlugin names its nodes.
+        node = actions.load(path, references, name=loadable.name, reference_volume_node=reference)
         self.addSeriesInSubjectHierarchy(loadable, node)
         referenced_series = getattr(loadable, "referencedSeriesUID", "")
         if reference is None and referenced_series and slicer.dicomDatabase.filesForSeries(referenced_series):
@@ -150,9 +149,9 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         def place():
             if node.GetScene() is None:
                 return  # removed in the meantime
-            from DicomManager.mrml.manager import DicomManager
+            from DicomManager.app.segmentation_actions import SegmentationActions
 
-            manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
+            manager = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase).manager
             try:
                 reference = manager.reference_volume_for(references)
                 if reference is not None:
@@ -174,9 +173,9 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             return []
         missing = missing_requirements(requirements_to_write(DEFAULT_COMPRESSION))
         if not missing:
-            from DicomManager.mrml.manager import DicomManager
+            from DicomManager.app.segmentation_actions import SegmentationActions
 
-            problem = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase)).export_problem(node)
+            problem = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase).manager.export_problem(node)
             if problem:
                 logging.debug(f"{self.loadType}: not offering {node.GetName()!r} for export: {problem}")
                 return []
@@ -194,29 +193,29 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         return [exportable]
 
     def export(self, exportables):
-        """Write each exportable as a LABELMAP SEG in its folder and add it to the database; "" or the error."""
+        """Write each exportable as a LABELMAP SEG in its folder and add it to the database; "" or the error.
+
+        The series description is the one typed in the export dialog, else
+        the segmentation's name.
+        """
         try:
             ensure_requirements(requirements_to_write(DEFAULT_COMPRESSION))
+            from DicomManager.app.segmentation_actions import SegmentationActions
             from DicomManager.core.writing.export_options import ExportOptions
-            from DicomManager.mrml.manager import DicomManager
 
-            manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
+            actions = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase)
             shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
             for exportable in exportables:
                 segmentation = shNode.GetItemDataNode(exportable.subjectHierarchyItemID)
-                problem = manager.export_problem(segmentation)
+                problem = actions.manager.export_problem(segmentation)
                 if problem:
                     return problem
                 options = ExportOptions().with_series(
-                    series_description=exportable.tag("SeriesDescription") or segmentation.GetName(),
+                    series_description=exportable.tag("SeriesDescription") or None,
                     series_number=_whole_number(exportable.tag("SeriesNumber")),
                     content_creator_name=exportable.tag("ContentCreatorName") or None,
                 )
-                reference = manager.reference_volume_of(segmentation)
-                written = manager.export_segmentation(segmentation, reference, Path(exportable.directory), options)
-                for path in written.paths:
-                    slicer.dicomDatabase.insert(str(path))
-                    logging.info(f"{self.loadType}: wrote {path} and added it to the DICOM database")
+                actions.export(segmentation, Path(exportable.directory), options)
         except DicomLabelMapSegError as error:
             return str(error)
         return ""

@@ -2,6 +2,8 @@
 
 ``loadable_offer`` (what the DICOM browser offers) and ``package_requirements``
 (which packages an operation needs) are decisions without ``slicer``, tested
-outside Slicer; ``dependencies`` (asking, then installing) and
-``dicom_database`` call the running application.
+outside Slicer; ``segmentation_actions`` (export, send, load) is what the panel
+and the plugin share, on the scene and database they pass, tested on
+slicer-core; ``dependencies`` (asking, then installing) and ``dicom_database``
+call the running application.
 """

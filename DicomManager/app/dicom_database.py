@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import ctk
@@ -28,17 +27,6 @@ from .loadable_offer import PLUGIN_KEY
 logger = logging.getLogger(__name__)
 
 _MODALITY_TAG = "0008,0060"
-
-
-@dataclass(frozen=True)
-class DatabaseInstanceLocator:
-    """An :class:`~DicomManager.core.geometry.instance_index.InstanceLocator` backed by a Slicer DICOM database."""
-
-    database: ctk.ctkDICOMDatabase
-
-    def file_for_instance(self, sop_instance_uid: str) -> Path | None:
-        path = self.database.fileForInstance(sop_instance_uid)
-        return Path(path) if path else None
 
 
 def ensure_database_initialized() -> ctk.ctkDICOMDatabase:

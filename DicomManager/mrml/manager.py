@@ -26,8 +26,6 @@ from ..core.writing.export_options import ExportOptions
 from ..core.writing.series_writer import WrittenSeries, write_segmentation
 from ..core.writing.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from ..errors import SourceSeriesError
-from ..network.destinations import Destination, parse_destination
-from ..network.sending import SentInstances, send_files
 from .image_arrays import array_from_image
 from .segmentation_nodes import (
     create_layered_segmentation_node,
@@ -134,7 +132,9 @@ class DicomManager:
         options:
             How to write (see :class:`~DicomManager.core.writing.export_options.ExportOptions`).
             Series attributes it leaves unset are those the node kept from the
-            SEG it was loaded from, then the defaults.
+            SEG it was loaded from, then the defaults; the series description
+            is the node's name unless the options give one, so the SEG is
+            listed, and loads back, under the name the segmentation has.
         segment_metadata:
             Replaces what the node says for the segments whose numbers it lists.
 
@@ -145,17 +145,26 @@ class DicomManager:
         DicomLabelMapSegError
             Any error of :func:`~DicomManager.core.writing.series_writer.write_segmentation`.
         """
-        source = self._source_series_of(reference_volume_node)
+        source = self.source_series_of(reference_volume_node)
         segmentation = layered_segmentation_of_node(segmentation_node, source.geometry).with_metadata(segment_metadata)
-        options = options.over_series(series_attributes_of_node(segmentation_node))
+        kept = series_attributes_of_node(segmentation_node)
+        options = options.over_series(replace(kept, series_description=segmentation_node.GetName() or None))
         return write_segmentation(segmentation, source, Path(output_dir), options)
 
     def load_segmentation(
-        self, path: Path, reference_volume_node: slicer.vtkMRMLScalarVolumeNode | None = None
+        self,
+        path: Path,
+        reference_volume_node: slicer.vtkMRMLScalarVolumeNode | None = None,
+        name: str | None = None,
     ) -> slicer.vtkMRMLSegmentationNode:
         """Load a SEG (LABELMAP, or classic BINARY/FRACTIONAL) as a new segmentation node.
 
         Overlapping segments of a classic SEG go to separate labelmap layers.
+        The node is called ``name``, else the SEG's series description, else
+        the file's stem, exactly: Slicer allows nodes of the same name, and
+        modules that find segmentations by name (CrossSegmentationExplorer
+        groups them by keywords in their names) must see the one the DICOM
+        browser showed.
 
         With ``reference_volume_node`` the labels are placed on its grid and the
         node takes it as reference geometry; without it they keep the SEG's own
@@ -172,7 +181,7 @@ class DicomManager:
         node = create_layered_segmentation_node(
             self.scene,
             result,
-            name=result.info.series_description or path.stem,
+            name=name or result.info.series_description or path.stem,
             adopt_arrays=True,  # read for this node alone: no copy of the volume
         )
         node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, result.info.sop_instance_uid)
@@ -226,24 +235,6 @@ class DicomManager:
             return f"{missing} of the {len(uids)} images of volume {volume.GetName()!r} are not found."
         return None
 
-    def send_segmentation(
-        self,
-        written: WrittenSeries,
-        reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
-        destination: str | Destination,
-        *,
-        include_source: bool = True,
-    ) -> SentInstances:
-        """Send an exported SEG, with the source series it references unless told not to, to an archive.
-
-        ``destination`` is ``http(s)://...`` (DICOMweb) or ``dicom://AE@host:port``
-        (DIMSE), or a destination object. Needs the ``network`` extra.
-        """
-        if isinstance(destination, str):
-            destination = parse_destination(destination)
-        source_files = self._source_series_of(reference_volume_node).paths if include_source else []
-        return send_files([*source_files, *written.paths], destination)
-
     def find_reference_volume(self, path: Path) -> slicer.vtkMRMLScalarVolumeNode | None:
         """The volume in the scene that was loaded from the images the SEG at ``path`` references, if any."""
         return self.reference_volume_for(read_seg_references(Path(path)))
@@ -252,8 +243,15 @@ class DicomManager:
         """As :meth:`find_reference_volume`, for references already read from the SEG's header."""
         return find_volume_node_for_instances(self.scene, references.referenced_instance_uids)
 
-    def _source_series_of(self, volume_node: slicer.vtkMRMLScalarVolumeNode) -> SourceSeries:
-        """The DICOM series a volume was loaded from, checked against the volume's grid."""
+    def source_series_of(self, volume_node: slicer.vtkMRMLScalarVolumeNode) -> SourceSeries:
+        """The DICOM series a volume was loaded from, checked against the volume's grid.
+
+        Raises
+        ------
+        SourceSeriesError
+            The volume names no DICOM images, their files are not found, or
+            they do not lie on the volume's grid.
+        """
         uids = instance_uids_of_volume_node(volume_node)
         source = self._read_series.get(frozenset(uids))
         if source is not None and all(path.is_file() for path in source.paths):

@@ -157,14 +157,17 @@ def test_bad_destinations_are_refused_by_name(text):
         parse_destination(text)
 
 
-def test_manager_sends_an_exported_segmentation_with_its_source_series(orthanc_as_shipped, manager, demo, tmp_path):
+def test_an_exported_segmentation_is_sent_with_its_source_series(orthanc_as_shipped, scene, demo, tmp_path):
+    from DicomManager.app.segmentation_actions import SegmentationActions
     from DicomManager.mrml.segmentation_nodes import create_segmentation_node
 
-    volume = manager.load_reference_volume(demo.case.series_files[0].parent)
-    node = create_segmentation_node(manager.scene, demo.case.labels, demo.case.segments, "organs")
-    written = manager.export_segmentation(node, volume, tmp_path)
+    actions = SegmentationActions(scene)
+    volume = actions.manager.load_reference_volume(demo.case.series_files[0].parent)
+    node = create_segmentation_node(scene, demo.case.labels, demo.case.segments, "organs")
+    node.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+    written = actions.export(node, tmp_path)
 
-    sent = manager.send_segmentation(written, volume, orthanc_as_shipped.dicomweb_url)
+    sent = actions.send(written, node, orthanc_as_shipped.dicomweb_url)  # over the segmentation's own volume
 
     assert len(sent.sop_instance_uids) == len(demo.case.series_files) + 1
     retrieved = retrieve_with_wado_rs(orthanc_as_shipped.dicomweb_url, written.paths[0], tmp_path / "back")
