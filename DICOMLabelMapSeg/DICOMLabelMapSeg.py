@@ -7,6 +7,7 @@ Slicer starts: what this file imports at module level needs neither
 highdicom nor pydicom 3, so it loads on Slicer 5.10 (pydicom 2.4) too.
 """
 
+import logging
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -283,7 +284,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
 
 
 class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
-    """Headless self-tests: the DICOM browser round trip and the panel logic on a volume not from DICOM."""
+    """Headless self-tests: browser round trip, CrossSegmentationExplorer's loading, the console API, the panel logic."""
 
     def setUp(self):
         slicer.mrmlScene.Clear(0)
@@ -293,6 +294,10 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
         self.test_browser_round_trip()
         self.setUp()
         self.test_seg_loaded_with_its_ct_ends_on_the_ct_grid()
+        self.setUp()
+        self.test_cross_segmentation_explorer_round_trip()
+        self.setUp()
+        self.test_console_api_in_the_dicom_database()
         self.setUp()
         self.test_panel_logic_on_volume_not_from_dicom()
 
@@ -319,11 +324,7 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             study = shNode.GetItemParent(shNode.GetItemByDataNode(volume))
             shNode.SetItemParent(shNode.GetItemByDataNode(segmentation), study)
 
-            exportables = plugin.examineForExport(shNode.GetItemByDataNode(segmentation))
-            self.assertEqual(len(exportables), 1)
-            exportables[0].directory = str(Path(folder) / "seg")
-            Path(exportables[0].directory).mkdir()
-            self.assertEqual(plugin.export(exportables), "")
+            self._exportThroughPlugin(plugin, segmentation, Path(folder) / "seg")
 
             seg_series = get_segmentations_for_volume(ct_series_uid)
             self.assertEqual(len(seg_series), 1)
@@ -336,6 +337,7 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
                     seg_series, {plugin.loadType: 1}, {"vtkMRMLSegmentationNode": 1}))
             loaded = [node for node in slicer.util.getNodesByClass("vtkMRMLSegmentationNode") if node.GetID() not in before]
             self.assertEqual(len(loaded), 1)
+            self.assertEqual(loaded[0].GetName(), "Demo segmentation")  # the name it was exported under, no "_1"
             reference = loaded[0].GetNodeReference(loaded[0].GetReferenceImageGeometryReferenceRole())
             self.assertIs(reference, volume)
             self._assertSameSegmentation(loaded[0], volume, case.labels.array, case.segments)
@@ -364,6 +366,129 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             self.assertIs(reference, volume)
             self._assertSameSegmentation(segmentation, volume, files.case.labels.array, files.case.segments)
 
+    def test_cross_segmentation_explorer_round_trip(self):
+        """Two trials of one CT, exported through the plugin, found and loaded as CrossSegmentationExplorer does it.
+
+        The steps of SegmentationComparison.py (ImagingDataCommons/CrossSegmentationExplorer at 0953cf8):
+        ``onLoadSegmentations`` 738-747 (the volume's series from its first instance UID), ``loadDicomSeries``
+        1786-1841 (SEG series of the study whose first ReferencedSeriesSequence item is that series, each
+        skipped when a node's ``DICOM.instanceUIDs`` is its SOP Instance UID, else ``loadSeriesByUID`` with a
+        progress callback that processes events), ``_buildSegmentationVolumeMap`` 493-502 (segmentation to
+        volume through the reference image geometry), ``add_loaded_segmentations`` 1047-1056 (keywords in node
+        names) and ``extract_structure_name_from_terminology`` 1636-1649 (the TerminologyEntry tag).
+        """
+        import tempfile
+
+        import pydicom
+        from DICOMLib import DICOMUtils
+
+        from DicomManager.app.dicom_database import import_dicom_folder
+        from DicomManager.cli.demo import make_demo_case
+        from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+
+        plugin = slicer.modules.dicomPlugins["DICOMLabelMapSegPlugin"]()
+        trials = ["TotalSegmentator trial", "MOOSE trial"]
+        with tempfile.TemporaryDirectory() as folder, DICOMUtils.TemporaryDICOMDatabase():
+            case = make_demo_case(Path(folder) / "ct")
+            volume = self._loadVolume(import_dicom_folder(Path(folder) / "ct")[0])
+            for index, name in enumerate(trials):
+                segmentation = create_segmentation_node(slicer.mrmlScene, case.labels, case.segments, name)
+                segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+                self._exportThroughPlugin(plugin, segmentation, Path(folder) / f"trial{index}")
+                slicer.mrmlScene.RemoveNode(segmentation)
+
+            database = slicer.dicomDatabase
+            firstInstanceUID = volume.GetAttribute("DICOM.instanceUIDs").split()[0]
+            seriesUID = database.seriesForFile(database.fileForInstance(firstInstanceUID))
+
+            def referencedSeries(segSeriesUID):
+                header = pydicom.dcmread(database.filesForSeries(segSeriesUID)[0], stop_before_pixels=True,
+                                         specific_tags=["ReferencedSeriesSequence"])
+                return header.ReferencedSeriesSequence[0].SeriesInstanceUID
+
+            found = [uid for uid in database.seriesForStudy(database.studyForSeries(seriesUID))
+                     if uid != seriesUID and database.fieldForSeries("Modality", uid) == "SEG"
+                     and referencedSeries(uid) == seriesUID]
+            self.assertEqual(len(found), len(trials))
+
+            def progressCallback(pluginName, percent):
+                slicer.app.processEvents()
+                return False
+
+            loaded = []
+            for segSeriesUID in found:
+                segFile = database.filesForSeries(segSeriesUID)[0]
+                sopInstanceUID = pydicom.dcmread(segFile, stop_before_pixels=True).SOPInstanceUID
+                self.assertIsNone(self._segmentationHolding(sopInstanceUID))
+                with self.assertLogs("DicomManager.mrml.manager", logging.INFO) as logs:
+                    loadedIDs = DICOMUtils.loadSeriesByUID([segSeriesUID], progressCallback=progressCallback)
+                self.assertTrue(any(f"Loaded {segFile}" in line for line in logs.output), logs.output)  # by our plugin
+                (node,) = [slicer.mrmlScene.GetNodeByID(nodeID) for nodeID in loadedIDs
+                           if slicer.mrmlScene.GetNodeByID(nodeID).IsA("vtkMRMLSegmentationNode")]
+                self.assertIs(self._segmentationHolding(sopInstanceUID), node)  # a second pass skips it
+                self.assertIs(node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole()), volume)
+                self.assertEqual(self._structureNames(node), {s.number: s.type.meaning for s in case.segments})
+                loaded.append(node)
+
+            self.assertEqual(sorted(node.GetName() for node in loaded), sorted(trials))
+            for name in trials:
+                keyword = name.split()[0].lower()
+                self.assertEqual([node.GetName() for node in loaded if keyword in node.GetName().lower()], [name])
+
+    def test_console_api_in_the_dicom_database(self):
+        """What pipelines call, in Slicer's DICOM database: open, import, export over it, find, load by UID, synthesize."""
+        import dataclasses
+        import tempfile
+
+        from DICOMLib import DICOMUtils
+
+        from DicomManager.app.dicom_database import (
+            create_synthetic_dicom,
+            ensure_database_initialized,
+            get_segmentations_for_volume,
+            import_dicom_folder,
+            load_segmentation_by_uid,
+        )
+        from DicomManager.app.segmentation_actions import DatabaseInstanceLocator
+        from DicomManager.cli.demo import make_demo_case
+        from DicomManager.errors import DicomDatabaseError
+        from DicomManager.mrml.image_arrays import ijk_to_ras_of_grid
+        from DicomManager.mrml.manager import DicomManager
+        from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+
+        with tempfile.TemporaryDirectory() as folder, DICOMUtils.TemporaryDICOMDatabase():
+            database = ensure_database_initialized()
+            self.assertIs(database, slicer.dicomDatabase)
+            self.assertTrue(database.isOpen)
+
+            case = make_demo_case(Path(folder) / "ct")
+            (ctSeriesUID,) = import_dicom_folder(Path(folder) / "ct")
+            volume = self._loadVolume(ctSeriesUID)
+            segmentation = create_segmentation_node(slicer.mrmlScene, case.labels, case.segments, "Console segmentation")
+            renamed = dataclasses.replace(case.segments[0], label="Renamed by the pipeline")
+            manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(database))
+            segSeriesUID = manager.export_segmentation_as_dicom_seg(
+                segmentation, volume, "Console export", Path(folder) / "seg", "rle", [renamed])
+
+            self.assertEqual(import_dicom_folder(Path(folder) / "seg"), [segSeriesUID])
+            self.assertEqual(get_segmentations_for_volume(ctSeriesUID), [segSeriesUID])
+            loaded = load_segmentation_by_uid(segSeriesUID)
+            self.assertEqual(loaded.GetName(), "Console export")
+            self.assertIs(loaded.GetNodeReference(loaded.GetReferenceImageGeometryReferenceRole()), volume)
+            self._assertSameSegmentation(loaded, volume, case.labels.array, [renamed, *case.segments[1:]])
+            with self.assertRaises(DicomDatabaseError):
+                load_segmentation_by_uid(ctSeriesUID)  # an image series, not a SEG
+
+            made = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Made in Slicer")
+            slicer.util.updateVolumeFromArray(made, case.labels.array.astype("int16"))
+            made.SetIJKToRASMatrix(ijk_to_ras_of_grid(case.labels.get_geometry()))
+            madeSeriesUID = create_synthetic_dicom(made, "SELFTEST")
+            files = database.filesForSeries(madeSeriesUID)
+            self.assertEqual(len(files), case.labels.array.shape[0])
+            self.assertEqual(sorted(made.GetAttribute("DICOM.instanceUIDs").split()),
+                             sorted(database.instanceForFile(path) for path in files))
+            self.assertEqual(database.fileValue(files[0], "0010,0020"), "SELFTEST")
+
     def test_panel_logic_on_volume_not_from_dicom(self):
         """A volume made in Slicer gets a synthetic series; the SEG over it loads back identical."""
         import tempfile
@@ -391,6 +516,8 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             parameters.syntheticPatientID = "SELFTEST"
             written = logic.export(parameters)
             self.assertTrue(volume.GetAttribute("DICOM.instanceUIDs"))
+            header = pydicom.dcmread(written.paths[0], stop_before_pixels=True)
+            self.assertEqual(header.SeriesDescription, "Segmented in Slicer")  # no description typed: the node's name
             loaded = logic.load(written.paths[0])
             self._assertSameSegmentation(loaded, volume, case.labels.array, case.segments)
 
@@ -405,6 +532,48 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             parameters.referenceVolume = None
             with self.assertRaises(DicomLabelMapSegError):
                 logic.export(parameters)  # no reference volume chosen and none in the segmentation
+
+    def _loadVolume(self, seriesUID):
+        """The scalar volume DICOMUtils.loadSeriesByUID loads from an image series in the database."""
+        from DICOMLib import DICOMUtils
+
+        nodes = map(slicer.mrmlScene.GetNodeByID, DICOMUtils.loadSeriesByUID([seriesUID]))
+        return next(node for node in nodes if node.IsA("vtkMRMLScalarVolumeNode"))
+
+    def _exportThroughPlugin(self, plugin, segmentation, folder):
+        """Export as the DICOM module's export dialog does, with the tags our plugin offers."""
+        shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+        exportables = plugin.examineForExport(shNode.GetItemByDataNode(segmentation))
+        self.assertEqual(len(exportables), 1)
+        exportables[0].directory = str(folder)
+        Path(folder).mkdir()
+        self.assertEqual(plugin.export(exportables), "")
+
+    @staticmethod
+    def _segmentationHolding(sopInstanceUID):
+        """The segmentation node whose ``DICOM.instanceUIDs`` is ``sopInstanceUID`` (CrossSegmentationExplorer's test)."""
+        nodes = slicer.util.getNodesByClass("vtkMRMLSegmentationNode")
+        return next((node for node in nodes if str(node.GetAttribute("DICOM.instanceUIDs")) == sopInstanceUID), None)
+
+    @staticmethod
+    def _structureNames(node):
+        """Label value -> the structure name CrossSegmentationExplorer reads from the segment's TerminologyEntry tag.
+
+        Slicer's entry is ``context~category~type~typeModifier~...``, each code ``scheme^value^meaning``:
+        the name is the type's meaning, followed by the type modifier's where there is one.
+        """
+        names = {}
+        segmentation = node.GetSegmentation()
+        for segmentID in segmentation.GetSegmentIDs():
+            segment = segmentation.GetSegment(segmentID)
+            tag = vtk.mutable("")
+            if not segment.GetTag("TerminologyEntry", tag):
+                raise AssertionError(f"Segment {segment.GetName()!r} has no TerminologyEntry tag")
+            fields = str(tag).split("~")
+            name = fields[2].split("^")[-1].strip()
+            modifier = fields[3].split("^")[-1].strip()
+            names[segment.GetLabelValue()] = f"{name} {modifier}" if modifier and modifier not in name else name
+        return names
 
     def _assertSameSegmentation(self, node, volume, expected_labels, expected_segments):
         import numpy as np
