@@ -1,5 +1,9 @@
 """The actions the panel and the plugin share, on slicer-core's scene, and what CrossSegmentationExplorer reads of their result.
 
+Also the part of the API pipelines call that runs without Slicer's database:
+``export_segmentation_as_dicom_seg`` with its arguments in order, and the load
+``load_segmentation_by_uid`` hands over to once the database gave the files.
+
 CrossSegmentationExplorer (ImagingDataCommons/CrossSegmentationExplorer at
 0953cf8, ``SegmentationComparison/SegmentationComparison.py``) finds the SEG
 series of a volume in the DICOM database (``loadDicomSeries``, 1786-1841:
@@ -18,17 +22,19 @@ the same steps run on the files, loaded as the plugin loads them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import highdicom as hd
 import pydicom
 import pytest
 import slicer
-from conftest import blob_labels, demo_segments, shared_data
+from conftest import blob_labels, dciodvfy_errors, demo_segments, shared_data
 from vtkmodules.vtkCommonCore import reference as vtk_reference
 
+from DicomManager.app.loadable_offer import offer_for_seg_file, offer_for_seg_series
 from DicomManager.app.segmentation_actions import SegmentationActions
-from DicomManager.core.reading.seg_references import find_segmentations_referencing
+from DicomManager.core.reading.seg_references import find_segmentations_referencing, read_seg_references
 from DicomManager.core.writing.export_options import ExportOptions
 from DicomManager.errors import IncompleteRequestError
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
@@ -193,6 +199,27 @@ def test_a_loaded_seg_keeps_the_name_it_is_given_even_where_another_node_has_it(
         assert node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole()) is volume
 
 
+@pytest.mark.parametrize("name", ["dcmqi/liver.dcm", "highdicom/seg_image_ct_binary.dcm", "public/syngo_va11a.seg.dcm"])
+def test_a_seg_from_the_database_loads_under_the_name_the_browser_lists(actions, scene, name):
+    """What the plugin does for the browser and ``load_segmentation_by_uid`` once the database gave the files.
+
+    Examine offers the series under its SeriesDescription ("Segmentation" when
+    it has none); the load names the node so, and marks it with the SEG's SOP
+    Instance UID. The database look-ups themselves run in Slicer's self-tests.
+    """
+    path = shared_data(name)
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    references = read_seg_references(path)
+    offer = offer_for_seg_series(str(header.SOPClassUID), header.Modality, str(header.get("SeriesDescription", "")))
+    offer = offer_for_seg_file(offer, path, references.transfer_syntax_uid)
+    scene.AddNewNodeByClass("vtkMRMLSegmentationNode", offer.name)  # a node of that name already there
+
+    node = actions.load(path, references, name=offer.name)
+
+    assert node.GetName() == (header.get("SeriesDescription") or "Segmentation")
+    assert node.GetAttribute("DICOM.instanceUIDs") == header.SOPInstanceUID
+
+
 def test_the_series_description_is_the_node_name_unless_one_is_given(actions, scene, tmp_path):
     volume = actions.manager.load_reference_volume(shared_data(CT_3SLICE))
     shape = grid_of_volume_node(volume).spatial_shape
@@ -223,3 +250,23 @@ def test_the_reference_volume_is_the_chosen_one_else_the_segmentations_own(actio
     node.SetReferenceImageGeometryParameterFromVolumeNode(volume)
     assert actions.reference_volume(node) is volume
     assert actions.reference_volume(node, other) is other
+
+
+def test_export_segmentation_as_dicom_seg_takes_its_arguments_in_the_order_pipelines_pass_them(manager, scene, tmp_path):
+    """``(segmentation_node, reference_volume_node, series_description, output_dir, compression, segment_metadata)``."""
+    volume = manager.load_reference_volume(shared_data(CT_3SLICE))
+    grid = grid_of_volume_node(volume)
+    segments = demo_segments([1, 2])
+    node = create_segmentation_node(scene, hd.Volume(blob_labels(grid.spatial_shape, [1, 2]), grid.affine, "PATIENT"),
+                                    segments, "Pipeline output")
+    renamed = replace(segments[1], label="Renamed by the pipeline", color=(1, 2, 3))
+
+    uid = manager.export_segmentation_as_dicom_seg(node, volume, "Pipeline run 7", tmp_path, "rle", [renamed])
+
+    (path,) = tmp_path.glob("*.dcm")
+    assert dciodvfy_errors(path) == []
+    seg = hd.seg.segread(path)
+    assert (seg.SeriesInstanceUID, seg.SeriesDescription) == (uid, "Pipeline run 7")
+    assert seg.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"  # RLE Lossless
+    labels = {int(item.SegmentNumber): item.SegmentLabel for item in seg.SegmentSequence if int(item.SegmentNumber)}
+    assert labels == {1: segments[0].label, 2: "Renamed by the pipeline"}
