@@ -237,8 +237,8 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         ).with_series(series_description=parameters.seriesDescription or None)
         actions = self._actions(requirements_to_write(options.compression), openDatabase=parameters.addToDatabase)
         volume = actions.reference_volume(parameters.segmentation, parameters.referenceVolume)
-        if not volume.GetAttribute("DICOM.instanceUIDs"):
-            self._makeDicomSeries(actions, volume, parameters)
+        actions.ensure_dicom_series(
+            volume, parameters.syntheticPatientID, Path(parameters.outputFolder), add_to_database=parameters.addToDatabase)
         return actions.export(
             parameters.segmentation, Path(parameters.outputFolder), options, volume, add_to_database=parameters.addToDatabase)
 
@@ -268,19 +268,6 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
 
         database = ensure_database_initialized() if openDatabase else getattr(slicer, "dicomDatabase", None)
         return SegmentationActions(self.scene, database)
-
-    def _makeDicomSeries(self, actions, volume, parameters):
-        from DicomManager.app.dicom_database import create_synthetic_dicom
-        from DicomManager.core.writing.file_output import safe_file_name
-        from DicomManager.core.writing.synthetic_series import SyntheticSeriesInfo
-
-        if parameters.addToDatabase:
-            create_synthetic_dicom(volume, parameters.syntheticPatientID)
-            return
-        info = SyntheticSeriesInfo(
-            patient_id=parameters.syntheticPatientID, series_description=volume.GetName(), rescale_type="US")
-        folder = Path(parameters.outputFolder) / f"{safe_file_name(volume.GetName(), 'Volume')}_DICOM"
-        actions.manager.create_synthetic_series(volume, folder, info)
 
 
 class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):

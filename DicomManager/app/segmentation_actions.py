@@ -2,9 +2,10 @@
 
 The module files translate between Slicer's widgets, loadables and
 exportables and these actions; the decisions they share are taken here once:
-which volume a segmentation is exported over, that what is written is added
-to the database, that a SEG goes to an archive with the series it references,
-and the name a loaded SEG's node gets. Nothing here reaches for
+which volume a segmentation is exported over, where a volume that did not come
+from DICOM gets its series, that what is written is added to the database,
+that a SEG goes to an archive with the series it references, and the name a
+loaded SEG's node gets. Nothing here reaches for
 ``slicer.mrmlScene`` or ``slicer.dicomDatabase``: the caller passes them, so
 the same actions run on slicer-core's scene outside the application, without
 a database.
@@ -24,9 +25,12 @@ import slicer
 
 from ..core.reading.seg_references import SegReferences, read_seg_references
 from ..core.writing.export_options import ExportOptions
+from ..core.writing.file_output import safe_file_name
 from ..core.writing.series_writer import WrittenSeries
+from ..core.writing.synthetic_series import SyntheticSeriesInfo
 from ..errors import IncompleteRequestError
 from ..mrml.manager import DicomManager
+from ..mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE
 from ..network.destinations import Destination, parse_destination
 from ..network.sending import SentInstances, send_files
 
@@ -80,6 +84,31 @@ class SegmentationActions:
                 f"Segmentation {segmentation_node.GetName()!r} has no reference volume; choose one."
             )
         return volume
+
+    def ensure_dicom_series(
+        self,
+        volume_node: slicer.vtkMRMLScalarVolumeNode,
+        patient_id: str,
+        output_dir: Path,
+        add_to_database: bool = True,
+    ) -> None:
+        """Give a volume that did not come from DICOM a DICOM series carrying only ``patient_id``, so a SEG can reference it.
+
+        The series goes into the database when adding to it (as
+        :func:`~DicomManager.app.dicom_database.create_synthetic_dicom` puts it
+        there), else to ``<output_dir>/<volume name>_DICOM``, beside the SEG. A
+        volume that names its DICOM images already is left as it is.
+        """
+        if volume_node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE):
+            return
+        if add_to_database and self.database is not None:
+            from .dicom_database import create_synthetic_dicom  # calls into the Slicer application
+
+            create_synthetic_dicom(volume_node, patient_id)
+            return
+        info = SyntheticSeriesInfo(patient_id=patient_id, series_description=volume_node.GetName(), rescale_type="US")
+        folder = Path(output_dir) / f"{safe_file_name(volume_node.GetName(), 'Volume')}_DICOM"
+        self.manager.create_synthetic_series(volume_node, folder, info)
 
     def export(
         self,

@@ -26,9 +26,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import highdicom as hd
+import numpy as np
 import pydicom
 import pytest
 import slicer
+import vtk
 from conftest import blob_labels, dciodvfy_errors, demo_segments, shared_data
 from vtkmodules.vtkCommonCore import reference as vtk_reference
 
@@ -37,6 +39,7 @@ from DicomManager.app.segmentation_actions import SegmentationActions
 from DicomManager.core.reading.seg_references import find_segmentations_referencing, read_seg_references
 from DicomManager.core.writing.export_options import ExportOptions
 from DicomManager.errors import IncompleteRequestError
+from DicomManager.mrml.image_arrays import fill_image_from_array, ijk_to_ras_of_grid
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
 from DicomManager.mrml.volume_nodes import grid_of_volume_node
 
@@ -270,3 +273,29 @@ def test_export_segmentation_as_dicom_seg_takes_its_arguments_in_the_order_pipel
     assert seg.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"  # RLE Lossless
     labels = {int(item.SegmentNumber): item.SegmentLabel for item in seg.SegmentSequence if int(item.SegmentNumber)}
     assert labels == {1: segments[0].label, 2: "Renamed by the pipeline"}
+
+
+def test_a_volume_not_from_dicom_gets_its_series_beside_the_seg_when_no_database_is_used(actions, scene, tmp_path):
+    grid = grid_of_volume_node(actions.manager.load_reference_volume(shared_data(CT_3SLICE)))
+    made = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Made in Slicer")
+    voxels = (blob_labels(grid.spatial_shape, [1, 2]).astype(np.int16) * 40) - 20
+    made.SetAndObserveImageData(vtk.vtkImageData())
+    fill_image_from_array(made.GetImageData(), voxels)
+    made.SetIJKToRASMatrix(ijk_to_ras_of_grid(grid))
+    node = create_segmentation_node(
+        scene, hd.Volume(blob_labels(grid.spatial_shape, [1]), grid.affine, "PATIENT"), demo_segments([1]), "On it")
+    node.SetReferenceImageGeometryParameterFromVolumeNode(made)
+
+    actions.ensure_dicom_series(made, "P-7", tmp_path)
+    uids = made.GetAttribute("DICOM.instanceUIDs")
+    actions.ensure_dicom_series(made, "P-8", tmp_path)  # has its series now: left alone
+    (path,) = actions.export(node, tmp_path / "seg").paths
+
+    files = sorted((tmp_path / "Made_in_Slicer_DICOM").iterdir())
+    headers = [pydicom.dcmread(file) for file in files]
+    assert made.GetAttribute("DICOM.instanceUIDs") == uids
+    assert sorted(uids.split()) == sorted(header.SOPInstanceUID for header in headers)
+    assert {(header.PatientID, header.SeriesDescription) for header in headers} == {("P-7", "Made in Slicer")}
+    reread = hd.get_volume_from_series(headers).match_geometry(grid)
+    np.testing.assert_array_equal(reread.array, voxels)
+    assert find_segmentations_referencing(headers[0].SeriesInstanceUID, [path]) == [read_seg_references(path).series_instance_uid]
