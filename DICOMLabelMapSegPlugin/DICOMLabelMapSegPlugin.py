@@ -127,11 +127,10 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         ensure_requirements(requirements_to_read(references.transfer_syntax_uid))
         from DicomManager.app.segmentation_actions import SegmentationActions
 
-        actions = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase)
-        reference = actions.manager.reference_volume_for(references)
         # Named as the browser listed it, as DICOMSegmentationPlugin names its nodes.
-        node = actions.load(path, references, name=loadable.name, reference_volume_node=reference)
+        node = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase).load(path, references, name=loadable.name)
         self.addSeriesInSubjectHierarchy(loadable, node)
+        reference = node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole())
         referenced_series = getattr(loadable, "referencedSeriesUID", "")
         if reference is None and referenced_series and slicer.dicomDatabase.filesForSeries(referenced_series):
             self._place_on_reference_when_loaded(node, path, references)
