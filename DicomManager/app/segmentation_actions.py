@@ -121,7 +121,8 @@ class SegmentationActions:
         """Write the segmentation as SEG over :meth:`reference_volume` in ``output_dir``; add it to the database.
 
         The series description is the one in ``options``, else the
-        segmentation's name (see :meth:`DicomManager.export_segmentation`).
+        segmentation's name (see
+        :meth:`~DicomManager.mrml.manager.DicomManager.export_segmentation`).
         Nothing is added to the database without ``add_to_database`` or without
         a database.
         """
