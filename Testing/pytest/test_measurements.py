@@ -256,3 +256,57 @@ def test_labels_of_no_segment_are_refused_in_one_line(dcmqi_labelmap: Path, tmp_
     seg.save_as(broken)
     output = tmp_path / "report.dcm"
     _refused(_measure(broken, shared_data(CT), output), output, "undescribed.dcm", "2")
+
+
+class _FolderLocator:
+    """Slicer's DICOM database reduced to what the manager asks it: the file of an instance, from a folder."""
+
+    def __init__(self, *folders: Path) -> None:
+        self._files = {
+            str(pydicom.dcmread(path, specific_tags=["SOPInstanceUID"]).SOPInstanceUID): path
+            for folder in folders for path in folder.glob("*.dcm")
+        }
+
+    def file_for_instance(self, sop_instance_uid: str) -> Path | None:
+        return self._files.get(sop_instance_uid)
+
+
+def test_a_report_loads_as_a_table_with_its_seg_from_the_database(scene, dcmqi_labelmap: Path, tmp_path: Path):
+    from DicomManager.mrml.manager import DicomManager
+
+    manager = DicomManager(scene, _FolderLocator(dcmqi_labelmap.parent, shared_data(CT)))
+    ct = manager.load_reference_volume(shared_data(CT))
+    report_path = manager.export_measurements(dcmqi_labelmap, ct, tmp_path / "report.dcm")
+    expected = _expected_statistics(dcmqi_labelmap)
+
+    table, (segmentation,) = manager.load_measurement_report(report_path)
+
+    seg = pydicom.dcmread(dcmqi_labelmap, stop_before_pixels=True)
+    assert segmentation.GetAttribute("DICOM.instanceUIDs") == seg.SOPInstanceUID
+    assert segmentation.GetSegmentation().GetNumberOfSegments() == len(expected)
+    vtk_table = table.GetTable()
+    assert table.GetNumberOfRows() == len(expected)
+    columns = [vtk_table.GetColumn(index).GetName() for index in range(vtk_table.GetNumberOfColumns())]
+    assert columns == ["Segment", "Segment number", "Number of voxels", "Volume", "Minimum", "Maximum", "Mean", "Median",
+                       "Standard Deviation"]
+    assert table.GetColumnUnitLabel("Volume") == "mm3"
+    assert table.GetColumnUnitLabel("Mean") == "[hnsf'U]"
+    for row in range(table.GetNumberOfRows()):
+        number = vtk_table.GetValueByName(row, "Segment number").ToInt()
+        for name, value in expected[number].items():
+            assert vtk_table.GetValueByName(row, name).ToDouble() == pytest.approx(value, rel=1e-9)
+    # Loaded again, the report finds its SEG in the scene instead of loading it twice.
+    _, (again,) = manager.load_measurement_report(report_path)
+    assert again is segmentation
+
+
+def test_a_report_whose_seg_is_not_in_the_database_is_refused_in_one_line(scene, dcmqi_labelmap: Path, tmp_path: Path):
+    from DicomManager.errors import DicomDatabaseError
+    from DicomManager.mrml.manager import DicomManager
+
+    report_path = tmp_path / "report.dcm"
+    assert _measure(dcmqi_labelmap, shared_data(CT), report_path).returncode == 0
+    with pytest.raises(DicomDatabaseError, match="is not in the DICOM database") as refused:
+        DicomManager(scene, _FolderLocator(shared_data(CT))).load_measurement_report(report_path)
+    assert "\n" not in str(refused.value)
+    assert scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 0

@@ -11,6 +11,7 @@ QuantitativeReporting's writer, dcmqi's ``tid1500writer``, produces.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,18 +99,24 @@ def build_measurement_report(
         imaging_measurements=groups,
     )
     series_number = series.series_number if series.series_number is not None else int(seg.get("SeriesNumber") or 0) + 1
-    return hd.sr.EnhancedSR(
-        evidence=[seg, *source_images],
-        content=report,
-        series_instance_uid=series.series_instance_uid or hd.UID(),
-        series_number=series_number,
-        sop_instance_uid=series.sop_instance_uid or hd.UID(),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
-        series_description=series.series_description,
-        software_versions=__version__,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        # highdicom warns of the sources' attributes it copies (a one-part PatientName): the log, not the terminal.
+        warnings.simplefilter("always")
+        document = hd.sr.EnhancedSR(
+            evidence=[seg, *source_images],
+            content=report,
+            series_instance_uid=series.series_instance_uid or hd.UID(),
+            series_number=series_number,
+            sop_instance_uid=series.sop_instance_uid or hd.UID(),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            is_complete=True,
+            series_description=series.series_description,
+            software_versions=__version__,
+        )
+    for warning in caught:
+        logger.debug("highdicom: %s", warning.message)
+    return document
 
 
 def write_measurement_report(report: hd.sr.EnhancedSR, path: Path, overwrite: bool = False) -> Path:

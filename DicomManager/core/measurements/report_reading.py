@@ -109,3 +109,30 @@ def _reported_segment(group: hd.sr.VolumetricROIMeasurementsAndQualitativeEvalua
 
 def _code(concept: hd.sr.CodedConcept) -> Code:
     return Code(str(concept.value), str(concept.scheme_designator), str(concept.meaning))
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """One quantity of a report as a table column: its name (the statistic) and unit."""
+
+    name: str
+    unit: str
+
+
+def report_table(report: MeasurementReportContents) -> tuple[list[TableColumn], list[dict[str, float]]]:
+    """The report as a table: a column per quantity (in the order they first appear), a row per group.
+
+    A quantity is named by its derivation modifier where it has one (Minimum, Mean, ...),
+    else by its concept name (Volume, Number of voxels), as Slicer's Segment Statistics names
+    its columns; its unit is the UCUM code.
+    """
+    columns: dict[str, TableColumn] = {}
+    rows = []
+    for group in report.groups:
+        row = {}
+        for measurement in group.measurements:
+            name = measurement.derivation.meaning if measurement.derivation else measurement.quantity.meaning
+            columns.setdefault(name, TableColumn(name, measurement.unit.value))
+            row[name] = measurement.value
+        rows.append(row)
+    return list(columns.values()), rows
