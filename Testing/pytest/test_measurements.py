@@ -310,3 +310,18 @@ def test_a_report_whose_seg_is_not_in_the_database_is_refused_in_one_line(scene,
         DicomManager(scene, _FolderLocator(shared_data(CT))).load_measurement_report(report_path)
     assert "\n" not in str(refused.value)
     assert scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 0
+
+
+def test_the_browser_offers_reports_of_labelmap_segs_above_slicers_tid1500_plugin(dcmqi_labelmap: Path, tmp_path: Path):
+    from DicomManager.app.report_offer import offer_for_report_file
+
+    over_labelmap, over_binary = tmp_path / "labelmap-report.dcm", tmp_path / "binary-report.dcm"
+    assert _measure(dcmqi_labelmap, shared_data(CT), over_labelmap).returncode == 0
+    assert _measure(shared_data("dcmqi/liver.dcm"), shared_data(CT), over_binary).returncode == 0
+
+    labelmap_offer, binary_offer = offer_for_report_file(over_labelmap), offer_for_report_file(over_binary)
+
+    core_tid1500_confidence = 0.95  # DICOMTID1500Plugin.examineFiles at v5.12.3
+    assert labelmap_offer.confidence > core_tid1500_confidence and labelmap_offer.selected
+    assert binary_offer.confidence < core_tid1500_confidence and not binary_offer.selected
+    assert offer_for_report_file(dcmqi_labelmap) is None  # a SEG is no report

@@ -30,6 +30,7 @@ class ReportedSegment:
     """One volumetric ROI measurement group: which segment of which SEG, and what was measured of it."""
 
     tracking_identifier: str
+    seg_sop_class_uid: str | None
     seg_sop_instance_uid: str | None
     segment_number: int | None
     finding: Code | None
@@ -92,6 +93,7 @@ def _reported_segment(group: hd.sr.VolumetricROIMeasurementsAndQualitativeEvalua
     finding = group.finding_type
     return ReportedSegment(
         tracking_identifier=str(group.tracking_identifier or ""),
+        seg_sop_class_uid=str(reference.ReferencedSOPClassUID) if reference else None,
         seg_sop_instance_uid=str(reference.ReferencedSOPInstanceUID) if reference else None,
         segment_number=int(reference.ReferencedSegmentNumber) if reference and "ReferencedSegmentNumber" in reference else None,
         finding=_code(finding) if finding else None,
