@@ -25,7 +25,7 @@ from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
 from ..core.codecs.encoding_workers import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
-from ..errors import DicomLabelMapSegError, LabelFileError, SendError
+from ..errors import DicomLabelMapSegError, IncompleteRequestError, LabelFileError, SendError
 
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
     from ..core.geometry.source_series import SourceSeries
@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_migrate_command,
         _add_convert_command,
         _add_preview_command,
+        _add_measure_command,
         _add_send_command,
         _add_demo_command,
     ):
@@ -104,7 +105,10 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
     _add_writing_options(command)
     command.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
     command.add_argument("--series-description", help="SeriesDescription of the SEG")
-    command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    command.add_argument(
+        "--measurements", type=Path, metavar="REPORT", help="also write the segment statistics as a TID 1500 SR"
+    )
+    command.add_argument("--force", action="store_true", help="replace outputs that exist")
     command.set_defaults(run=_export, one_file=True)
 
 
@@ -119,8 +123,8 @@ def _add_import_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_info_command(commands: argparse._SubParsersAction) -> None:
-    command = commands.add_parser("info", help="describe a SEG file without decoding its pixels")
-    command.add_argument("seg", type=Path, help="SEG file")
+    command = commands.add_parser("info", help="describe a SEG (without decoding its pixels) or a measurement report")
+    command.add_argument("seg", type=Path, help="SEG file, or TID 1500 measurement report (SR)")
     command.add_argument("--json", action="store_true", help="print JSON instead of text")
     command.set_defaults(run=_info, one_file=True)
 
@@ -161,6 +165,17 @@ def _add_preview_command(commands: argparse._SubParsersAction) -> None:
     command.set_defaults(run=_preview, one_file=True)
 
 
+def _add_measure_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser(
+        "measure", help="segment statistics over the source series -> TID 1500 measurement report (SR)"
+    )
+    command.add_argument("seg", type=Path, help="SEG file")
+    command.add_argument("--reference", required=True, type=Path, help="folder with the source series the SEG was drawn on")
+    command.add_argument("--output", required=True, type=Path, help="SR file to write")
+    command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    command.set_defaults(run=_measure, one_file=True)
+
+
 def _add_send_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("send", help="DICOM files (a SEG and its series) -> a DICOMweb or DIMSE archive")
     command.add_argument("files", type=Path, nargs="+", help="DICOM files or folders (searched recursively)")
@@ -190,6 +205,10 @@ def _export(arguments: argparse.Namespace) -> int:
     from ..core.writing.series_writer import write_segmentation
 
     refuse_existing(arguments.output, arguments.force)
+    if arguments.measurements:
+        refuse_existing(arguments.measurements, arguments.force)
+        if arguments.overlap == OverlapPolicy.LAYERS:
+            raise IncompleteRequestError("--measurements measures one SEG; --overlap layers may write several.")
     metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None
     options = _export_options(arguments, file_name=arguments.output.name, overwrite=arguments.force, workers=ALL_CORES)
     if metadata:
@@ -205,9 +224,26 @@ def _export(arguments: argparse.Namespace) -> int:
         segmentation = _read_through_slicer(arguments.segmentation, source, metadata)
     segmentation = segmentation.with_metadata(metadata.segments if metadata else None)
     written = write_segmentation(segmentation, source, arguments.output.parent, options)
+    if arguments.measurements:
+        try:
+            _write_measurements(written.paths[0], source, arguments.measurements, arguments.force)
+        except BaseException:
+            for path in written.paths:  # the SEG and its report are written together or not at all
+                path.unlink(missing_ok=True)
+            raise
     for path in written.paths:
         print(f"{path}: {written.segmentation_type} SEG, SeriesInstanceUID {written.series_instance_uid}")
     return 0
+
+
+def _write_measurements(seg: Path, source: SourceSeries, output: Path, overwrite: bool) -> None:
+    """Measure ``seg`` over ``source`` and write the TID 1500 report to ``output``."""
+    from ..core.measurements.measurement_report import write_measurement_report
+    from ..core.measurements.measuring import measure_seg
+
+    measured = measure_seg(seg, source, workers=ALL_CORES)
+    write_measurement_report(measured.report(), output, overwrite)
+    print(f"{output}: measurement report of {len(measured.statistics)} segments")
 
 
 def _read_seg_nrrd_file(paths: list[Path]) -> LayeredSegmentation | None:
@@ -280,7 +316,20 @@ def _import(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _measure(arguments: argparse.Namespace) -> int:
+    from ..core.geometry.source_series import read_source_series_folder
+    from ..core.writing.file_output import refuse_existing
+
+    refuse_existing(arguments.output, arguments.force)
+    _write_measurements(arguments.seg, read_source_series_folder(arguments.reference), arguments.output, arguments.force)
+    return 0
+
+
 def _info(arguments: argparse.Namespace) -> int:
+    from ..core.measurements.report_reading import is_structured_report
+
+    if is_structured_report(arguments.seg):
+        return _report_info(arguments)
     from ..core.reading.seg_contents import seg_info, segments_of
     from ..core.reading.seg_reader import read_seg_header
     from ..core.reading.seg_references import read_seg_references
@@ -303,6 +352,24 @@ def _info(arguments: argparse.Namespace) -> int:
     for segment in segments:
         print(f"  {segment.number:5d}  {segment.label}  [{segment.type.scheme} {segment.type.value} "
               f"{segment.type.meaning}]  RGB {segment.color}")
+    return 0
+
+
+def _report_info(arguments: argparse.Namespace) -> int:
+    """``info`` on a TID 1500 measurement report: its groups, each a segment and what was measured of it."""
+    from ..core.measurements.report_reading import read_measurement_report
+
+    report = read_measurement_report(arguments.seg)
+    if arguments.json:
+        print(json.dumps(asdict(report), indent=2, default=str))
+        return 0
+    print(f"{report.path}")
+    print(f"  {report.series_description!r}, measurement report of SEG {', '.join(report.seg_sop_instance_uids)}")
+    for group in report.groups:
+        print(f"  {group.segment_number or '-':>5}  {group.tracking_identifier}")
+        for measurement in group.measurements:
+            what = measurement.derivation.meaning if measurement.derivation else measurement.quantity.meaning
+            print(f"         {what}: {measurement.value:g} {measurement.unit.value}")
     return 0
 
 

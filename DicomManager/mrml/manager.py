@@ -19,14 +19,18 @@ from ..core.codecs.compression import Compression
 from ..core.geometry.grids import check_same_voxel_grid
 from ..core.geometry.instance_index import InstanceFileIndex, InstanceLocator
 from ..core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder
+from ..core.measurements.measurement_report import ReportSeries, write_measurement_report
+from ..core.measurements.measuring import measure_seg
+from ..core.measurements.report_reading import read_measurement_report
 from ..core.reading.seg_reader import read_seg
 from ..core.reading.seg_references import SegReferences, read_seg_references
 from ..core.segments.segment_metadata import SegmentMetadata
 from ..core.writing.export_options import ExportOptions
 from ..core.writing.series_writer import WrittenSeries, write_segmentation
 from ..core.writing.synthetic_series import SyntheticSeriesInfo, write_ct_series
-from ..errors import SourceSeriesError
+from ..errors import DicomDatabaseError, SourceSeriesError
 from .image_arrays import array_from_image
+from .measurement_tables import create_measurement_table_node
 from .segmentation_nodes import (
     create_layered_segmentation_node,
     layered_segmentation_of_node,
@@ -192,6 +196,59 @@ class DicomManager:
             node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
         logger.info("Loaded %s: %d segments", path, len(result.segments))
         return node
+
+    def export_measurements(
+        self,
+        seg_path: Path,
+        reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
+        output: Path,
+        series: ReportSeries = ReportSeries(),
+        overwrite: bool = False,
+    ) -> Path:
+        """Measure each segment of the SEG at ``seg_path`` over the volume's DICOM series; write a TID 1500 report.
+
+        The statistics are those of Slicer's Segment Statistics (see
+        :mod:`~DicomManager.core.measurements.segment_statistics`), over the
+        series' stored values with their modality rescale; the report references
+        the SEG's segments and joins its study.
+
+        Raises
+        ------
+        SourceSeriesError
+            The volume's DICOM files are not found.
+        GeometryMismatchError
+            The SEG is not on the volume's frame of reference or grid.
+        """
+        measured = measure_seg(Path(seg_path), self.source_series_of(reference_volume_node))
+        return write_measurement_report(measured.report(series), Path(output), overwrite)
+
+    def load_measurement_report(
+        self, path: Path
+    ) -> tuple[slicer.vtkMRMLTableNode, list[slicer.vtkMRMLSegmentationNode]]:
+        """Load a TID 1500 report as a table node, and the SEGs it references unless they are loaded already.
+
+        Raises
+        ------
+        SegFileError
+            Not a measurement report highdicom reads.
+        DicomDatabaseError
+            A referenced SEG is neither in the scene nor found by the instance locator.
+        """
+        report = read_measurement_report(Path(path))
+        segmentations = [self._segmentation_of_instance(uid, path) for uid in report.seg_sop_instance_uids]
+        return create_measurement_table_node(self.scene, report), segmentations
+
+    def _segmentation_of_instance(self, sop_instance_uid: str, report_path: Path) -> slicer.vtkMRMLSegmentationNode:
+        """The segmentation node loaded from the SEG instance, loading it when it is not in the scene yet."""
+        for node in self.scene.GetNodesByClass("vtkMRMLSegmentationNode"):
+            if node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) == sop_instance_uid:
+                return node
+        seg_path = self._file_for_instance(sop_instance_uid)
+        if seg_path is None:
+            raise DicomDatabaseError(
+                f"{report_path}: the SEG it measures ({sop_instance_uid}) is not in the DICOM database; import it first."
+            )
+        return self.load_segmentation(seg_path, self.find_reference_volume(seg_path))
 
     def move_onto_reference_volume(
         self,
