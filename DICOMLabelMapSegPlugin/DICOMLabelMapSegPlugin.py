@@ -121,7 +121,9 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
 
         The labels are placed on the grid of the referenced volume when it is
         in the scene (it then becomes the node's reference geometry), else on
-        the SEG's own grid. No node is added when loading fails.
+        the SEG's own grid until that volume is loaded, later in the browser's
+        batch or afterwards (:class:`~DicomManager.mrml.reference_placement.ReferenceVolumeWatch`).
+        No node is added when loading fails.
         """
         path = Path(loadable.files[0])
         references = read_seg_references(path)
@@ -133,34 +135,17 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         node = manager.load_segmentation(path, reference)
         node.SetName(slicer.mrmlScene.GenerateUniqueName(loadable.name))
         self.addSeriesInSubjectHierarchy(loadable, node)
-        referenced_series = getattr(loadable, "referencedSeriesUID", "")
-        if reference is None and referenced_series and slicer.dicomDatabase.filesForSeries(referenced_series):
-            self._place_on_reference_when_loaded(node, path, references)
+        if reference is None and references.referenced_instance_uids:
+            from DicomManager.mrml.reference_placement import ReferenceVolumeWatch
+
+            # The browser may load the referenced volume later in this batch, or the user later on.
+            ReferenceVolumeWatch(
+                node,
+                references.referenced_instance_uids,
+                move=lambda volume: manager.move_onto_reference_volume(node, path, volume),
+                defer=lambda call: qt.QTimer.singleShot(0, call),
+            )
         return node
-
-    @staticmethod
-    def _place_on_reference_when_loaded(node, path, references):
-        """Once the loads under way are done, move the SEG onto the volume it references if that was loaded too.
-
-        The browser loads our loadables before those of DICOMScalarVolumePlugin
-        (plugins load in module order), so a SEG selected with its CT arrives
-        first; this makes the result the same as loading the CT first.
-        """
-
-        def place():
-            if node.GetScene() is None:
-                return  # removed in the meantime
-            from DicomManager.mrml.manager import DicomManager
-
-            manager = DicomManager(slicer.mrmlScene, DatabaseInstanceLocator(slicer.dicomDatabase))
-            try:
-                reference = manager.reference_volume_for(references)
-                if reference is not None:
-                    manager.move_onto_reference_volume(node, path, reference)
-            except DicomLabelMapSegError as error:
-                logging.warning(f"{node.GetName()}: left on its own grid: {error}")
-
-        qt.QTimer.singleShot(0, place)
 
     def examineForExport(self, subjectHierarchyItemID):
         """Offer a segmentation node whose reference volume's images are all in the DICOM database.
