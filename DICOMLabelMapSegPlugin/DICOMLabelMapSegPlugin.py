@@ -38,7 +38,13 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 
 from DicomManager.app.dependencies import ensure_requirements
 from DicomManager.app.dicom_database import DatabaseInstanceLocator
-from DicomManager.app.loadable_offer import PLUGIN_KEY, export_offer, offer_for_seg_file, offer_for_seg_series
+from DicomManager.app.loadable_offer import (
+    PLUGIN_KEY,
+    SEG_PLUGIN_KEY,
+    export_offer,
+    offer_for_seg_file,
+    offer_for_seg_series,
+)
 from DicomManager.app.package_requirements import (
     missing_requirements,
     requirements_to_read,
@@ -73,6 +79,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
     def examineFiles(self, files):
         """Decide from the database's tag cache and each SEG's header; no pixel data is read."""
         database = slicer.dicomDatabase
+        seg_plugin_registered = SEG_PLUGIN_KEY in getattr(slicer.modules, "dicomPlugins", {})
         loadables = []
         for path in files:
             offer = offer_for_seg_series(
@@ -88,7 +95,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             except DicomLabelMapSegError as error:
                 logging.warning(f"{self.loadType}: not offering {path}: {error}")
                 continue
-            offer = offer_for_seg_file(offer, Path(path), references.transfer_syntax_uid)
+            offer = offer_for_seg_file(offer, Path(path), references.transfer_syntax_uid, seg_plugin_registered)
             loadable = DICOMLoadable()
             loadable.files = [path]
             loadable.name = offer.name

@@ -116,7 +116,9 @@ class DICOMPlugin:
 
 
 class ScalarVolumePlugin(DICOMPlugin):
-    """``DICOMScalarVolumePlugin``'s load (475-510, 603-626): volume node, subject hierarchy item, then ``DICOM.instanceUIDs``."""
+    """``DICOMScalarVolumePlugin``: what it offers (195-201, 325: every series but a classic SEG, at 0.5,
+    selected; so a LABELMAP SEG too) and its load (475-510, 603-626): volume node, subject hierarchy item,
+    then ``DICOM.instanceUIDs``."""
 
     def __init__(self):
         super().__init__()
@@ -125,9 +127,10 @@ class ScalarVolumePlugin(DICOMPlugin):
     def examineForImport(self, fileLists):
         loadables = []
         for files in fileLists:
-            if slicer.dicomDatabase.fileValue(files[0], self.tags["modality"]) == "CT":
+            if slicer.dicomDatabase.fileValue(files[0], self.tags["sopClassUID"]) != "1.2.840.10008.5.1.4.1.1.66.4":
                 loadable = DICOMLoadable()
-                loadable.files, loadable.name, loadable.selected = list(files), "CT", True
+                loadable.files, loadable.selected = list(files), True
+                loadable.name = slicer.dicomDatabase.fileValue(files[0], self.tags["modality"])
                 loadables.append(loadable)
         return loadables
 
@@ -157,6 +160,8 @@ def slicer_application(scene, qt_application, monkeypatch):
     module_classes = types.SimpleNamespace(ScriptedLoadableModule=object, ScriptedLoadableModuleTest=object)
     monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", module_classes)
     monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
+    # On Slicer 5.12 the core SEG plugin is registered too; without it, as on 5.10:
+    monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(dicomPlugins={}), raising=False)
     app = types.SimpleNamespace(processEvents=qt_application.processEvents, testingEnabled=lambda: False)
     monkeypatch.setattr(slicer, "app", app, raising=False)
     monkeypatch.setattr(dependencies, "_refusals", InstallRefusals())
@@ -168,8 +173,20 @@ def slicer_application(scene, qt_application, monkeypatch):
 
 
 def browser_load(plugins: list, file_lists: list[list[str]]) -> list[str]:
-    """Examine, preselect and load as ``DICOMUtils.loadLoadables`` does, with the browser's progress callback."""
+    """Examine, preselect and load as the browser does; the names of the loadables that failed.
+
+    Preselection as ``DICOMUtils.selectHighestConfidenceLoadables`` (222-256): per series, the loadables
+    of the highest confidence are selected, the others not. Loading as ``DICOMUtils.loadLoadables``,
+    with the browser's progress callback before each loadable.
+    """
     loadables_by_plugin = {plugin: plugin.examineForImport(file_lists) for plugin in plugins}
+    by_series = {}
+    for loadable in (loadable for loadables in loadables_by_plugin.values() for loadable in loadables):
+        by_series.setdefault(slicer.dicomDatabase.fileValue(loadable.files[0], "0020,000E"), []).append(loadable)
+    for loadables in by_series.values():
+        highest = max(loadable.confidence for loadable in loadables)
+        for loadable in loadables:
+            loadable.selected = loadable.confidence == highest
     selected = {loadable: plugin for plugin, loadables in loadables_by_plugin.items()
                 for loadable in loadables if loadable.selected}
     failed = []
@@ -232,29 +249,48 @@ def test_seg_loaded_before_its_ct_in_one_batch_ends_on_the_ct_grid(slicer_applic
     assert labelmap_extent(segmentation) == labelmap_extent(on_ct_first) != labelmap_extent(on_own_grid)
 
 
-def test_one_refusal_to_install_holds_for_the_whole_batch(slicer_application, study, scene, monkeypatch):
-    asked = []
+@pytest.mark.parametrize("user_installs", [False, True])
+def test_on_slicer_5_10_our_loadable_is_preselected_and_the_user_asked_once_per_batch(
+    slicer_application, study, scene, monkeypatch, user_installs
+):
+    asked, installed, restart_offered = [], [], []
 
-    def user_declines(text, windowTitle=None, **kwargs):
+    def user_answers(text, windowTitle=None, **kwargs):
         asked.append(text)
-        return False
+        return user_installs
 
-    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", user_declines, raising=False)
-    # As on Slicer 5.10 before the first load: a requirement of reading that is not installed.
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", user_answers, raising=False)
+    monkeypatch.setattr(slicer.util, "pip_install", installed.append, raising=False)  # pip is not run here
+    monkeypatch.setattr(slicer.util, "confirmYesNoDisplay", lambda *a, **k: restart_offered.append(a) or False, raising=False)
+    # As on Slicer 5.10 before the first load: a package that reading needs is not installed.
     needed = [*slicer_application.requirements_to_read(pydicom.uid.ExplicitVRLittleEndian), "highdicom>=999"]
     monkeypatch.setattr(slicer_application, "requirements_to_read", lambda transfer_syntax_uid: needed)
     segs = [str(path) for path in study.segs]
     monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([*map(Path, segs), *map(Path, study.ct_files)]), raising=False)
-    ours = slicer_application.DICOMLabelMapSegPluginClass()
-    for loadable in ours.examineForImport([[seg] for seg in segs]):
-        loadable.selected = True  # the user ticks them, though they are offered below other plugins
 
-    failed = browser_load([ours, ScalarVolumePlugin()], [[seg] for seg in segs] + [study.ct_files])
+    failed = browser_load([slicer_application.DICOMLabelMapSegPluginClass(), ScalarVolumePlugin()],
+                          [[seg] for seg in segs] + [study.ct_files])
 
-    assert failed == ["Trial 1", "Trial 2"]
+    assert failed == ["Trial 1", "Trial 2"]  # not installed (declined, or pip did not run): both fail
     assert len(asked) == 1 and "highdicom>=999" in asked[0]
+    assert installed == ([["highdicom>=999"]] if user_installs else [])
+    assert len(restart_offered) == int(user_installs)  # highdicom is in memory already
     assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == 0
-    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 1
+    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 1  # the CT; no SEG taken for an image
+
+
+def test_under_testing_nothing_is_installed_nor_asked(slicer_application, study, scene, monkeypatch):
+    asked = []
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", lambda *a, **k: asked.append(a) or True, raising=False)
+    monkeypatch.setattr(slicer.util, "pip_install", asked.append, raising=False)
+    monkeypatch.setattr(slicer.app, "testingEnabled", lambda: True)
+    needed = [*slicer_application.requirements_to_read(pydicom.uid.ExplicitVRLittleEndian), "highdicom>=999"]
+    monkeypatch.setattr(slicer_application, "requirements_to_read", lambda transfer_syntax_uid: needed)
+    seg = str(study.segs[0])
+    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([Path(seg)]), raising=False)
+
+    assert browser_load([slicer_application.DICOMLabelMapSegPluginClass()], [[seg]]) == ["Trial 1"]
+    assert asked == []
 
 
 def test_seg_loaded_alone_moves_when_its_ct_is_loaded_later(slicer_application, study, scene, qt_application, monkeypatch):
