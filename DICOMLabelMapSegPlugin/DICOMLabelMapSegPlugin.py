@@ -79,7 +79,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
     def examineFiles(self, files):
         """Decide from the database's tag cache and each SEG's header; no pixel data is read."""
         database = slicer.dicomDatabase
-        seg_plugin_registered = SEG_PLUGIN_KEY in getattr(slicer.modules, "dicomPlugins", {})
+        seg_plugin_registered = SEG_PLUGIN_KEY in slicer.modules.dicomPlugins
         loadables = []
         for path in files:
             offer = offer_for_seg_series(
