@@ -83,7 +83,8 @@ class ReferenceVolumeWatch:
 
     @calldata_type(VTK_LONG)
     def _on_item_uid_added(self, _hierarchy, _event, item_id) -> None:
-        if self._item_is_referenced_volume(item_id):
+        # No item when the event was held back while the hierarchy's events were disabled: look in any case.
+        if item_id is None or self._item_is_referenced_volume(item_id):
             self._defer(self._move_if_volume_loaded)
 
     def _item_is_referenced_volume(self, item_id: int) -> bool:

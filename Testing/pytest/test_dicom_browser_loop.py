@@ -150,8 +150,8 @@ def qt_application():
 
 
 @pytest.fixture
-def slicer_application(scene, qt_application, monkeypatch):
-    """The parts of Slicer's application our plugin file uses, around slicer-core's real scene."""
+def slicer_application(scene, qt_application, study, monkeypatch):
+    """The parts of Slicer's application our plugin file uses, around slicer-core's real scene; the study in its database."""
     monkeypatch.setitem(sys.modules, "qt", types.SimpleNamespace(QTimer=QTimer))
     monkeypatch.setitem(sys.modules, "ctk", types.SimpleNamespace())  # imported by dicom_database, not called here
     dicom_lib = types.SimpleNamespace(DICOMLoadable=DICOMLoadable, DICOMPlugin=DICOMPlugin, DICOMUtils=types.SimpleNamespace())
@@ -160,6 +160,7 @@ def slicer_application(scene, qt_application, monkeypatch):
     module_classes = types.SimpleNamespace(ScriptedLoadableModule=object, ScriptedLoadableModuleTest=object)
     monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", module_classes)
     monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
+    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([*study.segs, *map(Path, study.ct_files)]), raising=False)
     # On Slicer 5.12 the core SEG plugin is registered too; without it, as on 5.10:
     monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(dicomPlugins={}), raising=False)
     app = types.SimpleNamespace(processEvents=qt_application.processEvents, testingEnabled=lambda: False)
@@ -231,22 +232,23 @@ def labelmap_extent(node) -> tuple[int, ...]:
     return segmentation.GetSegment(segmentation.GetNthSegmentID(0)).GetRepresentation("Binary labelmap").GetExtent()
 
 
-def test_seg_loaded_before_its_ct_in_one_batch_ends_on_the_ct_grid(slicer_application, study, scene, qt_application, monkeypatch):
-    seg = str(study.segs[0])
-    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([Path(seg), *map(Path, study.ct_files)]), raising=False)
+def test_segs_loaded_before_their_ct_in_one_batch_end_on_the_ct_grid(slicer_application, study, scene, qt_application):
+    segs = [str(path) for path in study.segs]
     ours, ct_plugin = slicer_application.DICOMLabelMapSegPluginClass(), ScalarVolumePlugin()
-    assert browser_load([ours, ct_plugin], [[seg], study.ct_files]) == []
+    assert browser_load([ours, ct_plugin], [[seg] for seg in segs] + [study.ct_files]) == []
     qt_application.processEvents()  # the application's event loop, once the browser's load has returned
 
     assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 1
     volume = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-    segmentation = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
-    assert segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole()) is volume
-    labels, _numbers = labels_from_segmentation_node(segmentation, grid_of_volume_node(volume))
-    np.testing.assert_array_equal(labels, study.labels)
-    on_ct_first = DicomManager(scene).load_segmentation(Path(seg), volume)
-    on_own_grid = DicomManager(scene).load_segmentation(Path(seg))
-    assert labelmap_extent(segmentation) == labelmap_extent(on_ct_first) != labelmap_extent(on_own_grid)
+    loaded = [scene.GetNthNodeByClass(index, "vtkMRMLSegmentationNode") for index in range(len(segs))]
+    assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == len(segs)
+    on_ct_first = DicomManager(scene).load_segmentation(Path(segs[0]), volume)
+    on_own_grid = DicomManager(scene).load_segmentation(Path(segs[0]))
+    for segmentation in loaded:
+        assert segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole()) is volume
+        labels, _numbers = labels_from_segmentation_node(segmentation, grid_of_volume_node(volume))
+        np.testing.assert_array_equal(labels, study.labels)
+        assert labelmap_extent(segmentation) == labelmap_extent(on_ct_first) != labelmap_extent(on_own_grid)
 
 
 @pytest.mark.parametrize("user_installs", [False, True])
@@ -266,7 +268,6 @@ def test_on_slicer_5_10_our_loadable_is_preselected_and_the_user_asked_once_per_
     needed = [*slicer_application.requirements_to_read(pydicom.uid.ExplicitVRLittleEndian), "highdicom>=999"]
     monkeypatch.setattr(slicer_application, "requirements_to_read", lambda transfer_syntax_uid: needed)
     segs = [str(path) for path in study.segs]
-    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([*map(Path, segs), *map(Path, study.ct_files)]), raising=False)
 
     failed = browser_load([slicer_application.DICOMLabelMapSegPluginClass(), ScalarVolumePlugin()],
                           [[seg] for seg in segs] + [study.ct_files])
@@ -287,15 +288,13 @@ def test_under_testing_nothing_is_installed_nor_asked(slicer_application, study,
     needed = [*slicer_application.requirements_to_read(pydicom.uid.ExplicitVRLittleEndian), "highdicom>=999"]
     monkeypatch.setattr(slicer_application, "requirements_to_read", lambda transfer_syntax_uid: needed)
     seg = str(study.segs[0])
-    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([Path(seg)]), raising=False)
 
     assert browser_load([slicer_application.DICOMLabelMapSegPluginClass()], [[seg]]) == ["Trial 1"]
     assert asked == []
 
 
-def test_seg_loaded_alone_moves_when_its_ct_is_loaded_later(slicer_application, study, scene, qt_application, monkeypatch):
+def test_seg_loaded_alone_moves_when_its_ct_is_loaded_later(slicer_application, study, scene, qt_application):
     seg = str(study.segs[0])
-    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([Path(seg), *map(Path, study.ct_files)]), raising=False)
     ours = slicer_application.DICOMLabelMapSegPluginClass()
     assert browser_load([ours, ScalarVolumePlugin()], [[seg]]) == []
     qt_application.processEvents()
@@ -310,9 +309,8 @@ def test_seg_loaded_alone_moves_when_its_ct_is_loaded_later(slicer_application, 
 
 
 @pytest.mark.parametrize("change", ["segments edited", "node removed", "scene closed"])
-def test_seg_is_not_moved_after_it_changed_or_left(slicer_application, study, scene, qt_application, monkeypatch, change):
+def test_seg_is_not_moved_after_it_changed_or_left(slicer_application, study, scene, qt_application, change):
     seg = str(study.segs[0])
-    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([Path(seg), *map(Path, study.ct_files)]), raising=False)
     ours = slicer_application.DICOMLabelMapSegPluginClass()
     assert browser_load([ours], [[seg]]) == []
     segmentation = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
