@@ -331,27 +331,45 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             self.assertEqual(shNode.GetItemParent(shNode.GetItemByDataNode(loaded[0])), study)
 
     def test_seg_loaded_with_its_ct_ends_on_the_ct_grid(self):
-        """The browser loads our loadables before the CT's (plugins load in module order); the result must not depend on it."""
+        """The SEG loaded before its CT in one browser load, the event loop run between them, ends on the CT's grid.
+
+        As DICOMBrowser.proceedWithReferencedLoadablesSelection (v5.12.3 647-658) calls DICOMUtils.loadLoadables:
+        with a progress callback that processes events before each loadable. Our loadable is put first; the SEG
+        is cropped to its segments, so on its own grid it would have fewer slices than the CT.
+        """
         import tempfile
 
         from DICOMLib import DICOMUtils
 
+        from DicomManager import ExportOptions, write_labelmap_seg
         from DicomManager.cli.demo import write_demo_files
+        from DicomManager.mrml.manager import DicomManager
 
         with tempfile.TemporaryDirectory() as folder, DICOMUtils.TemporaryDICOMDatabase():
             files = write_demo_files(Path(folder))
+            cropped = write_labelmap_seg(files.case.labels, files.case.segments, files.source, Path(folder) / "cropped",
+                                         ExportOptions(file_name="cropped.dcm", crop_to_segments=True))
             DICOMUtils.importDicom(folder)
             fileLists = [slicer.dicomDatabase.filesForSeries(written.series_instance_uid)
-                         for written in (files.seg, files.source)]
+                         for written in (cropped, files.source)]
             loadablesByPlugin, _enabled = DICOMUtils.getLoadablesFromFileLists(fileLists)
             DICOMUtils.selectHighestConfidenceLoadables(loadablesByPlugin)
-            DICOMUtils.loadLoadables(loadablesByPlugin)
-            slicer.app.processEvents()  # the SEG moves onto the CT once the loads are done
+            ours = slicer.modules.dicomPlugins["DICOMLabelMapSegPlugin"]
+            loadablesByPlugin = dict(sorted(loadablesByPlugin.items(), key=lambda item: not isinstance(item[0], ours)))
+
+            def processEventsAsTheBrowser(_label, _progress):
+                slicer.app.processEvents()
+                return False  # not cancelled
+
+            DICOMUtils.loadLoadables(loadablesByPlugin, progressCallback=processEventsAsTheBrowser)
+            slicer.app.processEvents()  # the application's event loop, once the browser's load has returned
             (volume,) = slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
             (segmentation,) = slicer.util.getNodesByClass("vtkMRMLSegmentationNode")
             reference = segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole())
             self.assertIs(reference, volume)
             self._assertSameSegmentation(segmentation, volume, files.case.labels.array, files.case.segments)
+            on_ct_first = DicomManager(slicer.mrmlScene).load_segmentation(cropped.path, volume)
+            self.assertEqual(_labelmapExtent(segmentation), _labelmapExtent(on_ct_first))
 
     def test_cross_segmentation_explorer_round_trip(self):
         """Two trials of one CT, exported through the plugin, found and loaded as CrossSegmentationExplorer does it.
@@ -572,6 +590,12 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
         self.assertTrue(np.array_equal(labels, expected_labels))
         metadata = [segment_metadata_from_node(node, segment_id, number) for segment_id, number in numbers.items()]
         self.assertEqual(metadata, list(expected_segments))
+
+
+def _labelmapExtent(node):
+    """The extent of a segmentation node's first labelmap: the grid its voxels are on."""
+    segmentation = node.GetSegmentation()
+    return segmentation.GetSegment(segmentation.GetNthSegmentID(0)).GetRepresentation("Binary labelmap").GetExtent()
 
 
 class _pluginSetAside:

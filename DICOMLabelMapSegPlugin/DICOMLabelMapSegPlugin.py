@@ -37,7 +37,13 @@ from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest
 
 from DicomManager.app.dependencies import ensure_requirements
-from DicomManager.app.loadable_offer import PLUGIN_KEY, export_offer, offer_for_seg_file, offer_for_seg_series
+from DicomManager.app.loadable_offer import (
+    PLUGIN_KEY,
+    SEG_PLUGIN_KEY,
+    export_offer,
+    offer_for_seg_file,
+    offer_for_seg_series,
+)
 from DicomManager.app.package_requirements import (
     missing_requirements,
     requirements_to_read,
@@ -72,6 +78,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
     def examineFiles(self, files):
         """Decide from the database's tag cache and each SEG's header; no pixel data is read."""
         database = slicer.dicomDatabase
+        seg_plugin_registered = SEG_PLUGIN_KEY in slicer.modules.dicomPlugins
         loadables = []
         for path in files:
             offer = offer_for_seg_series(
@@ -87,7 +94,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             except DicomLabelMapSegError as error:
                 logging.warning(f"{self.loadType}: not offering {path}: {error}")
                 continue
-            offer = offer_for_seg_file(offer, Path(path), references.transfer_syntax_uid)
+            offer = offer_for_seg_file(offer, Path(path), references.transfer_syntax_uid, seg_plugin_registered)
             loadable = DICOMLoadable()
             loadable.files = [path]
             loadable.name = offer.name
@@ -120,7 +127,9 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
 
         The labels are placed on the grid of the referenced volume when it is
         in the scene (it then becomes the node's reference geometry), else on
-        the SEG's own grid. No node is added when loading fails.
+        the SEG's own grid until that volume is loaded, later in the browser's
+        batch or afterwards (:class:`~DicomManager.mrml.reference_placement.ReferenceVolumeWatch`).
+        No node is added when loading fails.
         """
         path = Path(loadable.files[0])
         references = read_seg_references(path)
@@ -128,37 +137,22 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         from DicomManager.app.segmentation_actions import SegmentationActions
 
         # Named as the browser listed it, as DICOMSegmentationPlugin names its nodes.
-        node = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase).load(path, references, name=loadable.name)
+        actions = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase)
+        node = actions.load(path, references, name=loadable.name)
         self.addSeriesInSubjectHierarchy(loadable, node)
         reference = node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole())
-        referenced_series = getattr(loadable, "referencedSeriesUID", "")
-        if reference is None and referenced_series and slicer.dicomDatabase.filesForSeries(referenced_series):
-            self._place_on_reference_when_loaded(node, path, references)
+        if reference is None and references.referenced_instance_uids:
+            from DicomManager.mrml.reference_placement import ReferenceVolumeWatch
+
+            manager = actions.manager
+            # The browser may load the referenced volume later in this batch, or the user later on.
+            ReferenceVolumeWatch(
+                node,
+                references.referenced_instance_uids,
+                move=lambda volume: manager.move_onto_reference_volume(node, path, volume),
+                defer=lambda call: qt.QTimer.singleShot(0, call),
+            )
         return node
-
-    @staticmethod
-    def _place_on_reference_when_loaded(node, path, references):
-        """Once the loads under way are done, move the SEG onto the volume it references if that was loaded too.
-
-        The browser loads our loadables before those of DICOMScalarVolumePlugin
-        (plugins load in module order), so a SEG selected with its CT arrives
-        first; this makes the result the same as loading the CT first.
-        """
-
-        def place():
-            if node.GetScene() is None:
-                return  # removed in the meantime
-            from DicomManager.app.segmentation_actions import SegmentationActions
-
-            manager = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase).manager
-            try:
-                reference = manager.reference_volume_for(references)
-                if reference is not None:
-                    manager.move_onto_reference_volume(node, path, reference)
-            except DicomLabelMapSegError as error:
-                logging.warning(f"{node.GetName()}: left on its own grid: {error}")
-
-        qt.QTimer.singleShot(0, place)
 
     def examineForExport(self, subjectHierarchyItemID):
         """Offer a segmentation node whose reference volume's images are all in the DICOM database.

@@ -8,8 +8,11 @@ which asks, installs and offers a restart; Slicer 5.10 has only
 ourselves.
 
 Within one browser load (several loadables loaded in one go) the user is
-asked once: a refusal holds until the event loop runs again. Packages
-installed but not usable until a restart are not offered again this session.
+asked once (:mod:`DicomManager.app.install_refusals` says how long a
+refusal holds). Packages installed but not usable until a restart are not
+offered again this session. Under ``--testing`` nothing is installed and no
+restart is offered: Slicer's confirmation dialogs answer yes by themselves
+there, and a test must not change Slicer's Python environment.
 """
 
 from __future__ import annotations
@@ -19,23 +22,24 @@ import sys
 from collections.abc import Sequence
 from subprocess import CalledProcessError
 
-import qt
 import slicer
 
 from ..errors import DependencyError
+from .install_refusals import InstallRefusals
 from .package_requirements import missing_requirements, restart_needed
 
 REQUESTER = "DICOMLabelMapSeg"
 
-_declined: set[frozenset[str]] = set()
+_refusals = InstallRefusals()
 _awaiting_restart: set[str] = set()
 
 
 def ensure_requirements(requirements: Sequence[str]) -> None:
     """Make sure ``requirements`` are installed and usable now; ask before installing anything.
 
-    Raises :class:`DependencyError` when the user declines, pip fails, or the
-    packages installed take effect only after Slicer restarts.
+    Raises :class:`DependencyError` when the user declines, pip fails, the
+    packages installed take effect only after Slicer restarts, or Slicer runs
+    its tests (where they must have been installed beforehand).
     """
     awaiting = [line for line in requirements if line in _awaiting_restart]
     if awaiting:
@@ -43,13 +47,17 @@ def ensure_requirements(requirements: Sequence[str]) -> None:
     missing = missing_requirements(requirements)
     if not missing:
         return
-    if frozenset(missing) in _declined:
-        raise DependencyError(f"Not installed, so {REQUESTER} cannot run: {', '.join(missing)}.")
+    if slicer.app.testingEnabled():
+        raise DependencyError(
+            f"Not installed, so {REQUESTER} cannot run: {', '.join(missing)} (Slicer runs its tests, "
+            "where nothing is installed: install them before starting the tests)."
+        )
+    if _refusals.holds(missing):
+        raise DependencyError(f"Not installed, so {REQUESTER} cannot run: {', '.join(missing)} (declined just now).")
     try:
         _install(missing)
     except DependencyError:
-        _declined.add(frozenset(missing))
-        qt.QTimer.singleShot(0, _declined.clear)
+        _refusals.refused(missing)
         raise
     importlib.invalidate_caches()
     if restart_needed(missing, sys.modules):

@@ -23,7 +23,11 @@ Tiled slide-microscopy SEGs other than LABELMAP are not volumes and are not
 offered. A SEG we would not load here as things stand (the Python packages it
 needs are missing, or its header shows the readers would refuse it) is
 offered below the core plugin, unselected, with the reason as the loadable's
-warning, so the core plugin is preselected.
+warning, so the core plugin is preselected. Where no SEG plugin is
+registered (Slicer 5.10 has no core one; there ``DICOMScalarVolumePlugin``
+takes a LABELMAP SEG for an image and offers it at 0.5, selected), a SEG
+whose packages are missing is still offered above every other plugin,
+selected: loading it installs them, after asking.
 
 For export, the core plugin offers every segmentation at 1.0 and Slicer's
 export dialog lists ties with the plugin whose name sorts last first, which
@@ -39,6 +43,10 @@ from pathlib import Path
 
 from ..core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
 from .package_requirements import missing_requirements, requirements_to_read
+
+SEG_PLUGIN_KEY = "DICOMSegmentationPlugin"
+"""The key of Slicer 5.12's core SEG plugin (dcmqi) in ``slicer.modules.dicomPlugins``, and of
+QuantitativeReporting's, which it came from; absent on Slicer 5.10 without that extension."""
 
 PLUGIN_KEY = "DICOMLabelMapSegPlugin"
 """Our key in ``slicer.modules.dicomPlugins``, apart from the core plugin's ``DICOMSegmentationPlugin``;
@@ -68,10 +76,16 @@ class LoadableOffer:
         """This offer made so that the core plugin is preselected, with ``reason`` shown to the user."""
         return replace(self, confidence=BELOW_CORE_CONFIDENCE, selected=False, warning=reason)
 
-    def needing_packages(self, missing_packages: Sequence[str]) -> LoadableOffer:
-        """This offer, below the core plugin when loading must first install ``missing_packages``."""
+    def needing_packages(self, missing_packages: Sequence[str], seg_plugin_registered: bool = True) -> LoadableOffer:
+        """This offer when loading must first install ``missing_packages``.
+
+        Below the core plugin where a SEG plugin is registered; else as it
+        is, selected, saying in the tooltip that loading installs them.
+        """
         if not missing_packages:
             return self
+        if not seg_plugin_registered:
+            return replace(self, tooltip=f"{self.tooltip}. {_packages_to_install(missing_packages)}")
         return self.below_core_plugin(_packages_to_install(missing_packages))
 
 
@@ -116,16 +130,21 @@ def offer_for_seg_series(
     return LoadableOffer(name=name, tooltip=f"{name}: {kind}, loaded by DICOMLabelMapSeg", confidence=SEG_CONFIDENCE)
 
 
-def offer_for_seg_file(offer: LoadableOffer, path: Path, transfer_syntax_uid: str) -> LoadableOffer:
+def offer_for_seg_file(
+    offer: LoadableOffer, path: Path, transfer_syntax_uid: str, seg_plugin_registered: bool = True
+) -> LoadableOffer:
     """``offer`` as loading the file here would turn out: below the core plugin when we would not load it now.
 
     That is when packages must be installed first, or when its header shows
     that the readers would refuse it (:func:`~DicomManager.core.reading.seg_header.header_problem`); the
     loadable's warning then says why, and the core plugin is preselected.
+    ``seg_plugin_registered`` says whether another SEG plugin
+    (:data:`SEG_PLUGIN_KEY`) is registered: where none is, missing packages
+    leave the offer selected (see :meth:`LoadableOffer.needing_packages`).
     """
     missing = missing_requirements(requirements_to_read(transfer_syntax_uid))
     if missing:
-        return offer.needing_packages(missing)
+        return offer.needing_packages(missing, seg_plugin_registered)
     from ..core.reading.seg_header import header_problem  # needs pydicom 3, which the packages above include
 
     problem = header_problem(path)

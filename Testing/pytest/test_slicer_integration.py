@@ -30,6 +30,7 @@ from DicomManager.mrml.segmentation_nodes import create_segmentation_node, label
 from DicomManager.mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE, grid_of_volume_node
 
 CORE_SEG_PLUGIN_CONFIDENCE = 0.95  # Slicer 5.12's DICOMSegmentationPlugin offers every SEG at this
+SCALAR_VOLUME_PLUGIN_CONFIDENCE = 0.5  # DICOMScalarVolumePlugin's for every series but a classic SEG
 
 
 @pytest.mark.parametrize("sop_class_uid", [LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID])
@@ -226,6 +227,19 @@ def test_a_seg_needing_packages_is_offered_unselected_below_the_core_plugin_sayi
     assert "highdicom>=0.27.0" in offer.warning
     ready = offer_for_seg_series(LABELMAP_SEG_SOP_CLASS_UID, "SEG", "Organs")
     assert ready.needing_packages([]) == ready and ready.warning == ""
+
+
+def test_a_seg_needing_packages_where_no_seg_plugin_is_registered_is_offered_first_and_selected():
+    """Slicer 5.10: no core SEG plugin, and DICOMScalarVolumePlugin offers a LABELMAP SEG at 0.5, selected.
+
+    (v5.10.0 Modules/Scripted/DICOMPlugins/DICOMScalarVolumePlugin.py 195-201 and 325; the browser
+    selects the highest confidence per series, DICOMUtils.py 222-256.)
+    """
+    ready = offer_for_seg_series(LABELMAP_SEG_SOP_CLASS_UID, "SEG", "Organs")
+    offer = ready.needing_packages(["highdicom>=0.27.0", "pydicom>=3.0.2"], seg_plugin_registered=False)
+    assert offer.selected and offer.confidence == SEG_CONFIDENCE > SCALAR_VOLUME_PLUGIN_CONFIDENCE
+    assert offer.warning == ""  # a warning would make the browser ask before the install dialog asks
+    assert "highdicom>=0.27.0, pydicom>=3.0.2" in offer.tooltip and offer.tooltip.startswith(ready.tooltip)
 
 
 def _export_dialog_order(confidences_by_plugin: dict[str, float]) -> list[str]:

@@ -1,16 +1,24 @@
-"""The Slicer module files start as Slicer starts them: from a checkout or an install, on 5.10's and 5.12's Python.
+"""The Slicer module files start as Slicer starts them: from a checkout or an install, with 5.10's and 5.12's packages.
 
 Each module file runs in a fresh interpreter through ``import_as_slicer.py``:
 ``sys.path`` holds only the module's own folder and a site-packages folder,
 the Slicer application's own modules are stand-ins, and everything else is
 real. Slicer 5.10's and 5.12's bundled DICOM packages are installed from PyPI
 into virtual environments of their own (pinned as in Slicer's
-``SuperBuild/External_python-dicom-requirements.cmake`` at v5.10.0 and v5.12.3).
+``SuperBuild/External_python-dicom-requirements.cmake``, and ``packaging`` as in
+``External_python-pythonqt-requirements.cmake``, at v5.10.0 and v5.12.3).
+
+The interpreter is not Slicer's: both releases run Python 3.12.10
+(``SuperBuild/External_python.cmake``), and those environments are made with
+``python3.12`` where one is on ``PATH``, else with the Python that runs the
+tests (3.11 on Debian 12, where CI runs); ``.ci/run`` checks separately that
+every file parses as Python 3.12.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import shutil
 import subprocess
@@ -29,8 +37,18 @@ DRIVER = Path(__file__).with_name("import_as_slicer.py")
 SLICER_PYTHON_PACKAGES = {
     # What each Slicer bundles for DICOM (plus packaging, which Slicer's own pip tooling brings).
     "5.10": ["pydicom==2.4.4", "pillow==11.2.1", "numpy", "packaging==25.0"],
-    "5.12": ["highdicom==0.27.0", "pydicom==3.0.2", "pyjpegls==1.5.1", "pillow==12.2.0", "numpy", "packaging==25.0"],
+    "5.12": ["highdicom==0.27.0", "pydicom==3.0.2", "pyjpegls==1.5.1", "pillow==12.2.0", "numpy", "packaging==26.2"],
 }
+SLICER_PYTHON_VERSION = "3.12"
+
+
+@functools.cache
+def emulating_python() -> str:
+    """The interpreter of the environments with Slicer's packages: Slicer's version where it runs here, else this one."""
+    candidate = shutil.which(f"python{SLICER_PYTHON_VERSION}")  # may be a pyenv shim with no such version behind it
+    if candidate and subprocess.run([candidate, "-c", ""], capture_output=True, check=False).returncode == 0:
+        return candidate
+    return sys.executable
 JPEG_2000_CODEC = ["pylibjpeg>=2.0", "pylibjpeg-openjpeg>=2.3"]
 
 
@@ -50,7 +68,7 @@ def site_packages_of(python: str) -> str:
 
 def make_slicer_python(version: str, folder: Path) -> str:
     """A Python with what Slicer ``version`` bundles for DICOM and nothing of this project; returns its site-packages."""
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
+    subprocess.run([emulating_python(), "-m", "venv", "--clear", str(folder)], check=True)
     python = str(folder / "bin" / "python")
     packages = SLICER_PYTHON_PACKAGES[version]
     subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *packages], check=True)

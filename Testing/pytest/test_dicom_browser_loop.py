@@ -1,0 +1,342 @@
+"""Our DICOM plugin driven the way Slicer's DICOM browser drives it, with a real Qt event loop between loadables.
+
+The lines of Slicer followed here (v5.12.3; the same code at v5.10.0):
+
+- ``Modules/Scripted/DICOMLib/DICOMUtils.py`` 845-910, ``loadLoadables``: the
+  selected loadables are loaded in the order of ``loadablesByPlugin`` (plugin
+  order), and ``progressCallback(loadable.name, ...)`` runs before each
+  ``plugin.load(loadable)`` (869-876).
+- ``Modules/Scripted/DICOMLib/DICOMBrowser.py`` 647-658 (v5.10.0 619-631): the
+  browser's progress callback calls ``slicer.app.processEvents()`` twice.
+- ``Modules/Scripted/DICOMPlugins/DICOMScalarVolumePlugin.py`` 475-510,
+  ``setVolumeNodeProperties``: a CT's subject hierarchy item gets its instance
+  UIDs (``addSeriesInSubjectHierarchy``) before the node gets
+  ``DICOM.instanceUIDs``.
+- ``Modules/Scripted/DICOMLib/DICOMPlugin.py`` 297-389,
+  ``addSeriesInSubjectHierarchy``: series UID, instance UIDs, then the
+  referenced instance UIDs attribute of the new item; and 28-98, what a
+  ``DICOMLoadable`` and a ``DICOMPlugin`` hold.
+
+Real here: our plugin's module file (loaded as Slicer's module factory loads
+it), slicer-core's scene, subject hierarchy and Segmentations logic (which
+sets a segmentation's reference geometry on the same subject hierarchy event,
+as in Slicer), PySide6's Qt event loop and ``QTimer`` standing in for
+PythonQt's ``qt`` (Slicer's application is a ``QApplication``; timers and
+``processEvents`` are QtCore's in both), SEGs written by highdicom over a CT
+series. Stood in, as Slicer's application cannot run here: the DICOM
+database's tag look-ups (answered from the files with pydicom), the base
+classes of ``DICOMLib`` (the lines above), the scalar volume plugin's load
+(the volume read by DicomManager, its subject hierarchy item and attribute
+set in Slicer's order) and the user's answer to the install dialog.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+import slicer
+from conftest import PROJECT_ROOT, blob_labels, highdicom_identity, make_grid, write_series
+
+from DicomManager import read_source_series
+from DicomManager.app import dependencies
+from DicomManager.app.install_refusals import InstallRefusals
+from DicomManager.mrml.manager import DicomManager
+from DicomManager.mrml.segmentation_nodes import labels_from_segmentation_node
+from DicomManager.mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE, grid_of_volume_node
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6.QtCore import QCoreApplication, QTimer  # noqa: E402
+
+PLUGIN_FILE = PROJECT_ROOT / "DICOMLabelMapSegPlugin" / "DICOMLabelMapSegPlugin.py"
+
+
+class _DicomDatabase:
+    """The ``slicer.dicomDatabase`` calls the plugins make, answered from the files' headers with pydicom."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self._headers = {str(path): pydicom.dcmread(path, stop_before_pixels=True) for path in files}
+
+    def fileValue(self, path: str, tag: str) -> str:
+        group, element = (int(part, 16) for part in tag.split(","))
+        found = self._headers[str(path)].get((group, element))
+        return "" if found is None or found.value is None else str(found.value)
+
+    def filesForSeries(self, series_uid: str) -> list[str]:
+        return [path for path, header in self._headers.items() if header.SeriesInstanceUID == series_uid]
+
+    def fileForInstance(self, sop_instance_uid: str) -> str:
+        return next((path for path, header in self._headers.items() if header.SOPInstanceUID == sop_instance_uid), "")
+
+
+class DICOMLoadable:
+    """``DICOMLib.DICOMLoadable`` (DICOMPlugin.py 28-70): what the browser lists and a plugin loads."""
+
+    def __init__(self):
+        self.files = []
+        self.name = "Unknown"
+        self.tooltip = ""
+        self.warning = ""
+        self.selected = False
+        self.confidence = 0.5
+
+
+class DICOMPlugin:
+    """``DICOMLib.DICOMPlugin`` (DICOMPlugin.py 76-98, 212-224, 297-389) as far as our plugin uses it."""
+
+    def __init__(self):
+        self.loadType = "Generic DICOM"
+        self.loadableCache = {}
+        self.tags = {"seriesDescription": "0008,103E", "seriesInstanceUID": "0020,000E", "modality": "0008,0060",
+                     "instanceUID": "0008,0018", "sopClassUID": "0008,0016"}
+
+    def getCachedLoadables(self, files):
+        return self.loadableCache.get(tuple(files))
+
+    def cacheLoadables(self, files, loadables):
+        self.loadableCache[tuple(files)] = loadables
+
+    def addSeriesInSubjectHierarchy(self, loadable, dataNode):
+        database = slicer.dicomDatabase
+        shn = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+        item = shn.CreateItem(shn.GetSceneItemID(), dataNode)
+        constants = slicer.vtkMRMLSubjectHierarchyConstants
+        shn.SetItemUID(item, constants.GetDICOMUIDName(), database.fileValue(loadable.files[0], self.tags["seriesInstanceUID"]))
+        instance_uids = " ".join(database.fileValue(path, self.tags["instanceUID"]) for path in loadable.files)
+        shn.SetItemUID(item, constants.GetDICOMInstanceUIDName(), instance_uids)
+        referenced = " ".join(getattr(loadable, "referencedInstanceUIDs", []))
+        shn.SetItemAttribute(item, constants.GetDICOMReferencedInstanceUIDsAttributeName(), referenced)
+
+
+class ScalarVolumePlugin(DICOMPlugin):
+    """``DICOMScalarVolumePlugin``: what it offers (195-201, 325: every series but a classic SEG, at 0.5,
+    selected; so a LABELMAP SEG too) and its load (475-510, 603-626): volume node, subject hierarchy item,
+    then ``DICOM.instanceUIDs``."""
+
+    def __init__(self):
+        super().__init__()
+        self.loadType = "Scalar Volume"
+
+    def examineForImport(self, fileLists):
+        loadables = []
+        for files in fileLists:
+            if slicer.dicomDatabase.fileValue(files[0], self.tags["sopClassUID"]) != "1.2.840.10008.5.1.4.1.1.66.4":
+                loadable = DICOMLoadable()
+                loadable.files, loadable.selected = list(files), True
+                loadable.name = slicer.dicomDatabase.fileValue(files[0], self.tags["modality"])
+                loadables.append(loadable)
+        return loadables
+
+    def load(self, loadable):
+        volume = DicomManager(slicer.mrmlScene).volume_from_series(read_source_series([Path(f) for f in loadable.files]))
+        instance_uids = volume.GetAttribute(INSTANCE_UIDS_ATTRIBUTE)
+        volume.RemoveAttribute(INSTANCE_UIDS_ATTRIBUTE)  # Slicer sets it after the subject hierarchy item
+        self.addSeriesInSubjectHierarchy(loadable, volume)
+        volume.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, instance_uids)
+        return volume
+
+
+@pytest.fixture(scope="module")
+def qt_application():
+    """The Qt application whose event loop Slicer's ``slicer.app.processEvents()`` runs."""
+    return QCoreApplication.instance() or QCoreApplication([])
+
+
+@pytest.fixture
+def slicer_application(scene, qt_application, study, monkeypatch):
+    """The parts of Slicer's application our plugin file uses, around slicer-core's real scene; the study in its database."""
+    monkeypatch.setitem(sys.modules, "qt", types.SimpleNamespace(QTimer=QTimer))
+    monkeypatch.setitem(sys.modules, "ctk", types.SimpleNamespace())  # imported by dicom_database, not called here
+    dicom_lib = types.SimpleNamespace(DICOMLoadable=DICOMLoadable, DICOMPlugin=DICOMPlugin, DICOMUtils=types.SimpleNamespace())
+    monkeypatch.setitem(sys.modules, "DICOMLib", dicom_lib)
+    monkeypatch.setitem(sys.modules, "slicer.i18n", types.SimpleNamespace(tr=lambda text: text))
+    module_classes = types.SimpleNamespace(ScriptedLoadableModule=object, ScriptedLoadableModuleTest=object)
+    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", module_classes)
+    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
+    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([*study.segs, *map(Path, study.ct_files)]), raising=False)
+    # On Slicer 5.12 the core SEG plugin is registered too; without it, as on 5.10:
+    monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(dicomPlugins={}), raising=False)
+    app = types.SimpleNamespace(processEvents=qt_application.processEvents, testingEnabled=lambda: False)
+    monkeypatch.setattr(slicer, "app", app, raising=False)
+    monkeypatch.setattr(dependencies, "_refusals", InstallRefusals())
+    spec = importlib.util.spec_from_file_location("DICOMLabelMapSegPlugin", PLUGIN_FILE)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "DICOMLabelMapSegPlugin", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def browser_load(plugins: list, file_lists: list[list[str]]) -> list[str]:
+    """Examine, preselect and load as the browser does; the names of the loadables that failed.
+
+    Preselection as ``DICOMUtils.selectHighestConfidenceLoadables`` (222-256): per series, the loadables
+    of the highest confidence are selected, the others not. Loading as ``DICOMUtils.loadLoadables``,
+    with the browser's progress callback before each loadable.
+    """
+    loadables_by_plugin = {plugin: plugin.examineForImport(file_lists) for plugin in plugins}
+    by_series = {}
+    for loadable in (loadable for loadables in loadables_by_plugin.values() for loadable in loadables):
+        by_series.setdefault(slicer.dicomDatabase.fileValue(loadable.files[0], "0020,000E"), []).append(loadable)
+    for loadables in by_series.values():
+        highest = max(loadable.confidence for loadable in loadables)
+        for loadable in loadables:
+            loadable.selected = loadable.confidence == highest
+    selected = {loadable: plugin for plugin, loadables in loadables_by_plugin.items()
+                for loadable in loadables if loadable.selected}
+    failed = []
+    for loadable, plugin in selected.items():
+        slicer.app.processEvents()  # DICOMBrowser.py 649 and 651, before each loadable
+        slicer.app.processEvents()
+        if not plugin.load(loadable):
+            failed.append(loadable.name)
+    return failed
+
+
+@pytest.fixture
+def study(tmp_path):
+    """A CT series and two LABELMAP SEGs of it by highdicom, each with frames only where it has labels."""
+    ct_files = write_series(make_grid((14, 32, 30)), tmp_path / "ct")
+    source = read_source_series(ct_files)
+    labels = np.zeros(source.geometry.spatial_shape, np.uint8)
+    labels[4:9] = blob_labels((5, 32, 30), [1, 2], seed=5)
+    segs = [_highdicom_labelmap(source, labels, tmp_path / f"seg{index}.dcm", f"Trial {index}") for index in (1, 2)]
+    return types.SimpleNamespace(ct_files=[str(p) for p in ct_files], source=source, labels=labels, segs=segs)
+
+
+def _highdicom_labelmap(source, labels: np.ndarray, path: Path, description: str) -> Path:
+    segments = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=f"Structure {number}",
+            segmented_property_category=hd.sr.CodedConcept("123037004", "SCT", "Anatomical Structure"),
+            segmented_property_type=hd.sr.CodedConcept("10200004", "SCT", "Liver"),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for number in (1, 2)
+    ]
+    identity = {**highdicom_identity(), "series_description": description}
+    hd.seg.Segmentation(source_images=source.datasets, pixel_array=labels, segmentation_type="LABELMAP",
+                        segment_descriptions=segments, omit_empty_frames=True, **identity).save_as(path)
+    return path
+
+
+def labelmap_extent(node) -> tuple[int, ...]:
+    segmentation = node.GetSegmentation()
+    return segmentation.GetSegment(segmentation.GetNthSegmentID(0)).GetRepresentation("Binary labelmap").GetExtent()
+
+
+def test_segs_loaded_before_their_ct_in_one_batch_end_on_the_ct_grid(slicer_application, study, scene, qt_application):
+    segs = [str(path) for path in study.segs]
+    ours, ct_plugin = slicer_application.DICOMLabelMapSegPluginClass(), ScalarVolumePlugin()
+    assert browser_load([ours, ct_plugin], [[seg] for seg in segs] + [study.ct_files]) == []
+    qt_application.processEvents()  # the application's event loop, once the browser's load has returned
+
+    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 1
+    volume = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+    loaded = [scene.GetNthNodeByClass(index, "vtkMRMLSegmentationNode") for index in range(len(segs))]
+    assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == len(segs)
+    on_ct_first = DicomManager(scene).load_segmentation(Path(segs[0]), volume)
+    on_own_grid = DicomManager(scene).load_segmentation(Path(segs[0]))
+    for segmentation in loaded:
+        assert segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole()) is volume
+        labels, _numbers = labels_from_segmentation_node(segmentation, grid_of_volume_node(volume))
+        np.testing.assert_array_equal(labels, study.labels)
+        assert labelmap_extent(segmentation) == labelmap_extent(on_ct_first) != labelmap_extent(on_own_grid)
+
+
+@pytest.mark.parametrize("user_installs", [False, True])
+def test_on_slicer_5_10_our_loadable_is_preselected_and_the_user_asked_once_per_batch(
+    slicer_application, study, scene, monkeypatch, user_installs
+):
+    asked, installed, restart_offered = [], [], []
+
+    def user_answers(text, windowTitle=None, **kwargs):
+        asked.append(text)
+        return user_installs
+
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", user_answers, raising=False)
+    monkeypatch.setattr(slicer.util, "pip_install", installed.append, raising=False)  # pip is not run here
+    monkeypatch.setattr(slicer.util, "confirmYesNoDisplay", lambda *a, **k: restart_offered.append(a) or False, raising=False)
+    # As on Slicer 5.10 before the first load: a package that reading needs is not installed.
+    needed = [*slicer_application.requirements_to_read(pydicom.uid.ExplicitVRLittleEndian), "highdicom>=999"]
+    monkeypatch.setattr(slicer_application, "requirements_to_read", lambda transfer_syntax_uid: needed)
+    segs = [str(path) for path in study.segs]
+
+    failed = browser_load([slicer_application.DICOMLabelMapSegPluginClass(), ScalarVolumePlugin()],
+                          [[seg] for seg in segs] + [study.ct_files])
+
+    assert failed == ["Trial 1", "Trial 2"]  # not installed (declined, or pip did not run): both fail
+    assert len(asked) == 1 and "highdicom>=999" in asked[0]
+    assert installed == ([["highdicom>=999"]] if user_installs else [])
+    assert len(restart_offered) == int(user_installs)  # highdicom is in memory already
+    assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == 0
+    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 1  # the CT; no SEG taken for an image
+
+
+def test_under_testing_nothing_is_installed_nor_asked(slicer_application, study, scene, monkeypatch):
+    asked = []
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", lambda *a, **k: asked.append(a) or True, raising=False)
+    monkeypatch.setattr(slicer.util, "pip_install", asked.append, raising=False)
+    monkeypatch.setattr(slicer.app, "testingEnabled", lambda: True)
+    needed = [*slicer_application.requirements_to_read(pydicom.uid.ExplicitVRLittleEndian), "highdicom>=999"]
+    monkeypatch.setattr(slicer_application, "requirements_to_read", lambda transfer_syntax_uid: needed)
+    seg = str(study.segs[0])
+
+    assert browser_load([slicer_application.DICOMLabelMapSegPluginClass()], [[seg]]) == ["Trial 1"]
+    assert asked == []
+
+
+def test_seg_loaded_alone_moves_when_its_ct_is_loaded_later(slicer_application, study, scene, qt_application):
+    seg = str(study.segs[0])
+    ours = slicer_application.DICOMLabelMapSegPluginClass()
+    assert browser_load([ours, ScalarVolumePlugin()], [[seg]]) == []
+    qt_application.processEvents()
+    segmentation = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+    on_own_grid = labelmap_extent(segmentation)
+
+    assert browser_load([ours, ScalarVolumePlugin()], [study.ct_files]) == []
+    qt_application.processEvents()
+    volume = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+    assert labelmap_extent(segmentation) == labelmap_extent(DicomManager(scene).load_segmentation(Path(seg), volume))
+    assert labelmap_extent(segmentation) != on_own_grid
+
+
+@pytest.mark.parametrize("change", ["segments edited", "node removed", "scene closed"])
+def test_seg_is_not_moved_after_it_changed_or_left(slicer_application, study, scene, qt_application, change):
+    seg = str(study.segs[0])
+    ours = slicer_application.DICOMLabelMapSegPluginClass()
+    assert browser_load([ours], [[seg]]) == []
+    segmentation = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+    own_extent = labelmap_extent(segmentation)
+    if change == "segments edited":  # as the Segment Editor does: the segment's labelmap modified in place
+        labelmap = segmentation.GetSegmentation().GetNthSegment(0).GetRepresentation("Binary labelmap")
+        labelmap.SetScalarComponentFromDouble(*labelmap.GetExtent()[::2], 0, 1)
+        labelmap.Modified()
+    elif change == "node removed":
+        scene.RemoveNode(segmentation)
+    else:
+        scene.Clear(0)
+
+    assert browser_load([ScalarVolumePlugin()], [study.ct_files]) == []
+    qt_application.processEvents()
+    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 1
+    assert labelmap_extent(segmentation) == own_extent  # still on the SEG's own grid: not moved
+
+
+def test_a_refusal_holds_while_asks_come_within_its_time_and_lapses_after():
+    now = [0.0]
+    refusals = InstallRefusals(holds_s=60.0, clock=lambda: now[0])
+    assert not refusals.holds(["highdicom>=0.27.0"])
+    refusals.refused(["highdicom>=0.27.0", "pydicom>=3.0.2"])
+    for now[0] in (50.0, 100.0, 150.0):  # each ask within 60 s of the one before
+        assert refusals.holds(["pydicom>=3.0.2", "highdicom>=0.27.0"])
+    assert not refusals.holds(["highdicom>=0.27.0"])
+    now[0] = 211.0
+    assert not refusals.holds(["pydicom>=3.0.2", "highdicom>=0.27.0"])
