@@ -61,6 +61,8 @@ PLUGIN_FILE = PROJECT_ROOT / "DICOMLabelMapSegPlugin" / "DICOMLabelMapSegPlugin.
 class _DicomDatabase:
     """The ``slicer.dicomDatabase`` calls the plugins make, answered from the files' headers with pydicom."""
 
+    isOpen = True  # noqa: N815 (ctkDICOMDatabase's property)
+
     def __init__(self, files: list[Path]) -> None:
         self._headers = {str(path): pydicom.dcmread(path, stop_before_pixels=True) for path in files}
 
