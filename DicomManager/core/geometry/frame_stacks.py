@@ -102,7 +102,7 @@ def stack_for_grid(stacks: Sequence[FrameStack], grid: hd.VolumeGeometry | None,
     choices = "; ".join(stack.describe(_differing_traits(named)) for stack in named)
     if grid is None:
         raise SourceSeriesError(
-            f"{name}: the multi-frame image holds {len(named)} volumes ({choices}); the segmentation's grid chooses one."
+            f"{name}: the multi-frame image holds {len(named)} volumes ({choices}); export over a file that holds one of them."
         )
     if not matching:
         raise SourceSeriesError(f"{name}: no volume of the multi-frame image has the segmentation's grid ({choices}).")
@@ -120,26 +120,37 @@ def header_for_highdicom(header: Dataset, frame_numbers: Sequence[int]) -> Datas
     where it reads them. Frame k of the copy is the k-th of the frames in
     file order, ``sorted(frame_numbers)[k - 1]``.
     """
-    copy = Dataset(header)
-    shared = Dataset(header.get("SharedFunctionalGroupsSequence", [Dataset()])[0])
-    per_frame = header.get("PerFrameFunctionalGroupsSequence", [])
+    moved = ("PixelMeasuresSequence", "PlaneOrientationSequence", "PlanePositionSequence")
+    shared = _without(header.get("SharedFunctionalGroupsSequence", [Dataset()])[0], moved)
     first = frame_numbers[0] - 1
-    for keyword in ("PixelMeasuresSequence", "PlaneOrientationSequence"):
-        setattr(shared, keyword, _macro(header, first, keyword))
-    if "PlanePositionSequence" in shared:
-        del shared.PlanePositionSequence
+    shared.PixelMeasuresSequence = _macro(header, first, "PixelMeasuresSequence")
+    shared.PlaneOrientationSequence = _macro(header, first, "PlaneOrientationSequence")
+    per_frame = header.get("PerFrameFunctionalGroupsSequence", [])
     items = []
     for number in sorted(frame_numbers):
-        item = Dataset(per_frame[number - 1]) if per_frame else Dataset()
-        for keyword in ("PixelMeasuresSequence", "PlaneOrientationSequence"):
-            if keyword in item:
-                delattr(item, keyword)
+        item = _without(per_frame[number - 1] if per_frame else Dataset(), moved)
         item.PlanePositionSequence = _macro(header, number - 1, "PlanePositionSequence")
         items.append(item)
+    copy = _without(header, ("NumberOfFrames", "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"))
+    copy.NumberOfFrames = len(items)
     copy.SharedFunctionalGroupsSequence = [shared]
     copy.PerFrameFunctionalGroupsSequence = items
-    copy.NumberOfFrames = len(items)
     return copy
+
+
+def _without(dataset: Dataset, keywords: Sequence[str]) -> Dataset:
+    """A new dataset holding ``dataset``'s elements (not copies of them) but those of ``keywords``.
+
+    Setting an attribute the new dataset lacks adds an element of its own;
+    ``dataset`` is never changed.
+    """
+    kept = Dataset()
+    for element in dataset:
+        if element.keyword not in keywords:
+            kept.add(element)
+    if hasattr(dataset, "file_meta"):
+        kept.file_meta = dataset.file_meta
+    return kept
 
 
 def _frames(header: Dataset, name: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
