@@ -26,7 +26,14 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import MRImageStorage, PositronEmissionTomographyImageStorage
 
-from DicomManager import ExportOptions, read_source_series, read_source_series_folder, write_labelmap_seg
+from DicomManager import (
+    ExportOptions,
+    LayeredSegmentation,
+    read_source_series,
+    read_source_series_folder,
+    write_labelmap_seg,
+    write_segmentation,
+)
 from DicomManager.core.geometry.source_series import read_series_voxels
 from DicomManager.errors import SourceSeriesError
 from DicomManager.mrml.image_arrays import fill_image_from_array, ijk_to_ras_of_grid
@@ -120,8 +127,10 @@ def assert_labels_on_source_frames(seg_path: Path, source: Dataset, grid: hd.Vol
 def export_over(path: Path, grid: hd.VolumeGeometry, out: Path) -> tuple[Path, np.ndarray]:
     labels = blob_labels(tuple(grid.spatial_shape), [1, 2, 3])
     source = read_source_series([path], grid)
+    header = copy.deepcopy(source.datasets[0])
     written = write_labelmap_seg(grid.with_array(labels), demo_segments([1, 2, 3]), source, out,
                                  ExportOptions(file_name="seg.dcm"))
+    assert source.datasets[0] == header  # highdicom was given a copy
     return written.path, labels
 
 
@@ -301,6 +310,42 @@ def test_export_over_the_echo_whose_grid_the_segmentation_has(tmp_path):
     voxels = read_series_voxels(read_source_series([path], second_grid))
     np.testing.assert_array_equal(on_grid(voxels, second_grid), on_grid(shifted(expected.get_geometry(), 50.0 * normal)
                                                                          .with_array(expected.array), second_grid))
+
+
+def test_overlapping_segments_over_one_echo_are_a_binary_seg_referencing_its_frames(tmp_path):
+    dataset = philips_two_echoes(shift_second_mm=50.0)
+    path = save(dataset, tmp_path / "source")
+    original = legacy_converted("MR")
+    grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), 50.0 * slice_normal(original))
+    first, second = np.zeros(grid.spatial_shape, np.uint8), np.zeros(grid.spatial_shape, np.uint8)
+    first[0:2, 5:20, 5:15], second[1:3, 10:30, 8:20] = 1, 2
+    segmentation = LayeredSegmentation([grid.with_array(first), grid.with_array(second)], demo_segments([1, 2]), {1: 0, 2: 1})
+    written = write_segmentation(segmentation, read_source_series([path], grid), tmp_path / "out",
+                                 ExportOptions(overlap="binary", compression="none", file_name="seg.dcm"))
+    (seg_path,) = written.paths
+    seg = hd.seg.segread(seg_path)
+    assert seg.SegmentationType == "BINARY" and dciodvfy_errors(seg_path) == []
+    for number, expected in ((1, first), (2, second)):
+        masks = seg.get_pixels_by_source_frame(dataset.SOPInstanceUID, [4, 5, 6], segment_numbers=[number],
+                                               assert_missing_frames_are_empty=True)[..., 0]
+        for plane, frame in zip(masks, (4, 5, 6), strict=True):
+            (slice_index, _, _), = grid.map_reference_to_indices(frame_position(dataset, frame)[None, :], round_output=True)
+            np.testing.assert_array_equal(plane, expected[slice_index] > 0, err_msg=f"segment {number}, frame {frame}")
+
+
+@pytest.mark.parametrize("modality", ["MR", "PET"])
+def test_export_over_single_frame_mr_and_pet_series(tmp_path, modality):
+    images = single_frame_series(modality)
+    folder = tmp_path / "source"
+    folder.mkdir()
+    for index, image in enumerate(images):
+        image.save_as(folder / f"{index}.dcm", enforce_file_format=True)
+    grid = hd.get_volume_from_series(images).get_geometry()
+    labels = blob_labels(tuple(grid.spatial_shape), [1, 2])
+    written = write_labelmap_seg(grid.with_array(labels), demo_segments([1, 2]), read_source_series_folder(folder),
+                                 tmp_path / "out", ExportOptions(file_name="seg.dcm"))
+    assert dciodvfy_errors(written.path) == []
+    np.testing.assert_array_equal(on_grid(hd.seg.segread(written.path).get_volume(combine_segments=True), grid), labels)
 
 
 def test_echoes_at_the_same_positions_are_refused_in_one_line_naming_them(tmp_path):

@@ -10,6 +10,7 @@ point at private attributes.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -123,19 +124,20 @@ def header_for_highdicom(header: Dataset, frame_numbers: Sequence[int]) -> Datas
     moved = ("PixelMeasuresSequence", "PlaneOrientationSequence", "PlanePositionSequence")
     shared = _without(header.get("SharedFunctionalGroupsSequence", [Dataset()])[0], moved)
     first = frame_numbers[0] - 1
-    shared.PixelMeasuresSequence = _macro(header, first, "PixelMeasuresSequence")
-    shared.PlaneOrientationSequence = _macro(header, first, "PlaneOrientationSequence")
+    # Copies: highdicom completes the Pixel Measures it is given (Spacing Between Slices).
+    shared.PixelMeasuresSequence = copy.deepcopy(_macro(header, first, "PixelMeasuresSequence"))
+    shared.PlaneOrientationSequence = copy.deepcopy(_macro(header, first, "PlaneOrientationSequence"))
     per_frame = header.get("PerFrameFunctionalGroupsSequence", [])
     items = []
     for number in sorted(frame_numbers):
         item = _without(per_frame[number - 1] if per_frame else Dataset(), moved)
-        item.PlanePositionSequence = _macro(header, number - 1, "PlanePositionSequence")
+        item.PlanePositionSequence = copy.deepcopy(_macro(header, number - 1, "PlanePositionSequence"))
         items.append(item)
-    copy = _without(header, ("NumberOfFrames", "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"))
-    copy.NumberOfFrames = len(items)
-    copy.SharedFunctionalGroupsSequence = [shared]
-    copy.PerFrameFunctionalGroupsSequence = items
-    return copy
+    arranged = _without(header, ("NumberOfFrames", "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"))
+    arranged.NumberOfFrames = len(items)
+    arranged.SharedFunctionalGroupsSequence = [shared]
+    arranged.PerFrameFunctionalGroupsSequence = items
+    return arranged
 
 
 def _without(dataset: Dataset, keywords: Sequence[str]) -> Dataset:

@@ -130,6 +130,8 @@ def reference_grid_of_folder(folder: Path) -> hd.VolumeGeometry:
     try:
         return _source_series(paths, headers).geometry
     except SourceSeriesError as irregular:
+        if any(is_enhanced(header) for header in headers):
+            raise  # frames of a multi-frame image have no gaps to fill
         try:
             frames = FrameGeometry(
                 positions=np.array([[float(v) for v in ds.ImagePositionPatient] for ds in headers]),

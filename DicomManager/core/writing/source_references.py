@@ -36,14 +36,19 @@ def refer_to_file_frames(seg: hd.seg.Segmentation, source: SourceSeries) -> None
     in_file = sorted(source.frame_numbers)
     if in_file == list(range(1, int(source.datasets[0].NumberOfFrames) + 1)):
         return  # every frame, in file order: highdicom's numbers are the file's
-    for frame in seg.PerFrameFunctionalGroupsSequence:
-        for derivation in frame.get("DerivationImageSequence", []):
-            for item in derivation.get("SourceImageSequence", []):
-                if "ReferencedFrameNumber" in item:
-                    numbers = item.ReferencedFrameNumber
-                    numbers = [numbers] if isinstance(numbers, int) else list(numbers)
-                    mapped = [in_file[int(number) - 1] for number in numbers]
-                    item.ReferencedFrameNumber = mapped[0] if len(mapped) == 1 else mapped
+    # highdicom may share one item between the frames of several segments at one position: each is renumbered once.
+    items = {
+        id(item): item
+        for frame in seg.PerFrameFunctionalGroupsSequence
+        for derivation in frame.get("DerivationImageSequence", [])
+        for item in derivation.get("SourceImageSequence", [])
+        if "ReferencedFrameNumber" in item
+    }
+    for item in items.values():
+        numbers = item.ReferencedFrameNumber
+        numbers = [numbers] if isinstance(numbers, int) else list(numbers)
+        mapped = [in_file[int(number) - 1] for number in numbers]
+        item.ReferencedFrameNumber = mapped[0] if len(mapped) == 1 else mapped
     uid = source.datasets[0].SOPInstanceUID
     for item in seg.get("SourceImageSequence", []):
         if item.ReferencedSOPInstanceUID == uid:
