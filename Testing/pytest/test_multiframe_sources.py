@@ -188,6 +188,13 @@ def test_export_over_a_one_frame_enhanced_image_with_its_position_shared(tmp_pat
     assert_labels_on_source_frames(seg_path, one, slice_grid, labels, [1])
 
 
+def test_a_frame_without_a_position_is_named(tmp_path):
+    dataset = pydicom.dcmread(shared_data(DCMQI_MULTIFRAME))
+    del dataset.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence
+    with pytest.raises(SourceSeriesError, match="frame 2 has no ImagePositionPatient"):
+        read_source_series([save(dataset, tmp_path)])
+
+
 def test_cli_exports_over_a_folder_holding_one_enhanced_mr(tmp_path):
     """``--reference`` a folder with one Enhanced MR whose pixel measures are per frame; a label NRRD of its grid."""
     original = pydicom.dcmread(shared_data(DCMQI_MULTIFRAME))

@@ -27,6 +27,12 @@ from .grids import check_same_voxel_grid
 
 SPATIAL_DIMENSIONS = frozenset(Tag(keyword) for keyword in ("ImagePositionPatient", "InStackPositionNumber", "SliceLocation"))
 """Dimensions that step along a volume's slices; the other dimensions of an image tell its volumes apart."""
+PLANE_ATTRIBUTES = (
+    ("PlanePositionSequence", "ImagePositionPatient"),
+    ("PlaneOrientationSequence", "ImageOrientationPatient"),
+    ("PixelMeasuresSequence", "PixelSpacing"),
+)
+"""Where a frame's position, orientation and pixel spacing are, in that order."""
 DISTINGUISHING_ATTRIBUTES = (
     ("FrameContentSequence", "StackID"),
     ("FrameContentSequence", "TemporalPositionIndex"),
@@ -72,8 +78,10 @@ def frame_stacks(header: Dataset, name: str) -> list[FrameStack]:
     Raises
     ------
     SourceSeriesError
-        A frame without a position, orientation or pixel spacing, or frames that form no volume.
+        No Rows or Columns, a frame without a position, orientation or pixel spacing, or frames that form no volume.
     """
+    if "Rows" not in header or "Columns" not in header:
+        raise SourceSeriesError(f"{name}: the multi-frame image has no Rows or Columns.")
     groups: dict[tuple, list[int]] = defaultdict(list)
     frames = list(_frames(header, name))
     for index, frame in enumerate(frames):
@@ -158,16 +166,15 @@ def _without(dataset: Dataset, keywords: Sequence[str]) -> Dataset:
 def _frames(header: Dataset, name: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Each frame's (position, orientation, pixel spacing), from its own functional groups or the shared ones."""
     for index in range(int(header.get("NumberOfFrames", 1))):
-        try:
-            yield (
-                np.array(_macro(header, index, "PlanePositionSequence")[0].ImagePositionPatient, dtype=float),
-                np.array(_macro(header, index, "PlaneOrientationSequence")[0].ImageOrientationPatient, dtype=float),
-                np.array(_macro(header, index, "PixelMeasuresSequence")[0].PixelSpacing, dtype=float),
-            )
-        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
-            raise SourceSeriesError(
-                f"{name}: frame {index + 1} has no plane position, orientation or pixel spacing ({type(error).__name__})."
-            ) from error
+        values = []
+        for macro, keyword in PLANE_ATTRIBUTES:
+            try:
+                values.append(np.array(_macro(header, index, macro)[0][keyword].value, dtype=float))
+            except (KeyError, IndexError, TypeError, ValueError) as error:
+                raise SourceSeriesError(
+                    f"{name}: frame {index + 1} has no {keyword} in its own or the shared {macro}."
+                ) from error
+        yield values[0], values[1], values[2]
 
 
 def _macro(header: Dataset, index: int, keyword: str) -> Sequence[Dataset]:
