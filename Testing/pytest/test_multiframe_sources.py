@@ -29,6 +29,7 @@ from pydicom.uid import MRImageStorage, PositronEmissionTomographyImageStorage
 from DicomManager import (
     ExportOptions,
     LayeredSegmentation,
+    read_seg_nrrd,
     read_source_series,
     read_source_series_folder,
     write_labelmap_seg,
@@ -36,10 +37,10 @@ from DicomManager import (
 )
 from DicomManager.core.geometry.source_series import read_series_voxels
 from DicomManager.errors import SourceSeriesError
-from DicomManager.mrml.image_arrays import fill_image_from_array, ijk_to_ras_of_grid
+from DicomManager.mrml.image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid
 from DicomManager.mrml.manager import DicomManager
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
-from DicomManager.mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE
+from DicomManager.mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE, grid_of_volume_node
 
 DCMQI_MULTIFRAME = "dcmqi/23x38x3/multiframe/mf.dcm"
 SINGLE_FRAME_CT = "dcmqi/23x38x3/image"
@@ -212,6 +213,23 @@ def test_cli_exports_over_a_folder_holding_one_enhanced_mr(tmp_path):
     labels = on_grid(hd.seg.segread(shared_data("dcmqi/23x38x3/seg/label.seg")).get_volume(combine_segments=True), grid)
     assert labels.any()
     assert_labels_on_source_frames(output, dataset, grid, labels, [1, 2, 3])
+    assert_imports_onto(output, tmp_path / "source", grid, labels, tmp_path / "imported.seg.nrrd")
+
+
+def test_manager_loads_a_multiframe_volume_and_exports_over_it(manager, scene, tmp_path):
+    """A volume loaded from one Legacy Converted Enhanced PET holds highdicom's voxels; a segmentation on it exports."""
+    original = legacy_converted("PET")
+    dataset = with_macros_per_frame(original, "PixelMeasuresSequence")
+    path = save(dataset, tmp_path / "source")
+    node = manager.load_reference_volume(path.parent)
+    expected = hd.Image.from_dataset(original).get_volume(dtype=np.float32)
+    grid = grid_of_volume_node(node)
+    loaded = grid.with_array(array_from_image(node.GetImageData()).astype(np.float32))
+    np.testing.assert_array_equal(on_grid(loaded, expected.get_geometry()), expected.array)
+    labels = blob_labels(tuple(grid.spatial_shape), [1, 2])
+    segmentation = create_segmentation_node(scene, grid.with_array(labels), demo_segments([1, 2]), "on the PET")
+    (seg_path,) = manager.export_segmentation(segmentation, node, tmp_path / "out").paths
+    assert_labels_on_source_frames(seg_path, dataset, grid, labels, [1, 2, 3])
 
 
 class FolderOfInstances:
@@ -432,8 +450,18 @@ def test_cli_passes_over_sr_ko_and_pr_beside_the_ct(tmp_path):
     np.testing.assert_array_equal(on_grid(hd.seg.segread(output).get_volume(combine_segments=True), grid), expected)
     assert {item.ReferencedSOPInstanceUID for item in pydicom.dcmread(output).ReferencedSeriesSequence[0]
             .ReferencedInstanceSequence} == {image.SOPInstanceUID for image in images}
-    imported = subprocess.run(
-        [sys.executable, "-m", "DicomManager.cli.program", "info", str(output)],
+    assert_imports_onto(output, folder, grid, expected, tmp_path / "imported.seg.nrrd")
+
+
+def assert_imports_onto(seg_path: Path, reference: Path, grid: hd.VolumeGeometry, labels: np.ndarray,
+                        output: Path) -> None:
+    """``import --reference`` loads the SEG onto the reference folder's grid with ``labels``."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "DicomManager.cli.program", "import", str(seg_path), "--reference", str(reference),
+         "--output", str(output)],
         capture_output=True, text=True, check=False,
     )
-    assert imported.returncode == 0, imported.stderr
+    assert completed.returncode == 0, completed.stderr
+    (layer,) = read_seg_nrrd(output).layers
+    assert tuple(layer.spatial_shape) == tuple(grid.spatial_shape)
+    np.testing.assert_array_equal(on_grid(layer, grid), labels)
