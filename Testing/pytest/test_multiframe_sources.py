@@ -130,6 +130,7 @@ def assert_labels_on_source_frames(seg_path: Path, source: Dataset, grid: hd.Vol
 def export_over(path: Path, grid: hd.VolumeGeometry, out: Path, compression: Compression = Compression.RLE,
                 ) -> tuple[Path, np.ndarray]:
     labels = blob_labels(tuple(grid.spatial_shape), [1, 2, 3])
+    assert labels.any()
     source = read_source_series([path], grid)
     header = copy.deepcopy(source.datasets[0])
     written = write_labelmap_seg(grid.with_array(labels), demo_segments([1, 2, 3]), source, out,
