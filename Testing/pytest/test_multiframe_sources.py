@@ -36,7 +36,7 @@ from DicomManager import (
     write_labelmap_seg,
     write_segmentation,
 )
-from DicomManager.core.geometry.source_series import read_series_voxels
+from DicomManager.core.geometry.source_series import read_series_voxels, reference_grid_of_folder
 from DicomManager.errors import SourceSeriesError
 from DicomManager.mrml.image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid
 from DicomManager.mrml.manager import DicomManager
@@ -276,7 +276,7 @@ def test_manager_exports_over_a_volume_loaded_from_one_multiframe_instance(scene
     assert_labels_on_source_frames(seg_path, dataset, volume.get_geometry(), labels, [1, 2, 3])
 
 
-def philips_two_echoes(shift_second_mm: float = 0.0) -> Dataset:
+def philips_two_echoes(shift_second_mm: float = 0.0, echoes: tuple[int, ...] = (1, 2)) -> Dataset:
     """An enhanced MR holding two echoes of highdicom's legacy MR, as Philips writes them.
 
     Its Dimension Index is Stack ID, Philips' private (2005,106E) and In-Stack
@@ -289,7 +289,7 @@ def philips_two_echoes(shift_second_mm: float = 0.0) -> Dataset:
     normal = slice_normal(dataset)
     organisation = hd.UID()
     items = []
-    for echo in (1, 2):
+    for echo in echoes:
         for position, frame in enumerate(frames, start=1):
             item = copy.deepcopy(frame)
             item.FrameContentSequence[0].StackID = "1"
@@ -304,7 +304,7 @@ def philips_two_echoes(shift_second_mm: float = 0.0) -> Dataset:
             items.append(item)
     dataset.PerFrameFunctionalGroupsSequence = items
     dataset.NumberOfFrames = len(items)
-    dataset.PixelData = dataset.PixelData * 2
+    dataset.PixelData = dataset.PixelData * len(echoes)
     dataset.DimensionOrganizationSequence = [Dataset()]
     dataset.DimensionOrganizationSequence[0].DimensionOrganizationUID = organisation
     dimensions = []
@@ -330,6 +330,17 @@ def shifted(grid: hd.VolumeGeometry, offset: np.ndarray) -> hd.VolumeGeometry:
     affine = np.array(grid.affine)
     affine[:3, 3] += offset
     return hd.VolumeGeometry(affine, grid.spatial_shape, "PATIENT", grid.frame_of_reference_uid)
+
+
+def test_a_private_dimension_index_is_read(tmp_path):
+    """An enhanced MR whose Dimension Index points at Philips' (2005,106E): its grid and voxels, as the reference of an import."""
+    path = save(philips_two_echoes(echoes=(1,)), tmp_path / "source")
+    original = legacy_converted("MR")
+    expected = hd.Image.from_dataset(original).get_volume(dtype=np.float32)
+    grid = reference_grid_of_folder(path.parent)
+    np.testing.assert_allclose(grid.affine, expected.affine, atol=1e-4)
+    voxels = read_series_voxels(read_source_series_folder(path.parent))
+    np.testing.assert_array_equal(on_grid(voxels, expected.get_geometry()), expected.array)
 
 
 def test_export_over_the_echo_whose_grid_the_segmentation_has(tmp_path):
