@@ -322,10 +322,9 @@ class DicomManager:
                 f"Volume {volume_node.GetName()!r}: the files of {len(missing)} of its {len(uids)} source "
                 f"images are not found (first: {missing[0]})."
             )
-        source = read_source_series(paths)
-        check_same_voxel_grid(
-            grid_of_volume_node(volume_node), source.geometry, f"Volume {volume_node.GetName()!r} (against its DICOM files)"
-        )
+        grid = grid_of_volume_node(volume_node)
+        source = read_source_series(paths, grid)
+        check_same_voxel_grid(grid, source.geometry, f"Volume {volume_node.GetName()!r} (against its DICOM files)")
         return source
 
     def _remember(self, source: SourceSeries) -> None:

@@ -18,21 +18,32 @@ import numpy as np
 import pydicom
 from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
 
 from ...errors import GeometryMismatchError, SourceSeriesError
 from ..segments.sop_classes import SEGMENTATION_SOP_CLASS_UIDS
 from .frame_geometry import FrameGeometry, regular_grid
+from .frame_stacks import frame_stacks, is_enhanced, stack_for_grid
 
 logger = logging.getLogger(__name__)
+
+VOLUME_ATTRIBUTES = ("Rows", "Columns", "PixelSpacing", "ImageOrientationPatient", "ImagePositionPatient")
+"""What each single-frame image of a volume has (Image Pixel and Image Plane modules)."""
 
 
 @dataclass(frozen=True)
 class SourceSeries:
-    """The headers of one image series, in volume order, with their files and grid."""
+    """The headers of one image series, in volume order, with their files and grid.
+
+    The series is single-frame images, one per slice, or one multi-frame
+    image, whose frames ``frame_numbers`` (1-based, in slice order) are the
+    volume's slices.
+    """
 
     datasets: list[Dataset]
     paths: list[Path]
     geometry: hd.VolumeGeometry
+    frame_numbers: tuple[int, ...] = ()
 
     @property
     def series_instance_uid(self) -> str:
@@ -56,8 +67,12 @@ def read_header(path: Path) -> Dataset:
     return header
 
 
-def read_source_series(paths: Iterable[Path]) -> SourceSeries:
+def read_source_series(paths: Iterable[Path], grid: hd.VolumeGeometry | None = None) -> SourceSeries:
     """Read the headers of one series' files (no pixels) and order them along the slice axis.
+
+    ``grid``, the grid of the segmentation to be written over the series,
+    chooses among the volumes of a multi-frame image that holds several
+    (echoes, image types, time points, stacks).
 
     Raises
     ------
@@ -67,16 +82,19 @@ def read_source_series(paths: Iterable[Path]) -> SourceSeries:
     paths = [Path(p) for p in paths]
     if not paths:
         raise SourceSeriesError("No source image files were given.")
-    return _source_series(paths, [read_header(path) for path in paths])
+    return _source_series(paths, [read_header(path) for path in paths], grid)
 
 
-def _source_series(paths: list[Path], datasets: list[Dataset]) -> SourceSeries:
+def _source_series(paths: list[Path], datasets: list[Dataset], grid: hd.VolumeGeometry | None = None) -> SourceSeries:
     series_uids = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
     if len(series_uids) != 1:
         raise SourceSeriesError(
             f"The source files belong to {len(series_uids)} series ({', '.join(sorted(series_uids))}); "
             "give the files of one series."
         )
+    if len(datasets) == 1 and is_enhanced(datasets[0]):
+        stack = stack_for_grid(frame_stacks(datasets[0], str(paths[0])), grid, str(paths[0]))
+        return SourceSeries(datasets, paths, stack.geometry, stack.frame_numbers)
     geometry, order = series_geometry(datasets, name=str(paths[0].parent))
     return SourceSeries(
         datasets=[datasets[i] for i in order],
@@ -85,8 +103,10 @@ def _source_series(paths: list[Path], datasets: list[Dataset]) -> SourceSeries:
     )
 
 
-def read_source_series_folder(folder: Path) -> SourceSeries:
+def read_source_series_folder(folder: Path, grid: hd.VolumeGeometry | None = None) -> SourceSeries:
     """Read the one image series in ``folder`` (searched recursively), each file's header once.
+
+    ``grid`` as for :func:`read_source_series`.
 
     Raises
     ------
@@ -94,7 +114,7 @@ def read_source_series_folder(folder: Path) -> SourceSeries:
         As :func:`read_source_series`, or when the folder holds no series or several.
     """
     paths, headers = _one_series_headers(Path(folder))
-    return _source_series(paths, headers)
+    return _source_series(paths, headers, grid)
 
 
 def reference_grid_of_folder(folder: Path) -> hd.VolumeGeometry:
@@ -110,6 +130,8 @@ def reference_grid_of_folder(folder: Path) -> hd.VolumeGeometry:
     try:
         return _source_series(paths, headers).geometry
     except SourceSeriesError as irregular:
+        if any(is_enhanced(header) for header in headers):
+            raise  # frames of a multi-frame image have no gaps to fill
         try:
             frames = FrameGeometry(
                 positions=np.array([[float(v) for v in ds.ImagePositionPatient] for ds in headers]),
@@ -137,8 +159,10 @@ def _one_series_headers(folder: Path) -> tuple[list[Path], list[Dataset]]:
         except SourceSeriesError:
             logger.debug("Passing over %s: not a DICOM file", path)
             continue
-        if "SeriesInstanceUID" in header and header.get("SOPClassUID") not in SEGMENTATION_SOP_CLASS_UIDS:
-            headers[str(header.SeriesInstanceUID)].append((path, header))
+        if not _is_source_image(header):
+            logger.debug("Passing over %s: a %s, not an image a segmentation is drawn on", path, _sop_class_name(header))
+            continue
+        headers[str(header.SeriesInstanceUID)].append((path, header))
     if not headers:
         raise SourceSeriesError(f"{folder}: no DICOM image series found.")
     if len(headers) > 1:
@@ -150,32 +174,48 @@ def _one_series_headers(folder: Path) -> tuple[list[Path], list[Dataset]]:
     return [path for path, _ in pairs], [header for _, header in pairs]
 
 
+def _is_source_image(header: Dataset) -> bool:
+    """Whether ``header`` is an image with a place in patient space: not a SEG, SR, KO, PR or other non-image object."""
+    if "SeriesInstanceUID" not in header or header.get("SOPClassUID") in SEGMENTATION_SOP_CLASS_UIDS:
+        return False
+    if "Rows" not in header or "Columns" not in header:
+        return False
+    return is_enhanced(header) or ("ImagePositionPatient" in header and "ImageOrientationPatient" in header)
+
+
+def _sop_class_name(header: Dataset) -> str:
+    uid = header.get("SOPClassUID")
+    return f"{uid.name} object" if isinstance(uid, UID) and uid.name != uid else f"object of SOP Class {uid or 'unknown'}"
+
+
 def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGeometry, list[int]]:
     """The grid of a series and the order of ``datasets`` along its slice axis.
 
-    A series is either single-frame images that form a regularly spaced stack,
-    or one multi-frame image. ``name`` identifies the series in errors.
+    The images are single-frame images that form a regularly spaced stack
+    (one multi-frame image is :func:`.frame_stacks.frame_stacks`' to read).
+    ``name`` identifies the series in errors.
     """
-    multiframe = any(int(ds.get("NumberOfFrames", 1)) > 1 for ds in datasets)
-    if multiframe and len(datasets) == 1:
-        geometry = hd.Image.from_dataset(datasets[0], copy=False).get_volume_geometry()
-        if geometry is None:
-            raise SourceSeriesError(f"{name}: the multi-frame image is not a regularly spaced volume.")
-        return geometry, [0]
-    if multiframe:
+    if any(is_enhanced(ds) or int(ds.get("NumberOfFrames", 1)) > 1 for ds in datasets):
         raise SourceSeriesError(
             f"{name}: holds several multi-frame images; give one, or a series of single-frame images."
         )
     # highdicom's get_series_volume_positions would look each image's SOP
     # class up in the standard's tables; the positions and the shared
     # orientation are all it needs.
+    for keyword in VOLUME_ATTRIBUTES:
+        lacking = [ds for ds in datasets if keyword not in ds]
+        if lacking:
+            raise SourceSeriesError(
+                f"{name}: {len(lacking)} of the {len(datasets)} images have no {keyword} "
+                f"(first: SOP Instance {lacking[0].get('SOPInstanceUID', 'without a UID')}); they are not slices of a volume."
+            )
     try:
         orientation = datasets[0].ImageOrientationPatient
         parallel = all(ds.ImageOrientationPatient == orientation for ds in datasets[1:])
         positions = [ds.ImagePositionPatient for ds in datasets]
         spacing, indices = hd.spatial.get_volume_positions(positions, orientation) if parallel else (None, None)
-    except (AttributeError, ValueError) as error:
-        raise SourceSeriesError(f"{name}: the images lack the attributes of a volume ({error}).") from error
+    except ValueError as error:
+        raise SourceSeriesError(f"{name}: the images' positions and orientation do not form a volume ({error}).") from error
     if spacing is None:
         raise SourceSeriesError(
             f"{name}: the {len(datasets)} images are not a regularly spaced stack of parallel slices."
@@ -202,10 +242,24 @@ def read_series_voxels(source: SourceSeries) -> hd.Volume:
     """The series' voxel values (modality rescale applied, as float32) on its grid."""
     try:
         datasets = [pydicom.dcmread(path) for path in source.paths]
-        if len(datasets) == 1 and int(datasets[0].get("NumberOfFrames", 1)) > 1:
-            volume = hd.Image.from_dataset(datasets[0], copy=False).get_volume(dtype=np.float32)
+        if source.frame_numbers:
+            volume = _frames_as_volume(datasets[0], source)
         else:
             volume = hd.get_volume_from_series(datasets, dtype=np.float32)
     except (OSError, ValueError, RuntimeError, AttributeError) as error:
         raise SourceSeriesError(f"Series {source.series_instance_uid}: cannot read its voxels ({error}).") from error
     return volume.match_geometry(source.geometry)
+
+
+def _frames_as_volume(dataset: Dataset, source: SourceSeries) -> hd.Volume:
+    """The frames of a multi-frame source's volume, in slice order, with the modality or real-world transform applied.
+
+    highdicom looks up each dimension of the Dimension Index in the standard's
+    dictionary, which private attributes (Philips' (2005,106E)) are not in; the
+    index is not needed to read frames by number.
+    """
+    if "DimensionIndexSequence" in dataset:
+        del dataset.DimensionIndexSequence
+    image = hd.Image.from_dataset(dataset, copy=False)
+    frames = np.stack([image.get_frame(number, dtype=np.float32) for number in source.frame_numbers])
+    return hd.Volume(frames, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid)

@@ -26,6 +26,7 @@ from .seg_building import (
     highdicom_refusals,
     segment_descriptions,
 )
+from .source_references import refer_to_file_frames
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def build_binary_seg(segmentation: LayeredSegmentation, source: SourceSeries, op
         )
     if compression is Compression.DEFLATE_FRAMES:
         deflate_frames(seg)  # 1-bit frames, each packed on its own before it is deflated
+    refer_to_file_frames(seg, source)
     return finish(seg, binary_segments, compression, series)
 
 

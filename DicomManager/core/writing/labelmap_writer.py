@@ -31,6 +31,7 @@ from .seg_building import (
     segment_descriptions,
 )
 from .seg_file import WrittenSeg, save_seg
+from .source_references import refer_to_file_frames
 
 
 def write_labelmap_seg(
@@ -107,6 +108,7 @@ def build_labelmap_seg(
             **highdicom_arguments(source, series, encoding.transfer_syntax_uid, encoding.workers),
         )
     encoding.finish(seg)
+    refer_to_file_frames(seg, source)
     return finish(seg, segments, options.compression, series)
 
 

@@ -27,6 +27,7 @@ from ..segments.segment_metadata import (
     set_segment_algorithm,
 )
 from .export_options import SeriesAttributes
+from .source_references import source_images_for_highdicom
 
 MANUFACTURER = "DICOMLabelMapSeg"
 ACQUISITION_EQUIPMENT_CODE_VALUE = "109101"
@@ -40,7 +41,7 @@ def highdicom_arguments(
 ) -> dict[str, object]:
     """The highdicom Segmentation arguments that LABELMAP and BINARY SEGs share; ``series`` has every attribute set."""
     return {
-        "source_images": source.datasets,
+        "source_images": source_images_for_highdicom(source),
         "series_instance_uid": series.series_instance_uid or hd.UID(),
         "series_number": series.series_number,
         "sop_instance_uid": series.sop_instance_uid or hd.UID(),
