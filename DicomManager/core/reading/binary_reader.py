@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import highdicom as hd
@@ -24,7 +25,7 @@ import numpy as np
 from pydicom import Dataset
 
 from ...errors import SegFileError
-from ..geometry.frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
+from ..geometry.frame_geometry import frames_on_grid
 from ..segments.label_layers import label_dtype
 from ..segments.sop_classes import SegmentationType
 from .frames import FrameReader, is_encapsulated
@@ -35,19 +36,24 @@ from .seg_header import is_tiled
 logger = logging.getLogger(__name__)
 
 
-def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None) -> SegContents:
-    """Read a BINARY or FRACTIONAL SEG dataset (pixel data included) as label layers."""
+def read_binary_seg_dataset(
+    dataset: Dataset,
+    path: Path,
+    reference: hd.VolumeGeometry | None,
+    image_positions: Mapping[str, Sequence[float]] | None = None,
+) -> SegContents:
+    """Read a BINARY or FRACTIONAL SEG dataset (pixel data included) as label layers.
+
+    ``image_positions``: the reference's images by SOP Instance UID (see
+    :func:`~..geometry.frame_geometry.frames_on_grid`).
+    """
     if is_tiled(dataset):
         raise SegFileError(
             f"{path}: a tiled slide-microscopy {dataset.SegmentationType} SEG is a 2D slide image, not a volume; "
             "only tiled LABELMAP SEGs load (as one plane)."
         )
     segments = segments_of(dataset, path)
-    frames = frame_geometry(dataset, path)
-    grid = reference if reference is not None else own_grid(dataset, frames, path)
-    check_frame_of_reference(dataset, grid, path)
-    rows, columns = int(dataset.Rows), int(dataset.Columns)
-    indices = frame_indices(frames, grid, rows, columns, path)
+    grid, indices = frames_on_grid(dataset, path, reference, image_positions)
     frames_of_segment = _frames_by_segment(dataset, {segment.number for segment in segments}, path)
 
     threshold, notes = _inclusion_threshold(dataset, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import highdicom as hd
@@ -15,7 +16,13 @@ from .seg_contents import SegContents, malformed_content_refused
 from .seg_header import read_seg_dataset
 
 
-def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: int = 0) -> SegContents:
+def read_seg(
+    path: Path,
+    reference: hd.VolumeGeometry | None = None,
+    workers: int = 0,
+    *,
+    image_positions: Mapping[str, Sequence[float]] | None = None,
+) -> SegContents:
     """Read a SEG file as label layers: one for a LABELMAP, one per set of overlapping segments otherwise.
 
     Parameters
@@ -29,6 +36,12 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: in
         Processes to decode a LABELMAP's frames on: 0 is this process (never
         fork the Slicer application), ``ALL_CORES`` one per core where that
         pays (see :mod:`.frame_placement`).
+    image_positions:
+        Image Position (Patient) of the reference series' single-frame images,
+        by SOP Instance UID (:func:`~..geometry.source_series.reference_of_folder`
+        reads them): a frame that names one of them as its source image goes
+        on that image's slice when it lies within a quarter slice of it
+        (writers that compute positions again leave them a little off).
 
     Raises
     ------
@@ -43,8 +56,8 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: in
     with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
         if dataset.SegmentationType == SegmentationType.LABELMAP:
-            return read_labelmap_seg_dataset(dataset, path, reference, workers)
-        return read_binary_seg_dataset(dataset, path, reference)
+            return read_labelmap_seg_dataset(dataset, path, reference, workers, image_positions)
+        return read_binary_seg_dataset(dataset, path, reference, image_positions)
 
 
 def read_seg_header(path: Path) -> Dataset:
