@@ -155,3 +155,217 @@ def test_import_with_reference_places_such_frames_and_warns_once(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr.count("from the source images they name") == 1 and "0.025 mm" in completed.stderr
     assert output.exists()
+
+
+# --- PALETTE COLOR LABELMAPs ---------------------------------------------------------------------------------------
+
+SOURCE_24X38 = "dcmqi/24x38x3/image"  # three CT slices of 38 x 24 pixels
+PALETTE = {0: (0, 0, 0), 1: (255, 0, 0), 2: (0, 128, 255), 3: (250, 200, 10)}
+OWN_COLOUR = (20, 220, 90)  # segment 3's Recommended Display CIELab Value, which wins over the palette
+
+
+def palette_labels(shape: tuple[int, int, int]) -> np.ndarray:
+    labels = np.zeros(shape, dtype=np.uint8)
+    labels[0, 3:10, 2:8] = 1
+    labels[1, 12:30, 5:20] = 2
+    labels[2, 20:25, 10:14] = 3
+    return labels
+
+
+def palette_labelmap_by_highdicom(
+    palette: hd.PaletteColorLUTTransformation, bits: int = 8
+) -> tuple[hd.seg.Segmentation, np.ndarray]:
+    """A LABELMAP that highdicom writes over dcmqi's 24x38x3 CT with ``palette`` (PALETTE COLOR) and segments 1-3."""
+    from DicomManager import read_source_series_folder
+
+    source = read_source_series_folder(shared_data(SOURCE_24X38))
+    labels = palette_labels(source.geometry.spatial_shape).astype(np.uint16 if bits == 16 else np.uint8)
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=f"Region {number}",
+            segmented_property_category=hd.sr.CodedConcept("91723000", "SCT", "Anatomical Structure"),
+            segmented_property_type=hd.sr.CodedConcept("10200004", "SCT", "Liver"),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for number in (1, 2, 3)
+    ]
+    if bits == 16:  # a 16-bit LABELMAP needs more segments than 255: highdicom decides the bits from the numbers
+        labels[2, 0, 0] = 300
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=300, segment_label="Region 300",
+                segmented_property_category=hd.sr.CodedConcept("91723000", "SCT", "Anatomical Structure"),
+                segmented_property_type=hd.sr.CodedConcept("10200004", "SCT", "Liver"),
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+            )
+        )
+    seg = hd.seg.Segmentation(
+        source_images=source.datasets,
+        pixel_array=labels,
+        segmentation_type="LABELMAP",
+        segment_descriptions=descriptions,
+        palette_color_lut_transformation=palette,
+        omit_empty_frames=False,
+        **highdicom_identity(),
+    )
+    assert seg.PhotometricInterpretation == "PALETTE COLOR" and int(seg.BitsAllocated) == bits
+    return seg, labels
+
+
+def as_dataset(seg: hd.seg.Segmentation) -> pydicom.Dataset:
+    """The highdicom SEG as a plain pydicom dataset, to change as other writers write it."""
+    dataset = pydicom.Dataset(seg)
+    dataset.file_meta = seg.file_meta
+    return dataset
+
+
+def with_own_colour(dataset: pydicom.Dataset) -> pydicom.Dataset:
+    """Segment 3 with a Recommended Display CIELab Value as well (highdicom writes none beside a palette)."""
+    (item,) = [item for item in dataset.SegmentSequence if item.SegmentNumber == 3]
+    item.RecommendedDisplayCIELabValue = list(hd.color.CIELabColor.from_rgb(*OWN_COLOUR).value)
+    return dataset
+
+
+def mapped_from_one(dataset: pydicom.Dataset) -> pydicom.Dataset:
+    """The palette without its entry for 0: the first mapped value 1 (highdicom writes tables from 0 only)."""
+    for colour in ("Red", "Green", "Blue"):
+        descriptor = dataset[f"{colour}PaletteColorLookupTableDescriptor"]
+        entries, first, bits = descriptor.value
+        assert first == 0
+        data = np.frombuffer(dataset[f"{colour}PaletteColorLookupTableData"].value, dtype=f"<u{bits // 8}")[:entries]
+        dataset[f"{colour}PaletteColorLookupTableData"].value = data[1:].tobytes()
+        descriptor.value = [entries - 1, 1, bits]
+    return dataset
+
+
+def plain_palette(bits: int, colours: dict[int, tuple[int, int, int]]) -> hd.PaletteColorLUTTransformation:
+    """A table of ``bits``-bit entries from 0 (highdicom writes no other first mapped value), black where unnamed."""
+    dtype, scale = (np.uint16, 257) if bits == 16 else (np.uint8, 1)  # 16-bit entries: 255 * 257 is full scale
+    entries = [colours.get(number, (0, 0, 0)) for number in range(max(colours) + 1)]
+    luts = [
+        hd.PaletteColorLUT(0, np.array([colour[channel] * scale for colour in entries], dtype=dtype), name)
+        for channel, name in enumerate(("red", "green", "blue"))
+    ]
+    return hd.PaletteColorLUTTransformation(*luts, palette_color_lut_uid=hd.UID())
+
+
+def colours_of(result) -> dict[int, tuple[int, int, int] | None]:
+    return {segment.number: segment.color for segment in result.segments}
+
+
+def highdicoms_colour_of_each_segment(path: Path, full_scale: int = 255) -> dict[int, tuple[int, int, int]]:
+    seg = hd.seg.segread(path)
+    labels = seg.get_volume(combine_segments=True).array
+    rgb = seg.get_volume(
+        combine_segments=True, apply_palette_color_lut=True, apply_icc_profile=False,
+        dtype=np.uint16 if full_scale > np.iinfo(np.uint8).max else np.uint8,
+    ).array
+    colours = {}
+    for number in (n for n in seg.segment_numbers if n and (labels == n).any()):
+        values = np.unique(rgb[labels == number].reshape(-1, 3), axis=0)
+        assert len(values) == 1, number
+        colours[number] = tuple(round(int(v) * 255 / full_scale) for v in values[0])
+    return colours
+
+
+def test_the_slide_palette_labelmap_gives_each_segment_the_palettes_colour():
+    path = shared_data("highdicom/seg_image_sm_control_labelmap_palette_color.dcm")
+    ours = colours_of(read_seg(path))
+    theirs = highdicoms_colour_of_each_segment(path)  # the palette as stored; the ICC profile is for the slide's display
+    assert len(theirs) >= 15
+    assert {number: ours[number] for number in theirs} == theirs
+
+
+@pytest.mark.parametrize(
+    ("kind", "bits", "palette"),
+    [
+        ("8-bit entries", 8, plain_palette(8, PALETTE)),
+        ("16-bit entries mapped from 1", 8, plain_palette(16, PALETTE)),
+        ("16-bit LABELMAP", 16, plain_palette(16, {**PALETTE, 300: (90, 60, 30)})),
+    ],
+)
+def test_palette_labelmaps_by_highdicom_give_the_palettes_colours_and_keep_them_on_export(tmp_path, kind, bits, palette):
+    from conftest import dciodvfy_errors
+
+    from DicomManager import ExportOptions, read_source_series_folder, write_labelmap_seg
+
+    seg, labels = palette_labelmap_by_highdicom(palette, bits)
+    dataset = as_dataset(seg)
+    if kind == "16-bit entries mapped from 1":
+        mapped_from_one(dataset)
+    path = tmp_path / "palette.dcm"
+    dataset.save_as(path, enforce_file_format=True)
+    palette_colours = {1: PALETTE[1], 2: PALETTE[2], 3: PALETTE[3]} | ({300: (90, 60, 30)} if bits == 16 else {})
+    full_scale = 65535 if kind.startswith("16-bit") else 255
+    assert highdicoms_colour_of_each_segment(path, full_scale) == palette_colours
+    assert colours_of(read_seg(path)) == palette_colours
+
+    with_own_colour(dataset).save_as(path, enforce_file_format=True)
+    result = read_seg(path)
+    expected = palette_colours | {3: OWN_COLOUR}
+    assert colours_of(result) == expected
+
+    source = read_source_series_folder(shared_data(SOURCE_24X38))
+    written = write_labelmap_seg(result.labels, result.segments, source, tmp_path, ExportOptions(file_name="again.dcm"))
+    assert dciodvfy_errors(written.path) == []
+    again = hd.seg.segread(written.path)
+    cielab = {number: again.get_segment_description(number).RecommendedDisplayCIELabValue
+              for number in again.segment_numbers if number}
+    exported = {number: tuple(hd.color.CIELabColor.from_dicom_value(value).to_rgb()) for number, value in cielab.items()}
+    assert exported == expected
+    np.testing.assert_array_equal(again.get_volume(combine_segments=True).array, labels)
+
+
+def test_a_segmented_palette_expands_as_the_standard_says(tmp_path):
+    """Discrete segments of several entries and linear ones (PS3.3 C.7.9.2), written with pydicom.
+
+    highdicom writes no segmented table into a SEG (it refuses to), and its
+    reader expands a discrete segment as one value repeated, so the expected
+    colours are the standard's expansion, written out below.
+    """
+    seg, _ = palette_labelmap_by_highdicom(plain_palette(8, PALETTE))
+    dataset = as_dataset(seg)
+    segmented = {
+        "Red": [0, 2, 0, 100, 1, 2, 200],  # 0, 100, then a line to 200 in two steps: 150, 200
+        "Green": [0, 4, 10, 20, 30, 40],  # four entries as they are
+        "Blue": [0, 1, 255, 1, 3, 0],  # 255, then a line to 0 in three steps: 170, 85, 0
+    }
+    for colour, data in segmented.items():
+        delattr(dataset, f"{colour}PaletteColorLookupTableData")
+        setattr(dataset, f"Segmented{colour}PaletteColorLookupTableData", bytes(data))
+        dataset[f"Segmented{colour}PaletteColorLookupTableData"].VR = "OB"
+        dataset[f"{colour}PaletteColorLookupTableDescriptor"].value = [4, 0, 8]
+    path = tmp_path / "segmented.dcm"
+    dataset.save_as(path, enforce_file_format=True)
+    assert colours_of(read_seg(path)) == {1: (100, 20, 170), 2: (150, 30, 85), 3: (200, 40, 0)}
+
+
+def autogenerated_flags(scene, seg_nrrd: Path) -> dict[int, tuple[bool, bool]]:
+    """(NameAutoGenerated, ColorAutoGenerated) of each segment, as slicer-core's storage node reads the file."""
+    from DicomManager.mrml.storage import read_segmentation_file
+
+    segmentation = read_segmentation_file(scene, seg_nrrd).GetSegmentation()
+    flags = {}
+    for segment_id in segmentation.GetSegmentIDs():
+        segment = segmentation.GetSegment(segment_id)
+        flags[segment.GetLabelValue()] = (bool(segment.GetNameAutoGenerated()), bool(segment.GetColorAutoGenerated()))
+    return flags
+
+
+def test_seg_nrrd_marks_only_generated_names_and_colours_as_generated(scene, tmp_path):
+    """As Slicer's own DICOM SEG plugin: a segment's SegmentLabel is its name, not a generated one."""
+    from DicomManager import write_seg_nrrd
+
+    seg, _ = palette_labelmap_by_highdicom(plain_palette(8, PALETTE))
+    dataset = as_dataset(seg)
+    (first,) = [item for item in dataset.SegmentSequence if item.SegmentNumber == 1]
+    del first.SegmentLabel  # segment 1 has no label (Type 1, but files lack it)
+    path = tmp_path / "palette.dcm"
+    dataset.save_as(path, enforce_file_format=True)
+    write_seg_nrrd(tmp_path / "palette.seg.nrrd", read_seg(path))
+    assert autogenerated_flags(scene, tmp_path / "palette.seg.nrrd") == {1: (True, False), 2: (False, False), 3: (False, False)}
+
+    uncoloured = shared_data("highdicom/seg_image_ct_binary_overlap.dcm")  # no recommended colours
+    write_seg_nrrd(tmp_path / "uncoloured.seg.nrrd", read_seg(uncoloured))
+    assert autogenerated_flags(scene, tmp_path / "uncoloured.seg.nrrd") == {1: (False, True), 2: (False, True)}

@@ -6,7 +6,9 @@ series' grid when the caller gives it, else the SEG's own grid. Voxels that no
 frame covers get the SEG's PixelPaddingValue, or 0 without one, which is what
 dcmqi's reader produces (its expected outputs for
 ``sparse-labelmap-{ppv5,noppv}.dcm`` are the reference). A value that names no
-segment, such as such padding, means "no segment" to Slicer.
+segment, such as such padding, means "no segment" to Slicer. A PALETTE COLOR
+LABELMAP's palette gives the colour of each segment that has no recommended
+colour of its own (:mod:`.palette`).
 
 Tiled slide-microscopy LABELMAPs are not volumes: they are read by highdicom
 as one 2D plane of their total pixel matrix in the slide coordinate system.
@@ -26,6 +28,7 @@ from ...errors import GeometryMismatchError, SegFileError
 from ..geometry.frame_geometry import frames_on_grid
 from .frame_placement import decoding_workers, new_label_volume, place_frames
 from .frames import FrameReader
+from .palette import with_palette_colors
 from .seg_contents import SegContents, background_of, seg_info, segments_of
 from .seg_header import is_tiled
 
@@ -43,7 +46,7 @@ def read_labelmap_seg_dataset(
     ``image_positions``: the reference's images by SOP Instance UID (see
     :func:`~..geometry.frame_geometry.frames_on_grid`).
     """
-    segments = segments_of(dataset, path)
+    segments = with_palette_colors(dataset, segments_of(dataset, path), path)
     if is_tiled(dataset):
         if reference is not None:
             raise GeometryMismatchError(f"{path}: a tiled slide-microscopy SEG cannot be placed on a volume grid.")
