@@ -459,10 +459,10 @@ def test_the_browser_preselects_ours_only_for_files_we_load_and_says_why_otherwi
             decided["below the core plugin"].add(path)
             assert offer.confidence < 0.95 and offer.warning, path
             assert not loaded, f"{path}: offered below the core plugin, yet our reader loads it"
-    # Every SEG here is one we load, but the tiled BINARY slide image, which is not a volume: its header says so.
-    tiled_binary = shared_data("highdicom/seg_image_sm_control.dcm")
-    assert decided["preselected"] == set(files) - {tiled_binary}
-    assert decided["below the core plugin"] == {tiled_binary}
+    # Every SEG here is one we load, the tiled BINARY slide image included (as one plane).
+    assert shared_data("highdicom/seg_image_sm_control.dcm") in files
+    assert decided["preselected"] == set(files)
+    assert decided["below the core plugin"] == set()
 
 
 def test_a_seg_the_header_shows_we_refuse_is_offered_below_the_core_plugin_with_the_reason(tmp_path):

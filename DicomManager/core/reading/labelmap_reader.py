@@ -10,13 +10,11 @@ segment, such as such padding, means "no segment" to Slicer. A PALETTE COLOR
 LABELMAP's palette gives the colour of each segment that has no recommended
 colour of its own (:mod:`.palette`).
 
-Tiled slide-microscopy LABELMAPs are not volumes: they are read by highdicom
-as one 2D plane of their total pixel matrix in the slide coordinate system.
+Tiled slide-microscopy LABELMAPs are not volumes: :mod:`.tiled_reader` reads them.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -24,13 +22,12 @@ import highdicom as hd
 import numpy as np
 from pydicom import Dataset
 
-from ...errors import GeometryMismatchError, SegFileError
+from ...errors import SegFileError
 from ..geometry.frame_geometry import frames_on_grid
 from .frame_placement import decoding_workers, new_label_volume, place_frames
 from .frames import FrameReader
 from .palette import with_palette_colors
 from .seg_contents import SegContents, background_of, seg_info, segments_of
-from .seg_header import is_tiled
 
 
 def read_labelmap_seg_dataset(
@@ -40,19 +37,14 @@ def read_labelmap_seg_dataset(
     workers: int = 0,
     image_positions: Mapping[str, Sequence[float]] | None = None,
 ) -> SegContents:
-    """Read a LABELMAP SEG dataset (pixel data included) as one label volume; with ``reference``, on that grid.
+    """Read a LABELMAP SEG dataset (pixel data included, not tiled) as one label volume; with ``reference``, on that grid.
 
     ``workers``: processes to decode the frames on (see :mod:`.frame_placement`); 0 is this process.
     ``image_positions``: the reference's images by SOP Instance UID (see
     :func:`~..geometry.frame_geometry.frames_on_grid`).
     """
     segments = with_palette_colors(dataset, segments_of(dataset, path), path)
-    if is_tiled(dataset):
-        if reference is not None:
-            raise GeometryMismatchError(f"{path}: a tiled slide-microscopy SEG cannot be placed on a volume grid.")
-        labels = _read_tiled(dataset, path)
-    else:
-        labels = _read_volume(dataset, path, reference, image_positions, [segment.number for segment in segments], workers)
+    labels = _read_volume(dataset, path, reference, image_positions, [segment.number for segment in segments], workers)
     return SegContents(
         layers=[labels],
         segments=segments,
@@ -60,14 +52,6 @@ def read_labelmap_seg_dataset(
         info=seg_info(dataset, path),
         background=background_of(dataset, path),
     )
-
-
-def _read_tiled(dataset: Dataset, path: Path) -> hd.Volume:
-    try:
-        image = hd.seg.Segmentation.from_dataset(dataset, copy=False)
-        return image.get_volume(combine_segments=True, skip_overlap_checks=True)
-    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, sqlite3.Error) as error:
-        raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from error
 
 
 def _read_volume(

@@ -13,7 +13,8 @@ from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
 from .labelmap_reader import read_labelmap_seg_dataset
 from .seg_contents import SegContents, malformed_content_refused
-from .seg_header import read_seg_dataset
+from .seg_header import is_tiled, read_seg_dataset
+from .tiled_reader import read_tiled_seg_dataset
 
 
 def read_seg(
@@ -24,6 +25,9 @@ def read_seg(
     image_positions: Mapping[str, Sequence[float]] | None = None,
 ) -> SegContents:
     """Read a SEG file as label layers: one for a LABELMAP, one per set of overlapping segments otherwise.
+
+    A tiled slide-microscopy SEG gives one plane of its total pixel matrix, in
+    slide coordinates.
 
     Parameters
     ----------
@@ -48,13 +52,15 @@ def read_seg(
     SegFileError
         Not a SEG we read, or broken (named: file, tag, frame).
     GeometryMismatchError
-        Frames that do not lie on ``reference``.
+        Frames that do not lie on ``reference``, or a tiled SEG given a ``reference``.
     CodecUnavailableError
         No installed decoder handles the transfer syntax.
     """
     path = Path(path)
     with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
+        if is_tiled(dataset):
+            return read_tiled_seg_dataset(dataset, path, reference)
         if dataset.SegmentationType == SegmentationType.LABELMAP:
             return read_labelmap_seg_dataset(dataset, path, reference, workers, image_positions)
         return read_binary_seg_dataset(dataset, path, reference, image_positions)
