@@ -469,3 +469,40 @@ def test_a_slide_seg_of_several_planes_is_refused_naming_them(tmp_path, defect):
     with pytest.raises(SegFileError, match=named):
         read_seg(path)
     assert header_problem(path) is not None and "only one plane of one optical path loads" in header_problem(path)
+
+
+# --- A one-frame SEG with more per-frame items than frames -----------------------------------------------------------
+
+
+def test_a_one_frame_seg_with_surplus_per_frame_items_reads_its_first_as_highdicom_does(tmp_path, caplog):
+    original_path = shared_data("highdicom/seg_image_ct_binary_single_frame.dcm")
+    dataset = pydicom.dcmread(original_path)
+    assert int(dataset.NumberOfFrames) == 1
+    first = dataset.PerFrameFunctionalGroupsSequence[0]
+    for offset in (5.0, 10.0):  # items for frames that are not there, as a writer copies them per source image
+        surplus = copy.deepcopy(first)
+        x, y, z = (float(value) for value in surplus.PlanePositionSequence[0].ImagePositionPatient)
+        surplus.PlanePositionSequence[0].ImagePositionPatient = [x, y, z + offset]
+        dataset.PerFrameFunctionalGroupsSequence.append(surplus)
+    path = tmp_path / "surplus.dcm"
+    dataset.save_as(path)
+
+    with caplog.at_level(logging.WARNING):
+        result = read_seg(path)
+    assert "PerFrameFunctionalGroupsSequence (5200,9230) has 3 items for its one frame; the first is read" in caplog.text
+    theirs = hd.seg.segread(path).get_volume(combine_segments=True)
+    np.testing.assert_array_equal(result.labels.array, theirs.array)
+    np.testing.assert_allclose(result.labels.affine, theirs.affine, atol=1e-6)
+    np.testing.assert_array_equal(result.labels.array, read_seg(original_path).labels.array)
+    assert result.labels.array.any()
+
+
+def test_several_frames_with_surplus_per_frame_items_are_still_refused(tmp_path):
+    from DicomManager.errors import SegFileError
+
+    dataset = pydicom.dcmread(shared_data("highdicom/seg_image_ct_binary.dcm"))
+    dataset.PerFrameFunctionalGroupsSequence.append(copy.deepcopy(dataset.PerFrameFunctionalGroupsSequence[0]))
+    path = tmp_path / "surplus.dcm"
+    dataset.save_as(path)
+    with pytest.raises(SegFileError, match=r"has 4 items for 3 frames"):
+        read_seg(path)

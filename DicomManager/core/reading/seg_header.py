@@ -51,7 +51,24 @@ def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
     _complete_transfer_syntax(dataset, path)
     _complete_pixel_description(dataset, path)
     _drop_malformed_frame_of_reference(dataset, path)
+    _drop_surplus_frame_groups(dataset, path)
     return dataset
+
+
+def _drop_surplus_frame_groups(dataset: Dataset, path: Path) -> None:
+    """A one-frame SEG with several per-frame functional group items: the first is its frame's, as highdicom reads it.
+
+    With one frame there is no doubt which item describes it; with several,
+    a count that disagrees leaves the frames' meaning unclear, and
+    :class:`.functional_groups.FunctionalGroups` refuses it.
+    """
+    per_frame = dataset.get("PerFrameFunctionalGroupsSequence")
+    if dataset.NumberOfFrames == 1 and per_frame is not None and len(per_frame) > 1:
+        logger.warning(
+            "%s: PerFrameFunctionalGroupsSequence (5200,9230) has %d items for its one frame; the first is read",
+            path, len(per_frame),
+        )
+        del per_frame[1:]
 
 
 def _drop_malformed_frame_of_reference(dataset: Dataset, path: Path) -> None:
