@@ -18,7 +18,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from conftest import highdicom_identity, shared_data
+from conftest import highdicom_identity, on_grid, shared_data
 
 from DicomManager import read_seg
 from DicomManager.core.geometry.source_series import reference_of_folder
@@ -144,6 +144,21 @@ def test_frames_that_name_no_source_image_are_still_placed_exactly(tmp_path):
     reference = reference_of_folder(shared_data(CT2))
     with pytest.raises(GeometryMismatchError, match=r"4 frame\(s\) lie between the slices"):
         read_seg(path, reference.geometry, image_positions=reference.image_positions)
+
+
+def test_a_frame_on_a_slice_is_placed_by_its_position_whatever_image_it_names(tmp_path):
+    """A writer that names the wrong image of a frame on a slice: the position decides, as highdicom's volume has it."""
+    dataset = pydicom.dcmread(shared_data("highdicom/seg_image_ct_binary.dcm"))
+    sources = [group.DerivationImageSequence[0].SourceImageSequence[0] for group in dataset.PerFrameFunctionalGroupsSequence]
+    sources[0].ReferencedSOPInstanceUID, sources[1].ReferencedSOPInstanceUID = (
+        sources[1].ReferencedSOPInstanceUID, sources[0].ReferencedSOPInstanceUID
+    )
+    path = tmp_path / "swapped.dcm"
+    dataset.save_as(path)
+    reference = reference_of_folder(shared_data(CT2))
+    result = read_seg(path, reference.geometry, image_positions=reference.image_positions)
+    theirs = hd.seg.segread(path).get_volume(combine_segments=True)
+    np.testing.assert_array_equal(result.labels.array, on_grid(theirs, reference.geometry))
 
 
 def test_import_with_reference_places_such_frames_and_warns_once(tmp_path):

@@ -254,11 +254,11 @@ def frame_indices(
 ) -> np.ndarray:
     """(slice, row, column) of every frame's first pixel on ``grid``, each frame checked to fit.
 
-    A frame fits when it lies on a slice and a voxel of the grid, or, where
-    ``named_slices`` gives the slices of the source images it names, within
-    :data:`SOURCE_IMAGE_TOLERANCE` of one of them: it goes on that slice, and
-    one warning gives the largest such offset. Every frame that fits nowhere
-    is named in one error.
+    A frame fits when it lies on a slice and a voxel of the grid, or, off the
+    slices, where ``named_slices`` gives the slices of the source images it
+    names, within :data:`SOURCE_IMAGE_TOLERANCE` of one of them: it goes on
+    that slice, and one warning gives the largest such offset. Every frame
+    that fits nowhere is named in one error.
     """
     check_in_plane_geometry(frames, grid, path)
     exact = grid.map_reference_to_indices(frames.positions, round_output=False)
@@ -266,8 +266,8 @@ def frame_indices(
     fits = np.abs(exact - rounded).max(axis=1) <= INDEX_TOLERANCE
     offsets = np.zeros(len(exact))
     for index, slices in enumerate(named_slices or []):
-        if not slices or np.abs(exact[index, 1:] - rounded[index, 1:]).max() > INDEX_TOLERANCE:
-            continue
+        if fits[index] or not slices or np.abs(exact[index, 1:] - rounded[index, 1:]).max() > INDEX_TOLERANCE:
+            continue  # on a slice already (its position decides), or naming no slice, or between voxels
         nearest = min(slices, key=lambda slice_index: abs(exact[index, 0] - slice_index))
         offsets[index] = abs(exact[index, 0] - nearest)
         fits[index] = offsets[index] <= SOURCE_IMAGE_TOLERANCE
