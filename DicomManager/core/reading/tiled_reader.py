@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import highdicom as hd
@@ -29,7 +30,7 @@ from .seg_contents import SegContents, background_of, seg_info, segments_of
 from .seg_header import slide_planes_problem
 
 HIGHDICOM_ASSEMBLY_ERRORS = (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, sqlite3.Error)
-"""What highdicom raises for tiles it cannot assemble: only highdicom runs where these are caught."""
+"""What highdicom raises for tiles it cannot assemble (see :func:`_assembly_errors`)."""
 
 
 def read_tiled_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None) -> SegContents:
@@ -41,15 +42,14 @@ def read_tiled_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGeo
         raise SegFileError(problem)
     segments = with_palette_colors(dataset, segments_of(dataset, path), path)
     notes: list[str] = []
-    try:
+    with _assembly_errors(path):
         image = hd.seg.Segmentation.from_dataset(dataset, copy=False)
-        if dataset.SegmentationType == SegmentationType.LABELMAP:
+    if dataset.SegmentationType == SegmentationType.LABELMAP:
+        with _assembly_errors(path):
             layers = [image.get_volume(combine_segments=True, skip_overlap_checks=True)]
-            layer_of_segment = {segment.number: 0 for segment in segments}
-        else:
-            layers, layer_of_segment, notes = _classic_layers(image, dataset, path, segments)
-    except HIGHDICOM_ASSEMBLY_ERRORS as error:
-        raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from error
+        layer_of_segment = {segment.number: 0 for segment in segments}
+    else:
+        layers, layer_of_segment, notes = _classic_layers(image, dataset, path, segments)
     return SegContents(
         layers=layers,
         segments=segments,
@@ -72,7 +72,8 @@ def _classic_layers(
     threshold, notes = inclusion_threshold(dataset, path)
 
     def plane(number: int) -> hd.Volume:
-        return image.get_volume(segment_numbers=[number], combine_segments=False, rescale_fractional=False)
+        with _assembly_errors(path):
+            return image.get_volume(segment_numbers=[number], combine_segments=False, rescale_fractional=False)
 
     first = plane(segments[0].number)
 
@@ -84,3 +85,15 @@ def _classic_layers(
     arrays, layer_of_segment = layered_segments(boxes(), segments, first.spatial_shape, path)
     volumes = [hd.Volume(array, first.affine, first.coordinate_system, first.frame_of_reference_uid) for array in arrays]
     return volumes, layer_of_segment, notes
+
+
+@contextmanager
+def _assembly_errors(path: Path) -> Iterator[None]:
+    """What highdicom raises for tiles it cannot assemble, as our error naming the file, the cause chained.
+
+    Only highdicom runs in these blocks, so even a TypeError or an IndexError is its own, on this data.
+    """
+    try:
+        yield
+    except HIGHDICOM_ASSEMBLY_ERRORS as error:
+        raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from error
