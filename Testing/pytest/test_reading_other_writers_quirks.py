@@ -2,8 +2,8 @@
 name, palette colours, tiled classic slide SEGs, surplus per-frame items.
 
 Every input is a file of another writer (``../shared/testdata``) or one that
-highdicom or pydicom writes here from one; the expected labels are highdicom's
-reading of the same file.
+highdicom or pydicom writes here from one; the expected labels and colours are
+highdicom's reading of the same file and the values the test wrote into it.
 """
 
 from __future__ import annotations
