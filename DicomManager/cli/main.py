@@ -288,7 +288,7 @@ def _export_options(arguments: argparse.Namespace, **fields: object) -> ExportOp
 
 def _import(arguments: argparse.Namespace) -> int:
     # Only --labelmap needs Slicer (its volume writers): the .seg.nrrd is written without importing it.
-    from ..core.geometry.source_series import reference_grid_of_folder
+    from ..core.geometry.source_series import reference_of_folder
     from ..core.reading.seg_reader import read_seg
     from ..core.slicer_files.seg_nrrd import write_seg_nrrd
     from ..core.writing.file_output import refuse_existing
@@ -296,8 +296,13 @@ def _import(arguments: argparse.Namespace) -> int:
     for output in (arguments.output, arguments.labelmap):
         if output is not None:
             refuse_existing(output, arguments.force)
-    reference = reference_grid_of_folder(arguments.reference) if arguments.reference else None
-    result = read_seg(arguments.seg, reference, workers=ALL_CORES)
+    reference = reference_of_folder(arguments.reference) if arguments.reference else None
+    result = read_seg(
+        arguments.seg,
+        reference.geometry if reference else None,
+        workers=ALL_CORES,
+        image_positions=reference.image_positions if reference else None,
+    )
     if arguments.labelmap and len(result.layers) > 1:
         raise LabelFileError(
             f"{arguments.seg}: its segments overlap ({len(result.layers)} layers), so they cannot be one label "

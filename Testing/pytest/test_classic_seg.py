@@ -14,7 +14,7 @@ import pytest
 from conftest import on_grid, read_segments_with_dcmqi, shared_data
 
 from DicomManager import read_seg, read_source_series_folder
-from DicomManager.errors import GeometryMismatchError, SegFileError
+from DicomManager.errors import GeometryMismatchError
 from DicomManager.mrml.segmentation_nodes import BINARY_LABELMAP
 from DicomManager.mrml.storage import read_label_volume
 
@@ -107,11 +107,6 @@ def test_binary_seg_on_its_reference_series_grid():
     for number, mask in segment_masks(own).items():
         moved = on_grid(hd.Volume(mask.astype(np.uint8), own.layers[0].affine, "PATIENT"), reference)
         np.testing.assert_array_equal(segment_masks(on_reference)[number], moved.astype(bool))
-
-
-def test_tiled_binary_seg_is_refused_as_not_a_volume():
-    with pytest.raises(SegFileError, match="tiled slide-microscopy BINARY SEG is a 2D slide image, not a volume"):
-        read_seg(shared_data("highdicom/seg_image_sm_control.dcm"))
 
 
 def test_frames_with_no_common_spacing_are_reported(tmp_path):

@@ -459,10 +459,10 @@ def test_the_browser_preselects_ours_only_for_files_we_load_and_says_why_otherwi
             decided["below the core plugin"].add(path)
             assert offer.confidence < 0.95 and offer.warning, path
             assert not loaded, f"{path}: offered below the core plugin, yet our reader loads it"
-    # Every SEG here is one we load, but the tiled BINARY slide image, which is not a volume: its header says so.
-    tiled_binary = shared_data("highdicom/seg_image_sm_control.dcm")
-    assert decided["preselected"] == set(files) - {tiled_binary}
-    assert decided["below the core plugin"] == {tiled_binary}
+    # Every SEG here is one we load, the tiled BINARY slide image included (as one plane).
+    assert shared_data("highdicom/seg_image_sm_control.dcm") in files
+    assert decided["preselected"] == set(files)
+    assert decided["below the core plugin"] == set()
 
 
 def test_a_seg_the_header_shows_we_refuse_is_offered_below_the_core_plugin_with_the_reason(tmp_path):
@@ -481,10 +481,10 @@ def test_a_seg_the_header_shows_we_refuse_is_offered_below_the_core_plugin_with_
 
 def test_import_onto_a_reference_series_with_a_gap_uses_the_regular_grid_through_its_images(tmp_path):
     """pydicom's CT2 has slices at -99.48 and 103.02..105.52 mm: a 202.5 mm gap, a whole number of 1.25 mm slices."""
-    from DicomManager.core.geometry.source_series import reference_grid_of_folder
+    from DicomManager.core.geometry.source_series import reference_of_folder
 
     ct2 = shared_data("pydicom/CT2")
-    grid = reference_grid_of_folder(ct2)
+    grid = reference_of_folder(ct2).geometry
     positions = np.array([pydicom.dcmread(path).ImagePositionPatient for path in sorted(ct2.iterdir())], dtype=float)
     indices = grid.map_reference_to_indices(positions, round_output=False)
     np.testing.assert_allclose(indices, np.round(indices), atol=1e-3)  # every image is a slice of the grid
@@ -502,7 +502,7 @@ def test_import_onto_a_reference_series_with_a_gap_uses_the_regular_grid_through
 
 
 def test_a_reference_whose_gaps_fit_no_regular_grid_is_refused_naming_its_positions(tmp_path):
-    from DicomManager.core.geometry.source_series import reference_grid_of_folder
+    from DicomManager.core.geometry.source_series import reference_of_folder
     from DicomManager.errors import SourceSeriesError
 
     folder = tmp_path / "ct"
@@ -513,7 +513,7 @@ def test_a_reference_whose_gaps_fit_no_regular_grid_is_refused_naming_its_positi
             dataset.ImagePositionPatient[2] += 0.4  # no spacing divides the gap now
         dataset.save_as(folder / path.name)
     with pytest.raises(SourceSeriesError, match=r"not a regularly spaced stack.*share no common spacing"):
-        reference_grid_of_folder(folder)
+        reference_of_folder(folder)
 
 
 def test_a_seg_in_a_syntax_no_installed_decoder_reads_is_offered_below_the_core_plugin(tmp_path):

@@ -4,12 +4,17 @@ Frames are placed by their Image Position (Patient), never by their order,
 so frames omitted for empty slices, frames stored in any order and frames of
 many segments at the same position all land where they belong. A frame that
 falls between slices or voxels of the target grid is an error: nothing is
-silently shifted.
+silently shifted, with one exception. A frame that names its source image
+(Derivation Image, Source Image Sequence) among the reference series' images
+goes on that image's slice when it lies within :data:`SOURCE_IMAGE_TOLERANCE`
+of it: writers that compute positions again leave them a little off the
+images they name, and the name says which slice is meant.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +31,16 @@ logger = logging.getLogger(__name__)
 
 MAX_GRID_SLICES = 65536
 """A SEG whose frames would need a grid of more slices than this is refused rather than allocated."""
+SOURCE_IMAGE_TOLERANCE = 0.25
+"""Largest distance, in slice spacings, of a frame from the source image it names, for it to go on that image's slice.
+
+Iowa2DICOM's PET SEGs, for example, place their frames 2 % of a slice from
+the images each frame names. Below half a slice a frame cannot be taken for
+its neighbour; a quarter keeps well clear of that. Frames that name no image
+of the reference are held to :data:`~.grids.INDEX_TOLERANCE`.
+"""
+SHOWN_FRAMES = 10
+"""Frame numbers named in an error at most."""
 
 
 @dataclass(frozen=True)
@@ -195,21 +210,93 @@ def check_in_plane_geometry(frames: FrameGeometry, grid: hd.VolumeGeometry, path
         )
 
 
-def frame_indices(frames: FrameGeometry, grid: hd.VolumeGeometry, rows: int, columns: int, path: Path) -> np.ndarray:
-    """(slice, row, column) of every frame's first pixel on ``grid``, each frame checked to fit exactly."""
+def frames_on_grid(
+    dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None, image_positions: Mapping[str, Sequence[float]] | None
+) -> tuple[hd.VolumeGeometry, np.ndarray]:
+    """The grid to read the SEG onto (``reference``, else its own) and each frame's (slice, row, column) on it.
+
+    ``image_positions``: Image Position (Patient) of the reference series'
+    single-frame images by SOP Instance UID; frames that name one of them as
+    their source are placed on its slice (see :data:`SOURCE_IMAGE_TOLERANCE`).
+    """
+    frames = frame_geometry(dataset, path)
+    grid = reference if reference is not None else own_grid(dataset, frames, path)
+    check_frame_of_reference(dataset, grid, path)
+    named = _named_slices(dataset, path, grid, image_positions) if reference is not None and image_positions else None
+    return grid, frame_indices(frames, grid, int(dataset.Rows), int(dataset.Columns), path, named)
+
+
+def _named_slices(
+    dataset: Dataset, path: Path, grid: hd.VolumeGeometry, image_positions: Mapping[str, Sequence[float]]
+) -> list[set[int]]:
+    """For every frame, the slices of ``grid`` that the source images it names lie on (empty when it names none there)."""
+    uids = list(image_positions)
+    exact = grid.map_reference_to_indices(np.array([image_positions[uid] for uid in uids], dtype=float), round_output=False)
+    on_slice = np.abs(exact[:, 0] - np.round(exact[:, 0])) <= INDEX_TOLERANCE
+    slice_of_image = {uid: int(round(index)) for uid, index, on in zip(uids, exact[:, 0], on_slice, strict=True) if on}
+    groups = FunctionalGroups(dataset, path)
+    named = []
+    for index in range(groups.number_of_frames):
+        derivation = groups.item(index, "DerivationImageSequence")
+        sources = (derivation.get("SourceImageSequence") or []) if derivation is not None else []
+        found = (slice_of_image.get(str(source.get("ReferencedSOPInstanceUID", ""))) for source in sources)
+        named.append({slice_index for slice_index in found if slice_index is not None})
+    return named
+
+
+def frame_indices(
+    frames: FrameGeometry,
+    grid: hd.VolumeGeometry,
+    rows: int,
+    columns: int,
+    path: Path,
+    named_slices: Sequence[set[int]] | None = None,
+) -> np.ndarray:
+    """(slice, row, column) of every frame's first pixel on ``grid``, each frame checked to fit.
+
+    A frame fits when it lies on a slice and a voxel of the grid, or, off the
+    slices, where ``named_slices`` gives the slices of the source images it
+    names, within :data:`SOURCE_IMAGE_TOLERANCE` of one of them: it goes on
+    that slice, and one warning gives the largest such offset. Every frame
+    that fits nowhere is named in one error.
+    """
     check_in_plane_geometry(frames, grid, path)
     exact = grid.map_reference_to_indices(frames.positions, round_output=False)
     rounded = np.round(exact).astype(int)
-    for frame_number, (index, position) in enumerate(zip(rounded, exact, strict=True), start=1):
-        where = np.round(frames.positions[frame_number - 1], 3).tolist()
-        if np.max(np.abs(position - index)) > INDEX_TOLERANCE:
-            raise GeometryMismatchError(f"{path}: frame {frame_number} at {where} lies between the slices or voxels of the grid.")
-        slice_index, row, column = index
+    fits = np.abs(exact - rounded).max(axis=1) <= INDEX_TOLERANCE
+    offsets = np.zeros(len(exact))
+    for index, slices in enumerate(named_slices or []):
+        if fits[index] or not slices or np.abs(exact[index, 1:] - rounded[index, 1:]).max() > INDEX_TOLERANCE:
+            continue  # on a slice already (its position decides), or naming no slice, or between voxels
+        nearest = min(slices, key=lambda slice_index: abs(exact[index, 0] - slice_index))
+        offsets[index] = abs(exact[index, 0] - nearest)
+        fits[index] = offsets[index] <= SOURCE_IMAGE_TOLERANCE
+        rounded[index, 0] = nearest
+    if not fits.all():
+        misplaced = np.flatnonzero(~fits)
+        shown = ", ".join(str(index + 1) for index in misplaced[:SHOWN_FRAMES])
+        shown += " ..." if len(misplaced) > SHOWN_FRAMES else ""
+        where = np.round(frames.positions[misplaced[0]], 3).tolist()
+        raise GeometryMismatchError(
+            f"{path}: {len(misplaced)} frame(s) lie between the slices or voxels of the grid"
+            f"{', or away from the source images they name' if named_slices else ''}: frame(s) {shown} "
+            f"(frame {misplaced[0] + 1} at {where})."
+        )
+    shifted = offsets > INDEX_TOLERANCE
+    if shifted.any():
+        spacing = float(np.linalg.norm(np.asarray(grid.affine)[:3, 0]))
+        logger.warning(
+            "%s: %d frame(s) lie up to %.3g mm (%.1f %% of a slice) from the source images they name; "
+            "each is placed on its image's slice",
+            path, int(shifted.sum()), offsets.max() * spacing, 100 * offsets.max(),
+        )
+    for frame_number, (slice_index, row, column) in enumerate(rounded, start=1):
         if (
             not 0 <= slice_index < grid.spatial_shape[0]
             or row < 0 or row + rows > grid.spatial_shape[1]
             or column < 0 or column + columns > grid.spatial_shape[2]
         ):
+            where = np.round(frames.positions[frame_number - 1], 3).tolist()
             raise GeometryMismatchError(
                 f"{path}: frame {frame_number} at {where} falls outside the grid of shape {list(grid.spatial_shape)}."
             )

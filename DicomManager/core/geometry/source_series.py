@@ -117,16 +117,35 @@ def read_source_series_folder(folder: Path, grid: hd.VolumeGeometry | None = Non
     return _source_series(paths, headers, grid)
 
 
-def reference_grid_of_folder(folder: Path) -> hd.VolumeGeometry:
-    """The grid to load a SEG onto from the image series in ``folder``.
+@dataclass(frozen=True)
+class ReferenceGrid:
+    """A grid to load a SEG onto, and where the series' single-frame images lie, by SOP Instance UID."""
+
+    geometry: hd.VolumeGeometry
+    image_positions: dict[str, tuple[float, float, float]]
+
+
+def reference_of_folder(folder: Path) -> ReferenceGrid:
+    """The grid to load a SEG onto from the image series in ``folder``, with its images' positions.
 
     A regularly spaced series gives its own grid. Single-frame images with
     gaps between them (a series with slices left out) give the regular grid
     through every image, whose slice spacing divides each gap, as dcmqi builds
-    it: the images' slices are among its slices.
+    it: the images' slices are among its slices. The positions let frames that
+    name their source image go on its slice (see :func:`..reading.seg_reader.read_seg`).
     """
     folder = Path(folder)
     paths, headers = _one_series_headers(folder)
+    geometry = _reference_geometry(folder, paths, headers)  # checks the positions of single-frame images
+    positions = {
+        str(header.SOPInstanceUID): tuple(float(value) for value in header.ImagePositionPatient)
+        for header in headers
+        if int(header.get("NumberOfFrames", 1) or 1) == 1 and "SOPInstanceUID" in header
+    }
+    return ReferenceGrid(geometry, positions)
+
+
+def _reference_geometry(folder: Path, paths: list[Path], headers: list[Dataset]) -> hd.VolumeGeometry:
     try:
         return _source_series(paths, headers).geometry
     except SourceSeriesError as irregular:

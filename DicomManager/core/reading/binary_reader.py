@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import highdicom as hd
@@ -24,57 +25,47 @@ import numpy as np
 from pydicom import Dataset
 
 from ...errors import SegFileError
-from ..geometry.frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
+from ..geometry.frame_geometry import frames_on_grid
 from ..segments.label_layers import label_dtype
+from ..segments.segment_metadata import SegmentMetadata
 from ..segments.sop_classes import SegmentationType
 from .frames import FrameReader, is_encapsulated
 from .functional_groups import FunctionalGroups
 from .seg_contents import SegContents, background_of, seg_info, segments_of
-from .seg_header import is_tiled
 
 logger = logging.getLogger(__name__)
 
+Box = tuple[int, int, int, np.ndarray]
+"""Where a segment's voxels in one frame lie: slice, first row, first column, and the mask of its rectangle."""
 
-def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None) -> SegContents:
-    """Read a BINARY or FRACTIONAL SEG dataset (pixel data included) as label layers."""
-    if is_tiled(dataset):
-        raise SegFileError(
-            f"{path}: a tiled slide-microscopy {dataset.SegmentationType} SEG is a 2D slide image, not a volume; "
-            "only tiled LABELMAP SEGs load (as one plane)."
-        )
+
+def read_binary_seg_dataset(
+    dataset: Dataset,
+    path: Path,
+    reference: hd.VolumeGeometry | None,
+    image_positions: Mapping[str, Sequence[float]] | None = None,
+) -> SegContents:
+    """Read a BINARY or FRACTIONAL SEG dataset (pixel data included) as label layers.
+
+    ``image_positions``: the reference's images by SOP Instance UID (see
+    :func:`~..geometry.frame_geometry.frames_on_grid`).
+    """
     segments = segments_of(dataset, path)
-    frames = frame_geometry(dataset, path)
-    grid = reference if reference is not None else own_grid(dataset, frames, path)
-    check_frame_of_reference(dataset, grid, path)
-    rows, columns = int(dataset.Rows), int(dataset.Columns)
-    indices = frame_indices(frames, grid, rows, columns, path)
+    grid, indices = frames_on_grid(dataset, path, reference, image_positions)
     frames_of_segment = _frames_by_segment(dataset, {segment.number for segment in segments}, path)
-
-    threshold, notes = _inclusion_threshold(dataset, path)
+    threshold, notes = inclusion_threshold(dataset, path)
     reader = FrameReader(dataset, path)
-    dtype = label_dtype(max((s.number for s in segments), default=0))
-    layers: list[np.ndarray] = []
-    layer_of_segment: dict[int, int] = {}
     packed = _packed_frames(dataset) if threshold == 1 else None
-    for number in sorted(frames_of_segment):
+
+    def boxes_of(number: int) -> Iterator[Box | None]:
         if packed is not None:
-            boxes = (_packed_mask_in_box(indices[index], packed[index]) for index in frames_of_segment[number])
-        else:
-            frames = zip(frames_of_segment[number], reader.frames(frames_of_segment[number]), strict=True)
-            boxes = (_mask_in_box(indices[index], frame if threshold == 1 else frame >= threshold) for index, frame in frames)
-        placed = [box for box in boxes if box is not None]
-        layer = _first_free_layer(layers, placed)
-        if layer == len(layers):
-            layers.append(np.zeros(grid.spatial_shape, dtype=dtype))
-        for slice_index, row, column, mask in placed:
-            layers[layer][slice_index, row:row + mask.shape[0], column:column + mask.shape[1]][mask] = number
-        layer_of_segment[number] = layer
-    if not layers:
-        layers.append(np.zeros(grid.spatial_shape, dtype=dtype))
-    for segment in segments:
-        layer_of_segment.setdefault(segment.number, 0)  # a segment without frames is empty
-    if len(layers) > 1:
-        logger.info("%s: overlapping segments are kept in %d layers", path, len(layers))
+            return (_packed_mask_in_box(indices[index], packed[index]) for index in frames_of_segment[number])
+        frames = zip(frames_of_segment[number], reader.frames(frames_of_segment[number]), strict=True)
+        return (mask_in_box(indices[index], frame if threshold == 1 else frame >= threshold) for index, frame in frames)
+
+    layers, layer_of_segment = layered_segments(
+        ((number, boxes_of(number)) for number in sorted(frames_of_segment)), segments, grid.spatial_shape, path
+    )
     frame_of_reference_uid = dataset.get("FrameOfReferenceUID") or grid.frame_of_reference_uid
     return SegContents(
         layers=[hd.Volume(layer, grid.affine, "PATIENT", frame_of_reference_uid) for layer in layers],
@@ -84,6 +75,38 @@ def read_binary_seg_dataset(dataset: Dataset, path: Path, reference: hd.VolumeGe
         background=background_of(dataset, path),
         notes=notes,
     )
+
+
+def layered_segments(
+    boxes_of_segments: Iterable[tuple[int, Iterable[Box | None]]],
+    segments: Sequence[SegmentMetadata],
+    shape: tuple[int, int, int],
+    path: Path,
+) -> tuple[list[np.ndarray], dict[int, int]]:
+    """Label layers of ``shape`` holding each segment's boxes, in the first layer where they overlap nothing.
+
+    ``boxes_of_segments`` gives each segment number with its voxels as boxes
+    (None for a frame without any); a segment of ``segments`` that it leaves
+    out is empty, in layer 0.
+    """
+    dtype = label_dtype(max((segment.number for segment in segments), default=0))
+    layers: list[np.ndarray] = []
+    layer_of_segment: dict[int, int] = {}
+    for number, boxes in boxes_of_segments:
+        placed = [box for box in boxes if box is not None]
+        layer = _first_free_layer(layers, placed)
+        if layer == len(layers):
+            layers.append(np.zeros(shape, dtype=dtype))
+        for slice_index, row, column, mask in placed:
+            layers[layer][slice_index, row:row + mask.shape[0], column:column + mask.shape[1]][mask] = number
+        layer_of_segment[number] = layer
+    if not layers:
+        layers.append(np.zeros(shape, dtype=dtype))
+    for segment in segments:
+        layer_of_segment.setdefault(segment.number, 0)  # a segment without frames is empty
+    if len(layers) > 1:
+        logger.info("%s: overlapping segments are kept in %d layers", path, len(layers))
+    return layers, layer_of_segment
 
 
 def _frames_by_segment(dataset: Dataset, numbers: set[int], path: Path) -> dict[int, list[int]]:
@@ -105,7 +128,7 @@ def _frames_by_segment(dataset: Dataset, numbers: set[int], path: Path) -> dict[
     return by_segment
 
 
-def _inclusion_threshold(dataset: Dataset, path: Path) -> tuple[int, list[str]]:
+def inclusion_threshold(dataset: Dataset, path: Path) -> tuple[int, list[str]]:
     """The smallest stored value that puts a voxel in the segment, and a note when values are thresholded."""
     if dataset.SegmentationType == SegmentationType.BINARY:
         return 1, []
@@ -120,7 +143,7 @@ def _inclusion_threshold(dataset: Dataset, path: Path) -> tuple[int, list[str]]:
     return (maximum + 1) // 2, [note]  # the callers log the notes
 
 
-def _mask_in_box(place: tuple[int, int, int], frame: np.ndarray) -> tuple[int, int, int, np.ndarray] | None:
+def mask_in_box(place: tuple[int, int, int], frame: np.ndarray) -> Box | None:
     """(slice, first row, first column, mask) cut to the rectangle around the frame's voxels; None when it has none.
 
     ``frame`` holds 0 outside the segment (a BINARY frame's 0/1 values, or a
@@ -158,8 +181,8 @@ def _packed_frames(dataset: Dataset) -> np.ndarray | None:
     return np.frombuffer(pixel_data, dtype=np.uint8, count=frames * rows * columns // 8).reshape(frames, rows, columns // 8)
 
 
-def _packed_mask_in_box(place: tuple[int, int, int], packed: np.ndarray) -> tuple[int, int, int, np.ndarray] | None:
-    """As :func:`_mask_in_box`, from a frame's packed bits (DICOM packs the first pixel in the lowest bit)."""
+def _packed_mask_in_box(place: tuple[int, int, int], packed: np.ndarray) -> Box | None:
+    """As :func:`mask_in_box`, from a frame's packed bits (DICOM packs the first pixel in the lowest bit)."""
     rows_used = np.flatnonzero(packed.any(axis=1))
     if rows_used.size == 0:
         return None
@@ -172,7 +195,7 @@ def _packed_mask_in_box(place: tuple[int, int, int], packed: np.ndarray) -> tupl
     return slice_index, row + int(rows_used[0]), column + 8 * int(bytes_used[0]) + int(columns_used[0]), mask
 
 
-def _first_free_layer(layers: list[np.ndarray], placed: list[tuple[int, int, int, np.ndarray]]) -> int:
+def _first_free_layer(layers: list[np.ndarray], placed: list[Box]) -> int:
     """The first layer in which the segment's voxels are all still free (len(layers) if none is)."""
     for number, layer in enumerate(layers):
         if not any(

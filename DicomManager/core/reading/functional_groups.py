@@ -4,7 +4,9 @@ PS3.3 C.7.6.16 lets a writer put any functional group macro either in each
 item of the Per-Frame Functional Groups Sequence or once in the Shared
 Functional Groups Sequence. highdicom 0.28, for example, shares the Segment
 Identification of a single-segment SEG. Readers ask here, so that every
-macro is looked for in both places: the frame's own item first.
+macro is looked for in both places: the frame's own item first. A TILED_FULL
+slide may leave the per-frame groups out altogether (PS3.3 C.7.6.17.3): its
+tiles fill the total pixel matrix in order, and every macro is shared.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 from pydicom import Dataset
 
 from ...errors import SegFileError
+
+TILED_FULL = "TILED_FULL"
 
 
 class FunctionalGroups:
@@ -26,6 +30,8 @@ class FunctionalGroups:
         self.number_of_frames = int(dataset.get("NumberOfFrames", 1))
         self._shared = _only_item(dataset, "SharedFunctionalGroupsSequence", path)
         per_frame = dataset.get("PerFrameFunctionalGroupsSequence") or []
+        if not per_frame and dataset.get("DimensionOrganizationType") == TILED_FULL:
+            per_frame = [Dataset()] * self.number_of_frames  # each frame's place follows from its number
         if len(per_frame) != self.number_of_frames:
             raise SegFileError(
                 f"{path}: PerFrameFunctionalGroupsSequence (5200,9230) has {len(per_frame)} items "

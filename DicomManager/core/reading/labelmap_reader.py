@@ -6,43 +6,45 @@ series' grid when the caller gives it, else the SEG's own grid. Voxels that no
 frame covers get the SEG's PixelPaddingValue, or 0 without one, which is what
 dcmqi's reader produces (its expected outputs for
 ``sparse-labelmap-{ppv5,noppv}.dcm`` are the reference). A value that names no
-segment, such as such padding, means "no segment" to Slicer.
+segment, such as such padding, means "no segment" to Slicer. A PALETTE COLOR
+LABELMAP's palette gives the colour of each segment that has no recommended
+colour of its own (:mod:`.palette`).
 
-Tiled slide-microscopy LABELMAPs are not volumes: they are read by highdicom
-as one 2D plane of their total pixel matrix in the slide coordinate system.
+Tiled slide-microscopy LABELMAPs are not volumes: :mod:`.tiled_reader` reads them.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import highdicom as hd
 import numpy as np
 from pydicom import Dataset
 
-from ...errors import GeometryMismatchError, SegFileError
-from ..geometry.frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
+from ...errors import SegFileError
+from ..geometry.frame_geometry import frames_on_grid
 from .frame_placement import decoding_workers, new_label_volume, place_frames
 from .frames import FrameReader
+from .palette import with_palette_colors
 from .seg_contents import SegContents, background_of, seg_info, segments_of
-from .seg_header import is_tiled
 
 
 def read_labelmap_seg_dataset(
-    dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None, workers: int = 0
+    dataset: Dataset,
+    path: Path,
+    reference: hd.VolumeGeometry | None,
+    workers: int = 0,
+    image_positions: Mapping[str, Sequence[float]] | None = None,
 ) -> SegContents:
-    """Read a LABELMAP SEG dataset (pixel data included) as one label volume; with ``reference``, on that grid.
+    """Read a LABELMAP SEG dataset (pixel data included, not tiled) as one label volume; with ``reference``, on that grid.
 
     ``workers``: processes to decode the frames on (see :mod:`.frame_placement`); 0 is this process.
+    ``image_positions``: the reference's images by SOP Instance UID (see
+    :func:`~..geometry.frame_geometry.frames_on_grid`).
     """
-    segments = segments_of(dataset, path)
-    if is_tiled(dataset):
-        if reference is not None:
-            raise GeometryMismatchError(f"{path}: a tiled slide-microscopy SEG cannot be placed on a volume grid.")
-        labels = _read_tiled(dataset, path)
-    else:
-        labels = _read_volume(dataset, path, reference, [segment.number for segment in segments], workers)
+    segments = with_palette_colors(dataset, segments_of(dataset, path), path)
+    labels = _read_volume(dataset, path, reference, image_positions, [segment.number for segment in segments], workers)
     return SegContents(
         layers=[labels],
         segments=segments,
@@ -52,22 +54,15 @@ def read_labelmap_seg_dataset(
     )
 
 
-def _read_tiled(dataset: Dataset, path: Path) -> hd.Volume:
-    try:
-        image = hd.seg.Segmentation.from_dataset(dataset, copy=False)
-        return image.get_volume(combine_segments=True, skip_overlap_checks=True)
-    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, sqlite3.Error) as error:
-        raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from error
-
-
 def _read_volume(
-    dataset: Dataset, path: Path, reference: hd.VolumeGeometry | None, numbers: list[int], workers: int
+    dataset: Dataset,
+    path: Path,
+    reference: hd.VolumeGeometry | None,
+    image_positions: Mapping[str, Sequence[float]] | None,
+    numbers: list[int],
+    workers: int,
 ) -> hd.Volume:
-    frames = frame_geometry(dataset, path)
-    grid = reference if reference is not None else own_grid(dataset, frames, path)
-    check_frame_of_reference(dataset, grid, path)
-    rows, columns = int(dataset.Rows), int(dataset.Columns)
-    indices = frame_indices(frames, grid, rows, columns, path)
+    grid, indices = frames_on_grid(dataset, path, reference, image_positions)
     padding = dataset.get("PixelPaddingValue")
     fill = int(padding) if padding is not None else 0
     dtype = np.uint16 if int(dataset.BitsAllocated) > np.iinfo(np.uint8).bits else np.uint8

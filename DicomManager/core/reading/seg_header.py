@@ -51,7 +51,24 @@ def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
     _complete_transfer_syntax(dataset, path)
     _complete_pixel_description(dataset, path)
     _drop_malformed_frame_of_reference(dataset, path)
+    _drop_surplus_frame_groups(dataset, path)
     return dataset
+
+
+def _drop_surplus_frame_groups(dataset: Dataset, path: Path) -> None:
+    """A one-frame SEG with several per-frame functional group items: the first is its frame's, as highdicom reads it.
+
+    With one frame there is no doubt which item describes it; with several,
+    a count that disagrees leaves the frames' meaning unclear, and
+    :class:`.functional_groups.FunctionalGroups` refuses it.
+    """
+    per_frame = dataset.get("PerFrameFunctionalGroupsSequence")
+    if dataset.NumberOfFrames == 1 and per_frame is not None and len(per_frame) > 1:
+        logger.warning(
+            "%s: PerFrameFunctionalGroupsSequence (5200,9230) has %d items for its one frame; the first is read",
+            path, len(per_frame),
+        )
+        del per_frame[1:]
 
 
 def _drop_malformed_frame_of_reference(dataset: Dataset, path: Path) -> None:
@@ -148,12 +165,53 @@ def is_tiled(dataset: Dataset) -> bool:
     return "TotalPixelMatrixRows" in dataset or str(dataset.get("DimensionOrganizationType", "")).startswith("TILED")
 
 
+def slide_planes_problem(dataset: Dataset, path: Path) -> str | None:
+    """Why a tiled SEG is more than one plane (frames on several focal planes or optical paths); None when it is one.
+
+    Focal planes are the frames' distinct Z offsets (Plane Position (Slide))
+    or TotalPixelMatrixFocalPlanes; optical paths the frames' distinct Optical
+    Path Identifiers, from each frame's functional groups or the shared ones,
+    or NumberOfOpticalPaths (a TILED_FULL slide names them only there).
+    """
+    groups = FunctionalGroups(dataset, path)
+    z_offsets: set[str] = set()
+    optical_paths: set[str] = set()
+    for index in range(groups.number_of_frames):
+        position = groups.item(index, "PlanePositionSlideSequence")
+        if position is not None and position.get("ZOffsetInSlideCoordinateSystem") is not None:
+            z_offsets.add(_number_text(position["ZOffsetInSlideCoordinateSystem"].value))
+        optical = groups.item(index, "OpticalPathIdentificationSequence")
+        if optical is not None and optical.get("OpticalPathIdentifier"):
+            optical_paths.add(str(optical.OpticalPathIdentifier))
+    focal_planes = max(len(z_offsets), int(dataset.get("TotalPixelMatrixFocalPlanes") or 1))
+    optical_path_count = max(len(optical_paths), int(dataset.get("NumberOfOpticalPaths") or 1))
+    parts = []
+    if focal_planes > 1:
+        parts.append(f"{focal_planes} focal planes" + (f" (Z offsets {', '.join(sorted(z_offsets))} mm)" if z_offsets else ""))
+    if optical_path_count > 1:
+        parts.append(f"{optical_path_count} optical paths" + (f" ({', '.join(sorted(optical_paths))})" if optical_paths else ""))
+    if not parts:
+        return None
+    return (
+        f"{path}: the tiled slide SEG has frames on {' and '.join(parts)}; only one plane of one optical path "
+        "loads (as a 2D image)."
+    )
+
+
+def _number_text(value: object) -> str:
+    """A Decimal String's number as its shortest text, so that 1.0 and 1.00 are one focal plane."""
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def header_problem(path: Path) -> str | None:
     """Why the readers would refuse the SEG at ``path``, judged from its header alone; None when they would load it.
 
     Checks what the readers check before decoding: the type and pixel
-    description, a decoder for the transfer syntax, a volume rather than a
-    tiled slide image, and frames placed in space.
+    description, a decoder for the transfer syntax, a tiled slide image of
+    one plane, and frames placed in space.
     """
     try:
         dataset = read_seg_dataset(Path(path), stop_before_pixels=True)
@@ -165,8 +223,8 @@ def header_problem(path: Path) -> str | None:
         return f"{path}: {syntax} is not a transfer syntax pydicom knows."
     if not decoder_available(syntax):
         return f"{path}: no installed decoder handles {syntax.name}."
-    if is_tiled(dataset) and dataset.SegmentationType != SegmentationType.LABELMAP:
-        return f"{path}: a tiled slide-microscopy {dataset.SegmentationType} SEG is a 2D slide image, not a volume."
-    if not is_tiled(dataset) and groups.item(0, "PlanePositionSequence") is None:
+    if is_tiled(dataset):
+        return slide_planes_problem(dataset, Path(path))
+    if groups.item(0, "PlanePositionSequence") is None:
         return f"{path}: its frames have no position in space (PlanePositionSequence), as a SEG of projection images."
     return None

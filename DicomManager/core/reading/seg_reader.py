@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import highdicom as hd
@@ -12,11 +13,21 @@ from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
 from .labelmap_reader import read_labelmap_seg_dataset
 from .seg_contents import SegContents, malformed_content_refused
-from .seg_header import read_seg_dataset
+from .seg_header import is_tiled, read_seg_dataset
+from .tiled_reader import read_tiled_seg_dataset
 
 
-def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: int = 0) -> SegContents:
+def read_seg(
+    path: Path,
+    reference: hd.VolumeGeometry | None = None,
+    workers: int = 0,
+    *,
+    image_positions: Mapping[str, Sequence[float]] | None = None,
+) -> SegContents:
     """Read a SEG file as label layers: one for a LABELMAP, one per set of overlapping segments otherwise.
+
+    A tiled slide-microscopy SEG gives one plane of its total pixel matrix, in
+    slide coordinates.
 
     Parameters
     ----------
@@ -29,22 +40,30 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: in
         Processes to decode a LABELMAP's frames on: 0 is this process (never
         fork the Slicer application), ``ALL_CORES`` one per core where that
         pays (see :mod:`.frame_placement`).
+    image_positions:
+        Image Position (Patient) of the reference series' single-frame images,
+        by SOP Instance UID (:func:`~..geometry.source_series.reference_of_folder`
+        reads them): a frame that names one of them as its source image goes
+        on that image's slice when it lies within a quarter slice of it
+        (writers that compute positions again leave them a little off).
 
     Raises
     ------
     SegFileError
         Not a SEG we read, or broken (named: file, tag, frame).
     GeometryMismatchError
-        Frames that do not lie on ``reference``.
+        Frames that do not lie on ``reference``, or a tiled SEG given a ``reference``.
     CodecUnavailableError
         No installed decoder handles the transfer syntax.
     """
     path = Path(path)
     with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
+        if is_tiled(dataset):
+            return read_tiled_seg_dataset(dataset, path, reference)
         if dataset.SegmentationType == SegmentationType.LABELMAP:
-            return read_labelmap_seg_dataset(dataset, path, reference, workers)
-        return read_binary_seg_dataset(dataset, path, reference)
+            return read_labelmap_seg_dataset(dataset, path, reference, workers, image_positions)
+        return read_binary_seg_dataset(dataset, path, reference, image_positions)
 
 
 def read_seg_header(path: Path) -> Dataset:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import highdicom as hd
@@ -114,7 +114,10 @@ class SegmentMetadata:
 
     ``number`` is the segment's value in the label array; numbers need not be
     consecutive. ``color`` is the recommended display colour as 8-bit RGB and
-    is written as RecommendedDisplayCIELabValue.
+    is written as RecommendedDisplayCIELabValue; None leaves the choice to
+    the viewer. ``label_generated`` says that the reader made the label up
+    (the SEG gave none), so that Slicer may replace it as it replaces names
+    it generates; it is a display hint, not compared.
     """
 
     number: int
@@ -131,6 +134,7 @@ class SegmentMetadata:
     tracking_id: str | None = None
     tracking_uid: str | None = None
     algorithm_identification: AlgorithmIdentification | None = None
+    label_generated: bool = field(default=False, compare=False)
 
     def validate(self) -> None:
         """Raise :class:`InvalidSegmentationError` naming the segment and the bad field."""
@@ -233,9 +237,11 @@ def segment_metadata_from_dataset(item: Dataset, source: str = "SEG") -> Segment
     type_item = _first(item, "SegmentedPropertyTypeCodeSequence")
     segment_type = _code_or_tissue(item, "SegmentedPropertyTypeCodeSequence", "(0062,000F)", where)
     region_item = _first(item, "AnatomicRegionSequence")
+    label = str(item.get("SegmentLabel", ""))
     return SegmentMetadata(
         number=number,
-        label=str(item.get("SegmentLabel", "")) or f"Segment {number}",
+        label=label or f"Segment {number}",
+        label_generated=not label,
         category=category,
         type=segment_type,
         type_modifier=_first_code(type_item, "SegmentedPropertyTypeModifierCodeSequence") if type_item else None,
