@@ -36,7 +36,7 @@ from DicomManager import (
     write_labelmap_seg,
     write_segmentation,
 )
-from DicomManager.core.geometry.source_series import read_series_voxels, reference_grid_of_folder
+from DicomManager.core.geometry.source_series import read_series_voxels, reference_of_folder
 from DicomManager.errors import SourceSeriesError
 from DicomManager.mrml.image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid
 from DicomManager.mrml.manager import DicomManager
@@ -337,7 +337,7 @@ def test_a_private_dimension_index_is_read(tmp_path):
     path = save(philips_two_echoes(echoes=(1,)), tmp_path / "source")
     original = legacy_converted("MR")
     expected = hd.Image.from_dataset(original).get_volume(dtype=np.float32)
-    grid = reference_grid_of_folder(path.parent)
+    grid = reference_of_folder(path.parent).geometry
     np.testing.assert_allclose(grid.affine, expected.affine, atol=1e-4)
     voxels = read_series_voxels(read_source_series_folder(path.parent))
     np.testing.assert_array_equal(on_grid(voxels, expected.get_geometry()), expected.array)

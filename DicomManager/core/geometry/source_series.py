@@ -140,7 +140,7 @@ def reference_of_folder(folder: Path) -> ReferenceGrid:
     positions = {
         str(header.SOPInstanceUID): tuple(float(value) for value in header.ImagePositionPatient)
         for header in headers
-        if int(header.get("NumberOfFrames", 1) or 1) == 1 and "SOPInstanceUID" in header
+        if int(header.get("NumberOfFrames", 1) or 1) == 1 and "SOPInstanceUID" in header and "ImagePositionPatient" in header
     }
     return ReferenceGrid(geometry, positions)
 
