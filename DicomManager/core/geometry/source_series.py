@@ -137,12 +137,16 @@ def reference_of_folder(folder: Path) -> ReferenceGrid:
     folder = Path(folder)
     paths, headers = _one_series_headers(folder)
     geometry = _reference_geometry(folder, paths, headers)  # checks the positions of single-frame images
-    positions = {
+    return ReferenceGrid(geometry, image_positions(headers))
+
+
+def image_positions(headers: Iterable[Dataset]) -> dict[str, tuple[float, float, float]]:
+    """Each single-frame image's position by SOP Instance UID: where a SEG frame that names the image belongs."""
+    return {
         str(header.SOPInstanceUID): tuple(float(value) for value in header.ImagePositionPatient)
         for header in headers
         if int(header.get("NumberOfFrames", 1) or 1) == 1 and "SOPInstanceUID" in header and "ImagePositionPatient" in header
     }
-    return ReferenceGrid(geometry, positions)
 
 
 def _reference_geometry(folder: Path, paths: list[Path], headers: list[Dataset]) -> hd.VolumeGeometry:

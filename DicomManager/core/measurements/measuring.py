@@ -9,7 +9,7 @@ import highdicom as hd
 from pydicom import Dataset
 
 from ...errors import GeometryMismatchError
-from ..geometry.source_series import SourceSeries, read_series_voxels
+from ..geometry.source_series import SourceSeries, image_positions, read_series_voxels
 from ..reading.seg_contents import SegContents
 from ..reading.seg_reader import read_seg, read_seg_header
 from .measurement_report import ReportSeries, build_measurement_report
@@ -51,6 +51,6 @@ def measure_seg(seg_path: Path, source: SourceSeries, workers: int = 0) -> SegMe
             f"{seg_path}: its frame of reference {seg_frame or '(none)'} is not that of series "
             f"{source.series_instance_uid} ({source_frame or 'none'}); measure it over the series it was drawn on."
         )
-    contents = read_seg(seg_path, source.geometry, workers=workers)
+    contents = read_seg(seg_path, source.geometry, workers=workers, image_positions=image_positions(source.datasets))
     statistics = segment_statistics(contents, read_series_voxels(source))
     return SegMeasurements(header, contents, source, statistics)
