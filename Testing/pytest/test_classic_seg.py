@@ -14,9 +14,9 @@ import pytest
 from conftest import on_grid, read_segments_with_dcmqi, shared_data
 
 from DicomManager import read_seg, read_source_series_folder
+from DicomManager.core.label_files.label_volume_files import read_label_volume
 from DicomManager.errors import GeometryMismatchError, SegFileError
 from DicomManager.mrml.segmentation_nodes import BINARY_LABELMAP
-from DicomManager.mrml.storage import read_label_volume
 
 CLASSIC_SEGS = [
     "dcmqi/liver.dcm",
@@ -147,7 +147,7 @@ def test_multiframe_source_both_ways(manager, scene, tmp_path):
 
     volume = manager.load_reference_volume(shared_data("dcmqi/24x38x3/multiframe"))
     grid = grid_of_volume_node(volume)
-    labels = read_label_volume(scene, shared_data("dcmqi/24x38x3/nrrd/label.nrrd"))
+    labels = read_label_volume(shared_data("dcmqi/24x38x3/nrrd/label.nrrd"))
     segments = read_dcmqi_metadata(shared_data("dcmqi/metadata/seg-example.json")).segments
     node = segmentation_node_from_label_volumes(scene, [labels], segments, "on multiframe")
     (path,) = manager.export_segmentation(node, volume, tmp_path).paths
