@@ -276,7 +276,7 @@ def _export_options(arguments: argparse.Namespace, **fields: object) -> ExportOp
 
 def _import(arguments: argparse.Namespace) -> int:
     from ..core.geometry.source_series import reference_grid_of_folder
-    from ..core.label_files.label_volume_files import WRITTEN_SUFFIXES, is_label_volume_file, write_label_volume
+    from ..core.label_files.label_volume_files import WRITTEN_SUFFIXES, is_label_volume_output, write_label_volume
     from ..core.reading.seg_reader import read_seg
     from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX, is_segmentation_file, write_seg_nrrd
     from ..core.writing.file_output import refuse_existing
@@ -285,7 +285,7 @@ def _import(arguments: argparse.Namespace) -> int:
     label_volumes = [] if is_segmentation_file(arguments.output) else [arguments.output]
     label_volumes += [arguments.labelmap] if arguments.labelmap else []
     for path in label_volumes:
-        if is_segmentation_file(path) or not is_label_volume_file(path, written=True):
+        if is_segmentation_file(path) or not is_label_volume_output(path):
             option = "--output" if path is arguments.output else "--labelmap"
             kinds = f"a Slicer segmentation ({SEGMENTATION_SUFFIX}) or " if option == "--output" else ""
             raise LabelFileError(

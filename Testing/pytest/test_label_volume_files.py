@@ -255,6 +255,15 @@ def test_what_is_not_a_label_volume_is_refused_by_name(tmp_path):
     nrrd.write(str(whole_floats), labels.transpose(2, 1, 0).astype(np.float32))
     np.testing.assert_array_equal(read_label_volume(whole_floats).array, labels)
     assert read_label_volume(whole_floats).array.dtype == np.uint8
+    plane = tmp_path / "plane.nrrd"  # one slice, as ITK reads a 2D file into a volume
+    nrrd.write(str(plane), labels[0].T, {"spacings": [0.5, 0.7]})
+    read = read_label_volume(plane)
+    np.testing.assert_array_equal(read.array, labels[:1])
+    np.testing.assert_allclose(read.affine, [[0, 0, 0.5, 0], [0, 0.7, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]])
+    in_space = tmp_path / "plane-in-space.nrrd"  # ITK refuses two axes in a three-dimensional space
+    nrrd.write(str(in_space), labels[0].T, {"space directions": [[0.5, 0, 0], [0, 0.7, 0]], "space": "left-posterior-superior"})
+    with pytest.raises(LabelFileError, match=r"plane-in-space.nrrd: not a readable NRRD file \(ReadImageInformation: number"):
+        read_label_volume(in_space)
 
     cases = {
         "fraction.nrrd": (labels.transpose(2, 1, 0) * 0.25, "not whole numbers"),

@@ -2,18 +2,19 @@
 
 A label volume holds one segment number per voxel: what dcmqi's
 ``itkimage2segimage`` takes and ``segimage2itkimage`` writes. dcmqi reads and
-writes these files through ITK, so the grid of a file is the one ITK gives:
-for NIfTI, the choice between the qform and the sform; for NRRD, a space
-other than LPS, or spacings without directions; for MetaImage, its transform.
-Reading through ITK itself (SimpleITK) is the only way to agree with dcmqi in
-every such case, and it reads all three formats through one path. The
-alternatives were weighed (SimpleITK 2.5 / nibabel 5.4 / pynrrd 1.1):
-SimpleITK's wheel is the largest (53 MB, 264 MB installed, against 3.3 MB and
-23 kB) but it imports fastest after pynrrd (0.06 s, against 0.22 s for
-nibabel), is the only one that reads MetaImage, and is what Slicer itself
-bundles; nibabel picks a NIfTI's qform or sform by rules of its own that part
-from ITK's in edge cases, and pynrrd leaves the geometry of a NRRD (its space,
-its axes) to the caller to work out again.
+writes these files through ITK, so the grid of a file here is the one ITK
+gives it: for NIfTI, ITK's choice between the qform and the sform; for NRRD,
+its space (LPS, RAS, ...) and axes; for MetaImage, its transform.
+
+Why SimpleITK, for all three formats: reading through ITK itself is the only
+way to agree with dcmqi in every such case, and one library reads the three
+formats through one path. nibabel (5.4) takes a NIfTI's sform whenever its
+code is set, where ITK, given both, takes the sform only when it is coded
+"scanner" (the tests export a file whose sform is coded "aligned" with both
+dcmqi and us), and nibabel reads no MetaImage; pynrrd (1.1) reads NRRD only and leaves its geometry
+(space, axes) to the caller to work out again. SimpleITK's wheel is the
+largest (2.5: 53 MB, 264 MB installed, against 3.3 MB for nibabel and 23 kB
+for pynrrd), but it imports in 0.06 s (nibabel 0.22 s) and Slicer bundles it.
 
 ITK's grid maps a voxel index (i, j, k), i fastest, to LPS millimetres through
 its origin, direction matrix and spacing; the arrays here are (slice, row,
@@ -56,14 +57,9 @@ WRITTEN_SUFFIXES = (".nrrd", ".nii", ".nii.gz", ".mha")
 _FORMAT_NAMES = {"NiftiImageIO": "NIfTI", "NrrdImageIO": "NRRD", "MetaImageIO": "MetaImage"}
 
 
-def is_label_volume_file(path: Path, *, written: bool = False) -> bool:
-    """Whether ``path``'s name ends as a label volume file read here does (``.nrrd``, ``.nii.gz``, ``.mha``, ...).
-
-    With ``written``: as one written here does (:data:`WRITTEN_SUFFIXES`), for
-    callers that refuse an output name before any work is done.
-    """
-    suffix = _suffix(Path(path))
-    return suffix in WRITTEN_SUFFIXES if written else suffix is not None
+def is_label_volume_output(path: Path) -> bool:
+    """Whether :func:`write_label_volume` writes a file of this name, for callers that check names before any work."""
+    return _suffix(Path(path)) in WRITTEN_SUFFIXES
 
 
 def read_label_volume(path: Path) -> hd.Volume:
@@ -122,7 +118,7 @@ def write_label_volume(labels: hd.Volume, path: Path, *, overwrite: bool = False
         ``path`` exists and ``overwrite`` is false.
     """
     path = Path(path)
-    if not is_label_volume_file(path, written=True):
+    if not is_label_volume_output(path):
         raise LabelFileError(f"{path}: label volumes are written as {', '.join(WRITTEN_SUFFIXES)}; the name says none of these.")
     array = labels.array
     if array.ndim != SPATIAL_AXES or array.dtype.kind not in "iub":
@@ -192,4 +188,4 @@ def _itk_reason(error: RuntimeError) -> str:
     """The last line of ITK's message, which says what was wrong, without its source file and object address."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     reason = lines[-1] if lines else type(error).__name__
-    return re.sub(r"^(\[\w+\]\s*)+|^itk::ERROR:\s*", "", reason)
+    return re.sub(r"^(\[\w+\]\s*)+|^(itk::ERROR|ITK ERROR):\s*(\w+\(0x[0-9a-fA-F]+\):\s*)?", "", reason)
