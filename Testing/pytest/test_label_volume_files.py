@@ -386,3 +386,23 @@ def test_a_seg_nrrd_only_slicer_reads_names_the_extra_without_slicer(tmp_path):
         f"error: {floats}: this older .seg.nrrd layout is read by slicer-core: pip install 'dicomlabelmapseg[slicer]'."
     ]
     assert not (tmp_path / "out.dcm").exists()
+
+
+def test_itks_own_warnings_show_only_with_verbose(tmp_path):
+    """ITK prints its warnings on standard error itself; a failed read is one line of ours, ITK's reasons with -v."""
+    grid = make_grid((3, 4, 5))
+    write_series(grid, tmp_path / "ct")
+    sheared = np.eye(4)
+    sheared[0, 1] = 0.3
+    image = nibabel.Nifti1Image(np.ones((5, 4, 3), np.int16), None)
+    image.set_sform(sheared, code=1)
+    image.set_qform(None, code=0)
+    nibabel.save(image, tmp_path / "sheared.nii.gz")
+    export = ["export", "--reference", tmp_path / "ct", "--segmentation", tmp_path / "sheared.nii.gz",
+              "--output", tmp_path / "out.dcm"]
+    quiet, verbose = run_without_slicer(*export), run_without_slicer("-v", *export)
+    assert quiet.returncode == verbose.returncode == 1
+    assert quiet.stderr.splitlines() == [f"error: {tmp_path / 'sheared.nii.gz'}: not a readable NIfTI file "
+                                         "(ITK only supports orthonormal direction cosines.  No orthonormal definition found!)."]
+    assert "unexpected scales in sform" in verbose.stderr
+    assert not (tmp_path / "out.dcm").exists()

@@ -27,7 +27,10 @@ compressed, completely or not at all (see :mod:`..writing.file_output`);
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import highdicom as hd
@@ -38,6 +41,8 @@ from ...errors import LabelFileError
 from ..segments.label_layers import label_dtype
 from ..segments.segment_metadata import MAX_SEGMENT_NUMBER
 from ..writing.file_output import write_atomically
+
+logger = logging.getLogger(__name__)
 
 SPATIAL_AXES = 3
 
@@ -90,7 +95,8 @@ def read_label_volume(path: Path) -> hd.Volume:
     reader.SetImageIO(image_io)
     reader.SetFileName(str(path))
     try:
-        image = reader.Execute()
+        with _itk_warnings_when_debugging():
+            image = reader.Execute()
     except RuntimeError as error:
         raise LabelFileError(f"{path}: not a readable {_FORMAT_NAMES[image_io]} file ({_itk_reason(error)}).") from error
     if image.GetNumberOfComponentsPerPixel() != 1:
@@ -137,11 +143,28 @@ def write_label_volume(labels: hd.Volume, path: Path, *, overwrite: bool = False
         writer.SetFileName(str(temporary))
         writer.SetUseCompression(True)
         try:
-            writer.Execute(image)
+            with _itk_warnings_when_debugging():
+                writer.Execute(image)
         except RuntimeError as error:
             raise LabelFileError(f"{path}: ITK could not write it ({_itk_reason(error)}).") from error
 
     write_atomically(path, write, overwrite)
+
+
+@contextlib.contextmanager
+def _itk_warnings_when_debugging() -> Iterator[None]:
+    """ITK's warnings on standard error only where this module logs debug lines (``--verbose``).
+
+    ITK prints them itself, beside a command's own line (a NIfTI's "unexpected
+    scales in sform", with ITK's source path); what it cannot read it raises,
+    and that is reported as the file's error.
+    """
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(logger.isEnabledFor(logging.DEBUG))
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
 def _suffix(path: Path) -> str | None:
