@@ -245,14 +245,15 @@ def _read_label_files(paths: list[Path], grid: hd.VolumeGeometry, metadata: Dcmq
 
 
 def _read_through_slicer(path: Path, grid: hd.VolumeGeometry) -> LayeredSegmentation:
-    """A ``.seg.nrrd`` of a layout :func:`read_seg_nrrd` leaves to Slicer (before shared layers), on ``grid``."""
+    """A ``.seg.nrrd`` :func:`read_seg_nrrd` leaves to Slicer (before shared layers, non-integer voxels), on ``grid``."""
     try:
         from ..mrml.scene_setup import start_session
     except ModuleNotFoundError as error:
         if error.name != "slicer":
             raise
         raise DependencyError(
-            f"{path}: this older .seg.nrrd layout is read by slicer-core: pip install 'dicomlabelmapseg[slicer]'."
+            f"{path}: this .seg.nrrd (from before Slicer 4.11, or of non-integer voxels) is read through slicer-core: "
+            "pip install 'dicomlabelmapseg[slicer]'."
         ) from error
     from ..mrml.segmentation_nodes import discard_segmentation_node, layered_segmentation_of_node
     from ..mrml.storage import read_segmentation_file
@@ -276,22 +277,12 @@ def _export_options(arguments: argparse.Namespace, **fields: object) -> ExportOp
 
 def _import(arguments: argparse.Namespace) -> int:
     from ..core.geometry.source_series import reference_grid_of_folder
-    from ..core.label_files.label_volume_files import WRITTEN_SUFFIXES, is_label_volume_output, write_label_volume
+    from ..core.label_files.label_volume_files import write_label_volume
     from ..core.reading.seg_reader import read_seg
     from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX, is_segmentation_file, write_seg_nrrd
     from ..core.writing.file_output import refuse_existing
 
-    # The names say the formats: checked before anything is read or written.
-    label_volumes = [] if is_segmentation_file(arguments.output) else [arguments.output]
-    label_volumes += [arguments.labelmap] if arguments.labelmap else []
-    for path in label_volumes:
-        if is_segmentation_file(path) or not is_label_volume_output(path):
-            option = "--output" if path is arguments.output else "--labelmap"
-            kinds = f"a Slicer segmentation ({SEGMENTATION_SUFFIX}) or " if option == "--output" else ""
-            raise LabelFileError(
-                f"{path}: {option} writes {kinds}a label volume ({', '.join(WRITTEN_SUFFIXES)}); "
-                "the name says none of these."
-            )
+    label_volumes = _label_volume_outputs(arguments)
     for output in (arguments.output, arguments.labelmap):
         if output is not None:
             refuse_existing(output, arguments.force)
@@ -311,6 +302,24 @@ def _import(arguments: argparse.Namespace) -> int:
     shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))
     print(f"{arguments.output}: {len(result.segments)} segments in {len(result.layers)} layer(s), grid {shape}")
     return 0
+
+
+def _label_volume_outputs(arguments: argparse.Namespace) -> list[Path]:
+    """The label volumes ``import`` is to write, their names checked before anything is read or written."""
+    from ..core.label_files.label_volume_files import WRITTEN_SUFFIXES, is_label_volume_output
+    from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX, is_segmentation_file
+
+    label_volumes = [] if is_segmentation_file(arguments.output) else [arguments.output]
+    label_volumes += [arguments.labelmap] if arguments.labelmap else []
+    for path in label_volumes:
+        if is_segmentation_file(path) or not is_label_volume_output(path):
+            option = "--output" if path is arguments.output else "--labelmap"
+            kinds = f"a Slicer segmentation ({SEGMENTATION_SUFFIX}) or " if option == "--output" else ""
+            raise LabelFileError(
+                f"{path}: {option} writes {kinds}a label volume ({', '.join(WRITTEN_SUFFIXES)}); "
+                "the name says none of these."
+            )
+    return label_volumes
 
 
 def _info(arguments: argparse.Namespace) -> int:

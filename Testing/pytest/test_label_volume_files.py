@@ -383,7 +383,8 @@ def test_a_seg_nrrd_only_slicer_reads_names_the_extra_without_slicer(tmp_path):
                                    "--output", tmp_path / "out.dcm")
     assert completed.returncode == 1
     assert completed.stderr.splitlines() == [
-        f"error: {floats}: this older .seg.nrrd layout is read by slicer-core: pip install 'dicomlabelmapseg[slicer]'."
+        f"error: {floats}: this .seg.nrrd (from before Slicer 4.11, or of non-integer voxels) is read through "
+        "slicer-core: pip install 'dicomlabelmapseg[slicer]'."
     ]
     assert not (tmp_path / "out.dcm").exists()
 
