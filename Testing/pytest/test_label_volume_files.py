@@ -258,7 +258,7 @@ def test_what_is_not_a_label_volume_is_refused_by_name(tmp_path):
 
     cases = {
         "fraction.nrrd": (labels.transpose(2, 1, 0) * 0.25, "not whole numbers"),
-        "negative.nii.gz": (labels.transpose(2, 1, 0).astype(np.int16) - 1, "include -1"),
+        "negative.nii.gz": (labels.transpose(2, 1, 0).astype(np.int32) - 1, "include -1"),
         "large.nrrd": (labels.transpose(2, 1, 0).astype(np.int32) * 40000, "include 80000"),
         "four-axes.nrrd": (np.zeros((2, 3, 4, 5), np.uint8), "has 4"),
     }

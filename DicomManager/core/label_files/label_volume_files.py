@@ -72,7 +72,9 @@ def read_label_volume(path: Path) -> hd.Volume:
 
     The array is (slice, row, column) of the smallest unsigned type that
     holds its values; a two-dimensional file is one slice, as ITK reads it
-    into a volume. Whole numbers stored as floating point are taken.
+    into a volume. Whole numbers stored as floating point are taken, and
+    negative signed 16-bit values as their unsigned bits, as dcmqi writes
+    segment numbers above 32767.
 
     Raises
     ------
@@ -200,6 +202,12 @@ def _labels(array: np.ndarray, path: Path) -> np.ndarray:
     if array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
         raise LabelFileError(f"{path}: the voxels are not whole numbers, so they are not segment numbers.")
     low, high = array.min(), array.max()
+    if low < 0 and array.dtype == np.int16:
+        # dcmqi's segimage2itkimage writes signed 16-bit files, where segment numbers above 32767 come out
+        # negative: the same bits are those numbers (dcmqi's own itkimage2segimage refuses such a file).
+        logger.info("%s: negative 16-bit values read as their unsigned bits (segment numbers above 32767)", path)
+        array = array.view(np.uint16)
+        low, high = array.min(), array.max()
     if low < 0:
         raise LabelFileError(f"{path}: the voxels include {low:g}; segment numbers are not negative.")
     if high > MAX_SEGMENT_NUMBER:
