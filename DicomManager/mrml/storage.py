@@ -8,19 +8,14 @@ volumes need no Slicer: :mod:`..core.label_files` reads and writes them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-import highdicom as hd
 import slicer
 
-from ..core.label_files.label_volume_segmentation import segmentation_from_label_volumes
-from ..core.segments.segment_metadata import SegmentMetadata
 from ..core.slicer_files.nrrd_header import check_nrrd_file
 from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX
 from ..core.writing.file_output import write_atomically
 from ..errors import LabelFileError
-from .segmentation_nodes import create_layered_segmentation_node
 
 
 def read_segmentation_file(scene: slicer.vtkMRMLScene, path: Path) -> slicer.vtkMRMLSegmentationNode:
@@ -49,13 +44,6 @@ def read_volume_node(scene: slicer.vtkMRMLScene, path: Path, name: str | None = 
         scene.RemoveNode(node)
         raise LabelFileError(f"{path}: Slicer cannot read it as a volume.")
     return node
-
-
-def segmentation_node_from_label_volumes(
-    scene: slicer.vtkMRMLScene, volumes: Sequence[hd.Volume], segments: Sequence[SegmentMetadata] | None, name: str
-) -> slicer.vtkMRMLSegmentationNode:
-    """A segmentation node from label volumes, one labelmap layer each (see :func:`segmentation_from_label_volumes`)."""
-    return create_layered_segmentation_node(scene, segmentation_from_label_volumes(volumes, segments), name)
 
 
 def write_segmentation_file(
