@@ -12,7 +12,9 @@ What a Python user needs is importable from here::
   :class:`ExportOptions`. ``workers=ALL_CORES`` (outside the Slicer
   application, which must not be forked) spreads frame encoding and
   decoding over the cores where that pays.
-- Slicer's segmentation file without Slicer: :func:`read_seg_nrrd`, :func:`write_seg_nrrd`.
+- Slicer's segmentation file without Slicer: :func:`read_seg_nrrd`, :func:`write_seg_nrrd`;
+  label volumes (NRRD, NIfTI, MetaImage, as dcmqi takes them): :func:`read_label_volume`,
+  :func:`write_label_volume`.
 - In Slicer or with ``slicer-core``: :class:`DicomManager` (segmentation and volume nodes).
 - Every error raised on purpose is a :class:`DicomLabelMapSegError`.
 
@@ -44,10 +46,12 @@ _PUBLIC = {
     "SourceSeries": "core.geometry.source_series",
     "WrittenSeg": "core.writing.seg_file",
     "WrittenSeries": "core.writing.series_writer",
+    "read_label_volume": "core.label_files.label_volume_files",
     "read_seg": "core.reading.seg_reader",
     "read_seg_nrrd": "core.slicer_files.seg_nrrd",
     "read_source_series": "core.geometry.source_series",
     "read_source_series_folder": "core.geometry.source_series",
+    "write_label_volume": "core.label_files.label_volume_files",
     "write_labelmap_seg": "core.writing.labelmap_writer",
     "write_seg_nrrd": "core.slicer_files.seg_nrrd",
     "write_segmentation": "core.writing.series_writer",
@@ -70,10 +74,12 @@ __all__ = [
     "SourceSeries",
     "WrittenSeg",
     "WrittenSeries",
+    "read_label_volume",
     "read_seg",
     "read_seg_nrrd",
     "read_source_series",
     "read_source_series_folder",
+    "write_label_volume",
     "write_labelmap_seg",
     "write_seg_nrrd",
     "write_segmentation",
@@ -97,6 +103,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imports these on first use
     from .core.codecs.compression import Compression
     from .core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder
+    from .core.label_files.label_volume_files import read_label_volume, write_label_volume
     from .core.reading.seg_contents import SegContents, SegInfo
     from .core.reading.seg_reader import read_seg
     from .core.segments.layered_segmentation import LayeredSegmentation

@@ -74,9 +74,10 @@ def build_case(spec: CaseSpec, folder: Path) -> Path:
     folder = Path(folder)
     if (folder / "case.json").is_file():
         return folder
+    from DicomManager.core.label_files.label_volume_files import write_label_volume
     from DicomManager.mrml.scene_setup import start_session
     from DicomManager.mrml.segmentation_nodes import create_segmentation_node
-    from DicomManager.mrml.storage import write_label_volume, write_segmentation_file
+    from DicomManager.mrml.storage import write_segmentation_file
 
     folder.mkdir(parents=True, exist_ok=True)
     grid = hd.VolumeGeometry.from_attributes(
@@ -99,7 +100,7 @@ def build_case(spec: CaseSpec, folder: Path) -> Path:
     ]
     volume = hd.Volume(labels, grid.affine, "PATIENT", grid.frame_of_reference_uid)
     session = start_session()
-    write_label_volume(session.scene, volume, folder / "labels.nrrd")
+    write_label_volume(volume, folder / "labels.nrrd")
     write_segmentation_file(create_segmentation_node(session.scene, volume, segments, "bench"), folder / "segmentation.seg.nrrd")
     (folder / "dcmqi.json").write_text(json.dumps(_dcmqi_metadata(segments)))
     if spec.binary:

@@ -154,10 +154,9 @@ def highdicom_export(case: Path, work: Path, compression: str) -> tuple[measured
     import pydicom
 
     from DicomManager import Compression
-    from DicomManager.mrml.scene_setup import start_session
-    from DicomManager.mrml.storage import read_label_volume
+    from DicomManager.core.label_files.label_volume_files import read_label_volume
 
-    labels = read_label_volume(start_session().scene, case / "labels.nrrd")
+    labels = read_label_volume(case / "labels.nrrd")
     description = [
         hd.seg.SegmentDescription(n, f"Organ {n}", hd.sr.CodedConcept("85756007", "SCT", "Tissue"),
                                   hd.sr.CodedConcept("85756007", "SCT", "Tissue"), "MANUAL")

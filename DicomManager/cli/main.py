@@ -25,9 +25,11 @@ from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
 from ..core.codecs.encoding_workers import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
-from ..errors import DicomLabelMapSegError, IncompleteRequestError, LabelFileError, SendError
+from ..errors import DependencyError, DicomLabelMapSegError, IncompleteRequestError, LabelFileError, SendError
 
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
+    import highdicom as hd
+
     from ..core.geometry.source_series import SourceSeries
     from ..core.segments.dcmqi_metadata import DcmqiMetadata
     from ..core.segments.layered_segmentation import LayeredSegmentation
@@ -99,9 +101,9 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
         required=True,
         type=Path,
         nargs="+",
-        help="Slicer .seg.nrrd, or label volumes (.nrrd, .nii.gz), one per dcmqi segmentAttributes group",
+        help="Slicer .seg.nrrd, or label volumes (.nrrd, .nii.gz, .mha, ...), one per dcmqi segmentAttributes group",
     )
-    command.add_argument("--output", required=True, type=Path, help="SEG file to write")
+    command.add_argument("--output", required=True, type=_output_path, help="SEG file to write")
     _add_writing_options(command)
     command.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
     command.add_argument("--series-description", help="SeriesDescription of the SEG")
@@ -115,8 +117,11 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
 def _add_import_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("import", help="SEG (LABELMAP, BINARY, FRACTIONAL) -> Slicer segmentation file")
     command.add_argument("seg", type=Path, help="SEG file")
-    command.add_argument("--output", required=True, type=Path, help=".seg.nrrd file to write")
-    command.add_argument("--labelmap", type=Path, help="also write a label volume (.nrrd, .nii.gz)")
+    command.add_argument(
+        "--output", required=True, type=_output_path,
+        help=".seg.nrrd file to write, or a label volume (.nrrd, .nii, .nii.gz, .mha) when the segments do not overlap",
+    )
+    command.add_argument("--labelmap", type=_output_path, help="also write a label volume (.nrrd, .nii, .nii.gz, .mha)")
     command.add_argument("--reference", type=Path, help="folder with the referenced series: use its grid")
     command.add_argument("--force", action="store_true", help="replace outputs that exist")
     command.set_defaults(run=_import, one_file=True)
@@ -160,7 +165,7 @@ def _add_preview_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("preview", help="PNG of a SEG: axial, coronal, sagittal slices and a legend")
     command.add_argument("seg", type=Path, help="SEG file")
     command.add_argument("--reference", type=Path, help="folder with the referenced series: drawn under the segments")
-    command.add_argument("--output", required=True, type=Path, help="PNG file to write")
+    command.add_argument("--output", required=True, type=_output_path, help="PNG file to write")
     command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     command.set_defaults(run=_preview, one_file=True)
 
@@ -194,8 +199,15 @@ def _add_send_command(commands: argparse._SubParsersAction) -> None:
 
 def _add_demo_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("demo", help="export and reload a built-in 10-segment example")
-    command.add_argument("--output", type=Path, help="folder to keep the files in (default: a temporary folder)")
+    command.add_argument("--output", type=_output_path, help="folder to keep the files in (default: a temporary folder)")
     command.set_defaults(run=_demo)
+
+
+def _output_path(text: str) -> Path:
+    """A path to write to; ``-`` is refused, as no command writes its output to standard output."""
+    if text == "-":
+        raise argparse.ArgumentTypeError("'-' (standard output) is not an output here; give a file name")
+    return Path(text)
 
 
 def _export(arguments: argparse.Namespace) -> int:
@@ -221,7 +233,7 @@ def _export(arguments: argparse.Namespace) -> int:
         source = read_source_series_folder(arguments.reference)
         segmentation = read_without_slicer.result()
     if segmentation is None:
-        segmentation = _read_through_slicer(arguments.segmentation, source, metadata)
+        segmentation = _read_label_files(arguments.segmentation, source.geometry, metadata)
     segmentation = segmentation.with_metadata(metadata.segments if metadata else None)
     written = write_segmentation(segmentation, source, arguments.output.parent, options)
     if arguments.measurements:
@@ -256,22 +268,36 @@ def _read_seg_nrrd_file(paths: list[Path]) -> LayeredSegmentation | None:
     return read_seg_nrrd(first) if is_segmentation_file(first) else None
 
 
-def _read_through_slicer(paths: list[Path], source: SourceSeries, metadata: DcmqiMetadata | None) -> LayeredSegmentation:
-    """Label volumes (NRRD, NIfTI) and older ``.seg.nrrd`` layouts, read through slicer-core, on the source's grid."""
+def _read_label_files(paths: list[Path], grid: hd.VolumeGeometry, metadata: DcmqiMetadata | None) -> LayeredSegmentation:
+    """Label volumes (NRRD, NIfTI, MetaImage), or a ``.seg.nrrd`` of a layout only slicer-core reads, on ``grid``."""
+    from ..core.geometry.grids import match_to_grid
+    from ..core.label_files.label_volume_files import read_label_volume
+    from ..core.label_files.label_volume_segmentation import segmentation_from_label_volumes
     from ..core.slicer_files.seg_nrrd import is_segmentation_file
-    from ..mrml.scene_setup import start_session
-    from ..mrml.segmentation_nodes import discard_segmentation_node, layered_segmentation_of_node
-    from ..mrml.storage import read_label_volume, read_segmentation_file, segmentation_node_from_label_volumes
 
-    first = paths[0]
-    scene = start_session().scene
-    if is_segmentation_file(first):
-        node = read_segmentation_file(scene, first)
-    else:
-        volumes = [read_label_volume(scene, path) for path in paths]
-        node = segmentation_node_from_label_volumes(scene, volumes, metadata.segments if metadata else None, first.name)
+    if is_segmentation_file(paths[0]):
+        return _read_through_slicer(paths[0], grid)
+    volumes = [match_to_grid(read_label_volume(path), grid, str(path)) for path in paths]
+    return segmentation_from_label_volumes(volumes, metadata.segments if metadata else None)
+
+
+def _read_through_slicer(path: Path, grid: hd.VolumeGeometry) -> LayeredSegmentation:
+    """A ``.seg.nrrd`` :func:`read_seg_nrrd` leaves to Slicer (before shared layers, non-integer voxels), on ``grid``."""
     try:
-        return layered_segmentation_of_node(node, source.geometry)
+        from ..mrml.scene_setup import start_session
+    except ModuleNotFoundError as error:
+        if error.name != "slicer":
+            raise
+        raise DependencyError(
+            f"{path}: this .seg.nrrd (from before Slicer 4.11, or of non-integer voxels) is read through slicer-core: "
+            "pip install 'dicomlabelmapseg[slicer]'."
+        ) from error
+    from ..mrml.segmentation_nodes import discard_segmentation_node, layered_segmentation_of_node
+    from ..mrml.storage import read_segmentation_file
+
+    node = read_segmentation_file(start_session().scene, path)
+    try:
+        return layered_segmentation_of_node(node, grid)
     finally:
         discard_segmentation_node(node)
 
@@ -287,12 +313,13 @@ def _export_options(arguments: argparse.Namespace, **fields: object) -> ExportOp
 
 
 def _import(arguments: argparse.Namespace) -> int:
-    # Only --labelmap needs Slicer (its volume writers): the .seg.nrrd is written without importing it.
     from ..core.geometry.source_series import reference_of_folder
+    from ..core.label_files.label_volume_files import write_label_volume
     from ..core.reading.seg_reader import read_seg
-    from ..core.slicer_files.seg_nrrd import write_seg_nrrd
+    from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX, is_segmentation_file, write_seg_nrrd
     from ..core.writing.file_output import refuse_existing
 
+    label_volumes = _label_volume_outputs(arguments)
     for output in (arguments.output, arguments.labelmap):
         if output is not None:
             refuse_existing(output, arguments.force)
@@ -303,22 +330,38 @@ def _import(arguments: argparse.Namespace) -> int:
         workers=ALL_CORES,
         image_positions=reference.image_positions if reference else None,
     )
-    if arguments.labelmap and len(result.layers) > 1:
+    if label_volumes and len(result.layers) > 1:
         raise LabelFileError(
             f"{arguments.seg}: its segments overlap ({len(result.layers)} layers), so they cannot be one label "
-            "volume; leave out --labelmap (the .seg.nrrd keeps every layer)."
+            f"volume; write a {SEGMENTATION_SUFFIX} only, which keeps every layer."
         )
     for note in result.notes:
         logger.warning("%s: %s", arguments.seg, note)
-    write_seg_nrrd(arguments.output, result, overwrite=arguments.force)
-    if arguments.labelmap:
-        from ..mrml.scene_setup import start_session
-        from ..mrml.storage import write_label_volume
-
-        write_label_volume(start_session().scene, result.layers[0], arguments.labelmap, overwrite=arguments.force)
+    if is_segmentation_file(arguments.output):
+        write_seg_nrrd(arguments.output, result, overwrite=arguments.force)
+    for path in label_volumes:
+        write_label_volume(result.layers[0], path, overwrite=arguments.force)
     shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))
     print(f"{arguments.output}: {len(result.segments)} segments in {len(result.layers)} layer(s), grid {shape}")
     return 0
+
+
+def _label_volume_outputs(arguments: argparse.Namespace) -> list[Path]:
+    """The label volumes ``import`` is to write, their names checked before anything is read or written."""
+    from ..core.label_files.label_volume_files import WRITTEN_SUFFIXES, is_label_volume_output
+    from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX, is_segmentation_file
+
+    label_volumes = [] if is_segmentation_file(arguments.output) else [arguments.output]
+    label_volumes += [arguments.labelmap] if arguments.labelmap else []
+    for path in label_volumes:
+        if is_segmentation_file(path) or not is_label_volume_output(path):
+            option = "--output" if path is arguments.output else "--labelmap"
+            kinds = f"a Slicer segmentation ({SEGMENTATION_SUFFIX}) or " if option == "--output" else ""
+            raise LabelFileError(
+                f"{path}: {option} writes {kinds}a label volume ({', '.join(WRITTEN_SUFFIXES)}); "
+                "the name says none of these."
+            )
+    return label_volumes
 
 
 def _measure(arguments: argparse.Namespace) -> int:

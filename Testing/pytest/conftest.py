@@ -25,10 +25,10 @@ from orthanc_server import DICOMWEB_PLUGIN, OrthancServer
 
 from DicomManager import Code, SegmentMetadata
 from DicomManager.core.geometry.grids import match_to_grid
+from DicomManager.core.label_files.label_volume_files import read_label_volume
 from DicomManager.core.writing.synthetic_series import SyntheticSeriesInfo, write_ct_series
 from DicomManager.mrml.manager import DicomManager
 from DicomManager.mrml.scene_setup import SlicerCoreSession, start_session
-from DicomManager.mrml.storage import read_label_volume
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
@@ -149,7 +149,7 @@ def read_with_dcmqi(seg_path: Path, work_dir: Path, scene: slicer.vtkMRMLScene) 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     nrrds = sorted(output.glob("*.nrrd"))
     assert len(nrrds) == 1, f"dcmqi wrote {nrrds}"
-    return read_label_volume(scene, nrrds[0])
+    return read_label_volume(nrrds[0])
 
 
 def read_segments_with_dcmqi(path: Path, work_dir: Path, scene: slicer.vtkMRMLScene) -> dict[int, hd.Volume]:
@@ -162,7 +162,7 @@ def read_segments_with_dcmqi(path: Path, work_dir: Path, scene: slicer.vtkMRMLSc
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     numbers = [int(item.SegmentNumber) for item in pydicom.dcmread(path, stop_before_pixels=True).SegmentSequence]
-    return {number: read_label_volume(scene, output / f"{index}.nrrd") for index, number in enumerate(numbers, start=1)}
+    return {number: read_label_volume(output / f"{index}.nrrd") for index, number in enumerate(numbers, start=1)}
 
 
 def on_grid(labels: hd.Volume, grid: hd.VolumeGeometry) -> np.ndarray:

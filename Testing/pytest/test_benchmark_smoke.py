@@ -11,7 +11,7 @@ import numpy as np
 from conftest import PROJECT_ROOT, on_grid
 
 from DicomManager import read_source_series_folder
-from DicomManager.mrml.storage import read_label_volume
+from DicomManager.core.label_files.label_volume_files import read_label_volume
 
 
 def test_benchmark_runs_every_operation_on_the_smoke_case(tmp_path, scene):
@@ -37,7 +37,7 @@ def test_benchmark_runs_every_operation_on_the_smoke_case(tmp_path, scene):
     # What it measured is what it says: the CLI's SEGs hold the case's labels (read by highdicom, against the
     # label volume the case was built from, read by slicer-core), and each row's size is its file's.
     work, case = tmp_path / "work" / "work_S", tmp_path / "work" / "case_S"
-    labels = read_label_volume(scene, case / "labels.nrrd")
+    labels = read_label_volume(case / "labels.nrrd")
     grid = read_source_series_folder(case / "ct").geometry
     for compression in ("rle", "deflate"):
         seg = work / f"cli_{compression}.dcm"

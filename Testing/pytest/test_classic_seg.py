@@ -14,9 +14,9 @@ import pytest
 from conftest import on_grid, read_segments_with_dcmqi, shared_data
 
 from DicomManager import read_seg, read_source_series_folder
+from DicomManager.core.label_files.label_volume_files import read_label_volume
 from DicomManager.errors import GeometryMismatchError
 from DicomManager.mrml.segmentation_nodes import BINARY_LABELMAP
-from DicomManager.mrml.storage import read_label_volume
 
 CLASSIC_SEGS = [
     "dcmqi/liver.dcm",
@@ -134,17 +134,17 @@ def test_classic_seg_loads_into_a_layered_segmentation_node(manager, scene):
 
 def test_multiframe_source_both_ways(manager, scene, tmp_path):
     """Export over dcmqi's enhanced multiframe CT, find it again from the SEG, and load classic SEGs on its grid."""
+    from DicomManager.core.label_files.label_volume_segmentation import segmentation_from_label_volumes
     from DicomManager.core.reading.seg_references import read_seg_references
     from DicomManager.core.segments.dcmqi_metadata import read_dcmqi_metadata
-    from DicomManager.mrml.segmentation_nodes import labels_from_segmentation_node
-    from DicomManager.mrml.storage import segmentation_node_from_label_volumes
+    from DicomManager.mrml.segmentation_nodes import create_layered_segmentation_node, labels_from_segmentation_node
     from DicomManager.mrml.volume_nodes import grid_of_volume_node
 
     volume = manager.load_reference_volume(shared_data("dcmqi/24x38x3/multiframe"))
     grid = grid_of_volume_node(volume)
-    labels = read_label_volume(scene, shared_data("dcmqi/24x38x3/nrrd/label.nrrd"))
+    labels = read_label_volume(shared_data("dcmqi/24x38x3/nrrd/label.nrrd"))
     segments = read_dcmqi_metadata(shared_data("dcmqi/metadata/seg-example.json")).segments
-    node = segmentation_node_from_label_volumes(scene, [labels], segments, "on multiframe")
+    node = create_layered_segmentation_node(scene, segmentation_from_label_volumes([labels], segments), "on multiframe")
     (path,) = manager.export_segmentation(node, volume, tmp_path).paths
     multiframe_uid = pydicom.dcmread(next(shared_data("dcmqi/24x38x3/multiframe").glob("*.dcm"))).SOPInstanceUID
     assert read_seg_references(path).referenced_instance_uids == (multiframe_uid,)

@@ -13,7 +13,8 @@ from conftest import on_grid, shared_data
 
 from DicomManager import read_seg, read_source_series_folder
 from DicomManager.cli.main import main
-from DicomManager.mrml.storage import read_label_volume, read_segmentation_file, write_label_volume
+from DicomManager.core.label_files.label_volume_files import read_label_volume, write_label_volume
+from DicomManager.mrml.storage import read_segmentation_file
 
 
 def test_export_label_volume_with_dcmqi_metadata_then_import(tmp_path, scene, capsys):
@@ -45,8 +46,8 @@ def test_export_label_volume_with_dcmqi_metadata_then_import(tmp_path, scene, ca
     assert main(["import", str(output), "--output", str(seg_nrrd), "--labelmap", str(label_nrrd),
                  "--reference", str(reference)]) == 0
     grid = read_source_series_folder(reference).geometry
-    original = on_grid(read_label_volume(scene, shared_data("dcmqi/liver_spine_gapped_seg.nrrd")), grid)
-    np.testing.assert_array_equal(on_grid(read_label_volume(scene, label_nrrd), grid), original)
+    original = on_grid(read_label_volume(shared_data("dcmqi/liver_spine_gapped_seg.nrrd")), grid)
+    np.testing.assert_array_equal(on_grid(read_label_volume(label_nrrd), grid), original)
     node = read_segmentation_file(scene, seg_nrrd)
     segmentation = node.GetSegmentation()
     names = {segmentation.GetSegment(i).GetLabelValue(): segmentation.GetSegment(i).GetName()
@@ -58,6 +59,7 @@ def test_export_from_seg_nrrd_round_trips(tmp_path, scene):
     first, seg_nrrd, second = tmp_path / "a.dcm", tmp_path / "a.seg.nrrd", tmp_path / "b.dcm"
     reference = str(shared_data("dcmqi/ct-3slice"))
     assert main(["export", "--reference", reference, "--segmentation", str(shared_data("dcmqi/liver_spine_seg.nrrd")),
+                 "--metadata", str(shared_data("dcmqi/metadata/seg-example_liver_spine.json")),
                  "--output", str(first), "--series-description", "Liver and spine"]) == 0
     assert main(["import", str(first), "--output", str(seg_nrrd)]) == 0
     assert main(["export", "--reference", reference, "--segmentation", str(seg_nrrd), "--output", str(second)]) == 0
@@ -106,9 +108,9 @@ def test_demo_command_runs_as_a_process(tmp_path):
 def test_export_nifti_label_volume(tmp_path, scene):
     """A .nii.gz label volume (NIfTI, RAS on disk) exports onto the reference grid like its NRRD twin."""
     reference = shared_data("dcmqi/ct-3slice")
-    original = read_label_volume(scene, shared_data("dcmqi/liver_spine_gapped_seg.nrrd"))
+    original = read_label_volume(shared_data("dcmqi/liver_spine_gapped_seg.nrrd"))
     nifti = tmp_path / "labels.nii.gz"
-    write_label_volume(scene, original, nifti)
+    write_label_volume(original, nifti)
     from_nifti, from_nrrd = tmp_path / "nifti.dcm", tmp_path / "nrrd.dcm"
     metadata = str(shared_data("dcmqi/metadata/seg-example_liver_spine_gapped.json"))
     for source, output in ((nifti, from_nifti), (shared_data("dcmqi/liver_spine_gapped_seg.nrrd"), from_nrrd)):

@@ -15,9 +15,10 @@ from test_classic_seg import segment_masks
 from DicomManager import read_seg, read_source_series_folder
 from DicomManager.batch.conversion import ConversionStatus, convert_tree, plan_conversion
 from DicomManager.cli.main import main
+from DicomManager.core.label_files.label_volume_files import read_label_volume
 from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
-from DicomManager.mrml.storage import read_label_volume, write_segmentation_file
+from DicomManager.mrml.storage import write_segmentation_file
 
 
 def build_tree(root, scene):
@@ -28,7 +29,7 @@ def build_tree(root, scene):
     shutil.copy(shared_data("dcmqi/partial_overlaps.dcm"), root / "caseA" / "seg" / "overlaps.dcm")
     shutil.copytree(shared_data("dcmqi/23x38x3/image"), root / "caseB" / "image")
     shutil.copy(shared_data("dcmqi/23x38x3/seg/label.seg"), root / "caseB" / "label.seg")
-    labels = read_label_volume(scene, shared_data("dcmqi/23x38x3/nrrd/label.nrrd"))
+    labels = read_label_volume(shared_data("dcmqi/23x38x3/nrrd/label.nrrd"))
     node = create_segmentation_node(scene, labels, demo_segments([1]), "label")
     write_segmentation_file(node, root / "caseB" / "nested" / "label.seg.nrrd")
     shutil.copy(shared_data("dcmqi/sparse-labelmap-noppv.dcm"), root / "labelmap.dcm")
@@ -66,7 +67,7 @@ def test_tree_converts_on_a_process_pool_keeping_its_layout(tmp_path, scene, cap
 
     label = target / "caseB" / "label.seg"
     grid_b = read_source_series_folder(source / "caseB" / "image").geometry
-    expected = on_grid(read_label_volume(scene, shared_data("dcmqi/23x38x3/nrrd/label.nrrd")), grid_b)
+    expected = on_grid(read_label_volume(shared_data("dcmqi/23x38x3/nrrd/label.nrrd")), grid_b)
     np.testing.assert_array_equal(read_seg(label, grid_b).layers[0].array, expected)
     nested = target / "caseB" / "nested" / "label.dcm"
     assert read_seg(nested, grid_b).info.series_description == "label"

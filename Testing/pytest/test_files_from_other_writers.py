@@ -8,8 +8,8 @@ import pytest
 from conftest import dciodvfy_errors, on_grid, read_with_dcmqi, shared_data
 
 from DicomManager import ExportOptions, read_seg, read_source_series_folder, write_labelmap_seg
+from DicomManager.core.label_files.label_volume_files import read_label_volume
 from DicomManager.core.segments.dcmqi_metadata import read_dcmqi_metadata
-from DicomManager.mrml.storage import read_label_volume
 
 LABELMAP_FILES = [
     "dcmqi/sparse-labelmap-ppv5.dcm",
@@ -28,7 +28,7 @@ LABELMAP_FILES = [
 )
 def test_sparse_labelmaps_match_dcmqi_expected_output(scene, seg_file, expected_file):
     """Omitted frames take PixelPaddingValue (5) or 0, exactly as dcmqi's reader writes them."""
-    expected = read_label_volume(scene, shared_data(expected_file))
+    expected = read_label_volume(shared_data(expected_file))
     source = read_source_series_folder(shared_data("dcmqi/24x38x3/image"))
     on_reference = read_seg(shared_data(seg_file), source.geometry)
     np.testing.assert_array_equal(on_reference.labels.array, on_grid(expected, source.geometry))
@@ -78,7 +78,7 @@ def test_palette_color_labelmap_keeps_segment_indices_and_colours():
 def test_dcmqi_inputs_export_to_the_labels_dcmqi_reads(scene, tmp_path, label_file, metadata_file):
     """Re-export dcmqi's own test inputs over ct-3slice; dcmqi reads our SEG back to the same labels."""
     source = read_source_series_folder(shared_data("dcmqi/ct-3slice"))
-    labels = read_label_volume(scene, shared_data(label_file))
+    labels = read_label_volume(shared_data(label_file))
     metadata = read_dcmqi_metadata(shared_data(f"dcmqi/metadata/{metadata_file}"))
     present = set(np.unique(labels.array).tolist()) - {0}
     segments = [s for s in metadata.segments if s.number in present] or metadata.segments
@@ -101,7 +101,7 @@ def test_dcmqi_inputs_export_to_the_labels_dcmqi_reads(scene, tmp_path, label_fi
 def test_labels_match_dcmqis_own_seg_of_the_same_input(scene, tmp_path, label_file, dcmqi_seg, source_folder):
     """dcmqi's BINARY SEG and our LABELMAP of the same input hold the same voxels (23 columns: odd bit packing)."""
     source = read_source_series_folder(shared_data(source_folder))
-    labels = read_label_volume(scene, shared_data(label_file))
+    labels = read_label_volume(shared_data(label_file))
     metadata = read_dcmqi_metadata(shared_data("dcmqi/metadata/seg-example.json"))
     path = tmp_path / "ours.dcm"
     write_labelmap_seg(labels, metadata.segments, source, path.parent, ExportOptions(file_name=path.name))
@@ -112,7 +112,7 @@ def test_labels_match_dcmqis_own_seg_of_the_same_input(scene, tmp_path, label_fi
 
 def test_export_over_a_multiframe_source(scene, tmp_path):
     source = read_source_series_folder(shared_data("dcmqi/24x38x3/multiframe"))
-    labels = read_label_volume(scene, shared_data("dcmqi/24x38x3/nrrd/label.nrrd"))
+    labels = read_label_volume(shared_data("dcmqi/24x38x3/nrrd/label.nrrd"))
     path = tmp_path / "seg.dcm"
     write_labelmap_seg(labels, read_dcmqi_metadata(shared_data("dcmqi/metadata/seg-example.json")).segments, source, path.parent,
         ExportOptions(file_name=path.name))

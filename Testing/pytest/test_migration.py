@@ -16,10 +16,11 @@ from DicomManager import read_seg, read_source_series_folder
 from DicomManager.batch.run_layout import read_run_folder
 from DicomManager.cli.main import main
 from DicomManager.core.geometry.grids import check_same_voxel_grid
+from DicomManager.core.label_files.label_volume_files import read_label_volume, write_label_volume
 from DicomManager.core.reading.seg_contents import segments_of
 from DicomManager.errors import MetadataFileError
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
-from DicomManager.mrml.storage import read_label_volume, write_label_volume, write_segmentation_file
+from DicomManager.mrml.storage import write_segmentation_file
 
 RESULTS = {
     "sample_data": "MRHead",
@@ -43,7 +44,7 @@ def run_folder(tmp_path, scene):
     grid = make_grid((6, 24, 20))
     volume_file = tmp_path / "MRHead.nrrd"
     voxels = (np.indices(grid.spatial_shape).sum(axis=0) * 7).astype(np.int16)
-    write_label_volume(scene, hd.Volume(voxels, grid.affine, "PATIENT"), volume_file)
+    write_label_volume(hd.Volume(voxels, grid.affine, "PATIENT"), volume_file)
     run = tmp_path / "optimization_results" / "run_A"
     (run / "segmentations").mkdir(parents=True)
     for number in (0, 1, 2):
@@ -135,7 +136,7 @@ def test_rerun_skips_what_is_done_and_retries_what_failed(run_folder, scene, cap
 def test_gold_standard_over_a_dicom_reference(tmp_path, scene, crop):
     gold = tmp_path / "GoldStandards" / "liver"
     gold.mkdir(parents=True)
-    labels = read_label_volume(scene, shared_data("dcmqi/liver_seg.nrrd"))
+    labels = read_label_volume(shared_data("dcmqi/liver_seg.nrrd"))
     node = create_segmentation_node(scene, labels, demo_segments([1]), "liver")
     write_segmentation_file(node, gold / "liver.seg.nrrd")
     (gold / "metadata.json").write_text(json.dumps({"sample_data": "CT", "annotator": "Dr. A", "algorithm": "manual"}))
@@ -176,10 +177,10 @@ def test_nifti_reference_volume_gets_the_same_synthetic_series(run_folder, scene
     """A NIfTI volume (RAS on disk) is as good a reference as its NRRD twin: same grid, same voxels."""
     run, volume_file = run_folder
     nifti = tmp_path / "MRHead.nii.gz"
-    write_label_volume(scene, read_label_volume(scene, volume_file), nifti)
+    write_label_volume(read_label_volume(volume_file), nifti)
     assert main(["migrate", str(run), "--reference", str(nifti)]) == 1  # trial 3 is broken, as before
     volume = read_source_series_folder(run / "dicom" / "volume")
-    original = read_label_volume(scene, volume_file)
+    original = read_label_volume(volume_file)
     check_same_voxel_grid(volume.geometry, original.get_geometry(), "the synthetic series")  # axes may be flipped
     results = json.loads((run / "results.json").read_text())
     assert read_seg(run / results["trials"][0]["dicom_seg_path"], volume.geometry).segments[0].label == "Structure 1"

@@ -16,11 +16,12 @@ from test_classic_seg import segment_masks
 
 from DicomManager import Compression, ExportOptions, LayeredSegmentation, OverlapPolicy, read_seg
 from DicomManager.cli.main import main
+from DicomManager.core.label_files.label_volume_files import read_label_volume
+from DicomManager.core.label_files.label_volume_segmentation import segmentation_from_label_volumes
 from DicomManager.core.segments.dcmqi_metadata import read_dcmqi_metadata
 from DicomManager.core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID
 from DicomManager.errors import InvalidSegmentationError
 from DicomManager.mrml.segmentation_nodes import create_layered_segmentation_node
-from DicomManager.mrml.storage import read_label_volume, segmentation_node_from_label_volumes
 from DicomManager.mrml.volume_nodes import grid_of_volume_node
 
 PARTIAL_OVERLAPS = [f"dcmqi/partial_overlaps-{i}.nrrd" for i in (1, 2, 3)]
@@ -31,7 +32,7 @@ def expected_masks(scene, grid) -> dict[int, np.ndarray]:
     """Each segment of dcmqi's partial-overlap inputs: value n in whichever label file holds it."""
     masks = {}
     for name in PARTIAL_OVERLAPS:
-        labels = on_grid(read_label_volume(scene, shared_data(name)), grid)
+        labels = on_grid(read_label_volume(shared_data(name)), grid)
         for value in np.unique(labels)[1:]:
             masks[int(value)] = labels == value
     return masks
@@ -40,9 +41,9 @@ def expected_masks(scene, grid) -> dict[int, np.ndarray]:
 @pytest.fixture
 def partial_overlaps(manager, scene):
     volume = manager.load_reference_volume(shared_data("dcmqi/ct-3slice"))
-    volumes = [read_label_volume(scene, shared_data(name)) for name in PARTIAL_OVERLAPS]
+    volumes = [read_label_volume(shared_data(name)) for name in PARTIAL_OVERLAPS]
     segments = read_dcmqi_metadata(shared_data(METADATA)).segments
-    node = segmentation_node_from_label_volumes(scene, volumes, segments, "partial overlaps")
+    node = create_layered_segmentation_node(scene, segmentation_from_label_volumes(volumes, segments), "partial overlaps")
     return volume, node, segments
 
 

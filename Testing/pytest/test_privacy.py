@@ -14,8 +14,9 @@ import pydicom
 from conftest import blob_labels, demo_segments, make_grid, write_series
 
 from DicomManager import ExportOptions, read_source_series, write_labelmap_seg
+from DicomManager.core.label_files.label_volume_files import write_label_volume
 from DicomManager.core.writing.synthetic_series import SyntheticSeriesInfo
-from DicomManager.mrml.storage import read_volume_node, write_label_volume
+from DicomManager.mrml.storage import read_volume_node
 
 PATIENT_AND_STUDY = [
     "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge", "OtherPatientIDsSequence",
@@ -59,7 +60,7 @@ def test_synthetic_series_carries_only_what_the_user_gave(scene, manager, tmp_pa
     secret_folder.mkdir()
     volume_file = secret_folder / "jane_doe_mri.nrrd"
     voxels = (np.indices(grid.spatial_shape).sum(axis=0) * 5).astype(np.int16)
-    write_label_volume(scene, hd.Volume(voxels, grid.affine, "PATIENT"), volume_file)
+    write_label_volume(hd.Volume(voxels, grid.affine, "PATIENT"), volume_file)
     old = datetime.datetime(2001, 2, 3, 4, 5, 6).timestamp()
     os.utime(volume_file, (old, old))
     volume = read_volume_node(scene, volume_file)

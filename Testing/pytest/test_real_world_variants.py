@@ -344,12 +344,12 @@ def test_jpeg_2000_refusal_of_cropped_frames_says_cropping_made_them_small(scene
     """A small segment on 512x512 CT, cropped: the command line says why in one line, and writes nothing."""
     from DicomManager import read_source_series_folder
     from DicomManager.cli.main import main
-    from DicomManager.mrml.storage import write_label_volume
+    from DicomManager.core.label_files.label_volume_files import write_label_volume
 
     grid = read_source_series_folder(shared_data("dcmqi/ct-3slice")).geometry
     labels = np.zeros(grid.spatial_shape, np.uint8)
     labels[1, 200:210, 300:312] = 1
-    write_label_volume(scene, hd.Volume(labels, grid.affine, "PATIENT"), tmp_path / "small.nrrd")
+    write_label_volume(hd.Volume(labels, grid.affine, "PATIENT"), tmp_path / "small.nrrd")
     output = tmp_path / "seg.dcm"
     code = main([
         "export", "--reference", str(shared_data("dcmqi/ct-3slice")), "--segmentation", str(tmp_path / "small.nrrd"),

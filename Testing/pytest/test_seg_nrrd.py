@@ -35,6 +35,8 @@ from DicomManager import (
 )
 from DicomManager.cli.main import main
 from DicomManager.core.geometry.grids import match_to_grid
+from DicomManager.core.label_files.label_volume_files import read_label_volume
+from DicomManager.core.label_files.label_volume_segmentation import segmentation_from_label_volumes
 from DicomManager.core.segments.segment_metadata import AlgorithmIdentification
 from DicomManager.errors import LabelFileError, OutputExistsError
 from DicomManager.mrml.image_arrays import matrix_to_numpy
@@ -46,9 +48,7 @@ from DicomManager.mrml.segmentation_nodes import (
     segment_metadata_from_node,
 )
 from DicomManager.mrml.storage import (
-    read_label_volume,
     read_segmentation_file,
-    segmentation_node_from_label_volumes,
     write_segmentation_file,
 )
 
@@ -313,8 +313,9 @@ def test_a_damaged_file_is_refused_by_name(tmp_path):
 def test_command_line_export_of_a_seg_nrrd_does_not_load_slicer_and_writes_what_the_bridge_writes(tmp_path, scene):
     reference = shared_data("dcmqi/ct-3slice")
     seg_nrrd = tmp_path / "liver_spine.seg.nrrd"
-    volumes = [read_label_volume(scene, shared_data("dcmqi/liver_spine_seg.nrrd"))]
-    node = segmentation_node_from_label_volumes(scene, volumes, demo_segments([1, 2]), "liver and spine")
+    volumes = [read_label_volume(shared_data("dcmqi/liver_spine_seg.nrrd"))]
+    segmentation = segmentation_from_label_volumes(volumes, demo_segments([1, 2]))
+    node = create_layered_segmentation_node(scene, segmentation, "liver and spine")
     write_segmentation_file(node, seg_nrrd)  # written by Slicer
     output = tmp_path / "cli.dcm"
     program = (

@@ -1,0 +1,1 @@
+"""Label volumes (NRRD, NIfTI, MetaImage), as dcmqi takes and gives them, read and written without Slicer."""
