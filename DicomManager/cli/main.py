@@ -25,7 +25,8 @@ from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
 from ..core.codecs.encoding_workers import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
-from ..errors import DicomLabelMapSegError, LabelFileError, SendError
+from ..errors import DicomLabelMapSegError, InputPathError, LabelFileError, SendError
+from .path_arguments import input_file, input_file_or_folder, input_folder, output_file, output_folder
 
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
     from ..core.geometry.source_series import SourceSeries
@@ -42,14 +43,26 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
     ``process_ends``: called by :func:`.program.run`, in a process that ends with the
     command and started it with the cyclic garbage collector off.
     """
-    arguments = _parser().parse_args(argv)
+    try:
+        arguments = _parser().parse_args(argv)  # a wrong path argument raises here (see .path_arguments)
+    except DicomLabelMapSegError as error:
+        return report_failure(error)
     logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         with _collector_for(arguments.one_file, process_ends):
             return arguments.run(arguments)
     except DicomLabelMapSegError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return report_failure(error)
+
+
+def report_failure(error: Exception) -> int:
+    """Tell the user why the command failed, in one line on standard error; returns the exit status (1).
+
+    The one place where a failure becomes what the user reads: every error of
+    ours, and any other exception the command line maps to one line, comes here.
+    """
+    print(f"error: {error}", file=sys.stderr)
+    return 1
 
 
 def _collector_for(one_file: bool, process_ends: bool) -> AbstractContextManager[None]:
@@ -92,17 +105,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_export_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("export", help="segmentation file(s) -> LABELMAP SEG (BINARY SEG when segments overlap)")
-    command.add_argument("--reference", required=True, type=Path, help="folder with the source DICOM series")
+    command.add_argument("--reference", required=True, type=input_folder, help="folder with the source DICOM series")
     command.add_argument(
         "--segmentation",
         required=True,
-        type=Path,
+        type=input_file,
         nargs="+",
         help="Slicer .seg.nrrd, or label volumes (.nrrd, .nii.gz), one per dcmqi segmentAttributes group",
     )
-    command.add_argument("--output", required=True, type=Path, help="SEG file to write")
+    command.add_argument("--output", required=True, type=output_file, help="SEG file to write")
     _add_writing_options(command)
-    command.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
+    command.add_argument("--metadata", type=input_file, help="dcmqi segmentation metadata JSON for the segments")
     command.add_argument("--series-description", help="SeriesDescription of the SEG")
     command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     command.set_defaults(run=_export, one_file=True)
@@ -110,17 +123,17 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
 
 def _add_import_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("import", help="SEG (LABELMAP, BINARY, FRACTIONAL) -> Slicer segmentation file")
-    command.add_argument("seg", type=Path, help="SEG file")
-    command.add_argument("--output", required=True, type=Path, help=".seg.nrrd file to write")
-    command.add_argument("--labelmap", type=Path, help="also write a label volume (.nrrd, .nii.gz)")
-    command.add_argument("--reference", type=Path, help="folder with the referenced series: use its grid")
+    command.add_argument("seg", type=input_file, help="SEG file")
+    command.add_argument("--output", required=True, type=output_file, help=".seg.nrrd file to write")
+    command.add_argument("--labelmap", type=output_file, help="also write a label volume (.nrrd, .nii.gz)")
+    command.add_argument("--reference", type=input_folder, help="folder with the referenced series: use its grid")
     command.add_argument("--force", action="store_true", help="replace outputs that exist")
     command.set_defaults(run=_import, one_file=True)
 
 
 def _add_info_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("info", help="describe a SEG file without decoding its pixels")
-    command.add_argument("seg", type=Path, help="SEG file")
+    command.add_argument("seg", type=input_file, help="SEG file")
     command.add_argument("--json", action="store_true", help="print JSON instead of text")
     command.set_defaults(run=_info, one_file=True)
 
@@ -129,9 +142,9 @@ def _add_migrate_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "migrate", help="a run folder (results.json + segmentations/*.seg.nrrd) or gold standard folder -> DICOM"
     )
-    command.add_argument("folder", type=Path, help="run folder (results.json) or GoldStandards/<name> (metadata.json)")
+    command.add_argument("folder", type=input_folder, help="run folder (results.json) or GoldStandards/<name> (metadata.json)")
     command.add_argument(
-        "--reference", required=True, type=Path, help="DICOM folder of the volume, or its NRRD/NIfTI file"
+        "--reference", required=True, type=input_file_or_folder, help="DICOM folder of the volume, or its NRRD/NIfTI file"
     )
     command.add_argument("--verify", action="store_true", help="also re-check SEGs written by earlier runs")
     _add_writing_options(command)
@@ -142,8 +155,8 @@ def _add_convert_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "convert", help="every classic SEG and .seg.nrrd under a tree -> LABELMAP SEG, same layout, all cores"
     )
-    command.add_argument("input_tree", type=Path, help="folder searched recursively (SEGs and their source series)")
-    command.add_argument("output_tree", type=Path, help="folder the outputs go to, at the same relative paths")
+    command.add_argument("input_tree", type=input_folder, help="folder searched recursively (SEGs and their source series)")
+    command.add_argument("output_tree", type=output_folder, help="folder the outputs go to, at the same relative paths")
     command.add_argument("--workers", type=int, help="processes (default: one per core)")
     command.add_argument(
         "--dask-scheduler", metavar="ADDRESS", help="run on a Dask cluster instead (tcp://host:8786; trees on shared storage)"
@@ -154,16 +167,16 @@ def _add_convert_command(commands: argparse._SubParsersAction) -> None:
 
 def _add_preview_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("preview", help="PNG of a SEG: axial, coronal, sagittal slices and a legend")
-    command.add_argument("seg", type=Path, help="SEG file")
-    command.add_argument("--reference", type=Path, help="folder with the referenced series: drawn under the segments")
-    command.add_argument("--output", required=True, type=Path, help="PNG file to write")
+    command.add_argument("seg", type=input_file, help="SEG file")
+    command.add_argument("--reference", type=input_folder, help="folder with the referenced series: drawn under the segments")
+    command.add_argument("--output", required=True, type=output_file, help="PNG file to write")
     command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     command.set_defaults(run=_preview, one_file=True)
 
 
 def _add_send_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("send", help="DICOM files (a SEG and its series) -> a DICOMweb or DIMSE archive")
-    command.add_argument("files", type=Path, nargs="+", help="DICOM files or folders (searched recursively)")
+    command.add_argument("files", type=input_file_or_folder, nargs="+", help="DICOM files or folders (searched recursively)")
     command.add_argument(
         "--to",
         required=True,
@@ -179,7 +192,7 @@ def _add_send_command(commands: argparse._SubParsersAction) -> None:
 
 def _add_demo_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("demo", help="export and reload a built-in 10-segment example")
-    command.add_argument("--output", type=Path, help="folder to keep the files in (default: a temporary folder)")
+    command.add_argument("--output", type=output_folder, help="folder to keep the files in (default: a temporary folder)")
     command.set_defaults(run=_demo)
 
 
@@ -373,6 +386,8 @@ def _convert(arguments: argparse.Namespace) -> int:
         )
     if interactive:
         print(file=sys.stderr)
+    if not summary.outcomes:
+        raise InputPathError(f"{arguments.input_tree}: holds no SEG and no .seg.nrrd file to convert.")
     for outcome in summary.outcomes:
         if outcome.status == ConversionStatus.FAILED:
             print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
