@@ -85,7 +85,15 @@ def __getattr__(name: str) -> object:
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    try:
+        value = getattr(import_module(f".{module}", __name__), name)
+    except ModuleNotFoundError as error:
+        from .extras import missing_extra_message
+
+        message = missing_extra_message(error, f"{__name__}.{name}")
+        if message is None:
+            raise
+        raise ModuleNotFoundError(message, name=error.name) from error
     globals()[name] = value
     return value
 

@@ -26,6 +26,7 @@ from ..core.codecs.encoding_workers import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..errors import DicomLabelMapSegError, InputPathError, LabelFileError, SendError
+from ..extras import missing_extra_error
 from .path_arguments import input_file, input_file_or_folder, input_folder, output_file, output_folder
 
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
@@ -53,6 +54,11 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
             return arguments.run(arguments)
     except DicomLabelMapSegError as error:
         return report_failure(error)
+    except ModuleNotFoundError as error:
+        missing_extra = missing_extra_error(error, f"dicomlabelmapseg {arguments.command}")
+        if missing_extra is None:
+            raise
+        return report_failure(missing_extra)
 
 
 def report_failure(error: Exception) -> int:
@@ -87,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
     parser.set_defaults(one_file=False)
     for add_command in (
         _add_export_command,
