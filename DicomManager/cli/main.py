@@ -199,6 +199,7 @@ def _add_send_command(commands: argparse._SubParsersAction) -> None:
 def _add_demo_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("demo", help="export and reload a built-in 10-segment example")
     command.add_argument("--output", type=output_folder, help="folder to keep the files in (default: a temporary folder)")
+    command.add_argument("--force", action="store_true", help="replace the files of an earlier demo in OUTPUT")
     command.set_defaults(run=_demo)
 
 
@@ -447,7 +448,11 @@ def _demo(arguments: argparse.Namespace) -> int:
 
     if arguments.output:
         arguments.output.mkdir(parents=True, exist_ok=True)
-        return 0 if run_demo(arguments.output) else 1
-    with tempfile.TemporaryDirectory() as folder:
-        return 0 if run_demo(Path(folder)) else 1
+        exact = run_demo(arguments.output, overwrite=arguments.force)
+        print(f"The files are kept in {arguments.output}.")
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            exact = run_demo(Path(folder))
+        print(f"The files were in a temporary folder, {folder}, deleted now; give --output DIR to keep them.")
+    return 0 if exact else 1
 
