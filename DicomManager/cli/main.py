@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
         arguments = _parser().parse_args(argv)  # a wrong path argument raises here (see .path_arguments)
     except DicomLabelMapSegError as error:
         return report_failure(error)
-    logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    _log_to_terminal(arguments.verbose)
     try:
         with _collector_for(arguments.one_file, process_ends):
             return arguments.run(arguments)
@@ -69,6 +69,33 @@ def report_failure(error: Exception) -> int:
     """
     print(f"error: {error}", file=sys.stderr)
     return 1
+
+
+class _TerminalHandler(logging.StreamHandler):
+    """The command line's log output on standard error: our records, and with ``--verbose`` every library's too."""
+
+
+def _log_to_terminal(verbose: bool) -> None:
+    """Show our warnings (with ``verbose`` every record, libraries' included) on standard error.
+
+    Libraries log what they see on the way (pynetdicom ``ERROR: Association Aborted`` before the
+    error we raise for it, highdicom's notes); without ``verbose`` only our own records, and the
+    one line of a failure, reach the user.
+    """
+    root = logging.getLogger()
+    for earlier in [handler for handler in root.handlers if isinstance(handler, _TerminalHandler)]:
+        root.removeHandler(earlier)
+    handler = _TerminalHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_is_our_record)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.captureWarnings(True)  # libraries' warnings are log records too (logger py.warnings)
+
+
+def _is_our_record(record: logging.LogRecord) -> bool:
+    return record.name.partition(".")[0] in (logger.name, "DicomManager")
 
 
 def _collector_for(one_file: bool, process_ends: bool) -> AbstractContextManager[None]:
