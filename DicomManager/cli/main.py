@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import logging
 import statistics
@@ -15,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, redirect_stdout
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,13 +45,16 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
     ``process_ends``: called by :func:`.program.run`, in a process that ends with the
     command and started it with the cyclic garbage collector off.
     """
+    parser = _parser()
     try:
-        arguments = _parser().parse_args(argv)  # a wrong path argument raises here (see .path_arguments)
+        arguments = parser.parse_args(argv)  # a wrong path argument raises here (see .path_arguments)
     except DicomLabelMapSegError as error:
         return report_failure(error)
-    _log_to_terminal(arguments.verbose)
+    if arguments.verbose and arguments.quiet:  # one before the command, the other after it
+        parser.error("argument -v/--verbose: not allowed with argument -q/--quiet")
+    _log_to_terminal(arguments.verbose, arguments.quiet)
     try:
-        with _collector_for(arguments.one_file, process_ends):
+        with _collector_for(arguments.one_file, process_ends), _standard_output_for(arguments.quiet):
             return arguments.run(arguments)
     except DicomLabelMapSegError as error:
         return report_failure(error)
@@ -75,8 +79,8 @@ class _TerminalHandler(logging.StreamHandler):
     """The command line's log output on standard error: our records, and with ``--verbose`` every library's too."""
 
 
-def _log_to_terminal(verbose: bool) -> None:
-    """Show our warnings (with ``verbose`` every record, libraries' included) on standard error.
+def _log_to_terminal(verbose: bool, quiet: bool) -> None:
+    """Show our warnings (with ``verbose`` every record, libraries' included; with ``quiet`` errors only) on standard error.
 
     Libraries log what they see on the way (pynetdicom ``ERROR: Association Aborted`` before the
     error we raise for it, highdicom's notes); without ``verbose`` only our own records, and the
@@ -87,6 +91,7 @@ def _log_to_terminal(verbose: bool) -> None:
         root.removeHandler(earlier)
     handler = _TerminalHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setLevel(logging.ERROR if quiet else logging.NOTSET)
     if not verbose:
         handler.addFilter(_is_our_record)
     root.addHandler(handler)
@@ -96,6 +101,11 @@ def _log_to_terminal(verbose: bool) -> None:
 
 def _is_our_record(record: logging.LogRecord) -> bool:
     return record.name.partition(".")[0] in (logger.name, "DicomManager")
+
+
+def _standard_output_for(quiet: bool) -> AbstractContextManager[object]:
+    """Where the command's report goes: standard output, or nowhere with ``--quiet`` (errors still reach standard error)."""
+    return redirect_stdout(io.StringIO()) if quiet else nullcontext()
 
 
 def _collector_for(one_file: bool, process_ends: bool) -> AbstractContextManager[None]:
@@ -119,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Convert segmentations to and from DICOM Label Map Segmentation (LABELMAP SEG).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
+    _add_verbosity_options(parser, default=False)
     commands = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
     parser.set_defaults(one_file=False)
     for add_command in (
@@ -133,7 +143,18 @@ def _parser() -> argparse.ArgumentParser:
         _add_demo_command,
     ):
         add_command(commands)
+    for command in commands.choices.values():
+        # Given after the command as well as before it; there they only override when given.
+        _add_verbosity_options(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_verbosity_options(parser: argparse.ArgumentParser, default: object) -> None:
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", default=default,
+                           help="log what is done, libraries' messages included")
+    verbosity.add_argument("-q", "--quiet", action="store_true", default=default,
+                           help="print errors only")
 
 
 def _add_export_command(commands: argparse._SubParsersAction) -> None:
@@ -166,8 +187,8 @@ def _add_import_command(commands: argparse._SubParsersAction) -> None:
 
 def _add_info_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("info", help="describe a SEG file without decoding its pixels")
-    command.add_argument("seg", type=input_file, help="SEG file")
-    command.add_argument("--json", action="store_true", help="print JSON instead of text")
+    command.add_argument("seg", type=input_file, nargs="+", help="SEG file(s)")
+    command.add_argument("--json", action="store_true", help="print JSON instead of text (a list for several files)")
     command.set_defaults(run=_info, one_file=True)
 
 
@@ -328,21 +349,27 @@ def _import(arguments: argparse.Namespace) -> int:
 
 
 def _info(arguments: argparse.Namespace) -> int:
+    documents = [_describe_seg(path, arguments.json) for path in arguments.seg]
+    if arguments.json:
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, default=str))
+    return 0
+
+
+def _describe_seg(path: Path, as_json: bool) -> dict[str, object] | None:
+    """Print what ``path`` is, or return it as ``info --json`` shows it."""
     from ..core.reading.seg_contents import seg_info, segments_of
     from ..core.reading.seg_reader import read_seg_header
     from ..core.reading.seg_references import read_seg_references
 
-    header = read_seg_header(arguments.seg)
-    info = seg_info(header, arguments.seg)
-    segments = segments_of(header, arguments.seg)
-    images = read_seg_references(arguments.seg).referenced_instance_uids
-    if arguments.json:
-        document = {
+    header = read_seg_header(path)
+    info = seg_info(header, path)
+    segments = segments_of(header, path)
+    images = read_seg_references(path).referenced_instance_uids
+    if as_json:
+        return {
             "info": asdict(info) | {"referenced_instance_uids": list(images)},
             "segments": [asdict(segment) for segment in segments],
         }
-        print(json.dumps(document, indent=2, default=str))
-        return 0
     print(f"{info.path}")
     print(f"  {info.series_description!r}, series {info.series_number}, {info.number_of_frames} frames, "
           f"{info.bits_allocated}-bit, {info.transfer_syntax_uid}")
@@ -350,7 +377,7 @@ def _info(arguments: argparse.Namespace) -> int:
     for segment in segments:
         print(f"  {segment.number:5d}  {segment.label}  [{segment.type.scheme} {segment.type.value} "
               f"{segment.type.meaning}]  RGB {segment.color}")
-    return 0
+    return None
 
 
 def _add_writing_options(command: argparse.ArgumentParser) -> None:
@@ -415,10 +442,10 @@ def _convert(arguments: argparse.Namespace) -> int:
             arguments.output_tree,
             workers=arguments.workers,
             options=_export_options(arguments),
-            progress=progress,
+            progress=None if arguments.quiet else progress,
             executor=executor,
         )
-    if interactive:
+    if interactive and not arguments.quiet:
         print(file=sys.stderr)
     if not summary.outcomes:
         raise InputPathError(f"{arguments.input_tree}: holds no SEG and no .seg.nrrd file to convert.")

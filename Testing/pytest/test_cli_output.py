@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -91,3 +92,37 @@ def test_slicer_core_messages_go_to_our_log(tmp_path):
     assert logged.stdout == ""
     assert "DicomManager.mrml.vtk_output VTK: Info: In " in logged.stderr
     assert f"WriteData: removing old version of file {existing}" in logged.stderr
+
+
+def test_verbosity_options_after_the_command_and_info_on_several_files(tmp_path):
+    labelmap = str(shared_data("dcmqi/sparse-labelmap-ppv5.dcm"))
+    both = run_program("info", "-v", SEG, labelmap, cwd=tmp_path)
+    assert both.returncode == 0, both.stderr
+    lines = both.stdout.splitlines()
+    assert [line for line in lines if not line.startswith(" ")] == [SEG, labelmap]
+    assert "      1  Liver  [SRT T-62000 Liver]  RGB (221, 130, 101)" in lines
+    assert "      1  Liver  [SCT 10200004 Liver]  RGB (221, 130, 101)" in lines
+    as_json = run_program("info", "--json", SEG, labelmap, cwd=tmp_path)
+    documents = json.loads(as_json.stdout)
+    assert [document["info"]["path"] for document in documents] == [SEG, labelmap]
+    assert [document["info"]["segmentation_type"] for document in documents] == ["BINARY", "LABELMAP"]
+    for conflicting in (["info", "-v", "-q", SEG], ["-v", "info", "-q", SEG]):
+        refused = run_program(*conflicting, cwd=tmp_path)
+        assert refused.returncode == 2
+        assert "not allowed with argument" in refused.stderr.splitlines()[-1]
+
+
+def test_quiet_prints_errors_only(tmp_path):
+    """A SEG whose segment has no category or type code: import warns, and --quiet keeps that to itself."""
+    syngo = str(shared_data("public/syngo_va11a.seg.dcm"))
+    told = run_program("import", syngo, "--output", "told.seg.nrrd", cwd=tmp_path)
+    assert told.returncode == 0, told.stderr
+    assert told.stdout and "WARNING: " in told.stderr
+    quiet = run_program("import", "-q", syngo, "--output", "quiet.seg.nrrd", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+    assert (tmp_path / "quiet.seg.nrrd").is_file()
+    failed = run_program("--quiet", "import", syngo, "--output", "quiet.seg.nrrd", cwd=tmp_path)
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines() == [
+        "error: quiet.seg.nrrd: exists already; choose another name or allow overwriting (--force)."]
