@@ -28,6 +28,7 @@ from ..core.garbage_collection import garbage_collection_paused
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..errors import DicomLabelMapSegError, InputPathError, LabelFileError, SendError
 from ..extras import missing_extra_error
+from .command_result import CommandResult, written_file, written_seg
 from .path_arguments import input_file, input_file_or_folder, input_folder, output_file, output_folder
 
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
@@ -45,33 +46,48 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
     ``process_ends``: called by :func:`.program.run`, in a process that ends with the
     command and started it with the cyclic garbage collector off.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
     try:
         arguments = parser.parse_args(argv)  # a wrong path argument raises here (see .path_arguments)
     except DicomLabelMapSegError as error:
-        return report_failure(error)
+        command = next((token for token in argv if not token.startswith("-")), "")
+        return report_failure(error, CommandResult(command) if "--json" in argv else None)
     if arguments.verbose and arguments.quiet:  # one before the command, the other after it
         parser.error("argument -v/--verbose: not allowed with argument -q/--quiet")
     _log_to_terminal(arguments.verbose, arguments.quiet)
+    arguments.result = result = CommandResult(arguments.command)
+    prints_result = arguments.json and arguments.json_is_result  # else the command prints its own (info)
+    output = sys.stdout
     try:
-        with _collector_for(arguments.one_file, process_ends), _standard_output_for(arguments.quiet):
-            return arguments.run(arguments)
+        with (
+            _collector_for(arguments.one_file, process_ends),
+            result.collecting_warnings(_OUR_LOGGERS),
+            _standard_output_for(arguments.quiet or prints_result),
+        ):
+            status = arguments.run(arguments)
     except DicomLabelMapSegError as error:
-        return report_failure(error)
+        return report_failure(error, result if arguments.json else None)
     except ModuleNotFoundError as error:
         missing_extra = missing_extra_error(error, f"dicomlabelmapseg {arguments.command}")
         if missing_extra is None:
             raise
-        return report_failure(missing_extra)
+        return report_failure(missing_extra, result if arguments.json else None)
+    if prints_result:
+        result.print(output)
+    return status
 
 
-def report_failure(error: Exception) -> int:
+def report_failure(error: Exception, result: CommandResult | None = None) -> int:
     """Tell the user why the command failed, in one line on standard error; returns the exit status (1).
 
-    The one place where a failure becomes what the user reads: every error of
-    ours, and any other exception the command line maps to one line, comes here.
+    With ``result`` (``--json``), also its JSON document on standard output, the error's class and message in
+    it. The one place where a failure becomes what the user reads: every error of ours, and any other
+    exception the command line maps to one line, comes here.
     """
     print(f"error: {error}", file=sys.stderr)
+    if result is not None:
+        result.print(sys.stdout, error)
     return 1
 
 
@@ -99,8 +115,11 @@ def _log_to_terminal(verbose: bool, quiet: bool) -> None:
     logging.captureWarnings(True)  # libraries' warnings are log records too (logger py.warnings)
 
 
+_OUR_LOGGERS = (logger.name, "DicomManager")
+
+
 def _is_our_record(record: logging.LogRecord) -> bool:
-    return record.name.partition(".")[0] in (logger.name, "DicomManager")
+    return record.name.partition(".")[0] in _OUR_LOGGERS
 
 
 def _standard_output_for(quiet: bool) -> AbstractContextManager[object]:
@@ -131,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_verbosity_options(parser, default=False)
     commands = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
-    parser.set_defaults(one_file=False)
+    parser.set_defaults(one_file=False, json=False, json_is_result=False)
     for add_command in (
         _add_export_command,
         _add_import_command,
@@ -143,10 +162,22 @@ def _parser() -> argparse.ArgumentParser:
         _add_demo_command,
     ):
         add_command(commands)
+    for name in ("export", "import", "convert", "migrate", "send"):
+        _add_json_option(commands.choices[name])
     for command in commands.choices.values():
         # Given after the command as well as before it; there they only override when given.
         _add_verbosity_options(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_json_option(command: argparse.ArgumentParser) -> None:
+    """--json: one JSON object on standard output (see :mod:`.command_result`) instead of the text report."""
+    command.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead of text: what was written (paths, sizes, UIDs), warnings, or the error",
+    )
+    command.set_defaults(json_is_result=True)
 
 
 def _add_verbosity_options(parser: argparse.ArgumentParser, default: object) -> None:
@@ -273,6 +304,9 @@ def _export(arguments: argparse.Namespace) -> int:
         segmentation = _read_through_slicer(arguments.segmentation, source, metadata)
     segmentation = segmentation.with_metadata(metadata.segments if metadata else None)
     written = write_segmentation(segmentation, source, arguments.output.parent, options)
+    arguments.result.record_written(*map(written_seg, written.instances))
+    arguments.result.record(transfer_syntax_uid=options.compression.transfer_syntax_uid,
+                            segments=[asdict(segment) for segment in segmentation.segments])
     for path in written.paths:
         print(f"{path}: {written.segmentation_type} SEG, SeriesInstanceUID {written.series_instance_uid}")
     return 0
@@ -344,6 +378,9 @@ def _import(arguments: argparse.Namespace) -> int:
 
         write_label_volume(start_session().scene, result.layers[0], arguments.labelmap, overwrite=arguments.force)
     shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))
+    arguments.result.record_written(*(written_file(path) for path in (arguments.output, arguments.labelmap) if path))
+    arguments.result.record(info=asdict(result.info), segments=[asdict(segment) for segment in result.segments],
+                            layers=len(result.layers), grid=shape)
     print(f"{arguments.output}: {len(result.segments)} segments in {len(result.layers)} layer(s), grid {shape}")
     return 0
 
@@ -417,6 +454,8 @@ def _migrate(arguments: argparse.Namespace) -> int:
         options=_export_options(arguments, workers=ALL_CORES),
         progress=print,
     )
+    arguments.result.record(outcomes=[asdict(outcome) for outcome in report.outcomes],
+                            report=str(arguments.folder / "dicom" / "migration_report.md"))
     migrated = sum(outcome.status == TrialStatus.MIGRATED for outcome in report.outcomes)
     skipped = sum(outcome.status == TrialStatus.SKIPPED for outcome in report.outcomes)
     print(f"{migrated} migrated, {skipped} already done, {len(report.failures)} failed or different; "
@@ -453,6 +492,8 @@ def _convert(arguments: argparse.Namespace) -> int:
         if outcome.status == ConversionStatus.FAILED:
             print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
     counts = {status: summary.count(status) for status in ConversionStatus}
+    arguments.result.record(outcomes=[asdict(outcome) for outcome in summary.outcomes], counts=counts,
+                            bytes_saved=summary.bytes_saved)
     print(f"{counts[ConversionStatus.CONVERTED]} converted, {counts[ConversionStatus.SKIPPED]} skipped, "
           f"{counts[ConversionStatus.FAILED]} failed; "
           f"{summary.bytes_saved / 1e6:.2f} MB saved"
@@ -491,6 +532,8 @@ def _send(arguments: argparse.Namespace) -> int:
         headers[name.strip()] = value.strip()
     destination = parse_destination(arguments.to, headers, arguments.calling_ae_title)
     sent = send_files(arguments.files, destination)
+    arguments.result.record(destination=sent.destination, sop_instance_uids=list(sent.sop_instance_uids),
+                            sent_decompressed=[str(path) for path in sent.sent_decompressed])
     print(f"sent {len(sent.sop_instance_uids)} instance(s) to {sent.destination}")
     if sent.sent_decompressed:
         print(f"{len(sent.sent_decompressed)} of them decompressed: the destination does not accept their transfer syntax")
