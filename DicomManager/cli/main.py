@@ -201,6 +201,9 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--output", required=True, type=output_file, help="SEG file to write")
     _add_writing_options(command)
     command.add_argument("--metadata", type=input_file, help="dcmqi segmentation metadata JSON for the segments")
+    command.add_argument(
+        "--strict", action="store_true", help="refuse --metadata keys dcmqi's schema does not know (default: warn, ignore them)"
+    )
     command.add_argument("--series-description", help="SeriesDescription of the SEG")
     command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     command.set_defaults(run=_export, one_file=True)
@@ -289,7 +292,7 @@ def _export(arguments: argparse.Namespace) -> int:
     from ..core.writing.series_writer import write_segmentation
 
     refuse_existing(arguments.output, arguments.force)
-    metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None
+    metadata = read_dcmqi_metadata(arguments.metadata, strict=arguments.strict) if arguments.metadata else None
     options = _export_options(arguments, file_name=arguments.output.name, overwrite=arguments.force, workers=ALL_CORES)
     if metadata:
         options = options.over_series(metadata.series)

@@ -2,20 +2,26 @@
 
 dcmqi users describe segments in a JSON file (``segmentAttributes``: one list
 per input label file, each item with a ``labelID``, codes and a
-``recommendedDisplayRGBValue``; see dcmqi's ``seg-schema.json``). Accepting it
-as it is lets them switch without rewriting their files.
+``recommendedDisplayRGBValue``). Accepting it as it is lets them switch
+without rewriting their files; it is checked against dcmqi's own schema
+(``dcmqi_schema/seg-schema.json``), so that what the schema does not allow
+is refused by name, and a misspelt key is named instead of silently ignored.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ...errors import MetadataFileError
+from ...errors import InvalidSegmentationError, MetadataFileError
 from ..writing.export_options import SeriesAttributes
-from .segment_metadata import RGB_CHANNELS, TISSUE, Code, SegmentMetadata
+from .segment_metadata import Code, SegmentMetadata
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,22 +32,87 @@ class DcmqiMetadata:
     series: SeriesAttributes
 
 
-def read_dcmqi_metadata(path: Path, defaults: SeriesAttributes = SeriesAttributes()) -> DcmqiMetadata:
-    """Read a dcmqi metadata JSON file; attributes it does not set keep ``defaults``."""
+def read_dcmqi_metadata(
+    path: Path, defaults: SeriesAttributes = SeriesAttributes(), *, strict: bool = False
+) -> DcmqiMetadata:
+    """Read a dcmqi metadata JSON file, checked against dcmqi's schema; attributes it does not set keep ``defaults``.
+
+    A key the schema does not know (a misspelt ``SegmentLable``, say) is logged as a warning, naming the
+    segment and the key, and ignored; with ``strict`` it is refused. Anything else the schema does not
+    allow (a missing ``SegmentedPropertyTypeCodeSequence``, a value of the wrong type) is refused.
+
+    Raises
+    ------
+    MetadataFileError
+        The file is not JSON, or not what dcmqi's schema allows; the message names the segment and the key.
+    """
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MetadataFileError(f"{path}: cannot read it as JSON ({error}).") from error
-    groups = document.get("segmentAttributes") if isinstance(document, dict) else None
-    if not isinstance(groups, list) or not groups:
-        raise MetadataFileError(f"{path}: 'segmentAttributes' is missing or empty.")
-    items = [item for group in groups for item in (group if isinstance(group, list) else [group])]
-    segments = [_segment(item, path) for item in items]
+    check_against_dcmqi_schema(document, path, strict=strict)
+    groups = document.get("segmentAttributes")
+    if not groups:
+        raise MetadataFileError(f"{path}: 'segmentAttributes' is missing.")
+    segments = [_segment(item, path) for group in groups for item in group]
     numbers = [segment.number for segment in segments]
     if len(set(numbers)) != len(numbers):
         raise MetadataFileError(f"{path}: a labelID is used more than once ({sorted(numbers)}).")
     return DcmqiMetadata(segments=segments, series=_series(document, defaults))
+
+
+_SCHEMA_FOLDER = Path(__file__).with_name("dcmqi_schema")
+_COMMON_SCHEMA_URI = "https://raw.githubusercontent.com/qiicr/dcmqi/master/doc/schemas/common-schema.json"
+
+
+def check_against_dcmqi_schema(document: Any, path: Path, *, strict: bool = False) -> None:
+    """Refuse what dcmqi's ``seg-schema.json`` does not allow; warn about (``strict``: refuse) keys it does not know.
+
+    Each message names the file, the segment (its ``labelID``) or top-level key, and the key at fault.
+    """
+    unknown = []
+    for error in sorted(_schema_validator().iter_errors(document), key=lambda error: list(map(str, error.absolute_path))):
+        where = _where(document, list(error.absolute_path), path)
+        if error.validator == "additionalProperties":
+            keys = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            unknown.append(f"{where}: {', '.join(map(repr, keys))} {'is' if len(keys) == 1 else 'are'} not in dcmqi's schema")
+        elif error.validator == "required":
+            missing = [key for key in error.validator_value if key not in error.instance]
+            raise MetadataFileError(f"{where} has no {', '.join(missing)} (dcmqi's schema requires it).")
+        else:
+            raise MetadataFileError(f"{where}: {error.message} (dcmqi's schema).")
+    if unknown and strict:
+        raise MetadataFileError(f"{unknown[0]}; leave it out, or leave out --strict to ignore it.")
+    for message in unknown:
+        logger.warning("%s; it is ignored", message)
+
+
+def _where(document: Any, location: list[str | int], path: Path) -> str:
+    """Which part of the file ``location`` is in: a segment by its labelID (and the key in it), or a top-level key."""
+    match location:
+        case ["segmentAttributes", int(group), int(item), *inner]:
+            segment = document["segmentAttributes"][group][item]
+            label_id = segment.get("labelID") if isinstance(segment, dict) else None
+            name = f"segment {label_id}" if label_id is not None else f"segmentAttributes[{group}][{item}]"
+            return " ".join([f"{path}: {name}", *map(str, inner)])
+        case [key, *_]:
+            return f"{path}: {key}"
+    return str(path)
+
+
+@cache
+def _schema_validator() -> Any:
+    """A validator of dcmqi's segmentation metadata schema, its references to the common schema resolved locally."""
+    from jsonschema import Draft4Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    def schema(name: str) -> Any:
+        return json.loads((_SCHEMA_FOLDER / name).read_text(encoding="utf-8"))
+
+    common = Resource.from_contents(schema("common-schema.json"), default_specification=DRAFT4)
+    return Draft4Validator(schema("seg-schema.json"), registry=Registry().with_resource(_COMMON_SCHEMA_URI, common))
 
 
 # dcmqi's top-level keys -> our series attribute and its type.
@@ -67,42 +138,34 @@ def _series(document: dict[str, Any], defaults: SeriesAttributes) -> SeriesAttri
     return replace(defaults, **changes)
 
 
-def _segment(item: Any, path: Path) -> SegmentMetadata:
-    if not isinstance(item, dict) or "labelID" not in item:
-        raise MetadataFileError(f"{path}: a segmentAttributes item has no labelID.")
-    try:
-        number = int(item["labelID"])
-    except (TypeError, ValueError):
-        raise MetadataFileError(f"{path}: labelID {item['labelID']!r} is not a whole number.") from None
-    where = f"{path}: segment {number}"
+def _segment(item: dict[str, Any], path: Path) -> SegmentMetadata:
+    """One ``segmentAttributes`` item, already checked against dcmqi's schema."""
+    number = item["labelID"]
     color = item.get("recommendedDisplayRGBValue")
-    if color is not None and (not isinstance(color, list) or len(color) != RGB_CHANNELS):
-        raise MetadataFileError(f"{where}: recommendedDisplayRGBValue must be three numbers.")
-    return SegmentMetadata(
+    segment = SegmentMetadata(
         number=number,
-        label=str(item.get("SegmentLabel") or f"Segment {number}"),
-        category=_code(item, "SegmentedPropertyCategoryCodeSequence", where) or TISSUE,
-        type=_code(item, "SegmentedPropertyTypeCodeSequence", where) or TISSUE,
-        type_modifier=_code(item, "SegmentedPropertyTypeModifierCodeSequence", where),
-        anatomic_region=_code(item, "AnatomicRegionSequence", where),
-        anatomic_region_modifier=_code(item, "AnatomicRegionModifierSequence", where),
-        color=tuple(int(c) for c in color) if color is not None else None,
+        label=item.get("SegmentLabel") or f"Segment {number}",
+        category=_code(item, "SegmentedPropertyCategoryCodeSequence"),
+        type=_code(item, "SegmentedPropertyTypeCodeSequence"),
+        type_modifier=_code(item, "SegmentedPropertyTypeModifierCodeSequence"),
+        anatomic_region=_code(item, "AnatomicRegionSequence"),
+        anatomic_region_modifier=_code(item, "AnatomicRegionModifierSequence"),
+        color=tuple(color) if color is not None else None,
         description=item.get("SegmentDescription") or None,
-        algorithm_type=str(item.get("SegmentAlgorithmType", "MANUAL")),
+        algorithm_type=item["SegmentAlgorithmType"],
         algorithm_name=item.get("SegmentAlgorithmName") or None,
         tracking_id=item.get("TrackingIdentifier") or None,
         tracking_uid=item.get("TrackingUniqueIdentifier") or None,
     )
+    try:
+        segment.validate()
+    except InvalidSegmentationError as error:
+        raise MetadataFileError(f"{path}: {error}") from error
+    return segment
 
 
-def _code(item: dict[str, Any], key: str, where: str) -> Code | None:
+def _code(item: dict[str, Any], key: str) -> Code | None:
     value = item.get(key)
     if value is None:
         return None
-    if not isinstance(value, dict) or not {"CodeValue", "CodingSchemeDesignator"} <= value.keys():
-        raise MetadataFileError(f"{where}: {key} needs CodeValue and CodingSchemeDesignator.")
-    return Code(
-        value=str(value["CodeValue"]),
-        scheme=str(value["CodingSchemeDesignator"]),
-        meaning=str(value.get("CodeMeaning", "")),
-    )
+    return Code(value=value["CodeValue"], scheme=value["CodingSchemeDesignator"], meaning=value["CodeMeaning"])
