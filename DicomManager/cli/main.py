@@ -215,6 +215,9 @@ def _add_import_command(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--output", required=True, type=output_file, help=".seg.nrrd file to write")
     command.add_argument("--labelmap", type=output_file, help="also write a label volume (.nrrd, .nii.gz)")
     command.add_argument("--reference", type=input_folder, help="folder with the referenced series: use its grid")
+    command.add_argument(
+        "--metadata-out", type=output_file, metavar="JSON", help="also write dcmqi's metadata JSON of the segments and series"
+    )
     command.add_argument("--force", action="store_true", help="replace outputs that exist")
     command.set_defaults(run=_import, one_file=True)
 
@@ -362,7 +365,7 @@ def _import(arguments: argparse.Namespace) -> int:
     from ..core.slicer_files.seg_nrrd import write_seg_nrrd
     from ..core.writing.file_output import refuse_existing
 
-    for output in (arguments.output, arguments.labelmap):
+    for output in (arguments.output, arguments.labelmap, arguments.metadata_out):
         if output is not None:
             refuse_existing(output, arguments.force)
     reference = reference_grid_of_folder(arguments.reference) if arguments.reference else None
@@ -380,8 +383,14 @@ def _import(arguments: argparse.Namespace) -> int:
         from ..mrml.storage import write_label_volume
 
         write_label_volume(start_session().scene, result.layers[0], arguments.labelmap, overwrite=arguments.force)
+    if arguments.metadata_out:
+        from ..core.segments.dcmqi_metadata import write_dcmqi_metadata
+
+        write_dcmqi_metadata(arguments.metadata_out, result, result.info.series_attributes(), overwrite=arguments.force)
     shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))
-    arguments.result.record_written(*(written_file(path) for path in (arguments.output, arguments.labelmap) if path))
+    arguments.result.record_written(
+        *(written_file(path) for path in (arguments.output, arguments.labelmap, arguments.metadata_out) if path)
+    )
     arguments.result.record(info=asdict(result.info), segments=[asdict(segment) for segment in result.segments],
                             layers=len(result.layers), grid=shape)
     print(f"{arguments.output}: {len(result.segments)} segments in {len(result.layers)} layer(s), grid {shape}")

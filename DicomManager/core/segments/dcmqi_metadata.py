@@ -1,4 +1,4 @@
-"""dcmqi's segmentation metadata JSON -> segment metadata and series attributes.
+"""dcmqi's segmentation metadata JSON <-> segment metadata and series attributes.
 
 dcmqi users describe segments in a JSON file (``segmentAttributes``: one list
 per input label file, each item with a ``labelID``, codes and a
@@ -19,6 +19,8 @@ from typing import Any
 
 from ...errors import InvalidSegmentationError, MetadataFileError
 from ..writing.export_options import SeriesAttributes
+from ..writing.file_output import write_atomically
+from .layered_segmentation import LayeredSegmentation
 from .segment_metadata import Code, SegmentMetadata
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,57 @@ def read_dcmqi_metadata(
     if len(set(numbers)) != len(numbers):
         raise MetadataFileError(f"{path}: a labelID is used more than once ({sorted(numbers)}).")
     return DcmqiMetadata(segments=segments, series=_series(document, defaults))
+
+
+def dcmqi_metadata_document(segmentation: LayeredSegmentation, series: SeriesAttributes) -> dict[str, Any]:
+    """The dcmqi metadata JSON that describes ``segmentation``'s segments and ``series``, as dcmqi's schema has it.
+
+    ``segmentAttributes`` holds one list per layer (dcmqi's one list per label file), each segment in its
+    layer's. What dcmqi's format has no key for (a segment's algorithm identification) is left out.
+    """
+    groups: list[list[dict[str, Any]]] = [[] for _ in segmentation.layers]
+    for segment in segmentation.segments:
+        groups[segmentation.layer_of_segment[segment.number]].append(_segment_item(segment))
+    document: dict[str, Any] = {
+        key: str(getattr(series, attribute))
+        for key, (attribute, _) in _SERIES_KEYS.items()
+        if getattr(series, attribute) not in (None, "")
+    }
+    return document | {"segmentAttributes": [group for group in groups if group]}
+
+
+def write_dcmqi_metadata(
+    path: Path, segmentation: LayeredSegmentation, series: SeriesAttributes, overwrite: bool = False
+) -> None:
+    """Write :func:`dcmqi_metadata_document` to ``path``, completely or not at all, never replacing a file unasked."""
+    text = json.dumps(dcmqi_metadata_document(segmentation, series), indent=2) + "\n"
+    write_atomically(Path(path), lambda temporary: temporary.write_text(text, encoding="utf-8"), overwrite)
+
+
+def _segment_item(segment: SegmentMetadata) -> dict[str, Any]:
+    optional = {
+        "SegmentDescription": segment.description,
+        "SegmentAlgorithmName": segment.algorithm_name,
+        "SegmentedPropertyTypeModifierCodeSequence": _code_item(segment.type_modifier),
+        "AnatomicRegionSequence": _code_item(segment.anatomic_region),
+        "AnatomicRegionModifierSequence": _code_item(segment.anatomic_region_modifier),
+        "recommendedDisplayRGBValue": list(segment.color) if segment.color is not None else None,
+        "TrackingIdentifier": segment.tracking_id,
+        "TrackingUniqueIdentifier": segment.tracking_uid,
+    }
+    return {
+        "labelID": segment.number,
+        "SegmentLabel": segment.label,
+        "SegmentAlgorithmType": str(segment.algorithm_type),
+        "SegmentedPropertyCategoryCodeSequence": _code_item(segment.category),
+        "SegmentedPropertyTypeCodeSequence": _code_item(segment.type),
+    } | {key: value for key, value in optional.items() if value is not None}
+
+
+def _code_item(code: Code | None) -> dict[str, str] | None:
+    if code is None:
+        return None
+    return {"CodeValue": code.value, "CodingSchemeDesignator": code.scheme, "CodeMeaning": code.meaning}
 
 
 _SCHEMA_FOLDER = Path(__file__).with_name("dcmqi_schema")
