@@ -195,22 +195,22 @@ def _segment(item: dict[str, Any], path: Path) -> SegmentMetadata:
     """One ``segmentAttributes`` item, already checked against dcmqi's schema."""
     number = item["labelID"]
     color = item.get("recommendedDisplayRGBValue")
-    segment = SegmentMetadata(
-        number=number,
-        label=item.get("SegmentLabel") or f"Segment {number}",
-        category=_code(item, "SegmentedPropertyCategoryCodeSequence"),
-        type=_code(item, "SegmentedPropertyTypeCodeSequence"),
-        type_modifier=_code(item, "SegmentedPropertyTypeModifierCodeSequence"),
-        anatomic_region=_code(item, "AnatomicRegionSequence"),
-        anatomic_region_modifier=_code(item, "AnatomicRegionModifierSequence"),
-        color=tuple(color) if color is not None else None,
-        description=item.get("SegmentDescription") or None,
-        algorithm_type=item["SegmentAlgorithmType"],
-        algorithm_name=item.get("SegmentAlgorithmName") or None,
-        tracking_id=item.get("TrackingIdentifier") or None,
-        tracking_uid=item.get("TrackingUniqueIdentifier") or None,
-    )
     try:
+        segment = SegmentMetadata(
+            number=number,
+            label=item.get("SegmentLabel") or f"Segment {number}",
+            category=_code(item, "SegmentedPropertyCategoryCodeSequence"),
+            type=_code(item, "SegmentedPropertyTypeCodeSequence"),
+            type_modifier=_code(item, "SegmentedPropertyTypeModifierCodeSequence"),
+            anatomic_region=_code(item, "AnatomicRegionSequence"),
+            anatomic_region_modifier=_code(item, "AnatomicRegionModifierSequence"),
+            color=tuple(color) if color is not None else None,
+            description=item.get("SegmentDescription") or None,
+            algorithm_type=item["SegmentAlgorithmType"],
+            algorithm_name=item.get("SegmentAlgorithmName") or None,
+            tracking_id=item.get("TrackingIdentifier") or None,
+            tracking_uid=item.get("TrackingUniqueIdentifier") or None,
+        )
         segment.validate()
     except InvalidSegmentationError as error:
         raise MetadataFileError(f"{path}: {error}") from error
