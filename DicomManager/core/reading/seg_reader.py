@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import highdicom as hd
 from pydicom import Dataset
 
 from ..garbage_collection import garbage_collection_paused
+from ..geometry.given_grids import ReferenceGiven, reference_grid
 from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
 from .labelmap_reader import read_labelmap_seg_dataset
@@ -15,7 +15,7 @@ from .seg_contents import SegContents, malformed_content_refused
 from .seg_header import read_seg_dataset
 
 
-def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: int = 0) -> SegContents:
+def read_seg(path: Path, reference: ReferenceGiven | None = None, workers: int = 0) -> SegContents:
     """Read a SEG file as label layers: one for a LABELMAP, one per set of overlapping segments otherwise.
 
     Parameters
@@ -23,8 +23,10 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: in
     path:
         A Segmentation Storage or Label Map Segmentation Storage file.
     reference:
-        The grid to place the labels on (the referenced series'); without it,
-        the SEG's own grid, which spans its frames.
+        The grid to place the labels on (the referenced series'): a highdicom
+        ``VolumeGeometry`` or ``Volume``, a :class:`SourceSeries`, the series'
+        folder or a list of its files; without it, the SEG's own grid, which
+        spans its frames.
     workers:
         Processes to decode a LABELMAP's frames on: 0 is this process (never
         fork the Slicer application), ``ALL_CORES`` one per core where that
@@ -38,8 +40,11 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: in
         Frames that do not lie on ``reference``.
     CodecUnavailableError
         No installed decoder handles the transfer syntax.
+    SourceSeriesError
+        A ``reference`` that is none of those, or whose files are not one series.
     """
     path = Path(path)
+    reference = reference_grid(reference)
     with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
         if dataset.SegmentationType == SegmentationType.LABELMAP:
