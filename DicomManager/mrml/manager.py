@@ -1,4 +1,4 @@
-"""DicomManager: the one object the module panel, the DICOM plugin and the console use.
+"""MrmlDicomManager: the one object the module panel, the DICOM plugin and the console use.
 
 It works on the scene it is given and finds source images through an
 :class:`~DicomManager.core.geometry.instance_index.InstanceLocator` (Slicer's DICOM
@@ -47,8 +47,8 @@ from .volume_nodes import (
 logger = logging.getLogger(__name__)
 
 
-class DicomManager:
-    """Exports segmentation nodes as LABELMAP SEG and loads SEGs into segmentation nodes.
+class MrmlDicomManager:
+    """Exports segmentation nodes of one MRML scene as LABELMAP SEG and loads SEGs into segmentation nodes.
 
     ``instance_locator`` is asked for the files of instances this manager has
     not read itself (Slicer's DICOM database, inside Slicer).
@@ -283,3 +283,7 @@ class DicomManager:
         if path is None and self._instance_locator is not None:
             path = self._instance_locator.file_for_instance(sop_instance_uid)
         return Path(path) if path is not None else None
+
+
+DicomManager = MrmlDicomManager
+"""The name this class had first, the package's own: kept for the code that uses it."""
