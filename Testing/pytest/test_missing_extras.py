@@ -105,3 +105,4 @@ def test_the_python_api_names_the_extra_of_the_manager(without_extras):
     completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True,
                                env=without_extras)
     assert completed.stdout.strip() == f"DicomManager.DicomManager {SLICER_HINT}"
+
