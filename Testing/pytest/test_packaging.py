@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,8 +19,14 @@ import DicomManager
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     """A wheel built from this checkout by pip, as ``pip install .`` builds it."""
-    folder = tmp_path_factory.mktemp("wheel")
-    completed = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(PROJECT_ROOT)],
+    folder, checkout = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("checkout")
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], capture_output=True,
+                           text=True, check=True, cwd=PROJECT_ROOT).stdout.splitlines()
+    for name in files:  # built from a copy: setuptools leaves its build folders beside the sources
+        if (PROJECT_ROOT / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_ROOT / name, checkout / name)
+    completed = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(checkout)],
                                capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stderr
     (built,) = folder.glob("dicomlabelmapseg-*.whl")
