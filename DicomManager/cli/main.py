@@ -519,7 +519,7 @@ def _convert(arguments: argparse.Namespace) -> int:
 
 def _preview(arguments: argparse.Namespace) -> int:
     from ..core.geometry.source_series import read_series_voxels, read_source_series_folder
-    from ..core.preview import write_preview
+    from ..core.preview import image_window, write_preview
     from ..core.reading.seg_reader import read_seg
     from ..core.writing.file_output import refuse_existing
 
@@ -528,7 +528,8 @@ def _preview(arguments: argparse.Namespace) -> int:
     result = read_seg(arguments.seg, source.geometry if source else None, workers=ALL_CORES)
     image = read_series_voxels(source) if source else None
     title = result.info.series_description or arguments.seg.name
-    write_preview(result, arguments.output, image=image, title=title, overwrite=arguments.force)
+    window = image_window(source.datasets[0]) if source else None
+    write_preview(result, arguments.output, image=image, window=window, title=title, overwrite=arguments.force)
     print(f"{arguments.output}: {len(result.segments)} segments")
     return 0
 

@@ -10,6 +10,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pydicom
 import pytest
 from conftest import shared_data
 
@@ -126,3 +128,21 @@ def test_quiet_prints_errors_only(tmp_path):
     assert failed.returncode == 1
     assert failed.stderr.splitlines() == [
         "error: quiet.seg.nrrd: exists already; choose another name or allow overwriting (--force)."]
+
+
+def test_preview_shows_the_series_in_its_own_window(tmp_path):
+    """dcmqi's CT series, every voxel set to its WindowCenter: in that window each is mid-grey."""
+    from PIL import Image
+
+    series = tmp_path / "ct"
+    series.mkdir()
+    for image in sorted(Path(shared_data("dcmqi/ct-3slice")).iterdir()):
+        dataset = pydicom.dcmread(image)
+        stored = (float(dataset.WindowCenter) - float(dataset.RescaleIntercept)) / float(dataset.RescaleSlope)
+        dataset.PixelData = np.full_like(dataset.pixel_array, int(stored)).tobytes()
+        dataset.save_as(series / image.name)
+    completed = run_program("preview", SEG, "--reference", "ct", "--output", "liver.png", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    pixels = np.asarray(Image.open(tmp_path / "liver.png").convert("RGB")).reshape(-1, 3)
+    mid_grey = np.all(pixels == 127, axis=1).sum()
+    assert mid_grey > 0.2 * len(pixels)  # the image under the segment, in all three panels
