@@ -102,7 +102,7 @@ class MrmlDicomManager:
     ) -> str:
         """Write the segmentation as a LABELMAP SEG over the reference volume's DICOM series; return its SeriesInstanceUID.
 
-        The entry point of ADR-017, kept for its callers: :meth:`export_segmentation`
+        The first version of this API, kept for the callers written against it: :meth:`export_segmentation`
         with the series description and compression as arguments of their own.
         ``compression``, when given, replaces ``options.compression``.
         """
