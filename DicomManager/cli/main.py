@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
         with (
             _collector_for(arguments.one_file, process_ends),
             result.collecting_warnings(_OUR_LOGGERS),
-            _standard_output_for(arguments.quiet or prints_result),
+            _standard_output_for(prints_result or (arguments.quiet and not arguments.json)),
         ):
             status = arguments.run(arguments)
     except DicomLabelMapSegError as error:
@@ -122,9 +122,12 @@ def _is_our_record(record: logging.LogRecord) -> bool:
     return record.name.partition(".")[0] in _OUR_LOGGERS
 
 
-def _standard_output_for(quiet: bool) -> AbstractContextManager[object]:
-    """Where the command's report goes: standard output, or nowhere with ``--quiet`` (errors still reach standard error)."""
-    return redirect_stdout(io.StringIO()) if quiet else nullcontext()
+def _standard_output_for(discarded: bool) -> AbstractContextManager[object]:
+    """Where the command's text report goes: standard output, or nowhere (``--quiet``, or ``--json`` printed after it).
+
+    Errors still reach standard error, and JSON asked for is printed with ``--quiet`` too.
+    """
+    return redirect_stdout(io.StringIO()) if discarded else nullcontext()
 
 
 def _collector_for(one_file: bool, process_ends: bool) -> AbstractContextManager[None]:

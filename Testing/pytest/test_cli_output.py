@@ -104,7 +104,7 @@ def test_verbosity_options_after_the_command_and_info_on_several_files(tmp_path)
     assert [line for line in lines if not line.startswith(" ")] == [SEG, labelmap]
     assert "      1  Liver  [SRT T-62000 Liver]  RGB (221, 130, 101)" in lines
     assert "      1  Liver  [SCT 10200004 Liver]  RGB (221, 130, 101)" in lines
-    as_json = run_program("info", "--json", SEG, labelmap, cwd=tmp_path)
+    as_json = run_program("info", "--json", "--quiet", SEG, labelmap, cwd=tmp_path)  # JSON asked for, even quiet
     documents = json.loads(as_json.stdout)
     assert [document["info"]["path"] for document in documents] == [SEG, labelmap]
     assert [document["info"]["segmentation_type"] for document in documents] == ["BINARY", "LABELMAP"]
