@@ -401,35 +401,30 @@ def _import(arguments: argparse.Namespace) -> int:
 
 
 def _info(arguments: argparse.Namespace) -> int:
-    documents = [_describe_seg(path, arguments.json) for path in arguments.seg]
-    if arguments.json:
-        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, default=str))
-    return 0
-
-
-def _describe_seg(path: Path, as_json: bool) -> dict[str, object] | None:
-    """Print what ``path`` is, or return it as ``info --json`` shows it."""
     from ..core.reading.seg_contents import seg_info, segments_of
     from ..core.reading.seg_reader import read_seg_header
     from ..core.reading.seg_references import read_seg_references
 
-    header = read_seg_header(path)
-    info = seg_info(header, path)
-    segments = segments_of(header, path)
-    images = read_seg_references(path).referenced_instance_uids
-    if as_json:
-        return {
+    documents = []
+    for path in arguments.seg:
+        header = read_seg_header(path)
+        info, segments = seg_info(header, path), segments_of(header, path)
+        images = read_seg_references(path).referenced_instance_uids
+        documents.append({
             "info": asdict(info) | {"referenced_instance_uids": list(images)},
             "segments": [asdict(segment) for segment in segments],
-        }
-    print(f"{info.path}")
-    print(f"  {info.series_description!r}, series {info.series_number}, {info.number_of_frames} frames, "
-          f"{info.bits_allocated}-bit, {info.transfer_syntax_uid}")
-    print(f"  references series {info.referenced_series_uid} ({len(images)} images)")
-    for segment in segments:
-        print(f"  {segment.number:5d}  {segment.label}  [{segment.type.scheme} {segment.type.value} "
-              f"{segment.type.meaning}]  RGB {segment.color}")
-    return None
+        })
+        if not arguments.json:
+            print(f"{info.path}")
+            print(f"  {info.series_description!r}, series {info.series_number}, {info.number_of_frames} frames, "
+                  f"{info.bits_allocated}-bit, {info.transfer_syntax_uid}")
+            print(f"  references series {info.referenced_series_uid} ({len(images)} images)")
+            for segment in segments:
+                print(f"  {segment.number:5d}  {segment.label}  [{segment.type.scheme} {segment.type.value} "
+                      f"{segment.type.meaning}]  RGB {segment.color}")
+    if arguments.json:
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, default=str))
+    return 0
 
 
 def _add_writing_options(command: argparse.ArgumentParser) -> None:
