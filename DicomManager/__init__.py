@@ -9,13 +9,15 @@ What a Python user needs is importable from here::
 - Writing: :func:`write_segmentation` (a :class:`LayeredSegmentation`; one
   LABELMAP SEG, or as :class:`OverlapPolicy` says when segments overlap) and
   :func:`write_labelmap_seg` (one label volume), both steered by
-  :class:`ExportOptions`. ``workers=ALL_CORES`` (outside the Slicer
+  :class:`ExportOptions`; :func:`build_segmentation` and
+  :func:`build_labelmap_seg` give the same SEGs in memory, without a file. ``workers=ALL_CORES`` (outside the Slicer
   application, which must not be forked) spreads frame encoding and
   decoding over the cores where that pays.
 - Slicer's segmentation file without Slicer: :func:`read_seg_nrrd`, :func:`write_seg_nrrd`;
   label volumes (NRRD, NIfTI, MetaImage, as dcmqi takes them): :func:`read_label_volume`,
   :func:`write_label_volume`.
-- In Slicer or with ``slicer-core``: :class:`DicomManager` (segmentation and volume nodes).
+- In Slicer or with ``slicer-core``: :class:`MrmlDicomManager` (segmentation and volume
+  nodes; also under its first name, ``DicomManager``).
 - Every error raised on purpose is a :class:`DicomLabelMapSegError`.
 
 Names are imported on first use, so that importing the package costs nothing
@@ -37,6 +39,7 @@ _PUBLIC = {
     "DicomManager": "mrml.manager",
     "ExportOptions": "core.writing.export_options",
     "LayeredSegmentation": "core.segments.layered_segmentation",
+    "MrmlDicomManager": "mrml.manager",
     "OverlapPolicy": "core.writing.overlap_policy",
     "SegContents": "core.reading.seg_contents",
     "SegInfo": "core.reading.seg_contents",
@@ -46,6 +49,8 @@ _PUBLIC = {
     "SourceSeries": "core.geometry.source_series",
     "WrittenSeg": "core.writing.seg_file",
     "WrittenSeries": "core.writing.series_writer",
+    "build_labelmap_seg": "core.writing.labelmap_writer",
+    "build_segmentation": "core.writing.series_writer",
     "read_label_volume": "core.label_files.label_volume_files",
     "read_seg": "core.reading.seg_reader",
     "read_seg_nrrd": "core.slicer_files.seg_nrrd",
@@ -56,6 +61,7 @@ _PUBLIC = {
     "write_seg_nrrd": "core.slicer_files.seg_nrrd",
     "write_segmentation": "core.writing.series_writer",
 }
+"""The module of each public name but the error base class, imported by ``__getattr__`` on first use."""
 
 __all__ = [
     "DicomLabelMapSegError",
@@ -65,15 +71,18 @@ __all__ = [
     "DicomManager",
     "ExportOptions",
     "LayeredSegmentation",
+    "MrmlDicomManager",
     "OverlapPolicy",
     "SegContents",
     "SegInfo",
-    "SegmentMetadata",
     "SegmentationType",
+    "SegmentMetadata",
     "SeriesAttributes",
     "SourceSeries",
     "WrittenSeg",
     "WrittenSeries",
+    "build_labelmap_seg",
+    "build_segmentation",
     "read_label_volume",
     "read_seg",
     "read_seg_nrrd",
@@ -84,6 +93,7 @@ __all__ = [
     "write_seg_nrrd",
     "write_segmentation",
 ]
+"""The public names: ``_PUBLIC`` and the type-checking imports below list the same (a test holds them to it)."""
 
 
 def __getattr__(name: str) -> object:
@@ -91,7 +101,15 @@ def __getattr__(name: str) -> object:
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    try:
+        value = getattr(import_module(f".{module}", __name__), name)
+    except ModuleNotFoundError as error:
+        from .extras import missing_extra_message
+
+        message = missing_extra_message(error, f"{__name__}.{name}")
+        if message is None:
+            raise
+        raise ModuleNotFoundError(message, name=error.name) from error
     globals()[name] = value
     return value
 
@@ -102,6 +120,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imports these on first use
     from .core.codecs.compression import Compression
+    from .core.codecs.encoding_workers import ALL_CORES
     from .core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder
     from .core.label_files.label_volume_files import read_label_volume, write_label_volume
     from .core.reading.seg_contents import SegContents, SegInfo
@@ -111,8 +130,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imp
     from .core.segments.sop_classes import SegmentationType
     from .core.slicer_files.seg_nrrd import read_seg_nrrd, write_seg_nrrd
     from .core.writing.export_options import ExportOptions, SeriesAttributes
-    from .core.writing.labelmap_writer import write_labelmap_seg
+    from .core.writing.labelmap_writer import build_labelmap_seg, write_labelmap_seg
     from .core.writing.overlap_policy import OverlapPolicy
     from .core.writing.seg_file import WrittenSeg
-    from .core.writing.series_writer import WrittenSeries, write_segmentation
-    from .mrml.manager import DicomManager
+    from .core.writing.series_writer import WrittenSeries, build_segmentation, write_segmentation
+    from .mrml.manager import DicomManager, MrmlDicomManager

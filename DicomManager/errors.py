@@ -70,3 +70,8 @@ class DependencyError(DicomLabelMapSegError):
 
 class SendError(DicomLabelMapSegError):
     """Files could not be sent to a DICOMweb or DIMSE destination, or the destination refused them."""
+
+
+class InputPathError(DicomLabelMapSegError):
+    """A path given as input does not exist, cannot be read, is a folder where a file is expected (or the reverse),
+    or holds nothing to work on."""

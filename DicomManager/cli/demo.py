@@ -18,12 +18,14 @@ import numpy as np
 from ..core.geometry.source_series import SourceSeries, read_source_series
 from ..core.segments.segment_metadata import Code, SegmentMetadata
 from ..core.writing.export_options import ExportOptions
+from ..core.writing.file_output import refuse_existing
 from ..core.writing.labelmap_writer import write_labelmap_seg
 from ..core.writing.seg_file import WrittenSeg
 from ..core.writing.synthetic_series import SyntheticSeriesInfo, write_ct_series
 
 DEMO_SHAPE = (40, 96, 96)  # slices, rows, columns
 DEMO_SPACING = (2.5, 0.8, 0.8)  # mm: slice, row, column
+DEMO_SEG_NAME = "demo_seg.dcm"
 
 # Ten organ-like ellipsoids: label, SNOMED CT type code, RGB, centre and radii (fraction of the field of view).
 DEMO_ORGANS = [
@@ -50,8 +52,11 @@ class DemoCase:
     segments: list[SegmentMetadata]
 
 
-def make_demo_case(folder: Path) -> DemoCase:
-    """Write the CT-like series to ``folder`` and return it with its 10-segment labels."""
+def make_demo_case(folder: Path, overwrite: bool = False) -> DemoCase:
+    """Write the CT-like series to ``folder`` and return it with its 10-segment labels.
+
+    ``overwrite``: replace the images of an earlier run instead of refusing.
+    """
     grid = hd.VolumeGeometry.from_attributes(
         image_position=(-38.4, -60.0, -50.0),
         image_orientation=(1, 0, 0, 0, 1, 0),
@@ -79,6 +84,7 @@ def make_demo_case(folder: Path) -> DemoCase:
         grid,
         folder,
         SyntheticSeriesInfo(patient_id="DEMO", patient_name="Demo^Patient", series_description="Demo CT"),
+        overwrite=overwrite,
     )
     return DemoCase(files, hd.Volume(labels, grid.affine, "PATIENT", grid.frame_of_reference_uid), segments)
 
@@ -100,20 +106,26 @@ def write_demo_files(folder: Path) -> DemoFiles:
     folder = Path(folder)
     case = make_demo_case(folder / "ct")
     source = read_source_series(case.series_files)
-    options = ExportOptions(file_name="demo_seg.dcm").with_series(series_description="Demo segmentation")
+    options = ExportOptions(file_name=DEMO_SEG_NAME).with_series(series_description="Demo segmentation")
     seg = write_labelmap_seg(case.labels, case.segments, source, folder / "seg", options)
     return DemoFiles(case=case, source=source, seg=seg)
 
 
-def run_demo(output_dir: Path, report: Callable[[str], None] = print) -> bool:
-    """Build the case in ``output_dir``, export it, reload it and report; True when the round trip is exact."""
+def run_demo(output_dir: Path, report: Callable[[str], None] = print, *, overwrite: bool = False) -> bool:
+    """Build the case in ``output_dir``, export it, reload it and report; True when the round trip is exact.
+
+    The series goes to ``output_dir/ct`` and the SEG to ``output_dir/demo_seg.dcm``; the files of an
+    earlier run there are replaced with ``overwrite``, else refused before anything is written.
+    """
     from ..mrml.manager import DicomManager
     from ..mrml.scene_setup import start_session
     from ..mrml.segmentation_nodes import create_segmentation_node, labels_from_segmentation_node, segment_metadata_from_node
     from ..mrml.volume_nodes import grid_of_volume_node
 
     output_dir = Path(output_dir)
-    case = make_demo_case(output_dir / "ct")
+    for earlier in (output_dir / DEMO_SEG_NAME, output_dir / "ct" / "IMG0001.dcm"):
+        refuse_existing(earlier, overwrite)
+    case = make_demo_case(output_dir / "ct", overwrite)
     session = start_session()
     scene = session.scene
     manager = DicomManager(scene)
@@ -122,7 +134,7 @@ def run_demo(output_dir: Path, report: Callable[[str], None] = print) -> bool:
 
     started = time.perf_counter()
     (written,) = manager.export_segmentation(
-        segmentation, volume, output_dir, ExportOptions(file_name="demo_seg.dcm", overwrite=True)
+        segmentation, volume, output_dir, ExportOptions(file_name=DEMO_SEG_NAME, overwrite=overwrite)
     ).instances
     export_seconds = time.perf_counter() - started
     started = time.perf_counter()

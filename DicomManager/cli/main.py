@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import logging
 import statistics
@@ -15,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, redirect_stdout
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,17 @@ from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
 from ..core.codecs.encoding_workers import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
-from ..errors import DependencyError, DicomLabelMapSegError, IncompleteRequestError, LabelFileError, SendError
+from ..errors import (
+    DependencyError,
+    DicomLabelMapSegError,
+    IncompleteRequestError,
+    InputPathError,
+    LabelFileError,
+    SendError,
+)
+from ..extras import missing_extra_error
+from .command_result import CommandResult, written_file, written_seg
+from .path_arguments import input_file, input_file_or_folder, input_folder, output_file, output_folder
 
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
     import highdicom as hd
@@ -44,14 +55,88 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
     ``process_ends``: called by :func:`.program.run`, in a process that ends with the
     command and started it with the cyclic garbage collector off.
     """
-    arguments = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
     try:
-        with _collector_for(arguments.one_file, process_ends):
-            return arguments.run(arguments)
+        arguments = parser.parse_args(argv)  # a wrong path argument raises here (see .path_arguments)
     except DicomLabelMapSegError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        command = next((token for token in argv if not token.startswith("-")), "")
+        return report_failure(error, CommandResult(command) if "--json" in argv else None)
+    if arguments.verbose and arguments.quiet:  # one before the command, the other after it
+        parser.error("argument -v/--verbose: not allowed with argument -q/--quiet")
+    _log_to_terminal(arguments.verbose, arguments.quiet)
+    arguments.result = result = CommandResult(arguments.command)
+    prints_result = arguments.json and arguments.json_is_result  # else the command prints its own (info)
+    output = sys.stdout
+    try:
+        with (
+            _collector_for(arguments.one_file, process_ends),
+            result.collecting_warnings(_OUR_LOGGERS),
+            _standard_output_for(prints_result or (arguments.quiet and not arguments.json)),
+        ):
+            status = arguments.run(arguments)
+    except DicomLabelMapSegError as error:
+        return report_failure(error, result if arguments.json else None)
+    except ModuleNotFoundError as error:
+        missing_extra = missing_extra_error(error, f"dicomlabelmapseg {arguments.command}")
+        if missing_extra is None:
+            raise
+        return report_failure(missing_extra, result if arguments.json else None)
+    if prints_result:
+        result.print(output)
+    return status
+
+
+def report_failure(error: Exception, result: CommandResult | None = None) -> int:
+    """Tell the user why the command failed, in one line on standard error; returns the exit status (1).
+
+    With ``result`` (``--json``), also its JSON document on standard output, the error's class and message in
+    it. The one place where a failure becomes what the user reads: every error of ours, and any other
+    exception the command line maps to one line, comes here.
+    """
+    print(f"error: {error}", file=sys.stderr)
+    if result is not None:
+        result.print(sys.stdout, error)
+    return 1
+
+
+class _TerminalHandler(logging.StreamHandler):
+    """The command line's log output on standard error: our records, and with ``--verbose`` every library's too."""
+
+
+def _log_to_terminal(verbose: bool, quiet: bool) -> None:
+    """Show our warnings (with ``verbose`` every record, libraries' included; with ``quiet`` errors only) on standard error.
+
+    Libraries log what they see on the way (pynetdicom ``ERROR: Association Aborted`` before the
+    error we raise for it, highdicom's notes); without ``verbose`` only our own records, and the
+    one line of a failure, reach the user.
+    """
+    root = logging.getLogger()
+    for earlier in [handler for handler in root.handlers if isinstance(handler, _TerminalHandler)]:
+        root.removeHandler(earlier)
+    handler = _TerminalHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setLevel(logging.ERROR if quiet else logging.NOTSET)
+    if not verbose:
+        handler.addFilter(_is_our_record)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.captureWarnings(True)  # libraries' warnings are log records too (logger py.warnings)
+
+
+_OUR_LOGGERS = (logger.name, "DicomManager")
+
+
+def _is_our_record(record: logging.LogRecord) -> bool:
+    return record.name.partition(".")[0] in _OUR_LOGGERS
+
+
+def _standard_output_for(discarded: bool) -> AbstractContextManager[object]:
+    """Where the command's text report goes: standard output, or nowhere (``--quiet``, or ``--json`` printed after it).
+
+    Errors still reach standard error, and JSON asked for is printed with ``--quiet`` too.
+    """
+    return redirect_stdout(io.StringIO()) if discarded else nullcontext()
 
 
 def _collector_for(one_file: bool, process_ends: bool) -> AbstractContextManager[None]:
@@ -75,9 +160,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Convert segmentations to and from DICOM Label Map Segmentation (LABELMAP SEG).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    parser.set_defaults(one_file=False)
+    _add_verbosity_options(parser, default=False)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
+    parser.set_defaults(one_file=False, json=False, json_is_result=False)
     for add_command in (
         _add_export_command,
         _add_import_command,
@@ -90,25 +175,51 @@ def _parser() -> argparse.ArgumentParser:
         _add_demo_command,
     ):
         add_command(commands)
+    for name in ("export", "import", "convert", "migrate", "measure", "send"):
+        _add_json_option(commands.choices[name])
+    for command in commands.choices.values():
+        # Given after the command as well as before it; there they only override when given.
+        _add_verbosity_options(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_json_option(command: argparse.ArgumentParser) -> None:
+    """--json: one JSON object on standard output (see :mod:`.command_result`) instead of the text report."""
+    command.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead of text: what was written (paths, sizes, UIDs), warnings, or the error",
+    )
+    command.set_defaults(json_is_result=True)
+
+
+def _add_verbosity_options(parser: argparse.ArgumentParser, default: object) -> None:
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", default=default,
+                           help="log what is done, libraries' messages included")
+    verbosity.add_argument("-q", "--quiet", action="store_true", default=default,
+                           help="print errors only")
 
 
 def _add_export_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("export", help="segmentation file(s) -> LABELMAP SEG (BINARY SEG when segments overlap)")
-    command.add_argument("--reference", required=True, type=Path, help="folder with the source DICOM series")
+    command.add_argument("--reference", required=True, type=input_folder, help="folder with the source DICOM series")
     command.add_argument(
         "--segmentation",
         required=True,
-        type=Path,
+        type=input_file,
         nargs="+",
         help="Slicer .seg.nrrd, or label volumes (.nrrd, .nii.gz, .mha, ...), one per dcmqi segmentAttributes group",
     )
-    command.add_argument("--output", required=True, type=_output_path, help="SEG file to write")
+    command.add_argument("--output", required=True, type=output_file, help="SEG file to write")
     _add_writing_options(command)
-    command.add_argument("--metadata", type=Path, help="dcmqi segmentation metadata JSON for the segments")
+    command.add_argument("--metadata", type=input_file, help="dcmqi segmentation metadata JSON for the segments")
+    command.add_argument(
+        "--strict", action="store_true", help="refuse --metadata keys dcmqi's schema does not know (default: warn, ignore them)"
+    )
     command.add_argument("--series-description", help="SeriesDescription of the SEG")
     command.add_argument(
-        "--measurements", type=Path, metavar="REPORT", help="also write the segment statistics as a TID 1500 SR"
+        "--measurements", type=output_file, metavar="REPORT", help="also write the segment statistics as a TID 1500 SR"
     )
     command.add_argument("--force", action="store_true", help="replace outputs that exist")
     command.set_defaults(run=_export, one_file=True)
@@ -116,21 +227,24 @@ def _add_export_command(commands: argparse._SubParsersAction) -> None:
 
 def _add_import_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("import", help="SEG (LABELMAP, BINARY, FRACTIONAL) -> Slicer segmentation file")
-    command.add_argument("seg", type=Path, help="SEG file")
+    command.add_argument("seg", type=input_file, help="SEG file")
     command.add_argument(
-        "--output", required=True, type=_output_path,
+        "--output", required=True, type=output_file,
         help=".seg.nrrd file to write, or a label volume (.nrrd, .nii, .nii.gz, .mha) when the segments do not overlap",
     )
-    command.add_argument("--labelmap", type=_output_path, help="also write a label volume (.nrrd, .nii, .nii.gz, .mha)")
-    command.add_argument("--reference", type=Path, help="folder with the referenced series: use its grid")
+    command.add_argument("--labelmap", type=output_file, help="also write a label volume (.nrrd, .nii, .nii.gz, .mha)")
+    command.add_argument("--reference", type=input_folder, help="folder with the referenced series: use its grid")
+    command.add_argument(
+        "--metadata-out", type=output_file, metavar="JSON", help="also write dcmqi's metadata JSON of the segments and series"
+    )
     command.add_argument("--force", action="store_true", help="replace outputs that exist")
     command.set_defaults(run=_import, one_file=True)
 
 
 def _add_info_command(commands: argparse._SubParsersAction) -> None:
-    command = commands.add_parser("info", help="describe a SEG (without decoding its pixels) or a measurement report")
-    command.add_argument("seg", type=Path, help="SEG file, or TID 1500 measurement report (SR)")
-    command.add_argument("--json", action="store_true", help="print JSON instead of text")
+    command = commands.add_parser("info", help="describe SEGs (without decoding their pixels) or measurement reports")
+    command.add_argument("seg", type=input_file, nargs="+", help="SEG file(s), or TID 1500 measurement reports (SR)")
+    command.add_argument("--json", action="store_true", help="print JSON instead of text (a list for several files)")
     command.set_defaults(run=_info, one_file=True)
 
 
@@ -138,9 +252,9 @@ def _add_migrate_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "migrate", help="a run folder (results.json + segmentations/*.seg.nrrd) or gold standard folder -> DICOM"
     )
-    command.add_argument("folder", type=Path, help="run folder (results.json) or GoldStandards/<name> (metadata.json)")
+    command.add_argument("folder", type=input_folder, help="run folder (results.json) or GoldStandards/<name> (metadata.json)")
     command.add_argument(
-        "--reference", required=True, type=Path, help="DICOM folder of the volume, or its NRRD/NIfTI file"
+        "--reference", required=True, type=input_file_or_folder, help="DICOM folder of the volume, or its NRRD/NIfTI file"
     )
     command.add_argument("--verify", action="store_true", help="also re-check SEGs written by earlier runs")
     _add_writing_options(command)
@@ -151,8 +265,8 @@ def _add_convert_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "convert", help="every classic SEG and .seg.nrrd under a tree -> LABELMAP SEG, same layout, all cores"
     )
-    command.add_argument("input_tree", type=Path, help="folder searched recursively (SEGs and their source series)")
-    command.add_argument("output_tree", type=Path, help="folder the outputs go to, at the same relative paths")
+    command.add_argument("input_tree", type=input_folder, help="folder searched recursively (SEGs and their source series)")
+    command.add_argument("output_tree", type=output_folder, help="folder the outputs go to, at the same relative paths")
     command.add_argument("--workers", type=int, help="processes (default: one per core)")
     command.add_argument(
         "--dask-scheduler", metavar="ADDRESS", help="run on a Dask cluster instead (tcp://host:8786; trees on shared storage)"
@@ -163,9 +277,9 @@ def _add_convert_command(commands: argparse._SubParsersAction) -> None:
 
 def _add_preview_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("preview", help="PNG of a SEG: axial, coronal, sagittal slices and a legend")
-    command.add_argument("seg", type=Path, help="SEG file")
-    command.add_argument("--reference", type=Path, help="folder with the referenced series: drawn under the segments")
-    command.add_argument("--output", required=True, type=_output_path, help="PNG file to write")
+    command.add_argument("seg", type=input_file, help="SEG file")
+    command.add_argument("--reference", type=input_folder, help="folder with the referenced series: drawn under the segments")
+    command.add_argument("--output", required=True, type=output_file, help="PNG file to write")
     command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     command.set_defaults(run=_preview, one_file=True)
 
@@ -174,16 +288,18 @@ def _add_measure_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "measure", help="segment statistics over the source series -> TID 1500 measurement report (SR)"
     )
-    command.add_argument("seg", type=Path, help="SEG file")
-    command.add_argument("--reference", required=True, type=Path, help="folder with the source series the SEG was drawn on")
-    command.add_argument("--output", required=True, type=Path, help="SR file to write")
+    command.add_argument("seg", type=input_file, help="SEG file")
+    command.add_argument(
+        "--reference", required=True, type=input_folder, help="folder with the source series the SEG was drawn on"
+    )
+    command.add_argument("--output", required=True, type=output_file, help="SR file to write")
     command.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     command.set_defaults(run=_measure, one_file=True)
 
 
 def _add_send_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("send", help="DICOM files (a SEG and its series) -> a DICOMweb or DIMSE archive")
-    command.add_argument("files", type=Path, nargs="+", help="DICOM files or folders (searched recursively)")
+    command.add_argument("files", type=input_file_or_folder, nargs="+", help="DICOM files or folders (searched recursively)")
     command.add_argument(
         "--to",
         required=True,
@@ -199,15 +315,9 @@ def _add_send_command(commands: argparse._SubParsersAction) -> None:
 
 def _add_demo_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser("demo", help="export and reload a built-in 10-segment example")
-    command.add_argument("--output", type=_output_path, help="folder to keep the files in (default: a temporary folder)")
+    command.add_argument("--output", type=output_folder, help="folder to keep the files in (default: a temporary folder)")
+    command.add_argument("--force", action="store_true", help="replace the files of an earlier demo in OUTPUT")
     command.set_defaults(run=_demo)
-
-
-def _output_path(text: str) -> Path:
-    """A path to write to; ``-`` is refused, as no command writes its output to standard output."""
-    if text == "-":
-        raise argparse.ArgumentTypeError("'-' (standard output) is not an output here; give a file name")
-    return Path(text)
 
 
 def _export(arguments: argparse.Namespace) -> int:
@@ -221,7 +331,7 @@ def _export(arguments: argparse.Namespace) -> int:
         refuse_existing(arguments.measurements, arguments.force)
         if arguments.overlap == OverlapPolicy.LAYERS:
             raise IncompleteRequestError("--measurements measures one SEG; --overlap layers may write several.")
-    metadata = read_dcmqi_metadata(arguments.metadata) if arguments.metadata else None
+    metadata = read_dcmqi_metadata(arguments.metadata, strict=arguments.strict) if arguments.metadata else None
     options = _export_options(arguments, file_name=arguments.output.name, overwrite=arguments.force, workers=ALL_CORES)
     if metadata:
         options = options.over_series(metadata.series)
@@ -236,25 +346,31 @@ def _export(arguments: argparse.Namespace) -> int:
         segmentation = _read_label_files(arguments.segmentation, source.geometry, metadata)
     segmentation = segmentation.with_metadata(metadata.segments if metadata else None)
     written = write_segmentation(segmentation, source, arguments.output.parent, options)
+    arguments.result.record_written(*map(written_seg, written.instances))
     if arguments.measurements:
         try:
-            _write_measurements(written.paths[0], source, arguments.measurements, arguments.force)
+            _write_measurements(arguments, written.paths[0], source, arguments.measurements)
         except BaseException:
             for path in written.paths:  # the SEG and its report are written together or not at all
                 path.unlink(missing_ok=True)
             raise
+    arguments.result.record(transfer_syntax_uid=options.compression.transfer_syntax_uid,
+                            segments=[asdict(segment) for segment in segmentation.segments])
     for path in written.paths:
         print(f"{path}: {written.segmentation_type} SEG, SeriesInstanceUID {written.series_instance_uid}")
     return 0
 
 
-def _write_measurements(seg: Path, source: SourceSeries, output: Path, overwrite: bool) -> None:
+def _write_measurements(arguments: argparse.Namespace, seg: Path, source: SourceSeries, output: Path) -> None:
     """Measure ``seg`` over ``source`` and write the TID 1500 report to ``output``."""
     from ..core.measurements.measurement_report import write_measurement_report
     from ..core.measurements.measuring import measure_seg
 
     measured = measure_seg(seg, source, workers=ALL_CORES)
-    write_measurement_report(measured.report(), output, overwrite)
+    report = measured.report()
+    write_measurement_report(report, output, arguments.force)
+    identity = {"sop_instance_uid": str(report.SOPInstanceUID), "series_instance_uid": str(report.SeriesInstanceUID)}
+    arguments.result.record_written(written_file(output) | identity)
     print(f"{output}: measurement report of {len(measured.statistics)} segments")
 
 
@@ -320,7 +436,7 @@ def _import(arguments: argparse.Namespace) -> int:
     from ..core.writing.file_output import refuse_existing
 
     label_volumes = _label_volume_outputs(arguments)
-    for output in (arguments.output, arguments.labelmap):
+    for output in (arguments.output, arguments.labelmap, arguments.metadata_out):
         if output is not None:
             refuse_existing(output, arguments.force)
     reference = reference_of_folder(arguments.reference) if arguments.reference else None
@@ -341,7 +457,16 @@ def _import(arguments: argparse.Namespace) -> int:
         write_seg_nrrd(arguments.output, result, overwrite=arguments.force)
     for path in label_volumes:
         write_label_volume(result.layers[0], path, overwrite=arguments.force)
+    if arguments.metadata_out:
+        from ..core.segments.dcmqi_metadata import write_dcmqi_metadata
+
+        write_dcmqi_metadata(arguments.metadata_out, result, result.info.series_attributes(), overwrite=arguments.force)
     shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))
+    arguments.result.record_written(
+        *(written_file(path) for path in (arguments.output, arguments.labelmap, arguments.metadata_out) if path)
+    )
+    arguments.result.record(info=asdict(result.info), segments=[asdict(segment) for segment in result.segments],
+                            layers=len(result.layers), grid=shape)
     print(f"{arguments.output}: {len(result.segments)} segments in {len(result.layers)} layer(s), grid {shape}")
     return 0
 
@@ -369,56 +494,58 @@ def _measure(arguments: argparse.Namespace) -> int:
     from ..core.writing.file_output import refuse_existing
 
     refuse_existing(arguments.output, arguments.force)
-    _write_measurements(arguments.seg, read_source_series_folder(arguments.reference), arguments.output, arguments.force)
+    _write_measurements(arguments, arguments.seg, read_source_series_folder(arguments.reference), arguments.output)
     return 0
 
 
 def _info(arguments: argparse.Namespace) -> int:
+    documents = [_describe(path, as_text=not arguments.json) for path in arguments.seg]
+    if arguments.json:
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, default=str))
+    return 0
+
+
+def _describe(path: Path, as_text: bool) -> dict:
+    """``info`` of one file, a SEG or a measurement report: printed as text when ``as_text``, returned for JSON."""
     from ..core.measurements.report_reading import is_structured_report
 
-    if is_structured_report(arguments.seg):
-        return _report_info(arguments)
+    if is_structured_report(path):
+        return _describe_report(path, as_text)
     from ..core.reading.seg_contents import seg_info, segments_of
     from ..core.reading.seg_reader import read_seg_header
     from ..core.reading.seg_references import read_seg_references
 
-    header = read_seg_header(arguments.seg)
-    info = seg_info(header, arguments.seg)
-    segments = segments_of(header, arguments.seg)
-    images = read_seg_references(arguments.seg).referenced_instance_uids
-    if arguments.json:
-        document = {
-            "info": asdict(info) | {"referenced_instance_uids": list(images)},
-            "segments": [asdict(segment) for segment in segments],
-        }
-        print(json.dumps(document, indent=2, default=str))
-        return 0
-    print(f"{info.path}")
-    print(f"  {info.series_description!r}, series {info.series_number}, {info.number_of_frames} frames, "
-          f"{info.bits_allocated}-bit, {info.transfer_syntax_uid}")
-    print(f"  references series {info.referenced_series_uid} ({len(images)} images)")
-    for segment in segments:
-        print(f"  {segment.number:5d}  {segment.label}  [{segment.type.scheme} {segment.type.value} "
-              f"{segment.type.meaning}]  RGB {segment.color}")
-    return 0
+    header = read_seg_header(path)
+    info, segments = seg_info(header, path), segments_of(header, path)
+    images = read_seg_references(path).referenced_instance_uids
+    if as_text:
+        print(f"{info.path}")
+        print(f"  {info.series_description!r}, series {info.series_number}, {info.number_of_frames} frames, "
+              f"{info.bits_allocated}-bit, {info.transfer_syntax_uid}")
+        print(f"  references series {info.referenced_series_uid} ({len(images)} images)")
+        for segment in segments:
+            print(f"  {segment.number:5d}  {segment.label}  [{segment.type.scheme} {segment.type.value} "
+                  f"{segment.type.meaning}]  RGB {segment.color}")
+    return {
+        "info": asdict(info) | {"referenced_instance_uids": list(images)},
+        "segments": [asdict(segment) for segment in segments],
+    }
 
 
-def _report_info(arguments: argparse.Namespace) -> int:
-    """``info`` on a TID 1500 measurement report: its groups, each a segment and what was measured of it."""
+def _describe_report(path: Path, as_text: bool) -> dict:
+    """``info`` of a TID 1500 measurement report: its groups, each a segment and what was measured of it."""
     from ..core.measurements.report_reading import read_measurement_report
 
-    report = read_measurement_report(arguments.seg)
-    if arguments.json:
-        print(json.dumps(asdict(report), indent=2, default=str))
-        return 0
-    print(f"{report.path}")
-    print(f"  {report.series_description!r}, measurement report of SEG {', '.join(report.seg_sop_instance_uids)}")
-    for group in report.groups:
-        print(f"  {group.segment_number or '-':>5}  {group.tracking_identifier}")
-        for measurement in group.measurements:
-            what = measurement.derivation.meaning if measurement.derivation else measurement.quantity.meaning
-            print(f"         {what}: {measurement.value:g} {measurement.unit.value}")
-    return 0
+    report = read_measurement_report(path)
+    if as_text:
+        print(f"{report.path}")
+        print(f"  {report.series_description!r}, measurement report of SEG {', '.join(report.seg_sop_instance_uids)}")
+        for group in report.groups:
+            print(f"  {group.segment_number or '-':>5}  {group.tracking_identifier}")
+            for measurement in group.measurements:
+                what = measurement.derivation.meaning if measurement.derivation else measurement.quantity.meaning
+                print(f"         {what}: {measurement.value:g} {measurement.unit.value}")
+    return asdict(report)
 
 
 def _add_writing_options(command: argparse.ArgumentParser) -> None:
@@ -458,6 +585,8 @@ def _migrate(arguments: argparse.Namespace) -> int:
         options=_export_options(arguments, workers=ALL_CORES),
         progress=print,
     )
+    arguments.result.record(outcomes=[asdict(outcome) for outcome in report.outcomes],
+                            report=str(arguments.folder / "dicom" / "migration_report.md"))
     migrated = sum(outcome.status == TrialStatus.MIGRATED for outcome in report.outcomes)
     skipped = sum(outcome.status == TrialStatus.SKIPPED for outcome in report.outcomes)
     print(f"{migrated} migrated, {skipped} already done, {len(report.failures)} failed or different; "
@@ -483,15 +612,19 @@ def _convert(arguments: argparse.Namespace) -> int:
             arguments.output_tree,
             workers=arguments.workers,
             options=_export_options(arguments),
-            progress=progress,
+            progress=None if arguments.quiet else progress,
             executor=executor,
         )
-    if interactive:
+    if interactive and not arguments.quiet:
         print(file=sys.stderr)
+    if not summary.outcomes:
+        raise InputPathError(f"{arguments.input_tree}: holds no SEG and no .seg.nrrd file to convert.")
     for outcome in summary.outcomes:
         if outcome.status == ConversionStatus.FAILED:
             print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
     counts = {status: summary.count(status) for status in ConversionStatus}
+    arguments.result.record(outcomes=[asdict(outcome) for outcome in summary.outcomes], counts=counts,
+                            bytes_saved=summary.bytes_saved)
     print(f"{counts[ConversionStatus.CONVERTED]} converted, {counts[ConversionStatus.SKIPPED]} skipped, "
           f"{counts[ConversionStatus.FAILED]} failed; "
           f"{summary.bytes_saved / 1e6:.2f} MB saved"
@@ -505,7 +638,7 @@ def _convert(arguments: argparse.Namespace) -> int:
 
 def _preview(arguments: argparse.Namespace) -> int:
     from ..core.geometry.source_series import read_series_voxels, read_source_series_folder
-    from ..core.preview import write_preview
+    from ..core.preview import image_window, write_preview
     from ..core.reading.seg_reader import read_seg
     from ..core.writing.file_output import refuse_existing
 
@@ -514,7 +647,8 @@ def _preview(arguments: argparse.Namespace) -> int:
     result = read_seg(arguments.seg, source.geometry if source else None, workers=ALL_CORES)
     image = read_series_voxels(source) if source else None
     title = result.info.series_description or arguments.seg.name
-    write_preview(result, arguments.output, image=image, title=title, overwrite=arguments.force)
+    window = image_window(source.datasets[0]) if source else None
+    write_preview(result, arguments.output, image=image, window=window, title=title, overwrite=arguments.force)
     print(f"{arguments.output}: {len(result.segments)} segments")
     return 0
 
@@ -530,6 +664,8 @@ def _send(arguments: argparse.Namespace) -> int:
         headers[name.strip()] = value.strip()
     destination = parse_destination(arguments.to, headers, arguments.calling_ae_title)
     sent = send_files(arguments.files, destination)
+    arguments.result.record(destination=sent.destination, sop_instance_uids=list(sent.sop_instance_uids),
+                            sent_decompressed=[str(path) for path in sent.sent_decompressed])
     print(f"sent {len(sent.sop_instance_uids)} instance(s) to {sent.destination}")
     if sent.sent_decompressed:
         print(f"{len(sent.sent_decompressed)} of them decompressed: the destination does not accept their transfer syntax")
@@ -541,7 +677,11 @@ def _demo(arguments: argparse.Namespace) -> int:
 
     if arguments.output:
         arguments.output.mkdir(parents=True, exist_ok=True)
-        return 0 if run_demo(arguments.output) else 1
-    with tempfile.TemporaryDirectory() as folder:
-        return 0 if run_demo(Path(folder)) else 1
+        exact = run_demo(arguments.output, overwrite=arguments.force)
+        print(f"The files are kept in {arguments.output}.")
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            exact = run_demo(Path(folder))
+        print(f"The files were in a temporary folder, {folder}, deleted now; give --output DIR to keep them.")
+    return 0 if exact else 1
 

@@ -4,8 +4,9 @@ Slices are taken after turning the volume to patient orientation by axis
 permutations and flips only (no resampling), and shown the radiological way:
 patient's right on the image's left, anterior and superior up. Each panel is
 scaled by the voxel spacing so anatomy keeps its proportions. Segments are
-drawn in their recommended colours over the image (grey levels from the 1st
-to the 99th percentile), or over black when there is no image.
+drawn in their recommended colours over the image (grey levels in the
+series' window, its WindowCenter and WindowWidth, or else from the 1st to the
+99th percentile), or over black when there is no image.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from pydicom import Dataset
+from pydicom.multival import MultiValue
 
 from .segments.layered_segmentation import LayeredSegmentation
 from .writing.file_output import write_atomically
@@ -25,16 +28,28 @@ OVERLAY_OPACITY = 0.55
 _DEFAULT_COLOR = (255, 200, 0)
 
 
+Window = tuple[float, float]
+"""A grey-level window: centre and width, in the image's (rescaled) values, as WindowCenter and WindowWidth."""
+
+
 def write_preview(
-    segmentation: LayeredSegmentation, output: Path, *, image: hd.Volume | None = None, title: str = "", overwrite: bool = False
+    segmentation: LayeredSegmentation,
+    output: Path,
+    *,
+    image: hd.Volume | None = None,
+    window: Window | None = None,
+    title: str = "",
+    overwrite: bool = False,
 ) -> Path:
-    """Render the segmentation to a PNG at ``output``, over ``image`` when given."""
-    picture = render_preview(segmentation, image, title)
+    """Render the segmentation to a PNG at ``output``, over ``image`` (shown in ``window``) when given."""
+    picture = render_preview(segmentation, image, title, window)
     write_atomically(Path(output), lambda path: picture.save(path, format="PNG"), overwrite)
     return Path(output)
 
 
-def render_preview(segmentation: LayeredSegmentation, image: hd.Volume | None = None, title: str = "") -> Image.Image:
+def render_preview(
+    segmentation: LayeredSegmentation, image: hd.Volume | None = None, title: str = "", window: Window | None = None
+) -> Image.Image:
     """The three panels side by side, a title above and a legend of segment names below."""
     layers, segments = segmentation.layers, segmentation.segments
     oriented = [layer.to_patient_orientation("LPH") for layer in layers]
@@ -44,13 +59,35 @@ def render_preview(segmentation: LayeredSegmentation, image: hd.Volume | None = 
         size // 2 for size in labelled.shape
     ]
     colors = {segment.number: segment.color or _DEFAULT_COLOR for segment in segments}
+    grey_range = _grey_range(background, window) if background is not None else None
     panels = [
-        _panel(oriented, background, colors, view, centre) for view in ("axial", "coronal", "sagittal")
+        _panel(oriented, background, grey_range, colors, view, centre) for view in ("axial", "coronal", "sagittal")
     ]
     return _compose(panels, ["Axial", "Coronal", "Sagittal"], segments, colors, title)
 
 
-def _panel(layers, background, colors, view, centre) -> Image.Image:
+def image_window(dataset: Dataset) -> Window | None:
+    """The first window a series' image gives (WindowCenter, WindowWidth; a multi-frame image's shared one), if any."""
+    shared = dataset.get("SharedFunctionalGroupsSequence")
+    voi = shared[0].get("FrameVOILUTSequence") if shared else None
+    holder = voi[0] if voi else dataset
+    centre, width = holder.get("WindowCenter"), holder.get("WindowWidth")
+    if centre is None or width is None:
+        return None
+    centre, width = (value[0] if isinstance(value, MultiValue) else value for value in (centre, width))
+    return (float(centre), float(width)) if float(width) > 0 else None
+
+
+def _grey_range(background: hd.Volume, window: Window | None) -> tuple[float, float]:
+    """The values shown black and white: the window's edges, or the 1st and 99th percentiles of the image."""
+    if window is not None:
+        centre, width = window
+        return centre - width / 2, centre + width / 2
+    low, high = np.percentile(background.array, [1, 99])
+    return float(low), float(high)
+
+
+def _panel(layers, background, grey_range, colors, view, centre) -> Image.Image:
     """One view as an RGB image, already scaled to physical proportions."""
     i, j, k = centre
     spacing = layers[0].spacing
@@ -63,7 +100,7 @@ def _panel(layers, background, colors, view, centre) -> Image.Image:
     cut, (row_mm, column_mm) = take[view]
     if background is not None:
         values = cut(background.array).astype(float)
-        low, high = np.percentile(background.array, [1, 99])
+        low, high = grey_range
         grey = np.clip((values - low) / max(high - low, 1e-6), 0, 1) * 255
     else:
         grey = np.zeros(cut(layers[0].array).shape)

@@ -1,4 +1,4 @@
-"""DicomManager: the one object the module panel, the DICOM plugin and the console use.
+"""MrmlDicomManager: the one object the module panel, the DICOM plugin and the console use.
 
 It works on the scene it is given and finds source images through an
 :class:`~DicomManager.core.geometry.instance_index.InstanceLocator` (Slicer's DICOM
@@ -49,8 +49,8 @@ from .volume_nodes import (
 logger = logging.getLogger(__name__)
 
 
-class DicomManager:
-    """Exports segmentation nodes as LABELMAP SEG and loads SEGs into segmentation nodes.
+class MrmlDicomManager:
+    """Exports segmentation nodes of one MRML scene as LABELMAP SEG and loads SEGs into segmentation nodes.
 
     ``instance_locator`` is asked for the files of instances this manager has
     not read itself (Slicer's DICOM database, inside Slicer).
@@ -104,7 +104,7 @@ class DicomManager:
     ) -> str:
         """Write the segmentation as a LABELMAP SEG over the reference volume's DICOM series; return its SeriesInstanceUID.
 
-        The entry point of ADR-017, kept for its callers: :meth:`export_segmentation`
+        The first version of this API, kept for the callers written against it: :meth:`export_segmentation`
         with the series description and compression as arguments of their own.
         ``compression``, when given, replaces ``options.compression``.
         """
@@ -337,3 +337,7 @@ class DicomManager:
         if path is None and self._instance_locator is not None:
             path = self._instance_locator.file_for_instance(sop_instance_uid)
         return Path(path) if path is not None else None
+
+
+DicomManager = MrmlDicomManager
+"""The name this class had first, the package's own: kept for the code that uses it."""

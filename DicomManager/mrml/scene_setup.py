@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import slicer
 
+from .vtk_output import vtk_output_to_logging
+
 
 @dataclass(frozen=True)
 class SlicerCoreSession:
@@ -23,7 +25,8 @@ class SlicerCoreSession:
 
 
 def start_session() -> SlicerCoreSession:
-    """Create a scene with Slicer's Segmentations logic attached."""
+    """Create a scene with Slicer's Segmentations logic attached, VTK's messages going to our logging."""
+    vtk_output_to_logging()
     scene = slicer.vtkMRMLScene()
     segmentations_logic = slicer.vtkSlicerSegmentationsModuleLogic()
     segmentations_logic.SetMRMLScene(scene)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -121,3 +124,31 @@ def test_export_nifti_label_volume(tmp_path, scene):
     np.testing.assert_array_equal(a.labels.array, b.labels.array)
     np.testing.assert_array_equal(a.labels.array, on_grid(original, grid))
     assert a.segments == b.segments and [s.number for s in a.segments] == [1, 5]
+
+
+def test_demo_refuses_an_earlier_run_unless_forced_and_says_where_its_files_are(tmp_path):
+    def demo(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(Path(sys.executable).with_name("dicomlabelmapseg")), "demo", *arguments],
+                              capture_output=True, text=True, check=False, cwd=tmp_path)
+
+    first = demo("--output", "kept")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == "The files are kept in kept."
+    seg = tmp_path / "kept" / "demo_seg.dcm"
+    written = seg.read_bytes()
+    again = demo("--output", "kept")
+    assert again.returncode == 1
+    assert again.stderr.splitlines() == [
+        "error: kept/demo_seg.dcm: exists already; choose another name or allow overwriting (--force)."]
+    assert seg.read_bytes() == written
+    forced = demo("--output", "kept", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert pydicom.dcmread(seg).SOPInstanceUID != pydicom.dcmread(io.BytesIO(written)).SOPInstanceUID
+
+    temporary = demo()
+    assert temporary.returncode == 0, temporary.stderr
+    last = temporary.stdout.splitlines()[-1]
+    folder = re.fullmatch(r"The files were in a temporary folder, (.+), deleted now; give --output DIR to keep them\.", last)
+    assert folder is not None, last
+    assert f"to {folder[1]}/demo_seg.dcm" in temporary.stdout
+    assert not Path(folder[1]).exists()

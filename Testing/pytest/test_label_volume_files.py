@@ -353,9 +353,9 @@ def test_standard_output_is_refused_as_an_output(tmp_path, command):
         [sys.executable, "-m", "DicomManager.cli.program", *(str(names.get(part, part)) for part in command)],
         capture_output=True, text=True, check=False, cwd=tmp_path,
     )
-    assert completed.returncode == 2
+    assert completed.returncode == 1
     assert completed.stdout == ""
-    assert "'-' (standard output) is not an output here" in completed.stderr.splitlines()[-1]
+    assert completed.stderr.splitlines() == ["error: '-' (standard output) is not an output here; give a file name."]
     assert list(tmp_path.iterdir()) == []
 
 

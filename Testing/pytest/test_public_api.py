@@ -75,8 +75,8 @@ def test_series_attributes_set_win_and_unset_ones_come_from_below():
     merged = asked.over(kept)
     assert (merged.series_description, merged.content_creator_name, merged.series_number) == ("Asked for", "Doe^Jane", 7)
     options = ExportOptions().with_series(series_description="Liver & spleen", series_instance_uid="1.2.3")
-    assert options.output_path(Path("out")) == Path("out/Liver_spleen_1.2.3.dcm")
-    assert ExportOptions(file_name="a.dcm").output_path(Path("out")) == Path("out/a.dcm")
+    assert options.plan(Path("out")).output_path == Path("out/Liver_spleen_1.2.3.dcm")
+    assert ExportOptions(file_name="a.dcm").plan(Path("out")).output_path == Path("out/a.dcm")
 
 
 def test_options_reach_the_file_whole(tmp_path):

@@ -38,7 +38,7 @@ from DicomManager.core.geometry.grids import match_to_grid
 from DicomManager.core.label_files.label_volume_files import read_label_volume
 from DicomManager.core.label_files.label_volume_segmentation import segmentation_from_label_volumes
 from DicomManager.core.segments.segment_metadata import AlgorithmIdentification
-from DicomManager.errors import LabelFileError, OutputExistsError
+from DicomManager.errors import InvalidSegmentationError, LabelFileError, OutputExistsError
 from DicomManager.mrml.image_arrays import matrix_to_numpy
 from DicomManager.mrml.segmentation_nodes import (
     BINARY_LABELMAP,
@@ -182,8 +182,8 @@ def test_refusals_leave_nothing_behind(tmp_path):
     shifted = grid.affine.copy()
     shifted[:3, 3] += 0.5
     other = hd.Volume(volume.array, shifted, "PATIENT")
-    with pytest.raises(LabelFileError, match="not on one grid"):
-        write_seg_nrrd(path, LayeredSegmentation([volume, other], demo_segments([1]), {1: 0}))
+    with pytest.raises(InvalidSegmentationError, match="layer 1 is not on layer 0's grid \\(another affine\\)"):
+        LayeredSegmentation([volume, other], demo_segments([1]), {1: 0})
     assert list(tmp_path.iterdir()) == []
     path.write_bytes(b"keep")
     with pytest.raises(OutputExistsError, match="exists already"):

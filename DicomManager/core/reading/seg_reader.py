@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import highdicom as hd
 from pydicom import Dataset
 
 from ..garbage_collection import garbage_collection_paused
+from ..geometry.given_grids import ReferenceGiven, reference_grid
 from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
 from .labelmap_reader import read_labelmap_seg_dataset
@@ -19,7 +19,7 @@ from .tiled_reader import read_tiled_seg_dataset
 
 def read_seg(
     path: Path,
-    reference: hd.VolumeGeometry | None = None,
+    reference: ReferenceGiven | None = None,
     workers: int = 0,
     *,
     image_positions: Mapping[str, Sequence[float]] | None = None,
@@ -34,8 +34,10 @@ def read_seg(
     path:
         A Segmentation Storage or Label Map Segmentation Storage file.
     reference:
-        The grid to place the labels on (the referenced series'); without it,
-        the SEG's own grid, which spans its frames.
+        The grid to place the labels on (the referenced series'): a highdicom
+        ``VolumeGeometry`` or ``Volume``, a :class:`SourceSeries`, the series'
+        folder or a list of its files; without it, the SEG's own grid, which
+        spans its frames.
     workers:
         Processes to decode a LABELMAP's frames on: 0 is this process (never
         fork the Slicer application), ``ALL_CORES`` one per core where that
@@ -55,8 +57,11 @@ def read_seg(
         Frames that do not lie on ``reference``, or a tiled SEG given a ``reference``.
     CodecUnavailableError
         No installed decoder handles the transfer syntax.
+    SourceSeriesError
+        A ``reference`` that is none of those, or whose files are not one series.
     """
     path = Path(path)
+    reference = reference_grid(reference)
     with malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
         if is_tiled(dataset):

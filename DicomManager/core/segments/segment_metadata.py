@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from numbers import Integral
 
 import highdicom as hd
 from highdicom.color import CIELabColor
 from pydicom import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
+from pydicom.sr.coding import Code as PydicomCode
 
 from ...errors import InvalidSegmentationError, SegFileError
 
@@ -52,6 +55,20 @@ class Code:
     value: str
     scheme: str
     meaning: str
+
+    @classmethod
+    def of(cls, code: Code | PydicomCode | hd.sr.CodedConcept, what: str) -> Code:
+        """``code`` as ours: from pydicom's ``Code`` (``codes.SCT.Liver``) or highdicom's ``CodedConcept`` too.
+
+        Raises :class:`InvalidSegmentationError` naming ``what`` for anything else.
+        """
+        if isinstance(code, Code):
+            return code
+        if isinstance(code, (PydicomCode, hd.sr.CodedConcept)):
+            return cls(value=str(code.value), scheme=str(code.scheme_designator), meaning=str(code.meaning))
+        raise InvalidSegmentationError(
+            f"{what}: expected a Code (ours, pydicom's or highdicom's CodedConcept), not {type(code).__name__}."
+        )
 
     def to_coded_concept(self) -> hd.sr.CodedConcept:
         """This code as highdicom's dataset item."""
@@ -108,16 +125,24 @@ class AlgorithmIdentification:
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class SegmentMetadata:
-    """Everything DICOMLabelMapSeg keeps about one segment.
+    """Everything DICOMLabelMapSeg keeps about one segment, checked when it is made.
 
     ``number`` is the segment's value in the label array; numbers need not be
-    consecutive. ``color`` is the recommended display colour as 8-bit RGB and
-    is written as RecommendedDisplayCIELabValue; None leaves the choice to
-    the viewer. ``label_generated`` says that the reader made the label up
-    (the SEG gave none), so that Slicer may replace it as it replaces names
-    it generates; it is a display hint, not compared.
+    consecutive (0 is the background, which a SEG may describe). ``color`` is
+    the recommended display colour as 8-bit RGB and is written as
+    RecommendedDisplayCIELabValue; None leaves the choice to the viewer.
+    ``label_generated`` says that the reader made the label up (the SEG gave
+    none), so that Slicer may replace it as it replaces names it generates; it
+    is a display hint, not compared. Codes may be given as pydicom's ``Code``
+    (``codes.SCT.Liver``) or highdicom's ``CodedConcept``, the algorithm type
+    as its name; they are kept as :class:`Code` and :class:`AlgorithmType`.
+
+    Raises
+    ------
+    InvalidSegmentationError
+        A field of the wrong type or out of range, naming the segment and the field.
     """
 
     number: int
@@ -136,31 +161,72 @@ class SegmentMetadata:
     algorithm_identification: AlgorithmIdentification | None = None
     label_generated: bool = field(default=False, compare=False)
 
-    def validate(self) -> None:
-        """Raise :class:`InvalidSegmentationError` naming the segment and the bad field."""
-        where = f"Segment {self.number} ({self.label!r})"
-        if not 1 <= self.number <= MAX_SEGMENT_NUMBER:
+    def __post_init__(self) -> None:
+        if isinstance(self.number, bool) or not isinstance(self.number, Integral) or not 0 <= self.number <= MAX_SEGMENT_NUMBER:
             raise InvalidSegmentationError(
-                f"{where}: segment number must be between 1 and {MAX_SEGMENT_NUMBER}."
+                f"Segment {self.number!r}: the segment number must be a whole number from 0 to {MAX_SEGMENT_NUMBER}."
             )
+        object.__setattr__(self, "number", int(self.number))
+        where = f"Segment {self.number} ({self.label!r})"
+        if not isinstance(self.label, str):
+            raise InvalidSegmentationError(f"{where}: the label must be text, not {type(self.label).__name__}.")
+        for name in ("category", "type", "type_modifier", "anatomic_region", "anatomic_region_modifier"):
+            value = getattr(self, name)
+            if value is not None or name in ("category", "type"):
+                object.__setattr__(self, name, Code.of(value, f"{where}: {name}"))
+        if self.color is not None:
+            rgb = tuple(self.color) if isinstance(self.color, Iterable) else ()
+            if len(rgb) != RGB_CHANNELS or not all(isinstance(c, Integral) and 0 <= c <= RGB_MAX for c in rgb):
+                raise InvalidSegmentationError(f"{where}: colour {self.color} is not 8-bit RGB.")
+            object.__setattr__(self, "color", tuple(int(c) for c in rgb))
+        try:
+            object.__setattr__(self, "algorithm_type", AlgorithmType(self.algorithm_type))
+        except ValueError:
+            raise InvalidSegmentationError(
+                f"{where}: algorithm type {self.algorithm_type!r} is not one of {', '.join(AlgorithmType)}."
+            ) from None
+        for name in ("description", "algorithm_name", "tracking_id", "tracking_uid"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise InvalidSegmentationError(f"{where}: {name} must be text, not {type(getattr(self, name)).__name__}.")
+        if self.algorithm_identification is not None and not isinstance(self.algorithm_identification, AlgorithmIdentification):
+            raise InvalidSegmentationError(f"{where}: algorithm_identification must be an AlgorithmIdentification.")
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidSegmentationError` naming the segment and the field when a SEG cannot describe it.
+
+        What a segment read from a file may lack but a SEG written must have:
+        a number from 1, a label, an algorithm name unless MANUAL, tracking ID
+        and UID together.
+        """
+        where = f"Segment {self.number} ({self.label!r})"
+        if self.number < 1:
+            raise InvalidSegmentationError(f"{where}: segment number must be between 1 and {MAX_SEGMENT_NUMBER}.")
         if not self.label:
             raise InvalidSegmentationError(f"Segment {self.number}: the label is empty.")
-        if self.algorithm_type not in tuple(AlgorithmType):
-            raise InvalidSegmentationError(
-                f"{where}: algorithm type {self.algorithm_type!r} is not one of "
-                f"{', '.join(AlgorithmType)}."
-            )
         if self.algorithm_type != AlgorithmType.MANUAL and not self.algorithm_name:
             raise InvalidSegmentationError(
                 f"{where}: algorithm type {self.algorithm_type} needs an algorithm name "
                 "(SegmentAlgorithmName is required unless the type is MANUAL)."
             )
         if (self.tracking_id is None) != (self.tracking_uid is None):
-            raise InvalidSegmentationError(
-                f"{where}: tracking ID and tracking UID must be given together."
-            )
-        if self.color is not None and not all(0 <= c <= RGB_MAX for c in self.color):
-            raise InvalidSegmentationError(f"{where}: colour {self.color} is not 8-bit RGB.")
+            raise InvalidSegmentationError(f"{where}: tracking ID and tracking UID must be given together.")
+
+
+def segment_metadata_of(segment: SegmentMetadata | hd.seg.SegmentDescription, what: str) -> SegmentMetadata:
+    """``segment`` as our record: highdicom's ``SegmentDescription`` is read as a Segment Sequence item.
+
+    Raises :class:`InvalidSegmentationError` naming ``what`` for anything else.
+    """
+    if isinstance(segment, SegmentMetadata):
+        return segment
+    if isinstance(segment, hd.seg.SegmentDescription):
+        try:
+            return segment_metadata_from_dataset(segment, what)
+        except SegFileError as error:
+            raise InvalidSegmentationError(str(error)) from error
+    raise InvalidSegmentationError(
+        f"{what}: expected a SegmentMetadata or a highdicom SegmentDescription, not {type(segment).__name__}."
+    )
 
 
 def segment_description_from_metadata(segment: SegmentMetadata) -> hd.seg.SegmentDescription:

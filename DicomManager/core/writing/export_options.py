@@ -106,9 +106,18 @@ class ExportOptions:
         options = self.over_series(DEFAULT_SERIES)
         return options.with_series(series_instance_uid=options.series.series_instance_uid or generate_uid())
 
-    def output_path(self, output_dir: Path) -> Path:
-        """The file in ``output_dir`` the SEG is written to (the series attributes resolved first)."""
-        if self.file_name:
-            return Path(output_dir) / self.file_name
-        description = safe_file_name(self.series.series_description or "", "Segmentation")
-        return Path(output_dir) / f"{description}_{self.series.series_instance_uid}.dcm"
+    def plan(self, output_dir: Path) -> ExportPlan:
+        """These options resolved for one series written to ``output_dir``, and the file the SEG goes to."""
+        options = self.resolved()
+        if options.file_name:
+            return ExportPlan(options, Path(output_dir) / options.file_name)
+        description = safe_file_name(options.series.series_description or "", "Segmentation")
+        return ExportPlan(options, Path(output_dir) / f"{description}_{options.series.series_instance_uid}.dcm")
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """One export resolved: the options with every series attribute set (a SeriesInstanceUID among them) and the file."""
+
+    options: ExportOptions
+    output_path: Path

@@ -15,9 +15,10 @@ import numpy as np
 
 from ..codecs.compression import ensure_encoder_available
 from ..codecs.encoding_workers import frame_encoder
+from ..geometry.given_grids import LabelsGiven, label_volume, source_series
 from ..geometry.grids import match_to_grid
 from ..geometry.source_series import SourceSeries
-from ..segments.segment_metadata import SegmentMetadata
+from ..segments.segment_metadata import SegmentMetadata, segment_metadata_of
 from .export_options import DEFAULT_SERIES, ExportOptions
 from .file_output import refuse_existing
 from .seg_building import (
@@ -35,8 +36,8 @@ from .source_references import refer_to_file_frames
 
 
 def write_labelmap_seg(
-    labels: hd.Volume,
-    segments: Sequence[SegmentMetadata],
+    labels: LabelsGiven,
+    segments: Sequence[SegmentMetadata | hd.seg.SegmentDescription],
     source: SourceSeries,
     output_dir: Path,
     options: ExportOptions = ExportOptions(),
@@ -47,12 +48,16 @@ def write_labelmap_seg(
     ----------
     labels:
         Segment numbers per voxel (0 is background) on the source grid, on a
-        part of it, or on it with axes flipped or swapped.
+        part of it, or on it with axes flipped or swapped: a highdicom
+        ``Volume``, an ``(array, affine)`` pair, or an array (slices, rows,
+        columns) on the source grid itself.
     segments:
-        One record per segment number; segments that no voxel has are written
-        as empty segments.
+        One record per segment number (:class:`SegmentMetadata`, or highdicom's
+        ``SegmentDescription``); segments that no voxel has are written as
+        empty segments.
     source:
-        The images the labels were drawn on.
+        The images the labels were drawn on: a :class:`SourceSeries`, the
+        series' folder, or a list of its files.
     output_dir:
         Folder of the file (named by ``options.file_name``, or after the
         series description and UID).
@@ -72,16 +77,26 @@ def write_labelmap_seg(
     OutputExistsError
         The file exists and ``options.overwrite`` is false.
     """
-    options = options.resolved()
-    output_path = options.output_path(output_dir)
-    refuse_existing(output_path, options.overwrite)
-    return save_seg(build_labelmap_seg(labels, segments, source, options), output_path, options.overwrite)
+    plan = options.plan(output_dir)
+    refuse_existing(plan.output_path, plan.options.overwrite)
+    return save_seg(build_labelmap_seg(labels, segments, source, plan.options), plan.output_path, plan.options.overwrite)
 
 
 def build_labelmap_seg(
-    labels: hd.Volume, segments: Sequence[SegmentMetadata], source: SourceSeries, options: ExportOptions
+    labels: LabelsGiven,
+    segments: Sequence[SegmentMetadata | hd.seg.SegmentDescription],
+    source: SourceSeries,
+    options: ExportOptions = ExportOptions(),
 ) -> hd.seg.Segmentation:
-    """Check the input and build the SEG dataset in memory (see :func:`write_labelmap_seg`)."""
+    """The SEG dataset of :func:`write_labelmap_seg`, in memory: for a pipeline that sends it on without a file.
+
+    Takes and raises what :func:`write_labelmap_seg` does (``options.file_name``
+    and ``overwrite`` aside, which only name and guard a file).
+    """
+    options = options.resolved()
+    source = source_series(source)
+    labels = label_volume(labels, source)
+    segments = [segment_metadata_of(segment, f"segments[{index}]") for index, segment in enumerate(segments)]
     ensure_encoder_available(options.compression)
     series = options.series.over(DEFAULT_SERIES)
     descriptions = segment_descriptions(segments)
