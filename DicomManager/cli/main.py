@@ -24,8 +24,9 @@ from .. import __version__
 from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
 from ..core.codecs.encoding_workers import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
+from ..core.writing.file_output import describe_os_error
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
-from ..errors import DicomLabelMapSegError, LabelFileError, SendError
+from ..errors import DicomLabelMapSegError, LabelFileError, OutputExistsError, SendError
 
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
     from ..core.geometry.source_series import SourceSeries
@@ -48,7 +49,11 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
         with _collector_for(arguments.one_file, process_ends):
             return arguments.run(arguments)
     except DicomLabelMapSegError as error:
-        print(f"error: {error}", file=sys.stderr)
+        replacing = " Give --force to replace it." if isinstance(error, OutputExistsError) and "force" in arguments else ""
+        print(f"error: {error}{replacing}", file=sys.stderr)
+        return 1
+    except OSError as error:  # one the command did not expect: a folder it reads, the temporary folder, ...
+        print(f"error: {describe_os_error(error)}.", file=sys.stderr)
         return 1
 
 
@@ -255,7 +260,7 @@ def _import(arguments: argparse.Namespace) -> int:
     from ..core.geometry.source_series import reference_grid_of_folder
     from ..core.reading.seg_reader import read_seg
     from ..core.slicer_files.seg_nrrd import write_seg_nrrd
-    from ..core.writing.file_output import refuse_existing
+    from ..core.writing.file_output import all_or_none, refuse_existing
 
     for output in (arguments.output, arguments.labelmap):
         if output is not None:
@@ -269,12 +274,14 @@ def _import(arguments: argparse.Namespace) -> int:
         )
     for note in result.notes:
         logger.warning("%s: %s", arguments.seg, note)
-    write_seg_nrrd(arguments.output, result, overwrite=arguments.force)
-    if arguments.labelmap:
-        from ..mrml.scene_setup import start_session
-        from ..mrml.storage import write_label_volume
+    with all_or_none() as written:
+        write_seg_nrrd(arguments.output, result, overwrite=arguments.force)
+        written.append(arguments.output)
+        if arguments.labelmap:
+            from ..mrml.scene_setup import start_session
+            from ..mrml.storage import write_label_volume
 
-        write_label_volume(start_session().scene, result.layers[0], arguments.labelmap, overwrite=arguments.force)
+            write_label_volume(start_session().scene, result.layers[0], arguments.labelmap, overwrite=arguments.force)
     shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))
     print(f"{arguments.output}: {len(result.segments)} segments in {len(result.layers)} layer(s), grid {shape}")
     return 0

@@ -118,7 +118,7 @@ def write_segmentation_file(
         if not storage.WriteData(segmentation_node):
             raise LabelFileError(f"{path}: Slicer could not write the segmentation.")
 
-    write_atomically(Path(path), write, overwrite)
+    write_atomically(Path(path), write, overwrite, keep_extension=True)
 
 
 def write_label_volume(scene: slicer.vtkMRMLScene, labels: hd.Volume, path: Path, overwrite: bool = False) -> None:
@@ -138,7 +138,7 @@ def write_label_volume(scene: slicer.vtkMRMLScene, labels: hd.Volume, path: Path
             if not storage.WriteData(node):
                 raise LabelFileError(f"{path}: Slicer could not write the label volume.")
 
-        write_atomically(Path(path), write, overwrite)
+        write_atomically(Path(path), write, overwrite, keep_extension=True)
     finally:
         scene.RemoveNode(node)
 
