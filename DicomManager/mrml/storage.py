@@ -21,7 +21,7 @@ from ..core.segments.layered_segmentation import LayeredSegmentation
 from ..core.segments.segment_metadata import SegmentMetadata
 from ..core.slicer_files.nrrd_header import check_nrrd_file
 from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX
-from ..core.writing.file_output import write_atomically
+from ..core.writing.file_output import refuse_unreported_failure, write_atomically
 from ..errors import InvalidSegmentationError, LabelFileError
 from .image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid, matrix_to_numpy
 from .segmentation_nodes import create_layered_segmentation_node
@@ -117,6 +117,7 @@ def write_segmentation_file(
         storage.SetFileName(str(temporary))
         if not storage.WriteData(segmentation_node):
             raise LabelFileError(f"{path}: Slicer could not write the segmentation.")
+        refuse_unreported_failure(temporary)
 
     write_atomically(Path(path), write, overwrite, keep_extension=True)
 
@@ -137,6 +138,7 @@ def write_label_volume(scene: slicer.vtkMRMLScene, labels: hd.Volume, path: Path
             storage.SetUseCompression(True)
             if not storage.WriteData(node):
                 raise LabelFileError(f"{path}: Slicer could not write the label volume.")
+            refuse_unreported_failure(temporary)
 
         write_atomically(Path(path), write, overwrite, keep_extension=True)
     finally:

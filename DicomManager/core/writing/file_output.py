@@ -69,7 +69,9 @@ def write_atomically(
     """Call ``write(temporary_path)``, then move the result to ``path``.
 
     ``keep_extension``: the temporary file ends with the target's extension
-    too, for writers that choose the format by it (Slicer's storage nodes).
+    too, and is left for ``write`` to create, as writers that choose the
+    format by extension want it (Slicer's storage nodes, which say so when
+    they replace a file).
 
     Raises
     ------
@@ -97,6 +99,21 @@ def write_atomically(
                 _move_without_replacing(temporary, path)
     except OSError as error:
         raise OutputWriteError(f"{path}: cannot be written: {os_error_cause(error)}.") from error
+
+
+def refuse_unreported_failure(path: Path) -> None:
+    """For writers that do not report a failed write (VTK's and ITK's on a full disk): refuse what they left.
+
+    Raises ``OSError`` (no space left) when the file is empty or its file
+    system has no space left after the write, which then most likely failed.
+    """
+    path = Path(path)
+    full = False
+    if hasattr(os, "statvfs"):
+        usage = os.statvfs(path)
+        full = usage.f_bfree == 0 or (usage.f_bavail == 0 and os.geteuid() != 0)
+    if full or path.stat().st_size == 0:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 @contextlib.contextmanager
@@ -178,6 +195,8 @@ def _temporary_beside(path: Path, keep_extension: bool) -> Iterator[Path]:
     descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=extension)
     os.close(descriptor)
     temporary = Path(name)
+    if keep_extension:
+        temporary.unlink()
     try:
         yield temporary
     finally:
