@@ -233,9 +233,9 @@ def test_every_writing_command_on_a_refusing_disk_says_so_in_one_line(refusing_d
     assert files_under(disk.folder) == []
 
 
-def migration_run(folder: Path, scene, shape=(6, 24, 20)) -> Path:
+def migration_run(folder: Path, scene, shape=(6, 24, 20), origin=(-20.0, -15.0, 30.0)) -> Path:
     """A run folder: a NRRD volume beside it, three trials as Slicer writes them, results.json."""
-    grid = make_grid(shape)
+    grid = make_grid(shape, origin=origin)
     voxels = (np.indices(shape).sum(axis=0) * 7).astype(np.int16)
     folder.mkdir(parents=True)
     write_label_volume(scene, hd.Volume(voxels, grid.affine, "PATIENT"), folder / "volume.nrrd")

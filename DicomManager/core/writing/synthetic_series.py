@@ -161,5 +161,14 @@ def _ct_image(template: Dataset, pixels: np.ndarray, position: np.ndarray, insta
 
 
 def _ds(value: float) -> str:
-    """A decimal string of at most 16 characters, as the DS value representation allows."""
-    return format_number_as_ds(float(value))
+    """A decimal string of at most 16 characters, as the DS value representation allows.
+
+    pydicom keeps the digits it rounds to, so a value it rounds up past a power
+    of ten comes out one character too long (-99.99999999999994 as
+    ``-100.000000000000``); that rounded value is formatted again, exactly.
+    """
+    text = format_number_as_ds(float(value))
+    return format_number_as_ds(float(text)) if len(text) > DS_MAX_CHARACTERS else text
+
+
+DS_MAX_CHARACTERS = 16
