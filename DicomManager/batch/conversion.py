@@ -16,7 +16,9 @@ can run the same tasks instead: :func:`dask_executor` gives one that sends them
 to a Dask cluster, whose workers must see the trees at the same paths (shared
 storage) and have this package installed. Outputs go to the same relative
 path under the output tree; existing outputs are skipped, so an interrupted
-run resumes where it stopped. LABELMAP SEGs already in the tree are skipped.
+run resumes where it stopped, and so are outputs another process is writing
+or wrote meanwhile, so two runs on one tree share it. LABELMAP SEGs already
+in the tree are skipped. Local workers end with the process that started them.
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ the trial's parameters as JSON (read back on load with the segment).
 
 All trials share the volume's StudyInstanceUID and FrameOfReferenceUID.
 Running again skips trials whose SEG exists and retries those that failed;
-``verify`` re-checks existing SEGs against their ``.seg.nrrd`` too.
+``verify`` re-checks existing SEGs against their ``.seg.nrrd`` too. A write
+the system refuses (a full disk, a read-only folder) stops the run at that
+trial, after the report and the results file are written for those done.
 """
 
 from __future__ import annotations
