@@ -371,6 +371,26 @@ def test_after_kill_9_of_the_whole_group_a_rerun_finishes_and_leaves_nothing(tre
     assert_converted(output)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_after_kill_9_of_migrate_a_rerun_finishes_and_leaves_nothing(tmp_path, scene):
+    run = migration_run(tmp_path / "run", scene, shape=(24, 64, 64))
+    for delay in (0.0, 0.5):  # killed while making the volume's series, then among the trials
+        migrate = subprocess.Popen([*CLI, "migrate", str(run), "--reference", str(run / "volume.nrrd")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        assert wait_for(lambda: (run / "dicom").exists(), 60)
+        time.sleep(delay)
+        os.killpg(migrate.pid, signal.SIGKILL)
+        migrate.wait()
+    rerun = run_cli("migrate", run, "--reference", run / "volume.nrrd")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    report = json.loads((run / "dicom/migration_report.json").read_text())
+    assert [o["status"] in ("migrated", "skipped") for o in report["outcomes"]] == [True] * 3
+    assert not [p for p in run.rglob("*") if ".partial-" in p.name or p.name == ".volume-partial"]
+    assert len(list((run / "dicom/volume").iterdir())) == 24
+    for path in (run / "dicom/segmentations").iterdir():
+        assert dciodvfy_errors(path) == []
+
+
 WRITER = """
 import sys, time
 from pathlib import Path

@@ -9,8 +9,9 @@ A temporary file is hidden and named for its target, its writer's process and
 host: ``.IMG0001.dcm.partial-4242@host-k3j2x9a1``. It does not end in the
 target's extension, so no DICOM tool takes it for a finished file (writers
 that choose a format by extension get it repeated at the end). One left by a
-writer that was killed is removed the next time its target is written, once
-its process is gone.
+writer that was killed is removed the first time a process writes into its
+folder, once the writer is gone; one from another host is left alone, since
+whether its writer lives cannot be known here.
 """
 
 from __future__ import annotations
