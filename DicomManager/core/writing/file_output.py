@@ -22,6 +22,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -136,10 +137,14 @@ def refuse_existing(path: Path, overwrite: bool) -> None:
 
 
 def being_written_elsewhere(path: Path) -> bool:
-    """Whether another live process (or one on another host) is writing ``path``: it has a temporary file for it."""
+    """Whether another process is writing ``path``: one that lives, with a temporary file for it.
+
+    Whether a writer on another host (shared storage) lives cannot be known
+    here: its temporary file counts for :data:`OTHER_HOST_WRITE_SECONDS`
+    after its last change.
+    """
     path = Path(path)
-    partials = _partials_in(path.parent, prefix=f".{path.name}{_PARTIAL_MARK}")
-    return any(_writer_of(partial) != (os.getpid(), _HOST) and not _is_stale(partial) for partial in partials)
+    return any(map(_being_written, _partials_in(path.parent, prefix=f".{path.name}{_PARTIAL_MARK}")))
 
 
 def remove_stale_partials(folder: Path) -> None:
@@ -149,6 +154,9 @@ def remove_stale_partials(folder: Path) -> None:
             with contextlib.suppress(OSError):  # gone already, or the folder is read-only now
                 partial.unlink()
 
+
+OTHER_HOST_WRITE_SECONDS = 3600.0
+"""How long another host's temporary file counts as being written after its last change (a SEG is saved in seconds)."""
 
 _swept_folders: set[Path] = set()
 """Folders this process has removed stale temporary files from: each is listed once, not once per file written."""
@@ -175,18 +183,32 @@ def _writer_of(partial: Path) -> tuple[int, str] | None:
     return (int(match["pid"]), match["host"]) if match else None
 
 
-def _is_stale(partial: Path) -> bool:
-    """Left by a process of this host that is gone; a partial of another host, or not named by us, is never stale."""
+def _being_written(partial: Path) -> bool:
     writer = _writer_of(partial)
-    if writer is None or writer[1] != _HOST or os.name != "posix":
+    if writer is None or writer == (os.getpid(), _HOST):
         return False
+    if writer[1] == _HOST and os.name == "posix":
+        return _process_lives(writer[0])
     try:
-        os.kill(writer[0], 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
+        return time.time() - partial.stat().st_mtime < OTHER_HOST_WRITE_SECONDS
+    except OSError:
         return False
-    return False
+
+
+def _is_stale(partial: Path) -> bool:
+    """Left by a process of this host that is gone; one of another host, or not named by us, is never stale."""
+    writer = _writer_of(partial)
+    return writer is not None and writer[1] == _HOST and os.name == "posix" and not _process_lives(writer[0])
+
+
+def _process_lives(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 @contextlib.contextmanager
