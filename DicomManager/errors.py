@@ -33,6 +33,10 @@ class OutputExistsError(DicomLabelMapSegError):
     """The output file exists and replacing it was not asked for."""
 
 
+class OutputWriteError(DicomLabelMapSegError):
+    """An output cannot be written: no space left, a read-only file system, no permission (the ``OSError`` chained)."""
+
+
 class TerminologyError(DicomLabelMapSegError):
     """A terminology entry string or a code cannot be converted."""
 

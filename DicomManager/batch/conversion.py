@@ -16,7 +16,9 @@ can run the same tasks instead: :func:`dask_executor` gives one that sends them
 to a Dask cluster, whose workers must see the trees at the same paths (shared
 storage) and have this package installed. Outputs go to the same relative
 path under the output tree; existing outputs are skipped, so an interrupted
-run resumes where it stopped. LABELMAP SEGs already in the tree are skipped.
+run resumes where it stopped, and so are outputs another process is writing
+or wrote meanwhile, so two runs on one tree share it. LABELMAP SEGs already
+in the tree are skipped. Local workers end with the process that started them.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ from pydicom.errors import InvalidDicomError
 
 from ..core.cores import available_cores
 from ..core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
+from ..core.worker_lifetime import end_with_parent
 from ..core.writing.export_options import ExportOptions
-from ..errors import DependencyError, DicomLabelMapSegError, GeometryMismatchError, SourceSeriesError
+from ..core.writing.file_output import being_written_elsewhere, describe_os_error
+from ..errors import DependencyError, DicomLabelMapSegError, GeometryMismatchError, OutputExistsError, SourceSeriesError
 
 if TYPE_CHECKING:  # imported in the workers, when a task needs them
     from ..core.geometry.source_series import SourceSeries
@@ -189,7 +193,7 @@ def convert_tree(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(time.time(),),
+            initargs=(time.time(), os.getpid()),
         ) as pool:
             summary = _convert_on(pool, input_tree, output_tree, options, progress)
         summary.peak_worker_mb, summary.workers = _peak_child_mb(), workers
@@ -210,12 +214,36 @@ def _convert_on(
     todo = []
     for task in tasks:
         relative = str(task.input.relative_to(input_tree))
-        if task.output.exists() or any(task.output.parent.glob(f"{task.output.stem}_layer*{task.output.suffix}")):
+        unfinished = _unfinished_output(task.output)
+        if unfinished:
+            outcomes.append(ConversionOutcome(relative, ConversionStatus.FAILED, reason=unfinished))
+        elif task.output.exists() or any(task.output.parent.glob(f"{task.output.stem}_layer*{task.output.suffix}")):
             outcomes.append(ConversionOutcome(relative, ConversionStatus.SKIPPED, reason="output exists"))
         else:
             todo.append(task)
     outcomes += _run_tasks(executor, todo, input_tree, options, progress)
     return ConversionSummary(outcomes, planning_seconds=planning_seconds)
+
+
+def _unfinished_output(output: Path) -> str | None:
+    """Why a file at ``output`` is not a finished output (not a DICOM file: empty, cut short, something else), or None.
+
+    Outputs are moved into place only when complete, so such a file was put there by something else: it is
+    neither taken for done nor replaced.
+    """
+    try:
+        with open(output, "rb") as file:
+            preamble = file.read(_DICOM_PREFIX_BYTES)
+    except OSError:  # no file there (or none that can be read, which writing it will report)
+        return None
+    if len(preamble) == _DICOM_PREFIX_BYTES and preamble[-4:] == b"DICM":
+        return None
+    return (f"{output}: exists but is not a DICOM file ({output.stat().st_size} bytes), so not a finished output; "
+            "nothing was replaced: remove it to convert this item")
+
+
+_DICOM_PREFIX_BYTES = 132
+"""The 128-byte preamble and ``DICM``, with which every file written here begins."""
 
 
 @contextmanager
@@ -256,6 +284,8 @@ def _run_tasks(
         task = futures[future]
         try:
             outcome = future.result()
+        except OSError as error:  # outside what the item writes (which is ours to report): reading, the worker's files
+            outcome = ConversionOutcome(str(task.input), ConversionStatus.FAILED, reason=describe_os_error(error))
         except Exception as error:  # noqa: BLE001 - a dead worker must not end the batch
             outcome = ConversionOutcome(str(task.input), ConversionStatus.FAILED, reason=f"worker failed: {error!r}")
         outcome.input = str(task.input.relative_to(input_tree))
@@ -266,15 +296,23 @@ def _run_tasks(
 
 
 def convert_one(task: ConversionTask, options: ExportOptions = ExportOptions()) -> ConversionOutcome:
-    """Convert one task (runs in a worker process); our own errors become a failed outcome."""
+    """Convert one task (runs in a worker process); our own errors become a failed outcome.
+
+    An output that another process is writing, or wrote meanwhile (two runs on one tree), is skipped.
+    """
     started = time.perf_counter()
     outcome = ConversionOutcome(
         str(task.input), ConversionStatus.CONVERTED, input_bytes=task.input.stat().st_size,
         worker_start_seconds=getattr(_WORKER, "start_seconds", None),
     )
+    if being_written_elsewhere(task.output):
+        outcome.status, outcome.reason = ConversionStatus.SKIPPED, "another process is writing its output"
+        return outcome
     options = replace(options, file_name=task.output.name)
     try:
         written = (_convert_seg if task.kind == InputKind.SEG else _convert_seg_nrrd)(task, options)
+    except OutputExistsError:
+        outcome.status, outcome.reason = ConversionStatus.SKIPPED, "its output was written meanwhile by another process"
     except DicomLabelMapSegError as error:
         outcome.status, outcome.reason = ConversionStatus.FAILED, str(error)
     else:
@@ -285,13 +323,14 @@ def convert_one(task: ConversionTask, options: ExportOptions = ExportOptions()) 
     return outcome
 
 
-def _start_worker(pool_created: float) -> None:
-    """A local worker's initializer: import what every item needs once, and note how long starting took.
+def _start_worker(pool_created: float, parent_pid: int) -> None:
+    """A local worker's initializer: end with the parent, import what every item needs once, note how long starting took.
 
     The start-up counts from the pool's creation (``time.time()`` in the
     parent): the new interpreter, the parent's main module imported again
     (``spawn``), and these imports.
     """
+    end_with_parent(parent_pid)
     from ..core.geometry import source_series  # noqa: F401
     from ..core.reading import seg_reader  # noqa: F401
     from ..core.slicer_files import seg_nrrd  # noqa: F401

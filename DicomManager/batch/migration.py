@@ -23,7 +23,9 @@ the trial's parameters as JSON (read back on load with the segment).
 
 All trials share the volume's StudyInstanceUID and FrameOfReferenceUID.
 Running again skips trials whose SEG exists and retries those that failed;
-``verify`` re-checks existing SEGs against their ``.seg.nrrd`` too.
+``verify`` re-checks existing SEGs against their ``.seg.nrrd`` too. A write
+the system refuses (a full disk, a read-only folder) stops the run at that
+trial, after the report and the results file are written for those done.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from ..core.segments.segment_metadata import AlgorithmIdentification, AlgorithmT
 from ..core.writing.export_options import ExportOptions
 from ..core.writing.file_output import write_atomically
 from ..core.writing.synthetic_series import SyntheticSeriesInfo
-from ..errors import DicomLabelMapSegError, SourceSeriesError
+from ..errors import DicomLabelMapSegError, OutputWriteError, SourceSeriesError
 from ..mrml.manager import DicomManager
 from ..mrml.segmentation_nodes import discard_segmentation_node, layers_from_segmentation_node, segment_metadata_from_node
 from ..mrml.storage import read_segmentation_file, read_volume_node
@@ -144,8 +146,15 @@ def migrate_run(
         output = dicom / "gold.dcm" if run.is_gold_standard else dicom / "segmentations" / f"{trial.name}.dcm"
         progress(f"{trial.segmentation.name} -> {output.relative_to(run.folder)}")
         trial_options = replace(options, file_name=output.name).with_series(series_description=_description(run, trial))
-        outcome = _migrate_trial(run, trial, output, reference_volume, manager, trial_options, verify=verify)
+        outcome = _trial_outcome(run, trial, output)
         report.outcomes.append(outcome)
+        try:
+            _migrate_trial(run, trial, outcome, reference_volume, manager, trial_options, verify=verify)
+        except OutputWriteError as error:  # a full disk, a read-only folder: every later trial would fail alike
+            outcome.status, outcome.error, outcome.output = TrialStatus.FAILED, str(error), None
+            progress(f"  failed: {error}")
+            progress("stopped; the report covers the trials done so far, and running again resumes here")
+            break
         if outcome.error:
             progress(f"  failed: {outcome.error}")
     _update_results(run, report)
@@ -172,8 +181,11 @@ def _reference_volume(run: RunFolder, reference: Path, manager: DicomManager, di
     # Written beside, then renamed: a half-written series is never mistaken for a finished one.
     partial = dicom / ".volume-partial"
     shutil.rmtree(partial, ignore_errors=True)
-    manager.create_synthetic_series(volume, partial, info)
-    partial.rename(synthetic)
+    try:
+        manager.create_synthetic_series(volume, partial, info)
+        partial.rename(synthetic)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     manager.scene.RemoveNode(volume)
     volume = manager.load_reference_volume(synthetic)
     return volume, read_source_series_folder(synthetic)
@@ -187,23 +199,32 @@ class _ReferenceVolume:
     voxels: np.ndarray
 
 
-def _migrate_trial(
-    run: RunFolder,
-    trial: Trial,
-    output: Path,
-    reference: _ReferenceVolume,
-    manager: DicomManager,
-    options: ExportOptions,
-    *,
-    verify: bool,
-) -> TrialOutcome:
-    outcome = TrialOutcome(
+def _trial_outcome(run: RunFolder, trial: Trial, output: Path) -> TrialOutcome:
+    """A trial's outcome before it is migrated: what it reads and writes."""
+    return TrialOutcome(
         name=trial.name,
         input=str(trial.segmentation.relative_to(run.folder)),
         output=str(output.relative_to(run.folder)),
         status=TrialStatus.MIGRATED,
         input_bytes=trial.segmentation.stat().st_size if trial.segmentation.is_file() else 0,
     )
+
+
+def _migrate_trial(
+    run: RunFolder,
+    trial: Trial,
+    outcome: TrialOutcome,
+    reference: _ReferenceVolume,
+    manager: DicomManager,
+    options: ExportOptions,
+    *,
+    verify: bool,
+) -> None:
+    """Write, read back and preview one trial, settling ``outcome``.
+
+    Its own failures (a broken ``.seg.nrrd``) go into ``outcome``; an :class:`OutputWriteError` is raised.
+    """
+    output = run.folder / outcome.output
     node = None
     try:
         grid = grid_of_volume_node(reference.node)
@@ -220,12 +241,13 @@ def _migrate_trial(
             outcome.round_trip = _round_trip(node, result, grid)
         outcome.output_bytes = output.stat().st_size
         outcome.preview = _preview(run, trial, result, reference.voxels)
+    except OutputWriteError:
+        raise
     except DicomLabelMapSegError as error:
         outcome.status, outcome.error, outcome.output = TrialStatus.FAILED, str(error), None
     finally:
         if node is not None:
             discard_segmentation_node(node)
-    return outcome
 
 
 def _description(run: RunFolder, trial: Trial) -> str:
@@ -291,7 +313,9 @@ def _update_results(run: RunFolder, report: MigrationReport) -> None:
         key = "trials" if "trials" in document or "results" not in document else "results"
         records: list[dict[str, Any]] = document.setdefault(key, [])
         for trial in run.trials:
-            outcome = by_input[str(trial.segmentation.relative_to(run.folder))]
+            outcome = by_input.get(str(trial.segmentation.relative_to(run.folder)))
+            if outcome is None:  # not reached: the run stopped before it
+                continue
             if trial.record_index is None:
                 records.append({"trial": trial.number, "segmentation": outcome.input})
                 _link(records[-1], outcome)
@@ -299,7 +323,7 @@ def _update_results(run: RunFolder, report: MigrationReport) -> None:
                 _link(records[trial.record_index], outcome)
     backup = run.document_path.with_name(run.document_path.name + ".before-dicom")
     if not backup.exists():
-        shutil.copy2(run.document_path, backup)
+        write_atomically(backup, lambda path: shutil.copy2(run.document_path, path))
     text = json.dumps(document, indent=2) + "\n"
     write_atomically(run.document_path, lambda path: path.write_text(text, encoding="utf-8"), overwrite=True)
 

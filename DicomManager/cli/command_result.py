@@ -49,13 +49,16 @@ class CommandResult:
         finally:
             root.removeHandler(handler)
 
-    def document(self, error: BaseException | None = None) -> dict[str, Any]:
-        """The JSON object: ``error`` is null on success, else ``{"class": ..., "message": ...}``."""
-        failure = {"class": type(error).__name__, "message": str(error)} if error is not None else None
+    def document(self, error: BaseException | None = None, message: str | None = None) -> dict[str, Any]:
+        """The JSON object: ``error`` is null on success, else ``{"class": ..., "message": ...}``.
+
+        ``message`` is the one line the user was told, where it is not the error's own text.
+        """
+        failure = {"class": type(error).__name__, "message": message or str(error)} if error is not None else None
         return {"command": self.command, **self.fields, "warnings": self.warnings, "error": failure}
 
-    def print(self, stream: IO[str], error: BaseException | None = None) -> None:
-        print(json.dumps(self.document(error), indent=2, default=str), file=stream)
+    def print(self, stream: IO[str], error: BaseException | None = None, message: str | None = None) -> None:
+        print(json.dumps(self.document(error, message), indent=2, default=str), file=stream)
 
 
 def written_file(path: Path) -> dict[str, Any]:

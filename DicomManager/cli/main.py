@@ -25,6 +25,7 @@ from .. import __version__
 from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
 from ..core.codecs.encoding_workers import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
+from ..core.writing.file_output import describe_os_error
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..errors import (
     DependencyError,
@@ -32,6 +33,7 @@ from ..errors import (
     IncompleteRequestError,
     InputPathError,
     LabelFileError,
+    OutputExistsError,
     SendError,
 )
 from ..extras import missing_extra_error
@@ -75,8 +77,13 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
             _standard_output_for(prints_result or (arguments.quiet and not arguments.json)),
         ):
             status = arguments.run(arguments)
+    except OutputExistsError as error:
+        hint = f"{error} Give --force to replace it." if "force" in arguments else str(error)
+        return report_failure(error, result if arguments.json else None, message=hint)
     except DicomLabelMapSegError as error:
         return report_failure(error, result if arguments.json else None)
+    except OSError as error:  # one the command did not expect: a folder it reads, the temporary folder, ...
+        return report_failure(error, result if arguments.json else None, message=f"{describe_os_error(error)}.")
     except ModuleNotFoundError as error:
         missing_extra = missing_extra_error(error, f"dicomlabelmapseg {arguments.command}")
         if missing_extra is None:
@@ -87,16 +94,17 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
     return status
 
 
-def report_failure(error: Exception, result: CommandResult | None = None) -> int:
+def report_failure(error: Exception, result: CommandResult | None = None, message: str | None = None) -> int:
     """Tell the user why the command failed, in one line on standard error; returns the exit status (1).
 
-    With ``result`` (``--json``), also its JSON document on standard output, the error's class and message in
+    ``message`` is what to say when it is not the error's own text (a system error put in our words). With
+    ``result`` (``--json``), also its JSON document on standard output, the error's class and message in
     it. The one place where a failure becomes what the user reads: every error of ours, and any other
     exception the command line maps to one line, comes here.
     """
-    print(f"error: {error}", file=sys.stderr)
+    print(f"error: {message or error}", file=sys.stderr)
     if result is not None:
-        result.print(sys.stdout, error)
+        result.print(sys.stdout, error, message)
     return 1
 
 
@@ -323,7 +331,7 @@ def _add_demo_command(commands: argparse._SubParsersAction) -> None:
 def _export(arguments: argparse.Namespace) -> int:
     from ..core.geometry.source_series import read_source_series_folder
     from ..core.segments.dcmqi_metadata import read_dcmqi_metadata
-    from ..core.writing.file_output import refuse_existing
+    from ..core.writing.file_output import all_or_none, refuse_existing
     from ..core.writing.series_writer import write_segmentation
 
     refuse_existing(arguments.output, arguments.force)
@@ -348,12 +356,9 @@ def _export(arguments: argparse.Namespace) -> int:
     written = write_segmentation(segmentation, source, arguments.output.parent, options)
     arguments.result.record_written(*map(written_seg, written.instances))
     if arguments.measurements:
-        try:
+        with all_or_none() as kept:  # the SEG and its report are written together or not at all
+            kept.extend(written.paths)
             _write_measurements(arguments, written.paths[0], source, arguments.measurements)
-        except BaseException:
-            for path in written.paths:  # the SEG and its report are written together or not at all
-                path.unlink(missing_ok=True)
-            raise
     arguments.result.record(transfer_syntax_uid=options.compression.transfer_syntax_uid,
                             segments=[asdict(segment) for segment in segmentation.segments])
     for path in written.paths:
@@ -433,7 +438,7 @@ def _import(arguments: argparse.Namespace) -> int:
     from ..core.label_files.label_volume_files import write_label_volume
     from ..core.reading.seg_reader import read_seg
     from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX, is_segmentation_file, write_seg_nrrd
-    from ..core.writing.file_output import refuse_existing
+    from ..core.writing.file_output import all_or_none, refuse_existing
 
     label_volumes = _label_volume_outputs(arguments)
     for output in (arguments.output, arguments.labelmap, arguments.metadata_out):
@@ -453,14 +458,18 @@ def _import(arguments: argparse.Namespace) -> int:
         )
     for note in result.notes:
         logger.warning("%s: %s", arguments.seg, note)
-    if is_segmentation_file(arguments.output):
-        write_seg_nrrd(arguments.output, result, overwrite=arguments.force)
-    for path in label_volumes:
-        write_label_volume(result.layers[0], path, overwrite=arguments.force)
-    if arguments.metadata_out:
-        from ..core.segments.dcmqi_metadata import write_dcmqi_metadata
+    with all_or_none() as written:
+        if is_segmentation_file(arguments.output):
+            write_seg_nrrd(arguments.output, result, overwrite=arguments.force)
+            written.append(arguments.output)
+        for path in label_volumes:
+            write_label_volume(result.layers[0], path, overwrite=arguments.force)
+            written.append(path)
+        if arguments.metadata_out:
+            from ..core.segments.dcmqi_metadata import write_dcmqi_metadata
 
-        write_dcmqi_metadata(arguments.metadata_out, result, result.info.series_attributes(), overwrite=arguments.force)
+            write_dcmqi_metadata(arguments.metadata_out, result, result.info.series_attributes(), overwrite=arguments.force)
+            written.append(arguments.metadata_out)
     shape = "x".join(map(str, result.layers[0].spatial_shape[::-1]))
     arguments.result.record_written(
         *(written_file(path) for path in (arguments.output, arguments.labelmap, arguments.metadata_out) if path)

@@ -14,7 +14,7 @@ import slicer
 
 from ..core.slicer_files.nrrd_header import check_nrrd_file
 from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX
-from ..core.writing.file_output import write_atomically
+from ..core.writing.file_output import refuse_unreported_failure, write_atomically
 from ..errors import LabelFileError
 
 
@@ -55,8 +55,9 @@ def write_segmentation_file(
         storage.SetFileName(str(temporary))
         if not storage.WriteData(segmentation_node):
             raise LabelFileError(f"{path}: Slicer could not write the segmentation.")
+        refuse_unreported_failure(temporary)
 
-    write_atomically(Path(path), write, overwrite)
+    write_atomically(Path(path), write, overwrite, keep_extension=True)
 
 
 def _require_file(path: Path) -> None:

@@ -139,7 +139,7 @@ def test_demo_refuses_an_earlier_run_unless_forced_and_says_where_its_files_are(
     again = demo("--output", "kept")
     assert again.returncode == 1
     assert again.stderr.splitlines() == [
-        "error: kept/demo_seg.dcm: exists already; choose another name or allow overwriting (--force)."]
+        "error: kept/demo_seg.dcm: exists already; nothing was replaced. Give --force to replace it."]
     assert seg.read_bytes() == written
     forced = demo("--output", "kept", "--force")
     assert forced.returncode == 0, forced.stderr

@@ -50,7 +50,7 @@ def test_a_failure_is_one_object_with_the_error_class_and_message(tmp_path):
     assert code == 1
     assert document == {"command": "export", "warnings": [], "error": {
         "class": "OutputExistsError",
-        "message": "seg.dcm: exists already; choose another name or allow overwriting (--force)."}}
+        "message": "seg.dcm: exists already; nothing was replaced. Give --force to replace it."}}
     code, document = run_json("import", "missing.dcm", "--output", "x.seg.nrrd", cwd=tmp_path)
     assert code == 1
     assert document["error"] == {"class": "InputPathError", "message": "missing.dcm: no such file."}

@@ -127,7 +127,7 @@ def test_quiet_prints_errors_only(tmp_path):
     failed = run_program("--quiet", "import", syngo, "--output", "quiet.seg.nrrd", cwd=tmp_path)
     assert failed.returncode == 1
     assert failed.stderr.splitlines() == [
-        "error: quiet.seg.nrrd: exists already; choose another name or allow overwriting (--force)."]
+        "error: quiet.seg.nrrd: exists already; nothing was replaced. Give --force to replace it."]
 
 
 def test_preview_shows_the_series_in_its_own_window(tmp_path):

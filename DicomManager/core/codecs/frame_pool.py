@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -34,6 +35,8 @@ from typing import Any
 
 import numpy as np
 from highdicom.frame import encode_frame
+
+from ..worker_lifetime import end_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +74,8 @@ class FramePool(Executor):
         self._planes = planes
         self._encode_arguments = encode_arguments
         self._processes = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("fork"), initializer=_adopt_planes, initargs=(planes,)
+            workers, mp_context=multiprocessing.get_context("fork"), initializer=_adopt_planes,
+            initargs=(planes, os.getpid()),
         )
         indices = frame_planes(planes, omit_empty)
         self._expected: deque[_Expected] = deque()
@@ -115,8 +119,9 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _adopt_planes(planes: np.ndarray) -> None:
+def _adopt_planes(planes: np.ndarray, parent_pid: int) -> None:
     global _planes
+    end_with_parent(parent_pid)
     _planes = planes
 
 

@@ -241,7 +241,8 @@ def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGe
         raise SourceSeriesError(f"{name}: the images' positions and orientation do not form a volume ({error}).") from error
     if spacing is None:
         raise SourceSeriesError(
-            f"{name}: the {len(datasets)} images are not a regularly spaced stack of parallel slices."
+            f"{name}: the {len(datasets)} images are not a regularly spaced stack of parallel slices"
+            f"{_where_the_stack_breaks(datasets, orientation) if parallel else _first_not_parallel(datasets, orientation)}."
         )
     order = sorted(range(len(datasets)), key=lambda i: indices[i])
     first = datasets[order[0]]
@@ -259,6 +260,53 @@ def series_geometry(datasets: Sequence[Dataset], name: str) -> tuple[hd.VolumeGe
         frame_of_reference_uid=first.get("FrameOfReferenceUID"),
     )
     return geometry, order
+
+
+SAME_POSITION_MM = 1e-3
+"""Slices closer than this along the stack's axis are at one position."""
+SPACING_TOLERANCE = 0.01
+"""A step between neighbouring slices longer than the shortest by more than this fraction breaks the stack."""
+
+
+def _where_the_stack_breaks(datasets: Sequence[Dataset], orientation: Sequence[float]) -> str:
+    """Which images are at one position, or between which there is a gap; empty when neither explains it."""
+    row, column = np.array(orientation[:3], dtype=float), np.array(orientation[3:], dtype=float)
+    normal = np.cross(row, column)
+    try:
+        along = [float(np.dot(normal, np.array(ds.ImagePositionPatient, dtype=float))) for ds in datasets]
+    except (TypeError, ValueError):
+        return ""
+    order = sorted(range(len(datasets)), key=along.__getitem__)
+    steps = np.diff([along[i] for i in order])
+    same = [k for k, step in enumerate(steps) if step < SAME_POSITION_MM]
+    if same:
+        k = same[0]
+        return (f": {_image_name(datasets[order[k]])} and {_image_name(datasets[order[k + 1]])} are both at "
+                f"{_position(datasets[order[k]])}" + (f" ({len(same) - 1} more such pairs)" if len(same) > 1 else ""))
+    usual = float(steps.min()) if len(steps) else 0.0  # a slice left out makes a step of two, never a shorter one
+    uneven = [k for k, step in enumerate(steps) if step - usual > SPACING_TOLERANCE * usual]
+    if not uneven:
+        return ""
+    k = uneven[0]
+    return (f": {steps[k]:.6g} mm between {_image_name(datasets[order[k]])} at {_position(datasets[order[k]])} and "
+            f"{_image_name(datasets[order[k + 1]])} at {_position(datasets[order[k + 1]])}, where the other slices are "
+            f"{usual:.6g} mm apart" + (f" ({len(uneven) - 1} more uneven steps)" if len(uneven) > 1 else ""))
+
+
+def _first_not_parallel(datasets: Sequence[Dataset], orientation: Sequence[float]) -> str:
+    other = next(ds for ds in datasets if ds.ImageOrientationPatient != orientation)
+    return (f": {_image_name(other)} has ImageOrientationPatient {list(map(float, other.ImageOrientationPatient))}, "
+            f"{_image_name(datasets[0])} {list(map(float, orientation))}")
+
+
+def _image_name(dataset: Dataset) -> str:
+    """The image's file name, else its InstanceNumber."""
+    filename = getattr(dataset, "filename", None)
+    return Path(filename).name if isinstance(filename, str) and filename else f"image {dataset.get('InstanceNumber', '?')}"
+
+
+def _position(dataset: Dataset) -> str:
+    return "(" + ", ".join(f"{float(v):g}" for v in dataset.ImagePositionPatient) + ")"
 
 
 def read_series_voxels(source: SourceSeries) -> hd.Volume:

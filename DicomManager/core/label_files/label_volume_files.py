@@ -40,7 +40,7 @@ import SimpleITK as sitk
 from ...errors import LabelFileError
 from ..segments.label_layers import label_dtype
 from ..segments.segment_metadata import MAX_SEGMENT_NUMBER
-from ..writing.file_output import write_atomically
+from ..writing.file_output import refuse_unreported_failure, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +149,9 @@ def write_label_volume(labels: hd.Volume, path: Path, *, overwrite: bool = False
                 writer.Execute(image)
         except RuntimeError as error:
             raise LabelFileError(f"{path}: ITK could not write it ({_itk_reason(error)}).") from error
+        refuse_unreported_failure(temporary)  # ITK may say nothing of a write a full disk cut short
 
-    write_atomically(path, write, overwrite)
+    write_atomically(path, write, overwrite, keep_extension=True)  # ITK chooses the format by the extension
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import mmap
 import multiprocessing
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from itertools import pairwise
@@ -29,6 +30,7 @@ from ..codecs.encoding_workers import ALL_CORES
 from ..codecs.frame_pool import fork_available
 from ..cores import available_cores
 from ..segments.label_layers import values_not_in
+from ..worker_lifetime import end_with_parent
 from .frames import FrameReader
 
 FRAMES_PER_WORKER = {RLELossless: 256, JPEGLSLossless: 256, JPEG2000Lossless: 16}
@@ -111,7 +113,7 @@ def place_frames(
         return run.place(0, len(places))
     bounds = np.linspace(0, len(places), workers + 1).astype(int)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers - 1, mp_context=context, initializer=_adopt, initargs=(run,)) as pool:
+    with ProcessPoolExecutor(workers - 1, mp_context=context, initializer=_adopt, initargs=(run, os.getpid())) as pool:
         others = [pool.submit(_place_run, int(start), int(stop)) for start, stop in pairwise(bounds[1:])]
         try:
             decoded = run.place(0, int(bounds[1]))
@@ -121,8 +123,9 @@ def place_frames(
         return decoded + sum(other.result() for other in others)
 
 
-def _adopt(run: _FrameRun) -> None:
+def _adopt(run: _FrameRun, parent_pid: int) -> None:
     global _run
+    end_with_parent(parent_pid)
     _run = run
 
 

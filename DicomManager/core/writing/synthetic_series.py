@@ -19,7 +19,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLi
 from pydicom.valuerep import format_number_as_ds
 
 from ...errors import SourceSeriesError
-from .file_output import write_atomically
+from .file_output import all_or_none, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ def write_ct_series(
 ) -> list[Path]:
     """Write ``voxels`` (slice, row, column; Hounsfield units) on ``grid`` as CT images in ``folder``.
 
-    Returns the file paths in slice order (``IMG0001.dcm`` ...).
+    Returns the file paths in slice order (``IMG0001.dcm`` ...). All of them are
+    written, or none: those written are removed when a later one fails.
     """
     if voxels.shape != tuple(grid.spatial_shape):
         raise SourceSeriesError(f"Voxel array shape {voxels.shape} differs from the grid's {grid.spatial_shape}.")
@@ -55,12 +56,12 @@ def write_ct_series(
     affine = np.asarray(grid.affine, dtype=float)
     template = _series_template(info, (study_uid, series_uid, frame_of_reference_uid), affine, rescale)
     folder = Path(folder)
-    paths = []
-    for index in range(voxels.shape[0]):
-        dataset = _ct_image(template, stored[index], affine[:3, :3] @ [index, 0, 0] + affine[:3, 3], index + 1)
-        path = folder / f"IMG{index + 1:04d}.dcm"
-        write_atomically(path, lambda target, ds=dataset: ds.save_as(target, enforce_file_format=True), overwrite)
-        paths.append(path)
+    with all_or_none() as paths:
+        for index in range(voxels.shape[0]):
+            dataset = _ct_image(template, stored[index], affine[:3, :3] @ [index, 0, 0] + affine[:3, 3], index + 1)
+            path = folder / f"IMG{index + 1:04d}.dcm"
+            write_atomically(path, lambda target, ds=dataset: ds.save_as(target, enforce_file_format=True), overwrite)
+            paths.append(path)
     return paths
 
 
@@ -160,5 +161,14 @@ def _ct_image(template: Dataset, pixels: np.ndarray, position: np.ndarray, insta
 
 
 def _ds(value: float) -> str:
-    """A decimal string of at most 16 characters, as the DS value representation allows."""
-    return format_number_as_ds(float(value))
+    """A decimal string of at most 16 characters, as the DS value representation allows.
+
+    pydicom keeps the digits it rounds to, so a value it rounds up past a power
+    of ten comes out one character too long (-99.99999999999994 as
+    ``-100.000000000000``); that rounded value is formatted again, exactly.
+    """
+    text = format_number_as_ds(float(value))
+    return format_number_as_ds(float(text)) if len(text) > DS_MAX_CHARACTERS else text
+
+
+DS_MAX_CHARACTERS = 16
