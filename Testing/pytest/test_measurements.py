@@ -18,6 +18,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+import slicer
 import vtk
 from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data, tool
 from vtk.util.numpy_support import numpy_to_vtk
@@ -365,3 +366,25 @@ def test_the_panels_action_writes_the_report_beside_the_seg_over_the_same_volume
     with pytest.raises(OutputExistsError):
         actions.export_measurements(written, volume)  # no report silently replaced
     assert report_path.read_bytes() == before
+
+
+def test_the_seg_a_report_loads_is_the_one_the_browser_places_under_its_study(scene, dcmqi_labelmap: Path, tmp_path: Path):
+    """The plugin gives each segmentation outside a study its study from its DICOM file; one the browser placed stays."""
+    from DicomManager.mrml.manager import DicomManager
+    from DicomManager.mrml.subject_hierarchy import nodes_outside_studies
+
+    manager = DicomManager(scene, _FolderLocator(dcmqi_labelmap.parent, shared_data(CT)))
+    ct = manager.load_reference_volume(shared_data(CT))
+    report_path = manager.export_measurements(dcmqi_labelmap, ct, tmp_path / "report.dcm")
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    study = hierarchy.CreateStudyItem(hierarchy.CreateSubjectItem(hierarchy.GetSceneItemID(), "Patient"), "Study")
+    browsed = manager.load_segmentation(shared_data("dcmqi/liver.dcm"))
+    hierarchy.CreateItem(study, browsed)  # as DICOMPlugin.addSeriesInSubjectHierarchy puts a series it loads
+    in_folder = manager.load_segmentation(shared_data("dcmqi/liver.dcm"))
+    hierarchy.CreateItem(hierarchy.CreateFolderItem(hierarchy.GetSceneItemID(), "Folder"), in_folder)
+
+    _table, (measured,) = manager.load_measurement_report(report_path)
+
+    assert nodes_outside_studies(scene, [browsed, measured, in_folder, measured]) == [measured, in_folder]
+    hierarchy.CreateItem(study, measured)
+    assert nodes_outside_studies(scene, [browsed, measured]) == []
