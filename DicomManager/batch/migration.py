@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.geometry.source_series import SourceSeries, read_series_voxels, read_source_series_folder
+from ..core.geometry.source_series import SourceSeries, image_positions, read_series_voxels, read_source_series_folder
 from ..core.measurements.measurement_report import report_path_beside, write_measurement_report
 from ..core.measurements.measuring import SegMeasurements
 from ..core.measurements.segment_statistics import segment_statistics
@@ -279,10 +279,10 @@ def _measurements(run: RunFolder, seg_path: Path, reference: _ReferenceVolume) -
     path = report_path_beside(seg_path)
     if not path.exists():
         try:
-            contents = read_seg(seg_path, reference.source.geometry)
-            measured = SegMeasurements(
-                read_seg_header(seg_path), contents, reference.source, segment_statistics(contents, reference.voxels)
-            )
+            source = reference.source
+            contents = read_seg(seg_path, source.geometry, image_positions=image_positions(source.datasets))  # as measure reads
+            statistics = segment_statistics(contents, reference.voxels)
+            measured = SegMeasurements(read_seg_header(seg_path), contents, source, statistics)
             write_measurement_report(measured.report(), path)
         except DicomLabelMapSegError as error:
             logger.error("%s: no measurement report: %s", seg_path, error)
