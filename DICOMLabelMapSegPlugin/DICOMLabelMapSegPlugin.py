@@ -72,7 +72,11 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         self.tags["dimensionOrganizationType"] = "0020,9311"
 
     def examineForImport(self, fileLists):
-        """One loadable per LABELMAP SEG file in the given series (cached per file list)."""
+        """One loadable per LABELMAP SEG file in the given series (cached per file list), measurement reports last.
+
+        The browser loads a plugin's loadables in the order given: a report
+        then finds its SEG loaded already when both are selected.
+        """
         loadables = []
         for files in fileLists:
             cached = self.getCachedLoadables(files)
@@ -80,7 +84,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 cached = self.examineFiles(files)
                 self.cacheLoadables(files, cached)
             loadables.extend(cached)
-        return loadables
+        return sorted(loadables, key=lambda loadable: self._is_measurement_report(loadable.files[0]))
 
     def examineFiles(self, files):
         """Decide from the database's tag cache and each SEG's header; no pixel data is read."""
@@ -88,7 +92,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         seg_plugin_registered = SEG_PLUGIN_KEY in slicer.modules.dicomPlugins
         loadables = []
         for path in files:
-            if database.fileValue(path, self.tags["sopClassUID"]) in REPORT_SOP_CLASS_UIDS:
+            if self._is_measurement_report(path):
                 loadables.extend(self._examine_measurement_report(path))
                 continue
             offer = offer_for_seg_series(
@@ -118,6 +122,10 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 loadable.referencedSeriesUID = references.referenced_series_uid
             loadables.append(loadable)
         return loadables
+
+    def _is_measurement_report(self, path):
+        """Whether the database lists the file as a Structured Report of a class TID 1500 reports come in."""
+        return slicer.dicomDatabase.fileValue(path, self.tags["sopClassUID"]) in REPORT_SOP_CLASS_UIDS
 
     def _examine_measurement_report(self, path):
         """The loadable of an SR that is a TID 1500 report measuring segments, as a one-item list; else an empty one.
@@ -149,7 +157,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         for Slicer's own plugins, so no dialog of ours is added to it.
         """
         try:
-            if slicer.dicomDatabase.fileValue(loadable.files[0], self.tags["sopClassUID"]) in REPORT_SOP_CLASS_UIDS:
+            if self._is_measurement_report(loadable.files[0]):
                 self.load_measurement_report(loadable)
             else:
                 self.load_segmentation(loadable)
