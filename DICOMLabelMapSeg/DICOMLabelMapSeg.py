@@ -79,6 +79,7 @@ class DICOMLabelMapSegParameterNode:
     cropToSegments: bool = False
     outputFolder: Path
     addToDatabase: bool = True
+    saveMeasurements: bool = False
     syntheticPatientID: str = "ANONYMOUS"
     sendTo: str = ""
     segFile: Path
@@ -158,8 +159,17 @@ class DICOMLabelMapSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             written = self.logic.export(self._parameterNode)
             self._showDone(_("Wrote {type} SEG: {paths}").format(
                 type=written.segmentation_type, paths=", ".join(str(path) for path in written.paths)))
+        if written is not None and self._parameterNode.saveMeasurements:
+            self.saveMeasurements(written)
         if written is not None and self._parameterNode.sendTo:
             self.sendExported(written)
+
+    def saveMeasurements(self, written):
+        """Write the measurement report of what was just exported; a failure here leaves the SEG files in place and says so."""
+        with self._progress(_("Measuring {name}...").format(name=self._parameterNode.segmentation.GetName())), \
+                slicer.util.tryWithErrorDisplay(_("Saving measurements failed; the SEG files were written."), waitCursor=True):
+            reports = self.logic.exportMeasurements(written, self._parameterNode)
+            self._showDone(_("Wrote measurement report: {paths}").format(paths=", ".join(str(path) for path in reports)))
 
     def sendExported(self, written):
         """Send what was just written; a failure here leaves the written files in place and says so."""
@@ -241,6 +251,22 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
             volume, parameters.syntheticPatientID, Path(parameters.outputFolder), add_to_database=parameters.addToDatabase)
         return actions.export(
             parameters.segmentation, Path(parameters.outputFolder), options, volume, add_to_database=parameters.addToDatabase)
+
+    def exportMeasurements(self, written, parameters):
+        """Measure each SEG just exported over the same reference volume; write its TID 1500 report beside it.
+
+        ``written`` is what :meth:`export` returned for ``parameters``. A report
+        goes to ``<SEG name>_measurements.dcm`` and, with the SEG, into the
+        DICOM database; returns the paths written.
+        """
+        from DicomManager.app.package_requirements import requirements_to_read
+        from DicomManager.core.codecs.compression import parse_compression
+
+        # Measuring decodes the SEG just written: the decoder of the compression it was written with.
+        requirements = requirements_to_read(parse_compression(parameters.compression).transfer_syntax_uid)
+        actions = self._actions(requirements, openDatabase=parameters.addToDatabase)
+        volume = actions.reference_volume(parameters.segmentation, parameters.referenceVolume)
+        return actions.export_measurements(written, volume, add_to_database=parameters.addToDatabase)
 
     def send(self, written, parameters):
         """Send an exported SEG and its source series to ``parameters.sendTo`` (DICOMweb or DIMSE)."""
@@ -526,6 +552,11 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             loaded = logic.load(written.paths[0])
             self._assertSameSegmentation(loaded, volume, case.labels.array, case.segments)
 
+            parameters.saveMeasurements = True
+            (reportPath,) = logic.exportMeasurements(written, parameters)
+            self.assertEqual(reportPath.parent, written.paths[0].parent)
+            self._assertMeasuresEachSegment(reportPath, header.SOPInstanceUID, case.labels.array, lambda n: n * 7 - 100)
+
             parameters.cropToSegments = True
             parameters.outputFolder = Path(folder) / "cropped"
             cropped = logic.export(parameters)
@@ -537,6 +568,26 @@ class DICOMLabelMapSegTest(ScriptedLoadableModuleTest):
             parameters.referenceVolume = None
             with self.assertRaises(DicomLabelMapSegError):
                 logic.export(parameters)  # no reference volume chosen and none in the segmentation
+
+    def _assertMeasuresEachSegment(self, reportPath, segInstanceUID, labels, valueOfLabel):
+        """The report is in the database and gives each segment of ``labels`` its voxel count and its one value."""
+        import highdicom as hd
+        import numpy as np
+
+        report = hd.sr.srread(reportPath)
+        self.assertTrue(slicer.dicomDatabase.fileForInstance(report.SOPInstanceUID))  # added with the SEG
+        groups = report.content.get_volumetric_roi_measurement_groups()
+        numbers = [int(number) for number in np.unique(labels) if number != 0]
+        self.assertEqual(len(groups), len(numbers))
+        for group in groups:
+            reference = group.referenced_segment[0].ReferencedSOPSequence[0]
+            self.assertEqual(reference.ReferencedSOPInstanceUID, segInstanceUID)
+            number = int(reference.ReferencedSegmentNumber)
+            measured = {(m.derivation.meaning if m.derivation else m.name.meaning): m.value for m in group.get_measurements()}
+            self.assertEqual(measured["Number of voxels"], np.count_nonzero(labels == number))
+            for name in ("Minimum", "Maximum", "Mean", "Median"):
+                self.assertAlmostEqual(measured[name], valueOfLabel(number), places=6)
+            self.assertAlmostEqual(measured["Standard Deviation"], 0.0, places=6)
 
     def _loadVolume(self, seriesUID):
         """The scalar volume DICOMUtils.loadSeriesByUID loads from an image series in the database."""

@@ -1,5 +1,10 @@
 """DICOM browser plugin for Segmentation objects: LABELMAP SEG (SOP Class ...66.7) and classic SEG (...66.4).
 
+It also loads the TID 1500 measurement reports of segments (Enhanced and
+Comprehensive SR) as table nodes, with the SEGs they reference; which reports
+it offers above Slicer's own TID 1500 plugin is decided in
+:mod:`DicomManager.app.report_offer`.
+
 Registered as ``DICOMLabelMapSegPlugin`` beside Slicer's core
 ``DICOMSegmentationPlugin``; which of the two the browser preselects is decided
 in :mod:`DicomManager.app.loadable_offer`. Loading and exporting are done by
@@ -45,10 +50,12 @@ from DicomManager.app.loadable_offer import (
     offer_for_seg_series,
 )
 from DicomManager.app.package_requirements import (
+    BASE_REQUIREMENTS,
     missing_requirements,
     requirements_to_read,
     requirements_to_write,
 )
+from DicomManager.app.report_offer import REPORT_SOP_CLASS_UIDS
 from DicomManager.core.codecs.compression import DEFAULT_COMPRESSION
 from DicomManager.core.reading.seg_references import read_seg_references
 from DicomManager.errors import DicomLabelMapSegError
@@ -65,7 +72,11 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         self.tags["dimensionOrganizationType"] = "0020,9311"
 
     def examineForImport(self, fileLists):
-        """One loadable per LABELMAP SEG file in the given series (cached per file list)."""
+        """One loadable per LABELMAP SEG file in the given series (cached per file list), measurement reports last.
+
+        The browser loads a plugin's loadables in the order given: a report
+        then finds its SEG loaded already when both are selected.
+        """
         loadables = []
         for files in fileLists:
             cached = self.getCachedLoadables(files)
@@ -73,7 +84,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 cached = self.examineFiles(files)
                 self.cacheLoadables(files, cached)
             loadables.extend(cached)
-        return loadables
+        return sorted(loadables, key=lambda loadable: self._is_measurement_report(loadable.files[0]))
 
     def examineFiles(self, files):
         """Decide from the database's tag cache and each SEG's header; no pixel data is read."""
@@ -81,6 +92,9 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         seg_plugin_registered = SEG_PLUGIN_KEY in slicer.modules.dicomPlugins
         loadables = []
         for path in files:
+            if self._is_measurement_report(path):
+                loadables.extend(self._examine_measurement_report(path))
+                continue
             offer = offer_for_seg_series(
                 database.fileValue(path, self.tags["sopClassUID"]),
                 database.fileValue(path, self.tags["modality"]),
@@ -109,6 +123,33 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             loadables.append(loadable)
         return loadables
 
+    def _is_measurement_report(self, path):
+        """Whether the database lists the file as a Structured Report of a class TID 1500 reports come in."""
+        return slicer.dicomDatabase.fileValue(path, self.tags["sopClassUID"]) in REPORT_SOP_CLASS_UIDS
+
+    def _examine_measurement_report(self, path):
+        """The loadable of an SR that is a TID 1500 report measuring segments, as a one-item list; else an empty one.
+
+        Reading a report takes highdicom: where it is missing (Slicer 5.10) no
+        report is offered, and Slicer's own TID 1500 plugin, if any, has them.
+        """
+        if missing_requirements(BASE_REQUIREMENTS):
+            logging.debug(f"{self.loadType}: not examining {path}: highdicom or pydicom 3 is not installed")
+            return []
+        from DicomManager.app.report_offer import offer_for_report_file
+
+        offer = offer_for_report_file(Path(path))
+        if offer is None:
+            return []
+        loadable = DICOMLoadable()
+        loadable.files = [path]
+        loadable.name = offer.name
+        loadable.tooltip = offer.tooltip
+        loadable.warning = offer.warning
+        loadable.confidence = offer.confidence
+        loadable.selected = offer.selected
+        return [loadable]
+
     def load(self, loadable):
         """Load for the DICOM browser: True on success; on failure False, with the reason logged.
 
@@ -116,7 +157,10 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         for Slicer's own plugins, so no dialog of ours is added to it.
         """
         try:
-            self.load_segmentation(loadable)
+            if self._is_measurement_report(loadable.files[0]):
+                self.load_measurement_report(loadable)
+            else:
+                self.load_segmentation(loadable)
         except DicomLabelMapSegError as error:
             logging.error(_("Could not load {name}: {reason}").format(name=loadable.name, reason=error))
             return False
@@ -153,6 +197,40 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 defer=lambda call: qt.QTimer.singleShot(0, call),
             )
         return node
+
+    def load_measurement_report(self, loadable):
+        """Load a TID 1500 report as a table node under its study, with the SEGs it measures; raises DicomLabelMapSegError.
+
+        A SEG already in the scene is used as it is; one that is not is loaded
+        from the DICOM database by our loader and placed under its own study,
+        as the browser would have placed it. The table is shown.
+        """
+        ensure_requirements(BASE_REQUIREMENTS)
+        from DicomManager.app.segmentation_actions import SegmentationActions
+        from DicomManager.mrml.subject_hierarchy import nodes_outside_studies
+        from DicomManager.mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE
+
+        manager = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase).manager
+        table, segmentations = manager.load_measurement_report(Path(loadable.files[0]))
+        self.addSeriesInSubjectHierarchy(loadable, table)
+        for node in nodes_outside_studies(slicer.mrmlScene, segmentations):
+            seg_file = slicer.dicomDatabase.fileForInstance(node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE))
+            if seg_file:  # else loaded from a file outside the database: it stays where it is
+                seg_loadable = DICOMLoadable()
+                seg_loadable.files = [seg_file]
+                self.addSeriesInSubjectHierarchy(seg_loadable, node)
+        self._show_table(table)
+        return table
+
+    @staticmethod
+    def _show_table(table):
+        """Switch to a layout with a table view showing ``table``, as Slicer's TID 1500 plugin shows its tables."""
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is None:
+            return  # no views: Slicer runs without its main window
+        layoutManager.setLayout(slicer.modules.tables.logic().GetLayoutWithTable(layoutManager.layout))
+        slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(table.GetID())
+        slicer.app.applicationLogic().PropagateTableSelection()
 
     def examineForExport(self, subjectHierarchyItemID):
         """Offer a segmentation node whose reference volume's images are all in the DICOM database.
@@ -255,6 +333,8 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
         self.test_failed_load_leaves_no_node()
         self.setUp()
         self.test_classic_seg_with_overlaps_loads_into_layers()
+        self.setUp()
+        self.test_measurement_report_loads_as_a_table_with_its_seg_once()
 
     def test_offers_labelmap_above_core_plugin(self):
         from DICOMLib import DICOMUtils
@@ -320,6 +400,64 @@ class DICOMLabelMapSegPluginTest(ScriptedLoadableModuleTest):
             self.assertEqual(sorted(loaded.layer_of_segment), sorted(layer_of_segment))
             for number, index in loaded.layer_of_segment.items():
                 self.assertTrue(np.array_equal(loaded.layers[index], layers[layer_of_segment[number]].array))
+
+    def test_measurement_report_loads_as_a_table_with_its_seg_once(self):
+        """A report of the demo SEG, imported with it: offered above Slicer's TID 1500 plugin, loaded under its study."""
+        import numpy as np
+        from DICOMLib import DICOMUtils
+
+        from DicomManager.core.measurements.measurement_report import write_measurement_report
+        from DicomManager.core.measurements.measuring import measure_seg
+
+        with _WrittenDemoCase() as case, DICOMUtils.TemporaryDICOMDatabase():
+            report = measure_seg(case.files.seg.path, case.files.source).report()
+            write_measurement_report(report, case.folder / "report" / "report.dcm")
+            DICOMUtils.importDicom(str(case.folder))
+            report_file = slicer.dicomDatabase.fileForInstance(report.SOPInstanceUID)
+            self.assertTrue(report_file)
+
+            loadablesByPlugin, _enabled = DICOMUtils.getLoadablesFromFileLists([[report_file]])
+            DICOMUtils.selectHighestConfidenceLoadables(loadablesByPlugin)
+            selected = [(plugin, item) for plugin, items in loadablesByPlugin.items() for item in items if item.selected]
+            self.assertEqual([plugin.loadType for plugin, _item in selected], [DICOMLabelMapSegPluginClass().loadType])
+            plugin, loadable = selected[0]
+            self.assertTrue(plugin.load(loadable))
+
+            (table,) = slicer.util.getNodesByClass("vtkMRMLTableNode")
+            labels = case.files.case.labels.array
+            numbers = [int(number) for number in np.unique(labels) if number != 0]
+            self.assertEqual(table.GetNumberOfRows(), len(numbers))
+            self.assertEqual(table.GetColumnUnitLabel("Volume"), "mm3")
+            self.assertEqual(table.GetColumnUnitLabel("Number of voxels"), "voxels")
+            vtkTable = table.GetTable()
+            voxelVolume = float(np.prod(case.files.case.labels.spacing))
+            for row in range(table.GetNumberOfRows()):
+                number = vtkTable.GetValueByName(row, "Segment number").ToInt()
+                count = int(np.count_nonzero(labels == number))
+                self.assertEqual(vtkTable.GetValueByName(row, "Number of voxels").ToDouble(), count)
+                self.assertAlmostEqual(vtkTable.GetValueByName(row, "Volume").ToDouble(), count * voxelVolume, places=3)
+
+            shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+            studyLevel = slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMLevelStudy()
+            dicomUID = slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMUIDName()
+            studyUID = case.files.source.datasets[0].StudyInstanceUID
+
+            def studyOf(node):
+                return shNode.GetItemUID(shNode.GetItemAncestorAtLevel(shNode.GetItemByDataNode(node), studyLevel), dicomUID)
+
+            self.assertEqual(studyOf(table), studyUID)
+            (segmentation,) = self._segmentationsOf(case.files.seg.sop_instance_uid)
+            self.assertEqual(studyOf(segmentation), studyUID)
+
+            self.assertTrue(plugin.load(loadable))  # again: a second table, the same SEG node
+            self.assertEqual(len(slicer.util.getNodesByClass("vtkMRMLTableNode")), 2)
+            self.assertEqual(self._segmentationsOf(case.files.seg.sop_instance_uid), [segmentation])
+
+    @staticmethod
+    def _segmentationsOf(sopInstanceUID):
+        """The segmentation nodes loaded from the SEG instance ``sopInstanceUID``."""
+        nodes = slicer.util.getNodesByClass("vtkMRMLSegmentationNode")
+        return [node for node in nodes if node.GetAttribute("DICOM.instanceUIDs") == sopInstanceUID]
 
 
 class _WrittenDemoCase:

@@ -15,6 +15,13 @@ from ..core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID
 from ..errors import SegFileError
 from .loadable_offer import LoadableOffer
 
+REPORT_SOP_CLASS_UIDS = frozenset({
+    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
+})
+"""The Structured Report classes a TID 1500 report comes in, as Slicer's TID 1500 plugin reads them."""
+
 REPORT_CONFIDENCE = 0.96
 """Above the 0.95 of Slicer's core TID 1500 plugin, for reports whose SEGs only our loader reads."""
 

@@ -23,9 +23,10 @@ from typing import Protocol
 
 import slicer
 
+from ..core.measurements.measurement_report import report_path_beside
 from ..core.reading.seg_references import SegReferences, read_seg_references
 from ..core.writing.export_options import ExportOptions
-from ..core.writing.file_output import safe_file_name
+from ..core.writing.file_output import refuse_existing, safe_file_name
 from ..core.writing.series_writer import WrittenSeries
 from ..core.writing.synthetic_series import SyntheticSeriesInfo
 from ..errors import IncompleteRequestError
@@ -156,6 +157,35 @@ class SegmentationActions:
             volume = self.reference_volume(segmentation_node, reference_volume_node)
             source_files = self.manager.source_series_of(volume).paths
         return send_files([*source_files, *written.paths], destination)
+
+    def export_measurements(
+        self,
+        written: WrittenSeries,
+        reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
+        add_to_database: bool = True,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Measure each SEG of ``written`` over the volume it was exported over; write its report beside it.
+
+        One TID 1500 measurement report per SEG file, at
+        :func:`~DicomManager.core.measurements.measurement_report.report_path_beside`
+        (``Liver.dcm`` -> ``Liver_measurements.dcm``), added to the database as
+        :meth:`export` adds the SEG. An existing report is replaced only with
+        ``overwrite``.
+        """
+        targets = {seg_path: report_path_beside(seg_path) for seg_path in written.paths}
+        for target in targets.values():
+            refuse_existing(target, overwrite)  # before the first is written: all reports or none
+        reports = []
+        for seg_path, target in targets.items():
+            report = self.manager.export_measurements(seg_path, reference_volume_node, target, overwrite=overwrite)
+            if add_to_database and self.database is not None:
+                self.database.insert(str(report))
+                logger.info("Wrote %s and added it to the DICOM database", report)
+            else:
+                logger.info("Wrote %s", report)
+            reports.append(report)
+        return reports
 
     def load(
         self,

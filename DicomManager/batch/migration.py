@@ -4,12 +4,15 @@ For a run folder (see :mod:`.run_layout`) this writes::
 
     RUN_DIR/dicom/volume/*.dcm                 when the reference is NRRD/NIfTI: one synthetic series, shared
     RUN_DIR/dicom/segmentations/trial_NNN.dcm  one SEG per trial (gold standards: RUN_DIR/dicom/gold.dcm)
+    RUN_DIR/dicom/segmentations/trial_NNN_measurements.dcm
+                                               with ``measurements``: its segment statistics (TID 1500 SR)
     RUN_DIR/dicom/previews/trial_NNN.png       what the report shows
     RUN_DIR/dicom/migration_report.md, .json   every input, its output, sizes, round-trip check, failures
 
 and adds a ``dicom`` block to ``results.json`` (``metadata.json`` for a gold
 standard) with the patient ID, StudyInstanceUID, volume SeriesInstanceUID and
-description, plus ``dicom_series_uid`` and ``dicom_seg_path`` per trial. The
+description, plus ``dicom_series_uid`` and ``dicom_seg_path`` per trial (and
+``dicom_measurements_path`` when its report was written). The
 ``.seg.nrrd`` files are only read; the results file is rewritten atomically,
 its first version kept as ``<name>.before-dicom``.
 
@@ -41,9 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from ..core.geometry.source_series import read_series_voxels, read_source_series_folder
+from ..core.geometry.source_series import SourceSeries, image_positions, read_series_voxels, read_source_series_folder
+from ..core.measurements.measurement_report import report_path_beside, write_measurement_report
+from ..core.measurements.measuring import SegMeasurements
+from ..core.measurements.segment_statistics import segment_statistics
 from ..core.preview import write_preview
-from ..core.reading.seg_reader import read_seg
+from ..core.reading.seg_reader import read_seg, read_seg_header
 from ..core.segments.layered_segmentation import LayeredSegmentation
 from ..core.segments.segment_metadata import AlgorithmIdentification, AlgorithmType, Code, SegmentMetadata
 from ..core.writing.export_options import ExportOptions
@@ -93,6 +99,7 @@ class TrialOutcome:
     round_trip: RoundTrip = RoundTrip.NOT_CHECKED
     series_instance_uid: str | None = None
     preview: str | None = None
+    measurements: str | None = None
     error: str | None = None
 
 
@@ -120,12 +127,15 @@ def migrate_run(
     *,
     verify: bool = False,
     options: ExportOptions = ExportOptions(),
+    measurements: bool = False,
     progress: Callable[[str], None] = logger.info,
 ) -> MigrationReport:
     """Migrate the run or gold standard in ``folder`` over ``reference`` (DICOM folder, or NRRD/NIfTI volume).
 
     Each SEG is written with ``options``; its file name and series
-    description come from the trial.
+    description come from the trial. With ``measurements`` each SEG also
+    gets its segment statistics over the volume as a TID 1500 report beside
+    it, written unless an earlier run wrote it.
     """
     if not Path(reference).exists():
         raise SourceSeriesError(f"{reference}: no such DICOM folder or volume file.")
@@ -141,7 +151,7 @@ def migrate_run(
         volume_series_uid=source.series_instance_uid,
         volume_description=str(first.get("SeriesDescription", "")),
     )
-    reference_volume = _ReferenceVolume(volume, read_series_voxels(source))
+    reference_volume = _ReferenceVolume(volume, source, read_series_voxels(source))
     for trial in run.trials:
         output = dicom / "gold.dcm" if run.is_gold_standard else dicom / "segmentations" / f"{trial.name}.dcm"
         progress(f"{trial.segmentation.name} -> {output.relative_to(run.folder)}")
@@ -150,6 +160,8 @@ def migrate_run(
         report.outcomes.append(outcome)
         try:
             _migrate_trial(run, trial, outcome, reference_volume, manager, trial_options, verify=verify)
+            if measurements and outcome.status != TrialStatus.FAILED:
+                outcome.measurements = _measurements(run, output, reference_volume)
         except OutputWriteError as error:  # a full disk, a read-only folder: every later trial would fail alike
             outcome.status, outcome.error, outcome.output = TrialStatus.FAILED, str(error), None
             progress(f"  failed: {error}")
@@ -193,9 +205,10 @@ def _reference_volume(run: RunFolder, reference: Path, manager: DicomManager, di
 
 @dataclass(frozen=True)
 class _ReferenceVolume:
-    """The volume the trials are exported over: its node, and its voxels for the previews."""
+    """The volume the trials are exported over: its node, its DICOM series, and its voxels for previews and measurements."""
 
     node: Any
+    source: SourceSeries
     voxels: np.ndarray
 
 
@@ -279,6 +292,30 @@ def _segments_with_algorithm(node, grid, trial: Trial) -> list[SegmentMetadata]:
     ]
 
 
+def _measurements(run: RunFolder, seg_path: Path, reference: _ReferenceVolume) -> str | None:
+    """The path in the run of the SEG's measurement report beside it, written unless it exists; None if it cannot be.
+
+    The volume's voxels are those read once for the run; a failure of the SEG
+    or the volume is logged and leaves the trial's SEG as it is, to be
+    measured by a later run. A write the system refuses is raised, to stop
+    the run as a refused SEG write does.
+    """
+    path = report_path_beside(seg_path)
+    if not path.exists():
+        try:
+            source = reference.source
+            contents = read_seg(seg_path, source.geometry, image_positions=image_positions(source.datasets))  # as measure reads
+            statistics = segment_statistics(contents, reference.voxels)
+            measured = SegMeasurements(read_seg_header(seg_path), contents, source, statistics)
+            write_measurement_report(measured.report(), path)
+        except OutputWriteError:
+            raise
+        except DicomLabelMapSegError as error:
+            logger.error("%s: no measurement report: %s", seg_path, error)
+            return None
+    return str(path.relative_to(run.folder))
+
+
 def _round_trip(node, result: LayeredSegmentation, grid) -> RoundTrip:
     """``exact`` when every segment of the SEG read back has exactly the voxels it has in the ``.seg.nrrd``."""
     node_layers = layers_from_segmentation_node(node, grid)
@@ -332,6 +369,8 @@ def _link(record: dict[str, Any], outcome: TrialOutcome) -> None:
     if outcome.status != TrialStatus.FAILED:
         record["dicom_series_uid"] = outcome.series_instance_uid
         record["dicom_seg_path"] = outcome.output
+    if outcome.measurements:
+        record["dicom_measurements_path"] = outcome.measurements
 
 
 def _write_report(dicom: Path, report: MigrationReport) -> None:

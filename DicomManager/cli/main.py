@@ -265,6 +265,12 @@ def _add_migrate_command(commands: argparse._SubParsersAction) -> None:
         "--reference", required=True, type=input_file_or_folder, help="DICOM folder of the volume, or its NRRD/NIfTI file"
     )
     command.add_argument("--verify", action="store_true", help="also re-check SEGs written by earlier runs")
+    command.add_argument(
+        "--measurements",
+        action="store_true",
+        help="also write each SEG's segment statistics as a TID 1500 SR beside it (NAME_measurements.dcm), "
+        "linked in results.json",
+    )
     _add_writing_options(command)
     command.set_defaults(run=_migrate)
 
@@ -592,6 +598,7 @@ def _migrate(arguments: argparse.Namespace) -> int:
         DicomManager(session.scene),
         verify=arguments.verify,
         options=_export_options(arguments, workers=ALL_CORES),
+        measurements=arguments.measurements,
         progress=print,
     )
     arguments.result.record(outcomes=[asdict(outcome) for outcome in report.outcomes],

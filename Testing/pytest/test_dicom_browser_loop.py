@@ -342,3 +342,48 @@ def test_a_refusal_holds_while_asks_come_within_its_time_and_lapses_after():
     assert not refusals.holds(["highdicom>=0.27.0"])
     now[0] = 211.0
     assert not refusals.holds(["pydicom>=3.0.2", "highdicom>=0.27.0"])
+
+
+@pytest.fixture
+def report_of_first_seg(study, tmp_path):
+    """A TID 1500 measurement report of the study's first SEG, over its CT."""
+    from DicomManager.core.measurements.measurement_report import write_measurement_report
+    from DicomManager.core.measurements.measuring import measure_seg
+
+    return write_measurement_report(measure_seg(study.segs[0], study.source).report(), tmp_path / "report.dcm")
+
+
+@pytest.mark.parametrize("selected", ["report alone", "report, its SEG and the CT"])
+def test_a_report_loads_as_a_table_with_its_seg_once(
+    slicer_application, study, scene, monkeypatch, report_of_first_seg, selected
+):
+    """The report is examined and loaded by our plugin; its SEG is loaded once, by our loader, whatever else is selected."""
+    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([report_of_first_seg, *study.segs, *study.ct_files]))
+    monkeypatch.setattr(slicer.app, "layoutManager", lambda: None, raising=False)  # headless: no table view to show
+    report, seg = str(report_of_first_seg), str(study.segs[0])
+    file_lists = [[report]] if selected == "report alone" else [[report], [seg], study.ct_files]
+    ours = slicer_application.DICOMLabelMapSegPluginClass()
+
+    (offered,) = ours.examineForImport([[report]])
+    assert offered.confidence > 0.95 and offered.selected  # above Slicer's TID 1500 plugin
+    assert browser_load([ours, ScalarVolumePlugin()], file_lists) == []
+    slicer.app.processEvents()  # the application's event loop, once the browser's load has returned
+
+    (table,) = [scene.GetNthNodeByClass(i, "vtkMRMLTableNode") for i in range(scene.GetNumberOfNodesByClass("vtkMRMLTableNode"))]
+    numbers = sorted(int(n) for n in np.unique(study.labels) if n)
+    rows = [table.GetTable().GetValueByName(row, "Segment number").ToInt() for row in range(table.GetNumberOfRows())]
+    assert sorted(rows) == numbers
+    for row, number in enumerate(rows):
+        voxels = table.GetTable().GetValueByName(row, "Number of voxels").ToDouble()
+        assert voxels == np.count_nonzero(study.labels == number)
+    assert table.GetColumnUnitLabel("Volume") == "mm3"
+    seg_uid = str(pydicom.dcmread(seg, stop_before_pixels=True).SOPInstanceUID)
+    segmentations = [scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
+                     for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))]
+    assert [node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) for node in segmentations] == [seg_uid]
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    dicom_uid = slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMUIDName()
+    report_series = str(pydicom.dcmread(report, stop_before_pixels=True).SeriesInstanceUID)
+    assert hierarchy.GetItemUID(hierarchy.GetItemByDataNode(table), dicom_uid) == report_series
+    seg_series = str(pydicom.dcmread(seg, stop_before_pixels=True).SeriesInstanceUID)
+    assert hierarchy.GetItemUID(hierarchy.GetItemByDataNode(segmentations[0]), dicom_uid) == seg_series

@@ -18,8 +18,9 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+import slicer
 import vtk
-from conftest import blob_labels, dciodvfy_errors, make_grid, shared_data, tool
+from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data, tool
 from vtk.util.numpy_support import numpy_to_vtk
 
 from DicomManager import SegmentMetadata
@@ -325,3 +326,65 @@ def test_the_browser_offers_reports_of_labelmap_segs_above_slicers_tid1500_plugi
     assert labelmap_offer.confidence > core_tid1500_confidence and labelmap_offer.selected
     assert binary_offer.confidence < core_tid1500_confidence and not binary_offer.selected
     assert offer_for_report_file(dcmqi_labelmap) is None  # a SEG is no report
+
+
+def test_the_panels_action_writes_the_report_beside_the_seg_over_the_same_volume(scene, tmp_path: Path):
+    """What "Also save measurements (DICOM SR)" does after the export, here without a database."""
+    from DicomManager.app.segmentation_actions import SegmentationActions
+    from DicomManager.errors import OutputExistsError
+    from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+    from DicomManager.mrml.volume_nodes import grid_of_volume_node
+
+    actions = SegmentationActions(scene)
+    volume = actions.manager.load_reference_volume(shared_data(CT))
+    grid = grid_of_volume_node(volume)
+    labels = hd.Volume(blob_labels(grid.spatial_shape, [1, 3]), grid.affine, "PATIENT")
+    node = create_segmentation_node(scene, labels, demo_segments([1, 3]), "Two blobs")
+    node.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+    written = actions.export(node, tmp_path)
+
+    (report_path,) = actions.export_measurements(written, volume)
+
+    (seg_path,) = written.paths
+    assert report_path == tmp_path / f"{seg_path.stem}_measurements.dcm"
+    seg = pydicom.dcmread(seg_path, stop_before_pixels=True)
+    expected = _expected_statistics(seg_path)
+    assert sorted(expected) == [1, 3]
+    report = hd.sr.srread(report_path)
+    assert report.StudyInstanceUID == seg.StudyInstanceUID
+    groups = report.content.get_volumetric_roi_measurement_groups()
+    assert len(groups) == len(expected)
+    for group in groups:
+        reference = group.referenced_segment[0].ReferencedSOPSequence[0]
+        assert reference.ReferencedSOPInstanceUID == seg.SOPInstanceUID
+        measured = {(m.derivation.meaning if m.derivation else m.name.meaning): m.value for m in group.get_measurements()}
+        assert measured == pytest.approx(expected[int(reference.ReferencedSegmentNumber)], rel=1e-9)
+    errors = dciodvfy_errors(report_path)
+    assert len(errors) == len(expected) and all(error.endswith(VALIDATOR_QUIRK) for error in errors), errors
+
+    before = report_path.read_bytes()
+    with pytest.raises(OutputExistsError):
+        actions.export_measurements(written, volume)  # no report silently replaced
+    assert report_path.read_bytes() == before
+
+
+def test_the_seg_a_report_loads_is_the_one_the_browser_places_under_its_study(scene, dcmqi_labelmap: Path, tmp_path: Path):
+    """The plugin gives each segmentation outside a study its study from its DICOM file; one the browser placed stays."""
+    from DicomManager.mrml.manager import DicomManager
+    from DicomManager.mrml.subject_hierarchy import nodes_outside_studies
+
+    manager = DicomManager(scene, _FolderLocator(dcmqi_labelmap.parent, shared_data(CT)))
+    ct = manager.load_reference_volume(shared_data(CT))
+    report_path = manager.export_measurements(dcmqi_labelmap, ct, tmp_path / "report.dcm")
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    study = hierarchy.CreateStudyItem(hierarchy.CreateSubjectItem(hierarchy.GetSceneItemID(), "Patient"), "Study")
+    browsed = manager.load_segmentation(shared_data("dcmqi/liver.dcm"))
+    hierarchy.CreateItem(study, browsed)  # as DICOMPlugin.addSeriesInSubjectHierarchy puts a series it loads
+    in_folder = manager.load_segmentation(shared_data("dcmqi/liver.dcm"))
+    hierarchy.CreateItem(hierarchy.CreateFolderItem(hierarchy.GetSceneItemID(), "Folder"), in_folder)
+
+    _table, (measured,) = manager.load_measurement_report(report_path)
+
+    assert nodes_outside_studies(scene, [browsed, measured, in_folder, measured]) == [measured, in_folder]
+    hierarchy.CreateItem(study, measured)
+    assert nodes_outside_studies(scene, [browsed, measured]) == []

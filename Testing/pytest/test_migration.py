@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data
+from conftest import blob_labels, dciodvfy_errors, demo_segments, make_grid, shared_data, tool
 from PIL import Image
 
 from DicomManager import read_seg, read_source_series_folder
@@ -38,17 +39,29 @@ def digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+RUN_GRID = make_grid((6, 24, 20))
+
+
+def run_voxels() -> np.ndarray:
+    """The run's volume: a ramp, so that each segment's statistics differ."""
+    return (np.indices(RUN_GRID.spatial_shape).sum(axis=0) * 7).astype(np.int16)
+
+
+def trial_labels(number: int) -> np.ndarray:
+    """The labels of trial ``number`` (0, 1, 2), segments 1 and 2."""
+    return blob_labels(RUN_GRID.spatial_shape, [1, 2], seed=number)
+
+
 @pytest.fixture
 def run_folder(tmp_path, scene):
     """A run like the optimization results this is for: a NRRD volume, trials 0..3 (3 broken), results.json."""
-    grid = make_grid((6, 24, 20))
+    grid = RUN_GRID
     volume_file = tmp_path / "MRHead.nrrd"
-    voxels = (np.indices(grid.spatial_shape).sum(axis=0) * 7).astype(np.int16)
-    write_label_volume(hd.Volume(voxels, grid.affine, "PATIENT"), volume_file)
+    write_label_volume(hd.Volume(run_voxels(), grid.affine, "PATIENT"), volume_file)
     run = tmp_path / "optimization_results" / "run_A"
     (run / "segmentations").mkdir(parents=True)
     for number in (0, 1, 2):
-        labels = hd.Volume(blob_labels(grid.spatial_shape, [1, 2], seed=number), grid.affine, "PATIENT")
+        labels = hd.Volume(trial_labels(number), grid.affine, "PATIENT")
         node = create_segmentation_node(scene, labels, demo_segments([1, 2]), f"trial {number}")
         write_segmentation_file(node, run / "segmentations" / f"trial_{number:03d}.seg.nrrd")
     (run / "segmentations" / "trial_003.seg.nrrd").write_bytes(b"NRRD0004\nnot really\n")
@@ -184,3 +197,49 @@ def test_nifti_reference_volume_gets_the_same_synthetic_series(run_folder, scene
     check_same_voxel_grid(volume.geometry, original.get_geometry(), "the synthetic series")  # axes may be flipped
     results = json.loads((run / "results.json").read_text())
     assert read_seg(run / results["trials"][0]["dicom_seg_path"], volume.geometry).segments[0].label == "Structure 1"
+
+
+def test_migrate_measurements_writes_one_report_per_trial_beside_its_seg_and_links_it(run_folder):
+    """``dicomlabelmapseg migrate --measurements``: reports read back with highdicom, values computed from the run's inputs."""
+    run, volume_file = run_folder
+    command = [tool("dicomlabelmapseg"), "migrate", str(run), "--reference", str(volume_file), "--measurements"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert completed.returncode == 1, completed.stderr  # trial 3 is broken
+    voxels = run_voxels().astype(float)
+    voxel_volume = abs(np.linalg.det(RUN_GRID.affine[:3, :3]))
+
+    by_trial = {record["trial"]: record for record in json.loads((run / "results.json").read_text())["trials"]}
+    assert "dicom_measurements_path" not in by_trial[3]
+    reports = {}
+    for number in (0, 1, 2):
+        record = by_trial[number]
+        assert record["dicom_measurements_path"] == f"dicom/segmentations/trial_{number:03d}_measurements.dcm"
+        report_path = run / record["dicom_measurements_path"]
+        seg = pydicom.dcmread(run / record["dicom_seg_path"], stop_before_pixels=True)
+        report = hd.sr.srread(report_path)
+        assert (report.StudyInstanceUID, report.PatientID) == (seg.StudyInstanceUID, "MRHead")
+        labels = trial_labels(number)
+        groups = report.content.get_volumetric_roi_measurement_groups()
+        assert len(groups) == 2
+        for group in groups:
+            reference = group.referenced_segment[0].ReferencedSOPSequence[0]
+            assert reference.ReferencedSOPInstanceUID == seg.SOPInstanceUID
+            segment = int(reference.ReferencedSegmentNumber)
+            under = voxels[labels == segment]
+            measured = {(m.derivation.meaning if m.derivation else m.name.meaning): m.value for m in group.get_measurements()}
+            assert measured == pytest.approx({
+                "Number of voxels": under.size, "Volume": under.size * voxel_volume, "Minimum": under.min(),
+                "Maximum": under.max(), "Mean": under.mean(), "Median": np.median(under),
+                "Standard Deviation": under.std(ddof=1),
+            }, rel=1e-9)
+        reports[report_path] = digest(report_path)
+    errors = dciodvfy_errors(report_path)  # only the validator's: it does not count LABELMAP SEG as a segmentation
+    assert len(errors) == 2 and all(error.endswith("for Referenced SOP Class that is not segmentation") for error in errors)
+    outcomes = json.loads((run / "dicom" / "migration_report.json").read_text())["outcomes"]
+    assert {o["name"]: o["measurements"] for o in outcomes}["trial_000"] == "dicom/segmentations/trial_000_measurements.dcm"
+
+    # Run again: the reports are kept as they are, and still linked.
+    assert subprocess.run(command, capture_output=True, text=True, check=False).returncode == 1
+    assert {path: digest(path) for path in reports} == reports
+    by_trial = {record["trial"]: record for record in json.loads((run / "results.json").read_text())["trials"]}
+    assert [by_trial[n]["dicom_measurements_path"] for n in (0, 1, 2)] == [str(p.relative_to(run)) for p in reports]

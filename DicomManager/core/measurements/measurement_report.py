@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 MANUFACTURER = "DICOMLabelMapSeg"
 DEFAULT_SERIES_DESCRIPTION = "Measurement Report"
 """QuantitativeReporting's series description for its reports."""
+REPORT_BESIDE_SEG_SUFFIX = "_measurements"
+"""What a report written beside its SEG adds to the SEG's file name (see :func:`report_path_beside`)."""
 LATERALITIES = {"7771000", "24028007", "51440002", "66459002"}
 """SCT Left, Right, Right and left, Unilateral (CID 244): an anatomic region modifier that is a laterality."""
 
@@ -117,6 +119,12 @@ def build_measurement_report(
     for warning in caught:
         logger.debug("highdicom: %s", warning.message)
     return document
+
+
+def report_path_beside(seg_path: Path) -> Path:
+    """Where the report of the SEG at ``seg_path`` goes beside it: ``liver.dcm`` -> ``liver_measurements.dcm``."""
+    seg_path = Path(seg_path)
+    return seg_path.with_name(f"{seg_path.stem}{REPORT_BESIDE_SEG_SUFFIX}{seg_path.suffix or '.dcm'}")
 
 
 def write_measurement_report(report: hd.sr.EnhancedSR, path: Path, overwrite: bool = False) -> Path:
