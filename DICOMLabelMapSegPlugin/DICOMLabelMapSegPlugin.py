@@ -184,11 +184,20 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         actions = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase)
         node = actions.load(path, references, name=loadable.name)
         self.addSeriesInSubjectHierarchy(loadable, node)
+        self._await_reference_volume(node, path, references, actions.manager)
+        return node
+
+    @staticmethod
+    def _await_reference_volume(node, path, references, manager):
+        """Move ``node``, loaded from the SEG at ``path``, onto the volume it references once that is loaded.
+
+        Nothing to do when the node has its reference geometry already (the
+        volume was in the scene) or the SEG names no source images.
+        """
         reference = node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole())
         if reference is None and references.referenced_instance_uids:
             from DicomManager.mrml.reference_placement import ReferenceVolumeWatch
 
-            manager = actions.manager
             # The browser may load the referenced volume later in this batch, or the user later on.
             ReferenceVolumeWatch(
                 node,
@@ -196,14 +205,14 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 move=lambda volume: manager.move_onto_reference_volume(node, path, volume),
                 defer=lambda call: qt.QTimer.singleShot(0, call),
             )
-        return node
 
     def load_measurement_report(self, loadable):
         """Load a TID 1500 report as a table node under its study, with the SEGs it measures; raises DicomLabelMapSegError.
 
         A SEG already in the scene is used as it is; one that is not is loaded
-        from the DICOM database by our loader and placed under its own study,
-        as the browser would have placed it. The table is shown.
+        from the DICOM database by our loader and placed as the browser would
+        have placed it: under its own study, and on the grid of the volume it
+        references, now or when that volume is loaded. The table is shown.
         """
         ensure_requirements(BASE_REQUIREMENTS)
         from DicomManager.app.segmentation_actions import SegmentationActions
@@ -219,6 +228,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
                 seg_loadable = DICOMLoadable()
                 seg_loadable.files = [seg_file]
                 self.addSeriesInSubjectHierarchy(seg_loadable, node)
+                self._await_reference_volume(node, Path(seg_file), read_seg_references(Path(seg_file)), manager)
         self._show_table(table)
         return table
 

@@ -387,3 +387,30 @@ def test_a_report_loads_as_a_table_with_its_seg_once(
     assert hierarchy.GetItemUID(hierarchy.GetItemByDataNode(table), dicom_uid) == report_series
     seg_series = str(pydicom.dcmread(seg, stop_before_pixels=True).SeriesInstanceUID)
     assert hierarchy.GetItemUID(hierarchy.GetItemByDataNode(segmentations[0]), dicom_uid) == seg_series
+    study_level = slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMLevelStudy()
+    study_uid = str(study.source.datasets[0].StudyInstanceUID)
+    for node in (table, segmentations[0]):
+        study_item = hierarchy.GetItemAncestorAtLevel(hierarchy.GetItemByDataNode(node), study_level)
+        assert hierarchy.GetItemUID(study_item, dicom_uid) == study_uid
+
+
+def test_a_seg_a_report_brought_in_moves_onto_its_ct_loaded_later(
+    slicer_application, study, scene, qt_application, monkeypatch, report_of_first_seg
+):
+    """Placed as a SEG loaded alone is: on its own grid until its CT is loaded, then on the CT's."""
+    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([report_of_first_seg, *study.segs, *study.ct_files]))
+    monkeypatch.setattr(slicer.app, "layoutManager", lambda: None, raising=False)
+    ours = slicer_application.DICOMLabelMapSegPluginClass()
+    assert browser_load([ours, ScalarVolumePlugin()], [[str(report_of_first_seg)]]) == []
+    qt_application.processEvents()
+    segmentation = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+    on_own_grid = labelmap_extent(segmentation)
+
+    assert browser_load([ours, ScalarVolumePlugin()], [study.ct_files]) == []
+    qt_application.processEvents()
+    volume = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+    assert segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole()) is volume
+    loaded_after_ct = DicomManager(scene).load_segmentation(study.segs[0], volume)
+    assert labelmap_extent(segmentation) == labelmap_extent(loaded_after_ct) != on_own_grid
+    labels, _numbers = labels_from_segmentation_node(segmentation, grid_of_volume_node(volume))
+    np.testing.assert_array_equal(labels, study.labels)
