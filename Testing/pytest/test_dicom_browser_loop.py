@@ -387,11 +387,6 @@ def test_a_report_loads_as_a_table_with_its_seg_once(
     assert hierarchy.GetItemUID(hierarchy.GetItemByDataNode(table), dicom_uid) == report_series
     seg_series = str(pydicom.dcmread(seg, stop_before_pixels=True).SeriesInstanceUID)
     assert hierarchy.GetItemUID(hierarchy.GetItemByDataNode(segmentations[0]), dicom_uid) == seg_series
-    study_level = slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMLevelStudy()
-    study_uid = str(study.source.datasets[0].StudyInstanceUID)
-    for node in (table, segmentations[0]):
-        study_item = hierarchy.GetItemAncestorAtLevel(hierarchy.GetItemByDataNode(node), study_level)
-        assert hierarchy.GetItemUID(study_item, dicom_uid) == study_uid
 
 
 def test_a_seg_a_report_brought_in_moves_onto_its_ct_loaded_later(
