@@ -18,6 +18,10 @@ What a Python user needs is importable from here::
   :func:`write_label_volume`.
 - In Slicer or with ``slicer-core``: :class:`MrmlDicomManager` (segmentation and volume
   nodes; also under its first name, ``DicomManager``).
+- Measurements (Slicer's segment statistics as a TID 1500 report): :func:`measure_seg`
+  (:class:`SegMeasurements`, from :func:`segment_statistics`), :func:`write_measurement_report`
+  (:func:`report_path_beside` names it beside its SEG), :func:`read_measurement_report`
+  (:class:`MeasurementReportContents`); :class:`SegmentStatistics` per segment.
 - Every error raised on purpose is a :class:`DicomLabelMapSegError`.
 
 Names are imported on first use, so that importing the package costs nothing
@@ -39,25 +43,33 @@ _PUBLIC = {
     "DicomManager": "mrml.manager",
     "ExportOptions": "core.writing.export_options",
     "LayeredSegmentation": "core.segments.layered_segmentation",
+    "MeasurementReportContents": "core.measurements.report_reading",
     "MrmlDicomManager": "mrml.manager",
     "OverlapPolicy": "core.writing.overlap_policy",
     "SegContents": "core.reading.seg_contents",
     "SegInfo": "core.reading.seg_contents",
-    "SegmentationType": "core.segments.sop_classes",
+    "SegMeasurements": "core.measurements.measuring",
     "SegmentMetadata": "core.segments.segment_metadata",
+    "SegmentStatistics": "core.measurements.segment_statistics",
+    "SegmentationType": "core.segments.sop_classes",
     "SeriesAttributes": "core.writing.export_options",
     "SourceSeries": "core.geometry.source_series",
     "WrittenSeg": "core.writing.seg_file",
     "WrittenSeries": "core.writing.series_writer",
     "build_labelmap_seg": "core.writing.labelmap_writer",
     "build_segmentation": "core.writing.series_writer",
+    "measure_seg": "core.measurements.measuring",
     "read_label_volume": "core.label_files.label_volume_files",
+    "read_measurement_report": "core.measurements.report_reading",
     "read_seg": "core.reading.seg_reader",
     "read_seg_nrrd": "core.slicer_files.seg_nrrd",
     "read_source_series": "core.geometry.source_series",
     "read_source_series_folder": "core.geometry.source_series",
+    "report_path_beside": "core.measurements.measurement_report",
+    "segment_statistics": "core.measurements.segment_statistics",
     "write_label_volume": "core.label_files.label_volume_files",
     "write_labelmap_seg": "core.writing.labelmap_writer",
+    "write_measurement_report": "core.measurements.measurement_report",
     "write_seg_nrrd": "core.slicer_files.seg_nrrd",
     "write_segmentation": "core.writing.series_writer",
 }
@@ -71,25 +83,33 @@ __all__ = [
     "DicomManager",
     "ExportOptions",
     "LayeredSegmentation",
+    "MeasurementReportContents",
     "MrmlDicomManager",
     "OverlapPolicy",
     "SegContents",
     "SegInfo",
-    "SegmentationType",
+    "SegMeasurements",
     "SegmentMetadata",
+    "SegmentStatistics",
+    "SegmentationType",
     "SeriesAttributes",
     "SourceSeries",
     "WrittenSeg",
     "WrittenSeries",
     "build_labelmap_seg",
     "build_segmentation",
+    "measure_seg",
     "read_label_volume",
+    "read_measurement_report",
     "read_seg",
     "read_seg_nrrd",
     "read_source_series",
     "read_source_series_folder",
+    "report_path_beside",
+    "segment_statistics",
     "write_label_volume",
     "write_labelmap_seg",
+    "write_measurement_report",
     "write_seg_nrrd",
     "write_segmentation",
 ]
@@ -123,6 +143,10 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imp
     from .core.codecs.encoding_workers import ALL_CORES
     from .core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder
     from .core.label_files.label_volume_files import read_label_volume, write_label_volume
+    from .core.measurements.measurement_report import report_path_beside, write_measurement_report
+    from .core.measurements.measuring import SegMeasurements, measure_seg
+    from .core.measurements.report_reading import MeasurementReportContents, read_measurement_report
+    from .core.measurements.segment_statistics import SegmentStatistics, segment_statistics
     from .core.reading.seg_contents import SegContents, SegInfo
     from .core.reading.seg_reader import read_seg
     from .core.segments.layered_segmentation import LayeredSegmentation
