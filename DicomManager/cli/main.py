@@ -43,7 +43,7 @@ from .path_arguments import input_file, input_file_or_folder, input_folder, outp
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
     import highdicom as hd
 
-    from ..core.geometry.source_series import SourceSeries
+    from ..core.geometry.source_series import SeriesHeaders, SourceSeries
     from ..core.segments.dcmqi_metadata import DcmqiMetadata
     from ..core.segments.layered_segmentation import LayeredSegmentation
     from ..core.writing.export_options import ExportOptions
@@ -329,7 +329,7 @@ def _add_demo_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _export(arguments: argparse.Namespace) -> int:
-    from ..core.geometry.source_series import read_source_series_folder
+    from ..core.geometry.source_series import read_series_headers
     from ..core.segments.dcmqi_metadata import read_dcmqi_metadata
     from ..core.writing.file_output import all_or_none, refuse_existing
     from ..core.writing.series_writer import write_segmentation
@@ -348,10 +348,12 @@ def _export(arguments: argparse.Namespace) -> int:
     with ThreadPoolExecutor(1) as background:
         # zlib lets go of the GIL while it inflates a .seg.nrrd: that overlaps reading the source headers.
         read_without_slicer = background.submit(_read_seg_nrrd_file, arguments.segmentation)
-        source = read_source_series_folder(arguments.reference)
+        headers = read_series_headers(arguments.reference)
         segmentation = read_without_slicer.result()
     if segmentation is None:
-        segmentation = _read_label_files(arguments.segmentation, source.geometry, metadata)
+        segmentation, source = _read_label_files(arguments.segmentation, headers, metadata)
+    else:  # the segmentation's grid chooses among the volumes of a multi-frame source
+        source = headers.series(segmentation.layers[0].get_geometry())
     segmentation = segmentation.with_metadata(metadata.segments if metadata else None)
     written = write_segmentation(segmentation, source, arguments.output.parent, options)
     arguments.result.record_written(*map(written_seg, written.instances))
@@ -389,17 +391,26 @@ def _read_seg_nrrd_file(paths: list[Path]) -> LayeredSegmentation | None:
     return read_seg_nrrd(first) if is_segmentation_file(first) else None
 
 
-def _read_label_files(paths: list[Path], grid: hd.VolumeGeometry, metadata: DcmqiMetadata | None) -> LayeredSegmentation:
-    """Label volumes (NRRD, NIfTI, MetaImage), or a ``.seg.nrrd`` of a layout only slicer-core reads, on ``grid``."""
+def _read_label_files(
+    paths: list[Path], headers: SeriesHeaders, metadata: DcmqiMetadata | None
+) -> tuple[LayeredSegmentation, SourceSeries]:
+    """Label volumes (NRRD, NIfTI, MetaImage), or a ``.seg.nrrd`` of a layout only slicer-core reads, on their series.
+
+    The first label volume's grid chooses among the volumes of a multi-frame
+    source; a ``.seg.nrrd`` read through Slicer is read onto the series' grid.
+    """
     from ..core.geometry.grids import match_to_grid
     from ..core.label_files.label_volume_files import read_label_volume
     from ..core.label_files.label_volume_segmentation import segmentation_from_label_volumes
     from ..core.slicer_files.seg_nrrd import is_segmentation_file
 
     if is_segmentation_file(paths[0]):
-        return _read_through_slicer(paths[0], grid)
-    volumes = [match_to_grid(read_label_volume(path), grid, str(path)) for path in paths]
-    return segmentation_from_label_volumes(volumes, metadata.segments if metadata else None)
+        source = headers.series()
+        return _read_through_slicer(paths[0], source.geometry), source
+    volumes = [read_label_volume(path) for path in paths]
+    source = headers.series(volumes[0].get_geometry())
+    volumes = [match_to_grid(volume, source.geometry, str(path)) for volume, path in zip(volumes, paths, strict=True)]
+    return segmentation_from_label_volumes(volumes, metadata.segments if metadata else None), source
 
 
 def _read_through_slicer(path: Path, grid: hd.VolumeGeometry) -> LayeredSegmentation:

@@ -113,8 +113,34 @@ def read_source_series_folder(folder: Path, grid: hd.VolumeGeometry | None = Non
     SourceSeriesError
         As :func:`read_source_series`, or when the folder holds no series or several.
     """
-    paths, headers = _one_series_headers(Path(folder))
-    return _source_series(paths, headers, grid)
+    return read_series_headers(folder).series(grid)
+
+
+@dataclass(frozen=True)
+class SeriesHeaders:
+    """The files and headers of the one image series in a folder, read before the grid that chooses its volume is known.
+
+    A caller reads them while it reads the segmentation, then takes the
+    series over the segmentation's grid with :meth:`series`.
+    """
+
+    paths: list[Path]
+    headers: list[Dataset]
+
+    def series(self, grid: hd.VolumeGeometry | None = None) -> SourceSeries:
+        """The series in volume order; ``grid`` chooses among a multi-frame image's volumes as for :func:`read_source_series`."""
+        return _source_series(self.paths, self.headers, grid)
+
+
+def read_series_headers(folder: Path) -> SeriesHeaders:
+    """The headers (no pixels) of the one image series in ``folder``, searched recursively; non-image objects passed over.
+
+    Raises
+    ------
+    SourceSeriesError
+        The folder holds no image series or several.
+    """
+    return SeriesHeaders(*_one_series_headers(Path(folder)))
 
 
 @dataclass(frozen=True)
