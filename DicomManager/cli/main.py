@@ -445,7 +445,7 @@ def _export_options(arguments: argparse.Namespace, **fields: object) -> ExportOp
 
 
 def _import(arguments: argparse.Namespace) -> int:
-    from ..core.geometry.source_series import reference_of_folder
+    from ..core.geometry.source_series import read_series_headers
     from ..core.label_files.label_volume_files import write_label_volume
     from ..core.reading.seg_reader import read_seg
     from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX, is_segmentation_file, write_seg_nrrd
@@ -455,7 +455,10 @@ def _import(arguments: argparse.Namespace) -> int:
     for output in (arguments.output, arguments.labelmap, arguments.metadata_out):
         if output is not None:
             refuse_existing(output, arguments.force)
-    reference = reference_of_folder(arguments.reference) if arguments.reference else None
+    reference = None
+    if arguments.reference:
+        headers = read_series_headers(arguments.reference)
+        reference = headers.reference(_grid_choosing_the_volume(headers, arguments.seg))
     result = read_seg(
         arguments.seg,
         reference.geometry if reference else None,
@@ -510,12 +513,33 @@ def _label_volume_outputs(arguments: argparse.Namespace) -> list[Path]:
 
 
 def _measure(arguments: argparse.Namespace) -> int:
-    from ..core.geometry.source_series import read_source_series_folder
+    from ..core.geometry.source_series import read_series_headers
     from ..core.writing.file_output import refuse_existing
 
     refuse_existing(arguments.output, arguments.force)
-    _write_measurements(arguments, arguments.seg, read_source_series_folder(arguments.reference), arguments.output)
+    headers = read_series_headers(arguments.reference)
+    source = headers.series(_grid_choosing_the_volume(headers, arguments.seg))
+    _write_measurements(arguments, arguments.seg, source, arguments.output)
     return 0
+
+
+def _grid_choosing_the_volume(headers: SeriesHeaders, seg: Path) -> hd.VolumeGeometry | None:
+    """The grid of the SEG's own frames where it is to choose among the volumes of a multi-frame reference, else None.
+
+    None where the reference is not one multi-frame image (nothing to choose)
+    or the frames lie on no regular grid (reading the SEG says why).
+    """
+    if not headers.is_one_multiframe_image:
+        return None
+    from ..core.geometry.frame_geometry import frame_geometry, own_grid
+    from ..core.reading.seg_reader import read_seg_header
+    from ..errors import GeometryMismatchError
+
+    header = read_seg_header(seg)
+    try:
+        return own_grid(header, frame_geometry(header, seg), seg)
+    except GeometryMismatchError:
+        return None
 
 
 def _info(arguments: argparse.Namespace) -> int:
@@ -657,13 +681,16 @@ def _convert(arguments: argparse.Namespace) -> int:
 
 
 def _preview(arguments: argparse.Namespace) -> int:
-    from ..core.geometry.source_series import read_series_voxels, read_source_series_folder
+    from ..core.geometry.source_series import read_series_headers, read_series_voxels
     from ..core.preview import image_window, write_preview
     from ..core.reading.seg_reader import read_seg
     from ..core.writing.file_output import refuse_existing
 
     refuse_existing(arguments.output, arguments.force)
-    source = read_source_series_folder(arguments.reference) if arguments.reference else None
+    source = None
+    if arguments.reference:
+        headers = read_series_headers(arguments.reference)
+        source = headers.series(_grid_choosing_the_volume(headers, arguments.seg))
     result = read_seg(arguments.seg, source.geometry if source else None, workers=ALL_CORES)
     image = read_series_voxels(source) if source else None
     title = result.info.series_description or arguments.seg.name
