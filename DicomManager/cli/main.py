@@ -43,7 +43,7 @@ from .path_arguments import input_file, input_file_or_folder, input_folder, outp
 if TYPE_CHECKING:  # the commands import what they need when they run, so the program starts fast
     import highdicom as hd
 
-    from ..core.geometry.source_series import SourceSeries
+    from ..core.geometry.source_series import SeriesHeaders, SourceSeries
     from ..core.segments.dcmqi_metadata import DcmqiMetadata
     from ..core.segments.layered_segmentation import LayeredSegmentation
     from ..core.writing.export_options import ExportOptions
@@ -335,7 +335,7 @@ def _add_demo_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _export(arguments: argparse.Namespace) -> int:
-    from ..core.geometry.source_series import read_source_series_folder
+    from ..core.geometry.source_series import read_series_headers
     from ..core.segments.dcmqi_metadata import read_dcmqi_metadata
     from ..core.writing.file_output import all_or_none, refuse_existing
     from ..core.writing.series_writer import write_segmentation
@@ -354,10 +354,12 @@ def _export(arguments: argparse.Namespace) -> int:
     with ThreadPoolExecutor(1) as background:
         # zlib lets go of the GIL while it inflates a .seg.nrrd: that overlaps reading the source headers.
         read_without_slicer = background.submit(_read_seg_nrrd_file, arguments.segmentation)
-        source = read_source_series_folder(arguments.reference)
+        headers = read_series_headers(arguments.reference)
         segmentation = read_without_slicer.result()
     if segmentation is None:
-        segmentation = _read_label_files(arguments.segmentation, source.geometry, metadata)
+        segmentation, source = _read_label_files(arguments.segmentation, headers, metadata)
+    else:  # the segmentation's grid chooses among the volumes of a multi-frame source
+        source = headers.series(segmentation.layers[0].get_geometry())
     segmentation = segmentation.with_metadata(metadata.segments if metadata else None)
     written = write_segmentation(segmentation, source, arguments.output.parent, options)
     arguments.result.record_written(*map(written_seg, written.instances))
@@ -395,17 +397,26 @@ def _read_seg_nrrd_file(paths: list[Path]) -> LayeredSegmentation | None:
     return read_seg_nrrd(first) if is_segmentation_file(first) else None
 
 
-def _read_label_files(paths: list[Path], grid: hd.VolumeGeometry, metadata: DcmqiMetadata | None) -> LayeredSegmentation:
-    """Label volumes (NRRD, NIfTI, MetaImage), or a ``.seg.nrrd`` of a layout only slicer-core reads, on ``grid``."""
+def _read_label_files(
+    paths: list[Path], headers: SeriesHeaders, metadata: DcmqiMetadata | None
+) -> tuple[LayeredSegmentation, SourceSeries]:
+    """Label volumes (NRRD, NIfTI, MetaImage), or a ``.seg.nrrd`` of a layout only slicer-core reads, on their series.
+
+    The first label volume's grid chooses among the volumes of a multi-frame
+    source; a ``.seg.nrrd`` read through Slicer is read onto the series' grid.
+    """
     from ..core.geometry.grids import match_to_grid
     from ..core.label_files.label_volume_files import read_label_volume
     from ..core.label_files.label_volume_segmentation import segmentation_from_label_volumes
     from ..core.slicer_files.seg_nrrd import is_segmentation_file
 
     if is_segmentation_file(paths[0]):
-        return _read_through_slicer(paths[0], grid)
-    volumes = [match_to_grid(read_label_volume(path), grid, str(path)) for path in paths]
-    return segmentation_from_label_volumes(volumes, metadata.segments if metadata else None)
+        source = headers.series()
+        return _read_through_slicer(paths[0], source.geometry), source
+    volumes = [read_label_volume(path) for path in paths]
+    source = headers.series(volumes[0].get_geometry())
+    volumes = [match_to_grid(volume, source.geometry, str(path)) for volume, path in zip(volumes, paths, strict=True)]
+    return segmentation_from_label_volumes(volumes, metadata.segments if metadata else None), source
 
 
 def _read_through_slicer(path: Path, grid: hd.VolumeGeometry) -> LayeredSegmentation:
@@ -440,7 +451,7 @@ def _export_options(arguments: argparse.Namespace, **fields: object) -> ExportOp
 
 
 def _import(arguments: argparse.Namespace) -> int:
-    from ..core.geometry.source_series import reference_of_folder
+    from ..core.geometry.source_series import read_series_headers
     from ..core.label_files.label_volume_files import write_label_volume
     from ..core.reading.seg_reader import read_seg
     from ..core.slicer_files.seg_nrrd import SEGMENTATION_SUFFIX, is_segmentation_file, write_seg_nrrd
@@ -450,7 +461,10 @@ def _import(arguments: argparse.Namespace) -> int:
     for output in (arguments.output, arguments.labelmap, arguments.metadata_out):
         if output is not None:
             refuse_existing(output, arguments.force)
-    reference = reference_of_folder(arguments.reference) if arguments.reference else None
+    reference = None
+    if arguments.reference:
+        headers = read_series_headers(arguments.reference)
+        reference = headers.reference(_grid_choosing_the_volume(headers, arguments.seg))
     result = read_seg(
         arguments.seg,
         reference.geometry if reference else None,
@@ -505,12 +519,33 @@ def _label_volume_outputs(arguments: argparse.Namespace) -> list[Path]:
 
 
 def _measure(arguments: argparse.Namespace) -> int:
-    from ..core.geometry.source_series import read_source_series_folder
+    from ..core.geometry.source_series import read_series_headers
     from ..core.writing.file_output import refuse_existing
 
     refuse_existing(arguments.output, arguments.force)
-    _write_measurements(arguments, arguments.seg, read_source_series_folder(arguments.reference), arguments.output)
+    headers = read_series_headers(arguments.reference)
+    source = headers.series(_grid_choosing_the_volume(headers, arguments.seg))
+    _write_measurements(arguments, arguments.seg, source, arguments.output)
     return 0
+
+
+def _grid_choosing_the_volume(headers: SeriesHeaders, seg: Path) -> hd.VolumeGeometry | None:
+    """The grid of the SEG's own frames where it is to choose among the volumes of a multi-frame reference, else None.
+
+    None where the reference is not one multi-frame image (nothing to choose)
+    or the frames lie on no regular grid (reading the SEG says why).
+    """
+    if not headers.is_one_multiframe_image:
+        return None
+    from ..core.geometry.frame_geometry import frame_geometry, own_grid
+    from ..core.reading.seg_reader import read_seg_header
+    from ..errors import GeometryMismatchError
+
+    header = read_seg_header(seg)
+    try:
+        return own_grid(header, frame_geometry(header, seg), seg)
+    except GeometryMismatchError:
+        return None
 
 
 def _info(arguments: argparse.Namespace) -> int:
@@ -653,13 +688,16 @@ def _convert(arguments: argparse.Namespace) -> int:
 
 
 def _preview(arguments: argparse.Namespace) -> int:
-    from ..core.geometry.source_series import read_series_voxels, read_source_series_folder
+    from ..core.geometry.source_series import read_series_headers, read_series_voxels
     from ..core.preview import image_window, write_preview
     from ..core.reading.seg_reader import read_seg
     from ..core.writing.file_output import refuse_existing
 
     refuse_existing(arguments.output, arguments.force)
-    source = read_source_series_folder(arguments.reference) if arguments.reference else None
+    source = None
+    if arguments.reference:
+        headers = read_series_headers(arguments.reference)
+        source = headers.series(_grid_choosing_the_volume(headers, arguments.seg))
     result = read_seg(arguments.seg, source.geometry if source else None, workers=ALL_CORES)
     image = read_series_voxels(source) if source else None
     title = result.info.series_description or arguments.seg.name

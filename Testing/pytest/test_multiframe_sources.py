@@ -20,6 +20,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+import SimpleITK as sitk
 import vtk
 from conftest import blob_labels, dciodvfy_errors, demo_segments, highdicom_identity, on_grid, shared_data
 from pydicom.dataset import Dataset
@@ -490,3 +491,41 @@ def assert_imports_onto(seg_path: Path, reference: Path, grid: hd.VolumeGeometry
     (layer,) = read_seg_nrrd(output).layers
     assert tuple(layer.spatial_shape) == tuple(grid.spatial_shape)
     np.testing.assert_array_equal(on_grid(layer, grid), labels)
+
+
+def label_volume_on_echo(path: Path, offset: np.ndarray, cropped: bool) -> Path:
+    """dcmqi's label NRRD moved ``offset`` mm (LPS) by SimpleITK; ``cropped`` to its labels' box, as Slicer crops."""
+    image = sitk.ReadImage(str(shared_data("dcmqi/23x38x3/nrrd/label.nrrd")))
+    if cropped:
+        shape = sitk.LabelShapeStatisticsImageFilter()
+        shape.Execute(image > 0)
+        box = shape.GetBoundingBox(1)
+        image = sitk.RegionOfInterest(image, box[len(box) // 2:], box[:len(box) // 2])
+    image.SetOrigin((np.array(image.GetOrigin()) + offset).tolist())
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+@pytest.mark.parametrize("cropped", [False, True], ids=["full grid", "cropped to its labels"])
+def test_cli_exports_over_the_echo_whose_grid_the_label_volume_has(tmp_path, cropped):
+    """A Philips-like enhanced MR holding two echoes (pixel measures per frame): the label volume's grid chooses the second."""
+    dataset = with_macros_per_frame(philips_two_echoes(shift_second_mm=50.0), "PixelMeasuresSequence")
+    save(dataset, tmp_path / "source")
+    original = legacy_converted("MR")
+    offset = 50.0 * slice_normal(original)
+    second_grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), offset)
+    labels_path = label_volume_on_echo(tmp_path / "labels.nrrd", offset, cropped)
+    output = tmp_path / "seg.dcm"
+    completed = subprocess.run(
+        [sys.executable, "-m", "DicomManager.cli.program", "export", "--reference", str(tmp_path / "source"),
+         "--segmentation", str(labels_path), "--metadata", str(shared_data("dcmqi/metadata/seg-example.json")),
+         "--output", str(output)],
+        capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    dcmqi_labels = hd.seg.segread(shared_data("dcmqi/23x38x3/seg/label.seg")).get_volume(combine_segments=True)
+    labels = on_grid(shifted(dcmqi_labels.get_geometry(), offset).with_array(dcmqi_labels.array), second_grid)
+    assert labels.any()
+    assert_labels_on_source_frames(output, dataset, second_grid, labels, [4, 5, 6])
+    (reference,) = pydicom.dcmread(output).SourceImageSequence
+    assert [int(n) for n in reference.ReferencedFrameNumber] == [4, 5, 6]

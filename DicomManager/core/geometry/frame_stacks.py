@@ -23,7 +23,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
 from ...errors import GeometryMismatchError, SourceSeriesError
-from .grids import check_same_voxel_grid
+from .grids import check_same_voxel_grid, holds_grid
 
 SPATIAL_DIMENSIONS = frozenset(Tag(keyword) for keyword in ("ImagePositionPatient", "InStackPositionNumber", "SliceLocation"))
 """Dimensions that step along a volume's slices; the other dimensions of an image tell its volumes apart."""
@@ -95,16 +95,23 @@ def frame_stacks(header: Dataset, name: str) -> list[FrameStack]:
 
 
 def stack_for_grid(stacks: Sequence[FrameStack], grid: hd.VolumeGeometry | None, name: str) -> FrameStack:
-    """The one stack whose grid ``grid`` is (any stack when there is one; ``grid`` None matches every stack).
+    """The one stack ``grid`` chooses: the stack on that grid, else the one that holds it.
+
+    One stack is chosen whatever ``grid`` is (whether the segmentation fits
+    it is checked where the labels are placed on it); ``grid`` None chooses
+    among several stacks none. A grid held by a stack is a segmentation
+    cropped to its segments, as Slicer writes a ``.seg.nrrd``.
 
     Raises
     ------
     SourceSeriesError
-        No stack, or several, on ``grid``: the message names each stack.
+        No stack, or several, chosen by ``grid``: the message names each stack.
     """
-    if len(stacks) == 1 and grid is None:
+    if len(stacks) == 1:
         return stacks[0]
-    matching = [stack for stack in stacks if grid is None or _same_grid(grid, stack.geometry)]
+    matching = [] if grid is None else [stack for stack in stacks if _same_grid(grid, stack.geometry)]
+    if not matching and grid is not None:
+        matching = [stack for stack in stacks if holds_grid(stack.geometry, grid)]
     if len(matching) == 1:
         return matching[0]
     named = matching or list(stacks)

@@ -150,6 +150,27 @@ def check_same_voxel_grid(grid: hd.VolumeGeometry, reference: hd.VolumeGeometry,
         )
 
 
+def holds_grid(reference: hd.VolumeGeometry, grid: hd.VolumeGeometry) -> bool:
+    """Whether every voxel centre of ``grid`` is one of ``reference``'s: parallel axes, equal spacings, inside it.
+
+    A ``.seg.nrrd`` cropped to its segments lies in this way within the grid
+    of the images it was drawn on.
+    """
+    index_of_grid_index = np.linalg.solve(reference.affine, grid.affine)
+    steps = index_of_grid_index[:3, :3]
+    unit_steps = np.round(steps)
+    if np.abs(steps - unit_steps).max() > INDEX_TOLERANCE:
+        return False
+    magnitudes = np.abs(unit_steps)
+    if not (np.isin(magnitudes, (0, 1)).all() and (magnitudes.sum(axis=0) == 1).all() and (magnitudes.sum(axis=1) == 1).all()):
+        return False
+    corners = (index_of_grid_index @ _corner_indices(grid.spatial_shape).T)[:3]
+    if np.abs(corners - np.round(corners)).max() > INDEX_TOLERANCE:
+        return False
+    last = np.array(reference.spatial_shape[:3])[:, None] - 1
+    return bool((np.round(corners) >= 0).all() and (np.round(corners) <= last).all())
+
+
 def _corner_positions(grid: hd.VolumeGeometry) -> np.ndarray:
     return grid.map_indices_to_reference(_corner_indices(grid.spatial_shape)[:, :3].astype(int))
 

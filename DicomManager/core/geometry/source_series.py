@@ -113,8 +113,46 @@ def read_source_series_folder(folder: Path, grid: hd.VolumeGeometry | None = Non
     SourceSeriesError
         As :func:`read_source_series`, or when the folder holds no series or several.
     """
-    paths, headers = _one_series_headers(Path(folder))
-    return _source_series(paths, headers, grid)
+    return read_series_headers(folder).series(grid)
+
+
+@dataclass(frozen=True)
+class SeriesHeaders:
+    """The files and headers of the one image series in a folder, read before the grid that chooses its volume is known.
+
+    A caller reads them while it reads the segmentation, then takes the
+    series over the segmentation's grid with :meth:`series`.
+    """
+
+    folder: Path
+    paths: list[Path]
+    headers: list[Dataset]
+
+    @property
+    def is_one_multiframe_image(self) -> bool:
+        """Whether the series is one enhanced image, whose volumes (echoes, image types, stacks) a grid chooses among."""
+        return len(self.headers) == 1 and is_enhanced(self.headers[0])
+
+    def series(self, grid: hd.VolumeGeometry | None = None) -> SourceSeries:
+        """The series in volume order; ``grid`` chooses among a multi-frame image's volumes as for :func:`read_source_series`."""
+        return _source_series(self.paths, self.headers, grid)
+
+    def reference(self, grid: hd.VolumeGeometry | None = None) -> ReferenceGrid:
+        """The grid to load a SEG onto, as :func:`reference_of_folder` gives it."""
+        geometry = _reference_geometry(self.folder, self.paths, self.headers, grid)  # checks single-frame images' positions
+        return ReferenceGrid(geometry, image_positions(self.headers))
+
+
+def read_series_headers(folder: Path) -> SeriesHeaders:
+    """The headers (no pixels) of the one image series in ``folder``, searched recursively; non-image objects passed over.
+
+    Raises
+    ------
+    SourceSeriesError
+        The folder holds no image series or several.
+    """
+    folder = Path(folder)
+    return SeriesHeaders(folder, *_one_series_headers(folder))
 
 
 @dataclass(frozen=True)
@@ -125,7 +163,7 @@ class ReferenceGrid:
     image_positions: dict[str, tuple[float, float, float]]
 
 
-def reference_of_folder(folder: Path) -> ReferenceGrid:
+def reference_of_folder(folder: Path, grid: hd.VolumeGeometry | None = None) -> ReferenceGrid:
     """The grid to load a SEG onto from the image series in ``folder``, with its images' positions.
 
     A regularly spaced series gives its own grid. Single-frame images with
@@ -133,11 +171,10 @@ def reference_of_folder(folder: Path) -> ReferenceGrid:
     through every image, whose slice spacing divides each gap, as dcmqi builds
     it: the images' slices are among its slices. The positions let frames that
     name their source image go on its slice (see :func:`..reading.seg_reader.read_seg`).
+    ``grid``, the SEG's own, chooses among the volumes of a multi-frame image
+    as for :func:`read_source_series`.
     """
-    folder = Path(folder)
-    paths, headers = _one_series_headers(folder)
-    geometry = _reference_geometry(folder, paths, headers)  # checks the positions of single-frame images
-    return ReferenceGrid(geometry, image_positions(headers))
+    return read_series_headers(folder).reference(grid)
 
 
 def image_positions(headers: Iterable[Dataset]) -> dict[str, tuple[float, float, float]]:
@@ -149,9 +186,11 @@ def image_positions(headers: Iterable[Dataset]) -> dict[str, tuple[float, float,
     }
 
 
-def _reference_geometry(folder: Path, paths: list[Path], headers: list[Dataset]) -> hd.VolumeGeometry:
+def _reference_geometry(
+    folder: Path, paths: list[Path], headers: list[Dataset], grid: hd.VolumeGeometry | None
+) -> hd.VolumeGeometry:
     try:
-        return _source_series(paths, headers).geometry
+        return _source_series(paths, headers, grid).geometry
     except SourceSeriesError as irregular:
         if any(is_enhanced(header) for header in headers):
             raise  # frames of a multi-frame image have no gaps to fill
