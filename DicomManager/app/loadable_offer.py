@@ -120,13 +120,13 @@ def offer_for_seg_file(offer: LoadableOffer, path: Path, transfer_syntax_uid: st
     """``offer`` as loading the file here would turn out: below the core plugin when we would not load it now.
 
     That is when packages must be installed first, or when its header shows
-    that the readers would refuse it (:func:`~DicomManager.core.reading.seg_header.header_problem`); the
+    that the readers would refuse it (:func:`~DicomManager.core.reading.seg_reader.header_problem`); the
     loadable's warning then says why, and the core plugin is preselected.
     """
     missing = missing_requirements(requirements_to_read(transfer_syntax_uid))
     if missing:
         return offer.needing_packages(missing)
-    from ..core.reading.seg_header import header_problem  # needs pydicom 3, which the packages above include
+    from ..core.reading.seg_reader import header_problem  # needs pydicom 3 and highdicom, which the packages above include
 
     problem = header_problem(path)
     return offer.below_core_plugin(f"DICOMLabelMapSeg would not load it: {problem}") if problem else offer

@@ -92,7 +92,7 @@ LABELMAP_CASES: dict[str, tuple[Mutation, str]] = {
     "one frame more than the functional groups": (
         lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) + 1), r"has 2 items for 3 frames"
     ),
-    "pixel data too short": (_short_pixel_data, r"pixel data cannot be decoded .* less than expected"),
+    "pixel data too short": (_short_pixel_data, r"Pixel Data \(7FE0,0010\) holds \d+ bytes; NumberOfFrames \d+ .* need"),
     "labels outside the declared segments": (_undeclared_label, r"pixel values 1 are the number of no segment"),
     "non-orthogonal direction cosines": (
         _shared_orientation([1, 0, 0, 0.5, 0.8660254, 0]), r"ImageOrientationPatient .* not two orthogonal unit vectors"
@@ -116,7 +116,7 @@ BINARY_CASES: dict[str, tuple[Mutation, str]] = {
     "one frame fewer than the functional groups": (
         lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) - 1), r"has 7 items for 6 frames"
     ),
-    "pixel data too short": (_short_pixel_data, r"pixel data cannot be decoded .* less than expected"),
+    "pixel data too short": (_short_pixel_data, r"Pixel Data \(7FE0,0010\) holds \d+ bytes; NumberOfFrames \d+ .* need"),
     "FRACTIONAL type over 1-bit frames": (
         _set("SegmentationType", "FRACTIONAL"), r"BitsAllocated .* is 1; a FRACTIONAL SEG has 8"
     ),

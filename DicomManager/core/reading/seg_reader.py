@@ -1,4 +1,11 @@
-"""Reading any SEG file: LABELMAP, BINARY or FRACTIONAL, into label layers on a grid with their segments."""
+"""Reading any SEG file: LABELMAP, BINARY or FRACTIONAL, into label layers on a grid with their segments.
+
+:func:`read_seg`, :func:`read_seg_header` (the ``info`` command) and
+:func:`header_problem` (the DICOM browser's offer) read a header through the
+same checks (:func:`.seg_header.read_seg_dataset`), so that what one refuses
+the others refuse with the same words; each routes the libraries' warnings
+to DEBUG (:func:`~..library_output.reading_output_at_debug`).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,18 @@ from pathlib import Path
 
 import highdicom as hd
 from pydicom import Dataset
+from pydicom.uid import UID
 
+from ...errors import DicomLabelMapSegError
+from ..codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION, decoder_available
 from ..garbage_collection import garbage_collection_paused
+from ..geometry.frame_geometry import frame_geometry
+from ..library_output import reading_output_at_debug
 from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
 from .labelmap_reader import read_labelmap_seg_dataset
 from .seg_contents import SegContents, malformed_content_refused
-from .seg_header import read_seg_dataset
+from .seg_header import is_tiled, read_seg_dataset
 
 
 def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: int = 0) -> SegContents:
@@ -40,7 +52,7 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: in
         No installed decoder handles the transfer syntax.
     """
     path = Path(path)
-    with malformed_content_refused(path), garbage_collection_paused():
+    with reading_output_at_debug(), malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
         if dataset.SegmentationType == SegmentationType.LABELMAP:
             return read_labelmap_seg_dataset(dataset, path, reference, workers)
@@ -49,4 +61,34 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: in
 
 def read_seg_header(path: Path) -> Dataset:
     """Read a SEG of any supported type without its pixel data (checked as :func:`read_seg` checks it)."""
-    return read_seg_dataset(Path(path), stop_before_pixels=True)
+    path = Path(path)
+    with reading_output_at_debug(), malformed_content_refused(path):
+        return read_seg_dataset(path, stop_before_pixels=True)
+
+
+def header_problem(path: Path) -> str | None:
+    """Why :func:`read_seg` would refuse the SEG at ``path``, judged from its header alone; None when it would load it.
+
+    Checks what the readers check before decoding, in the same words: the
+    header (:func:`read_seg_header`), a decoder for the transfer syntax, a
+    volume rather than a tiled slide image of a classic SEG, and frames
+    placed in space. A file this passes may still be refused for its pixel
+    data.
+    """
+    path = Path(path)
+    try:
+        with reading_output_at_debug(), malformed_content_refused(path):
+            dataset = read_seg_dataset(path, stop_before_pixels=True)
+            syntax = UID(dataset.file_meta.TransferSyntaxUID)
+            if syntax != DEFLATED_IMAGE_FRAME_COMPRESSION and not syntax.is_transfer_syntax:
+                return f"{path}: no installed decoder handles {syntax}."
+            if not decoder_available(syntax):
+                return f"{path}: no installed decoder handles {syntax.name}."
+            if is_tiled(dataset):
+                if dataset.SegmentationType != SegmentationType.LABELMAP:
+                    return f"{path}: a tiled slide-microscopy {dataset.SegmentationType} SEG is a 2D slide image, not a volume."
+            else:
+                frame_geometry(dataset, path)
+    except DicomLabelMapSegError as error:
+        return str(error)
+    return None
