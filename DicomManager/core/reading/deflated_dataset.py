@@ -6,11 +6,13 @@ volume they are decoded into. Here the dataset is inflated as pydicom parses
 it; the Pixel Data value is inflated straight into a bytearray of its own
 (which pydicom's decoders and ``numpy.frombuffer`` read like bytes), and a
 header-only read stops inflating where the Pixel Data starts. Files in any
-other transfer syntax are read by ``pydicom.dcmread`` as they are.
+other transfer syntax are read by ``pydicom.dcmread`` as they are. No read
+allocates more than the file holds, or than its image accounts for.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import zlib
 from pathlib import Path
@@ -45,7 +47,7 @@ def read_dicom_file(
     path: Path, stop_before_pixels: bool = False, specific_tags: list[int | str] | None = None
 ) -> FileDataset:
     """``pydicom.dcmread``, with a deflated dataset inflated as it is parsed (see the module docstring)."""
-    with open(path, "rb") as stream:
+    with _FileOfKnownSize(path) as stream:
         preamble = read_preamble(stream, force=False)
         file_meta = FileMetaDataset(read_dataset(stream, False, True, stop_when=_past_file_meta))
         if file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
@@ -59,6 +61,24 @@ def read_dicom_file(
             dataset.add(_pixel_data_element(inflating, _native_pixel_bytes(dataset)))
             dataset.update(read_dataset(inflating, False, True, specific_tags=tags))
     return FileDataset(path, dataset, preamble=preamble, file_meta=file_meta, is_implicit_VR=False, is_little_endian=True)
+
+
+class _FileOfKnownSize(io.BufferedReader):
+    """A file opened for reading whose reads never ask for more bytes than are left in it.
+
+    Python allocates the bytes a read asks for before it reads them: pydicom
+    reads an element's value by its declared length, so a length field saying
+    4 GiB in a small file would cost 4 GiB before the file runs out.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self._size = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size >= 0:
+            size = min(size, max(self._size - self.tell(), 0))
+        return super().read(size)
 
 
 def _past_file_meta(tag: BaseTag, vr: str | None, length: int) -> bool:
@@ -125,6 +145,9 @@ class _InflatingStream:
         return self._position
 
     def read(self, size: int = -1) -> bytes:
+        if size is not None and size > MAX_BYTES_BESIDES_PIXELS:  # a value's declared length: refused before inflating
+            raise ValueError(f"an element of the deflated dataset declares {size} bytes, more than the "
+                             f"{MAX_BYTES_BESIDES_PIXELS} allowed besides its Pixel Data")
         end = None if size is None or size < 0 else self._position + size
         while end is None or self._buffer_start + len(self._buffer) < end:
             inflated = self._inflate(OUTPUT_BYTES)

@@ -56,6 +56,10 @@ SINGLE_WHOLE_NUMBERS = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighB
                         "SamplesPerPixel", "NumberOfFrames", "PixelPaddingValue", "MaximumFractionalValue",
                         "SeriesNumber", "TotalPixelMatrixRows", "TotalPixelMatrixColumns")
 """Attributes the readers use as one whole number each."""
+LARGEST_WHOLE_NUMBER = 2**31 - 1
+"""The largest value of an Integer String (and of any frame count a file can hold)."""
+LARGEST_SEGMENT_NUMBER = 2**16 - 1
+"""SegmentNumber is US."""
 
 CHECKED_SEQUENCES = ("SegmentSequence", "ReferencedSeriesSequence", "SharedFunctionalGroupsSequence")
 """Sequences read whole (small): every element in them is converted once here, so a malformed one is named."""
@@ -193,11 +197,13 @@ def _check_single_whole_numbers(dataset: Dataset, path: Path) -> None:
             raise SegFileError(f"{path}: {_name(Tag(keyword))} is {quoted(element)}, not a whole number.") from error
         if number != element:
             raise SegFileError(f"{path}: {_name(Tag(keyword))} is {quoted(element)}, not a whole number.")
+        if not -LARGEST_WHOLE_NUMBER <= number <= LARGEST_WHOLE_NUMBER:
+            raise SegFileError(f"{path}: {_name(Tag(keyword))} is {quoted(element)}, out of range.")
     for number, item in enumerate(dataset.SegmentSequence, 1):
         value = item.get("SegmentNumber")
-        if isinstance(value, (MultiValue, list, tuple)):
-            raise SegFileError(f"{path}: SegmentSequence item {number}: SegmentNumber (0062,0004) holds "
-                               f"{len(value)} values {quoted(value)}; it has one.")
+        if not isinstance(value, int) or not 0 <= value <= LARGEST_SEGMENT_NUMBER:
+            raise SegFileError(f"{path}: SegmentSequence item {number}: SegmentNumber (0062,0004) is {quoted(value)}, "
+                               "not a segment number.")
 
 
 def _check_frames_fit_the_file(dataset: Dataset, path: Path) -> None:
@@ -216,9 +222,10 @@ def _check_frames_fit_the_file(dataset: Dataset, path: Path) -> None:
         return  # refused for want of a decoder
     else:
         needed = -(-frames * dataset.Rows * dataset.Columns * dataset.BitsAllocated // 8)
-        if "PixelData" in dataset and len(dataset.PixelData) < needed:
+        pixel_bytes = len(dataset.PixelData or b"") if "PixelData" in dataset else None
+        if pixel_bytes is not None and pixel_bytes < needed:
             raise SegFileError(
-                f"{path}: Pixel Data (7FE0,0010) holds {len(dataset.PixelData)} bytes; NumberOfFrames {frames} of "
+                f"{path}: Pixel Data (7FE0,0010) holds {pixel_bytes} bytes; NumberOfFrames {frames} of "
                 f"{dataset.Rows}x{dataset.Columns} pixels of {dataset.BitsAllocated} bits need {needed}."
             )
         most = size * MAX_DEFLATE_RATIO if syntax.is_deflated else size
