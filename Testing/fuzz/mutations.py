@@ -392,9 +392,8 @@ def _inflate_bomb(seed_bytes: bytes, dataset: Dataset, rng: random.Random) -> by
         frames = list(generate_frames(dataset.PixelData, number_of_frames=int(dataset.get("NumberOfFrames", 1))))
         index = rng.randrange(len(frames))
         frame = zlib.decompress(frames[index], -zlib.MAX_WBITS)
-        frames[index] = rng.choice([
-            _bomb(b""), _bomb(frame), _deflated(frame + bytes(rng.choice([1, 2, 4096]))), _deflated(frame) + b"trailing",
-        ])
+        frames[index] = rng.choice([inflate_bomb_stream(b""), inflate_bomb_stream(frame),
+                                    _deflated(frame + bytes(rng.choice([1, 2, 4096]))), _deflated(frame) + b"trailing"])
         bombed = copy.deepcopy(dataset)
         bombed.PixelData = encapsulate(frames)
         return _saved(bombed)
@@ -403,7 +402,7 @@ def _inflate_bomb(seed_bytes: bytes, dataset: Dataset, rng: random.Random) -> by
         body = zlib.decompress(seed_bytes[body_start:], -zlib.MAX_WBITS)
         if rng.random() < 0.5:
             private_after_pixels = struct.pack("<HH2sHI", 0x7FE1, 0x0010, b"OB", 0, BOMB_SEGMENT_BYTES * BOMB_SEGMENTS)
-            return seed_bytes[:body_start] + _bomb(body + private_after_pixels, zeros_first=False)
+            return seed_bytes[:body_start] + inflate_bomb_stream(body + private_after_pixels, zeros_first=False)
         place = body.rfind(struct.pack("<HH", 0x7FE0, 0x0010))
         patched = bytearray(body)
         struct.pack_into("<I", patched, place + 8, 0xFFFFFFF0)
@@ -411,7 +410,7 @@ def _inflate_bomb(seed_bytes: bytes, dataset: Dataset, rng: random.Random) -> by
     return None
 
 
-def _bomb(data: bytes, zeros_first: bool = True) -> bytes:
+def inflate_bomb_stream(data: bytes, zeros_first: bool = True) -> bytes:
     """A raw deflate stream of ``data`` and 1 GiB of zeros (before it, or after), made in milliseconds of 1 MB."""
     head, tail = (b"", data) if zeros_first else (data, b"")
     start = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)

@@ -10,6 +10,7 @@ silently shifted.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.multival import MultiValue
 
-from ...errors import GeometryMismatchError, SegFileError
+from ...errors import GeometryMismatchError, SegFileError, quoted
 from ..reading.functional_groups import FunctionalGroups
 from .grids import DIRECTION_TOLERANCE, INDEX_TOLERANCE, SPACING_TOLERANCE
 
@@ -92,8 +93,11 @@ def _positive_or_none(value: object, path: Path) -> float | None:
     try:
         spacing = float(value) if value not in (None, "") else None
     except (TypeError, ValueError):
-        logger.warning("%s: SpacingBetweenSlices %r is not a number; the slice spacing is taken from the frames", path, value)
+        logger.warning("%s: SpacingBetweenSlices %s is not a number; the slice spacing is taken from the frames",
+                       path, quoted(value))
         return None
+    if spacing is not None and not math.isfinite(spacing):
+        raise SegFileError(f"{path}: SpacingBetweenSlices (0018,0088) is {quoted(value)}, not a finite number.")
     return spacing if spacing is not None and spacing > 0 else None
 
 

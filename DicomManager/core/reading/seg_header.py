@@ -23,8 +23,8 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from ...errors import SegFileError, cause, quoted, shown
-from ..codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION
+from ...errors import CodecUnavailableError, SegFileError, cause, quoted, shown
+from ..codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION, decoder_available
 from ..codecs.pixel_data_element import PIXEL_DATA_TAG
 from ..segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID, SegmentationType
 from .deflated_dataset import UNDEFINED_LENGTH, read_dicom_file
@@ -326,6 +326,14 @@ def check_segmentation_type(dataset: Dataset, path: Path) -> str:
         allowed = " or ".join(str(value) for value in BITS_ALLOCATED[segmentation_type])
         raise SegFileError(f"{path}: BitsAllocated (0028,0100) is {bits}; a {segmentation_type} SEG has {allowed}.")
     return segmentation_type
+
+
+def check_decodable(dataset: Dataset, path: Path) -> None:
+    """An installed decoder handles the SEG's transfer syntax: else :class:`CodecUnavailableError`, before any decoding."""
+    syntax = UID(dataset.file_meta.TransferSyntaxUID)
+    if not decoder_available(syntax):
+        name = syntax.name if syntax == DEFLATED_IMAGE_FRAME_COMPRESSION or syntax.is_transfer_syntax else shown(syntax)
+        raise CodecUnavailableError(f"{path}: no installed decoder handles {name}.")
 
 
 def is_tiled(dataset: Dataset) -> bool:

@@ -13,10 +13,8 @@ from pathlib import Path
 
 import highdicom as hd
 from pydicom import Dataset
-from pydicom.uid import UID
 
 from ...errors import DicomLabelMapSegError
-from ..codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION, decoder_available
 from ..garbage_collection import garbage_collection_paused
 from ..geometry.frame_geometry import frame_geometry
 from ..library_output import reading_output_at_debug
@@ -24,7 +22,7 @@ from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
 from .labelmap_reader import read_labelmap_seg_dataset
 from .seg_contents import SegContents, malformed_content_refused
-from .seg_header import is_tiled, read_seg_dataset
+from .seg_header import check_decodable, is_tiled, read_seg_dataset
 
 
 def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: int = 0) -> SegContents:
@@ -54,6 +52,7 @@ def read_seg(path: Path, reference: hd.VolumeGeometry | None = None, workers: in
     path = Path(path)
     with reading_output_at_debug(), malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
+        check_decodable(dataset, path)
         if dataset.SegmentationType == SegmentationType.LABELMAP:
             return read_labelmap_seg_dataset(dataset, path, reference, workers)
         return read_binary_seg_dataset(dataset, path, reference)
@@ -79,11 +78,7 @@ def header_problem(path: Path) -> str | None:
     try:
         with reading_output_at_debug(), malformed_content_refused(path):
             dataset = read_seg_dataset(path, stop_before_pixels=True)
-            syntax = UID(dataset.file_meta.TransferSyntaxUID)
-            if syntax != DEFLATED_IMAGE_FRAME_COMPRESSION and not syntax.is_transfer_syntax:
-                return f"{path}: no installed decoder handles {syntax}."
-            if not decoder_available(syntax):
-                return f"{path}: no installed decoder handles {syntax.name}."
+            check_decodable(dataset, path)
             if is_tiled(dataset):
                 if dataset.SegmentationType != SegmentationType.LABELMAP:
                     return f"{path}: a tiled slide-microscopy {dataset.SegmentationType} SEG is a 2D slide image, not a volume."
