@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import highdicom as hd
 import numpy as np
@@ -393,3 +394,169 @@ def test_library_warnings_go_to_our_log_at_debug_in_process_and_in_the_cli(tmp_p
     assert quiet.returncode == verbose.returncode == 0, quiet.stderr
     assert "Invalid value for VR UI" not in quiet.stderr and "UserWarning" not in quiet.stderr, quiet.stderr
     assert "DEBUG: " in verbose.stderr and "Invalid value for VR UI" in verbose.stderr
+
+
+# Decompression and allocation bombs: refused, in little memory and little time, before anything their size exists.
+
+MEMORY_PROBE = """
+import json, resource, sys
+from pathlib import Path
+from DicomManager import read_seg
+from DicomManager.errors import DicomLabelMapSegError
+
+size = int(Path("/proc/self/status").read_text().split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + int(sys.argv[2]), resource.RLIM_INFINITY))
+before = resource.getrusage(resource.RUSAGE_SELF)
+try:
+    read_seg(Path(sys.argv[1]))
+    outcome = "loaded"
+except DicomLabelMapSegError as error:
+    outcome = str(error)
+after = resource.getrusage(resource.RUSAGE_SELF)
+cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+print(json.dumps({"outcome": outcome, "cpu_s": cpu, "peak_growth": (after.ru_maxrss - before.ru_maxrss) * 1024}))
+"""
+ADDRESS_SPACE_ALLOWANCE = 600 * 2**20
+"""What the probe may map beyond its size after importing: 300 MB, twice the few MB of these labels, and slack."""
+PEAK_ALLOWANCE = 300 * 2**20
+
+
+def _read_with_bounded_memory(path):
+    """read_seg in a process that may allocate ADDRESS_SPACE_ALLOWANCE more: its outcome, CPU seconds, growth of its peak."""
+    import json
+    import subprocess
+
+    completed = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path), str(ADDRESS_SPACE_ALLOWANCE)],
+                               capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.splitlines()[-1])
+
+
+def _deflated_dataset_file(tmp_path, name, change_body):
+    """dcmqi's liver.dcm saved by pydicom in a deflated dataset, its inflated dataset changed by ``change_body``."""
+    import struct
+    import zlib
+
+    dataset = pydicom.dcmread(shared_data("dcmqi/liver.dcm"))
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    path = tmp_path / name
+    dataset.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    start = 128 + 4 + 12 + struct.unpack_from("<I", data, 128 + 4 + 8)[0]
+    body = zlib.decompress(data[start:], -zlib.MAX_WBITS)
+    path.write_bytes(data[:start] + change_body(body))
+    return path
+
+
+def _deflate(data):
+    import zlib
+
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _pixel_data_length_said_to_be(length):
+    import struct
+
+    def change(body):
+        patched = bytearray(body)
+        struct.pack_into("<I", patched, body.rfind(b"\xe0\x7f\x10\x00OB") + 8, length)
+        return _deflate(bytes(patched))
+    return change
+
+
+def _gigabyte_of_zeros_after_the_pixel_data(body):
+    import struct
+
+    sys.path.insert(0, str(PROJECT_ROOT / "Testing" / "fuzz"))
+    from mutations import inflate_bomb_stream
+
+    return inflate_bomb_stream(body + struct.pack("<HH2sHI", 0x7FE1, 0x0010, b"OB", 0, 2**30), zeros_first=False)
+
+
+def _frames_deflated(tmp_path, name, change_frame):
+    """dcmqi's LABELMAP in Deflated Image Frame Compression, its first frame's deflate stream made by ``change_frame``."""
+    import zlib
+
+    from pydicom.encaps import encapsulate, generate_frames
+
+    from DicomManager.core.codecs.deflated_frames import deflate_frames, save_with_deflated_frames
+
+    dataset = pydicom.dcmread(shared_data("dcmqi/sparse-labelmap-ppv5.dcm"))
+    deflate_frames(dataset)
+    frames = list(generate_frames(dataset.PixelData, number_of_frames=int(dataset.NumberOfFrames)))
+    frames[0] = change_frame(zlib.decompress(frames[0], -zlib.MAX_WBITS))
+    dataset.PixelData = encapsulate(frames)
+    save_with_deflated_frames(dataset, tmp_path / name)
+    return tmp_path / name
+
+
+def _inflating_to_a_gigabyte(frame):
+    sys.path.insert(0, str(PROJECT_ROOT / "Testing" / "fuzz"))
+    from mutations import inflate_bomb_stream
+
+    return inflate_bomb_stream(frame)
+
+
+def _cut_at_pixel_data_of_length(length):
+    def change(path):
+        import struct
+
+        data = bytearray(path.read_bytes())
+        struct.pack_into("<I", data, data.rfind(b"\xe0\x7f\x10\x00OB") + 8, length)
+        path.write_bytes(bytes(data))
+    return change
+
+
+def _tiled_with_frames(count):
+    def change(path):
+        dataset = pydicom.dcmread(path)
+        dataset.NumberOfFrames = count
+        dataset.save_as(path)
+    return change
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda tmp: _deflated_dataset_file(tmp, "length.dcm", _pixel_data_length_said_to_be(0xFFFFFFF0)),
+         r"the Pixel Data declares 4294967280 bytes, more than the 98304 of Rows x Columns x NumberOfFrames"),
+        (lambda tmp: _deflated_dataset_file(tmp, "zeros.dcm", _gigabyte_of_zeros_after_the_pixel_data),
+         r"an element of the deflated dataset declares 1073741824 bytes"),
+        (lambda tmp: _frames_deflated(tmp, "bomb.dcm", _inflating_to_a_gigabyte),
+         r"frame 1 inflates to more than the 912 bytes a frame has"),
+        (lambda tmp: _frames_deflated(tmp, "extra.dcm", lambda frame: _deflate(frame + bytes(4096))),
+         r"frame 1 inflates to more than the 912 bytes a frame has"),
+        (lambda tmp: _frames_deflated(tmp, "trailing.dcm", lambda frame: _deflate(frame) + b"trailing"),
+         r"frame 1 holds 9 bytes after its deflate stream"),  # 8, and 1 padding the fragment to an even length
+        (lambda tmp: _frames_deflated(tmp, "cut.dcm", lambda frame: _deflate(frame)[:-4]),
+         r"frame 1 is cut short: its deflate stream ends after \d+ of 912 bytes"),
+        (lambda tmp: _changed_copy(tmp, "dcmqi/liver.dcm", _cut_at_pixel_data_of_length(0xFFFFFFF0)),
+         r"the file is cut short at byte 102630: PixelData \(7FE0,0010\) declares 4294967280 bytes"),
+        (lambda tmp: _changed_copy(tmp, "highdicom/seg_image_sm_control_labelmap_palette_color.dcm",
+                                   _tiled_with_frames(2**31)),
+         r"NumberOfFrames \(0028,0008\) is '2147483648', out of range"),
+        (lambda tmp: _changed_copy(tmp, "highdicom/seg_image_sm_control_labelmap_palette_color.dcm",
+                                   _tiled_with_frames(2**31 - 1)),
+         r"Pixel Data \(7FE0,0010\) holds 2000 bytes; NumberOfFrames 2147483647 of 10x10 pixels of 8 bits need"),
+    ],
+)
+def test_a_bomb_is_refused_in_little_memory_and_time(make, reason, tmp_path):
+    path = make(tmp_path)
+    result = _read_with_bounded_memory(path)
+    assert re.search(reason, result["outcome"]), result["outcome"]
+    assert result["cpu_s"] < 2
+    assert result["peak_growth"] < PEAK_ALLOWANCE
+
+
+def test_the_memory_probe_loads_a_good_deflated_file(tmp_path):
+    path = _deflated_dataset_file(tmp_path, "good.dcm", _deflate)
+    assert _read_with_bounded_memory(path)["outcome"] == "loaded"
+    assert _read_with_bounded_memory(_frames_deflated(tmp_path, "frames.dcm", _deflate))["outcome"] == "loaded"
+
+
+def _changed_copy(tmp_path, name, change):
+    path = tmp_path / Path(name).name
+    path.write_bytes(shared_data(name).read_bytes())
+    change(path)
+    return path
