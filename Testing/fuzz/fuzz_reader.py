@@ -109,8 +109,12 @@ def _try_input(task: tuple[int, int]) -> tuple[str, str, str | None, int, bytes 
     rng = random.Random(f"{seed}:{number}")
     name, seed_bytes, seed_dataset = _seeds[rng.randrange(len(_seeds))]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pydicom's, on the strange values the mutation sets
-        kind, data = random_mutation(seed_bytes, seed_dataset, rng)
+        warnings.simplefilter("ignore")  # pydicom's warnings and log records on the strange values the mutation sets
+        logging.disable(logging.WARNING)
+        try:
+            kind, data = random_mutation(seed_bytes, seed_dataset, rng)
+        finally:
+            logging.disable(logging.NOTSET)
     if data is None:
         return kind, "mutation not made", None, number, None
     path = _folder / f"input-{number}.dcm"

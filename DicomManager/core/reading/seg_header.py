@@ -168,10 +168,14 @@ def _convert_all(item: Dataset, path: Path, where: str) -> None:
 
 
 def _converted(dataset: Dataset, tag: int, path: Path, where: str) -> DataElement:
+    """The element, converted by pydicom; refused by name where it cannot be, or is a sequence where a value belongs."""
     try:
-        return dataset[tag]
+        element = dataset[tag]
     except READ_ERRORS as error:
         raise SegFileError(f"{path}: {where}{_name(tag)} cannot be read ({cause(error)}).") from error
+    if element.VR == "SQ" and dictionary_has_tag(tag) and dictionary_VR(tag) != "SQ":
+        raise SegFileError(f"{path}: {where}{_name(tag)} is a sequence; its VR is {dictionary_VR(tag)}.")
+    return element
 
 
 def _check_items(element: DataElement, path: Path, where: str) -> None:
@@ -284,20 +288,25 @@ def _complete_pixel_description(dataset: Dataset, path: Path) -> None:
     for keyword, value in required.items():
         if dataset.get(keyword) in (None, ""):
             logger.warning("%s: %s is missing; a SEG's is %r, which is used", path, keyword, value)
-            setattr(dataset, keyword, value)
+            _replace(dataset, keyword, value)
     if dataset.SamplesPerPixel != 1:
         raise SegFileError(f"{path}: SamplesPerPixel (0028,0002) is {quoted(dataset.SamplesPerPixel)}; a SEG has 1.")
     photometric = dataset.PhotometricInterpretation
     if not isinstance(photometric, str) or photometric not in PHOTOMETRIC_INTERPRETATIONS:
         logger.warning("%s: PhotometricInterpretation (0028,0004) is %s; MONOCHROME2 is used", path, quoted(photometric))
-        dataset.PhotometricInterpretation = "MONOCHROME2"
+        _replace(dataset, "PhotometricInterpretation", "MONOCHROME2")
     value = dataset.get("NumberOfFrames", 1)
     try:
-        dataset.NumberOfFrames = int(value)
+        _replace(dataset, "NumberOfFrames", int(value))
     except (TypeError, ValueError) as error:
         raise SegFileError(f"{path}: NumberOfFrames (0028,0008) is {quoted(value)}, not a whole number.") from error
     if dataset.NumberOfFrames < 1:
         raise SegFileError(f"{path}: NumberOfFrames (0028,0008) is {dataset.NumberOfFrames}; a SEG has a frame at least.")
+
+
+def _replace(dataset: Dataset, keyword: str, value: object) -> None:
+    """Set an attribute to a value in its standard VR, whatever VR the file gave it."""
+    dataset[keyword] = DataElement(Tag(keyword), dictionary_VR(keyword), value)
 
 
 def check_segmentation_type(dataset: Dataset, path: Path) -> str:
