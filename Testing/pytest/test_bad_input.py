@@ -508,10 +508,11 @@ def _cut_at_pixel_data_of_length(length):
     return change
 
 
-def _tiled_with_frames(count):
+def _tiled_with(**values):
     def change(path):
         dataset = pydicom.dcmread(path)
-        dataset.NumberOfFrames = count
+        for keyword, value in values.items():
+            setattr(dataset, keyword, value)
         dataset.save_as(path)
     return change
 
@@ -534,11 +535,14 @@ def _tiled_with_frames(count):
         (lambda tmp: _changed_copy(tmp, "dcmqi/liver.dcm", _cut_at_pixel_data_of_length(0xFFFFFFF0)),
          r"the file is cut short at byte 102630: PixelData \(7FE0,0010\) declares 4294967280 bytes"),
         (lambda tmp: _changed_copy(tmp, "highdicom/seg_image_sm_control_labelmap_palette_color.dcm",
-                                   _tiled_with_frames(2**31)),
+                                   _tiled_with(NumberOfFrames=2**31)),
          r"NumberOfFrames \(0028,0008\) is '2147483648', out of range"),
         (lambda tmp: _changed_copy(tmp, "highdicom/seg_image_sm_control_labelmap_palette_color.dcm",
-                                   _tiled_with_frames(2**31 - 1)),
+                                   _tiled_with(NumberOfFrames=2**31 - 1)),
          r"Pixel Data \(7FE0,0010\) holds 2000 bytes; NumberOfFrames 2147483647 of 10x10 pixels of 8 bits need"),
+        (lambda tmp: _changed_copy(tmp, "highdicom/seg_image_sm_control_labelmap.dcm",
+                                   _tiled_with(TotalPixelMatrixRows=2**31 - 1)),
+         r"a total pixel matrix of 2147483647x50 takes 1073741825 tiles of 10x10; 20 frames of a sparse tiling cover"),
     ],
 )
 def test_a_bomb_is_refused_in_little_memory_and_time(make, reason, tmp_path):

@@ -65,6 +65,8 @@ CHECKED_SEQUENCES = ("SegmentSequence", "ReferencedSeriesSequence", "SharedFunct
 """Sequences read whole (small): every element in them is converted once here, so a malformed one is named."""
 
 FRAMES_SEQUENCE = "PerFrameFunctionalGroupsSequence"
+SPARSE_TILES_PER_FRAME = 64
+"""A TILED_SPARSE image may leave out empty tiles, up to 63 of every 64 of its total pixel matrix."""
 ITEM_HEADER_BYTES = 8
 """An encapsulated frame takes an item header of 8 bytes at least (PS3.5 A.4): a file holds no more frames than that allows."""
 MAX_DEFLATE_RATIO = 1032
@@ -125,6 +127,8 @@ def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
     if not is_tiled(dataset):
         FunctionalGroups(dataset, path)  # a functional group per frame: checked before the frames' bytes
     _check_frames_fit_the_file(dataset, path)
+    if is_tiled(dataset):
+        _check_total_pixel_matrix(dataset, path)
     return dataset
 
 
@@ -302,6 +306,25 @@ def _complete_pixel_description(dataset: Dataset, path: Path) -> None:
         raise SegFileError(f"{path}: NumberOfFrames (0028,0008) is {quoted(value)}, not a whole number.") from error
     if dataset.NumberOfFrames < 1:
         raise SegFileError(f"{path}: NumberOfFrames (0028,0008) is {dataset.NumberOfFrames}; a SEG has a frame at least.")
+
+
+def _check_total_pixel_matrix(dataset: Dataset, path: Path) -> None:
+    """A tiled image's total pixel matrix, which the reader allocates whole, must be one its frames can tile.
+
+    TILED_FULL frames tile it all; TILED_SPARSE ones may leave out empty
+    tiles, up to all but one in :data:`SPARSE_TILES_PER_FRAME`.
+    """
+    rows, columns = dataset.get("TotalPixelMatrixRows"), dataset.get("TotalPixelMatrixColumns")
+    if not rows or not columns:
+        raise SegFileError(f"{path}: a tiled image without TotalPixelMatrixRows and TotalPixelMatrixColumns.")
+    tiles = -(-int(rows) // dataset.Rows) * -(-int(columns) // dataset.Columns)
+    sparse = str(dataset.get("DimensionOrganizationType", "")) == "TILED_SPARSE"
+    most = dataset.NumberOfFrames * (SPARSE_TILES_PER_FRAME if sparse else 1)
+    if tiles > most:
+        raise SegFileError(
+            f"{path}: a total pixel matrix of {rows}x{columns} takes {tiles} tiles of {dataset.Rows}x{dataset.Columns}; "
+            f"{dataset.NumberOfFrames} frames {'of a sparse tiling ' if sparse else ''}cover {most} at most."
+        )
 
 
 def _replace(dataset: Dataset, keyword: str, value: object) -> None:
