@@ -39,10 +39,9 @@ SEGMENTATION_TYPES = {
 """The SegmentationType values each Segmentation SOP Class allows."""
 
 BITS_ALLOCATED = {SegmentationType.LABELMAP: (8, 16), SegmentationType.BINARY: (1,), SegmentationType.FRACTIONAL: (8,)}
+"""The BitsAllocated each SegmentationType has (PS3.3 C.8.20.2)."""
 PHOTOMETRIC_INTERPRETATIONS = ("MONOCHROME2", "MONOCHROME1", "PALETTE COLOR")
 """What a SEG's Photometric Interpretation may say (PALETTE COLOR: a LABELMAP with its own palette)."""
-"""The BitsAllocated each SegmentationType has (PS3.3 C.8.20.2)."""
-
 
 READ_ERRORS = (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, IndexError,
                struct.error, NotImplementedError, OverflowError, BytesLengthException)
@@ -65,6 +64,9 @@ CHECKED_SEQUENCES = ("SegmentSequence", "ReferencedSeriesSequence", "SharedFunct
 """Sequences read whole (small): every element in them is converted once here, so a malformed one is named."""
 
 FRAMES_SEQUENCE = "PerFrameFunctionalGroupsSequence"
+FRAME_MACROS = ("PlanePositionSequence", "PlaneOrientationSequence", "PixelMeasuresSequence",
+                "SegmentIdentificationSequence")
+"""The functional group macros the readers take from each frame's item (see :mod:`.functional_groups`)."""
 SPARSE_TILES_PER_FRAME = 64
 """A TILED_SPARSE image may leave out empty tiles, up to 63 of every 64 of its total pixel matrix."""
 ITEM_HEADER_BYTES = 8
@@ -97,11 +99,11 @@ def read_dicom(path: Path, stop_before_pixels: bool = False, specific_tags: list
 
 
 def _check_not_cut_short(dataset: Dataset, path: Path) -> None:
-    """pydicom reads what is left of a value the end of the file cuts: the last element read says whether one was cut."""
-    if not dataset._dict:
+    """pydicom reads what is left of a value the end of the file cuts: the last element says whether one was cut."""
+    if not dataset:
         return
-    tag = next(reversed(dataset._dict))
-    raw = dataset._dict[tag]
+    tag = max(dataset.keys())
+    raw = dataset.get_item(tag)  # as read, not converted
     if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes) and raw.length != UNDEFINED_LENGTH \
             and len(raw.value) < raw.length:
         raise SegFileError(
@@ -143,9 +145,10 @@ def convert_elements(dataset: Dataset, path: Path) -> None:
     """Have pydicom convert each element the readers use, naming the one it cannot; sequences must hold items.
 
     pydicom converts an element's bytes where it is first used: a malformed
-    one would otherwise fail far from here, with pydicom's words. The
-    per-frame sequence's items are only checked to be items, and their
-    macros to be sequences: their values are read by the frame geometry.
+    one would otherwise fail far from here, with pydicom's words. Of the
+    per-frame sequence, which may have thousands of items, only the macros
+    the readers use are checked to be sequences of items: their values are
+    read by the frame geometry.
     """
     for tag in list(dataset.keys()):
         if tag == PIXEL_DATA_TAG:
@@ -158,11 +161,13 @@ def convert_elements(dataset: Dataset, path: Path) -> None:
                     _convert_all(item, path, f"{element.keyword} item {number}: ")
             elif element.keyword == FRAMES_SEQUENCE:
                 for number, item in enumerate(element.value, 1):
-                    for macro in list(item.keys()):
-                        _check_items(_converted(item, macro, path, f"frame {number}: "), path, f"frame {number}: ")
+                    for macro in FRAME_MACROS:
+                        if macro in item:
+                            _check_items(_converted(item, Tag(macro), path, f"frame {number}: "), path, f"frame {number}: ")
 
 
 def _convert_all(item: Dataset, path: Path, where: str) -> None:
+    """Every element of ``item`` and of the items nested in it converted; ``where`` says where in messages."""
     for tag in list(item.keys()):
         element = _converted(item, tag, path, where)
         if dictionary_has_tag(tag) and dictionary_VR(tag) == "SQ":
