@@ -34,6 +34,7 @@ import time
 import traceback
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from DicomManager.errors import DicomLabelMapSegError  # noqa: E402
 MEMORY_ALLOWANCE = 2**30
 """What a worker may allocate beyond its size at start: every seed's labels are a few MB, a bomb's gigabytes."""
 MESSAGE_CHARACTERS = 400
+PROGRESS_EVERY = 500
 
 
 class _Timeout(Exception):
@@ -65,10 +67,12 @@ _seeds: list[tuple[str, bytes, pydicom.Dataset]] = []
 _folder: Path | None = None
 
 
-def fuzz(count: int, seed: int, timeout: float, crashes: Path | None, workers: int = 1) -> tuple[Counter, list[str]]:
+def fuzz(count: int, seed: int, timeout: float, crashes: Path | None, workers: int = 1,
+         progress: Callable[[Counter, list[str]], None] | None = None) -> tuple[Counter, list[str]]:
     """Try ``count`` inputs on ``workers`` processes; return how they ended and a description of each failure.
 
-    Input ``number`` is the same for a given ``seed`` whatever the number of workers.
+    Input ``number`` is the same for a given ``seed`` whatever the number of workers. ``progress`` is
+    called with the counts so far after every PROGRESS_EVERY inputs.
     """
     outcomes: Counter = Counter()
     failures: list[str] = []
@@ -81,6 +85,8 @@ def fuzz(count: int, seed: int, timeout: float, crashes: Path | None, workers: i
             outcomes[f"{kind}: {outcome}"] += 1
             if failure is not None:
                 failures.append(_keep(crashes, number, data, failure))
+            if progress is not None and outcomes.total() % (2 * PROGRESS_EVERY) == 0:  # each input counted twice
+                progress(outcomes, failures)
     return outcomes, failures
 
 
@@ -206,6 +212,11 @@ def _keep(crashes: Path | None, number: int, data: bytes | None, description: st
     return f"input {number}: {description}"
 
 
+def _summary(outcomes: Counter, seconds: float) -> str:
+    totals = {key: value for key, value in outcomes.items() if ":" not in key}
+    return f"{sum(totals.values())} inputs in {seconds:.0f} s: {totals}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
@@ -216,10 +227,13 @@ def main() -> int:
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the readers' warnings about what they fill in, for every input
     started = time.perf_counter()
-    outcomes, failures = fuzz(arguments.count, arguments.seed, arguments.timeout, arguments.crashes, arguments.workers)
-    seconds = time.perf_counter() - started
-    totals = {key: value for key, value in outcomes.items() if ":" not in key}
-    print(f"{sum(totals.values())} inputs in {seconds:.0f} s: {totals}")
+
+    def progress(outcomes: Counter, failures: list[str]) -> None:
+        print(f"... {_summary(outcomes, time.perf_counter() - started)}, {len(failures)} failures", flush=True)
+
+    outcomes, failures = fuzz(arguments.count, arguments.seed, arguments.timeout, arguments.crashes, arguments.workers,
+                              progress)
+    print(_summary(outcomes, time.perf_counter() - started))
     for key in sorted(key for key in outcomes if ":" in key):
         print(f"  {key}: {outcomes[key]}")
     for failure in failures:
