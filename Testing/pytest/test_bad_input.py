@@ -542,7 +542,7 @@ def _tiled_with(**values):
          r"Pixel Data \(7FE0,0010\) holds 2000 bytes; NumberOfFrames 2147483647 of 10x10 pixels of 8 bits need"),
         (lambda tmp: _changed_copy(tmp, "highdicom/seg_image_sm_control_labelmap.dcm",
                                    _tiled_with(TotalPixelMatrixRows=2**31 - 1)),
-         r"a total pixel matrix of 2147483647x50 takes 1073741825 tiles of 10x10; 20 frames of a sparse tiling cover"),
+         r"a total pixel matrix of 2147483647x50 takes 1073741825 tiles of 10x10; 20 frames placed one by one cover"),
     ],
 )
 def test_a_bomb_is_refused_in_little_memory_and_time(make, reason, tmp_path):

@@ -316,19 +316,20 @@ def _complete_pixel_description(dataset: Dataset, path: Path) -> None:
 def _check_total_pixel_matrix(dataset: Dataset, path: Path) -> None:
     """A tiled image's total pixel matrix, which the reader allocates whole, must be one its frames can tile.
 
-    TILED_FULL frames tile it all; TILED_SPARSE ones may leave out empty
-    tiles, up to all but one in :data:`SPARSE_TILES_PER_FRAME`.
+    TILED_FULL frames tile it all; others, placed one by one (TILED_SPARSE,
+    or a writer that does not say), may leave out empty tiles, up to all but
+    one in :data:`SPARSE_TILES_PER_FRAME`.
     """
     rows, columns = dataset.get("TotalPixelMatrixRows"), dataset.get("TotalPixelMatrixColumns")
     if not rows or not columns:
         raise SegFileError(f"{path}: a tiled image without TotalPixelMatrixRows and TotalPixelMatrixColumns.")
     tiles = -(-int(rows) // dataset.Rows) * -(-int(columns) // dataset.Columns)
-    sparse = str(dataset.get("DimensionOrganizationType", "")) == "TILED_SPARSE"
+    sparse = str(dataset.get("DimensionOrganizationType", "")) != "TILED_FULL"
     most = dataset.NumberOfFrames * (SPARSE_TILES_PER_FRAME if sparse else 1)
     if tiles > most:
         raise SegFileError(
             f"{path}: a total pixel matrix of {rows}x{columns} takes {tiles} tiles of {dataset.Rows}x{dataset.Columns}; "
-            f"{dataset.NumberOfFrames} frames {'of a sparse tiling ' if sparse else ''}cover {most} at most."
+            f"{dataset.NumberOfFrames} frames {'placed one by one ' if sparse else ''}cover {most} at most."
         )
 
 
