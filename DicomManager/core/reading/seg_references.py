@@ -53,8 +53,10 @@ def read_seg_references(path: Path) -> SegReferences:
     series_uids: list[str] = []
     instance_uids: list[str] = []
     for number, series_item in enumerate(dataset.get("ReferencedSeriesSequence") or [], 1):
-        if "SeriesInstanceUID" not in series_item:
-            raise SegFileError(f"{path}: ReferencedSeriesSequence (0008,1115) item {number} has no SeriesInstanceUID.")
+        if not series_item.get("SeriesInstanceUID"):  # read_seg loads such a SEG on its own grid
+            logger.warning("%s: ReferencedSeriesSequence (0008,1115) item %d has no SeriesInstanceUID; it is passed over",
+                           path, number)
+            continue
         series_uids.append(str(series_item.SeriesInstanceUID))
         instance_uids.extend(str(item.get("ReferencedSOPInstanceUID", "")) for item in
                              series_item.get("ReferencedInstanceSequence") or [])
