@@ -81,7 +81,12 @@ def _inflated_frame(fragment: bytes, expected: int, where: str) -> bytes:
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:
         data = inflater.decompress(fragment, most)
-        beyond = bool(inflater.unconsumed_tail) or (not inflater.eof and bool(inflater.decompress(b"", 1)))
+        beyond = False
+        while not inflater.eof and not beyond:  # the stream's end may lie in input the bound held back
+            tail = inflater.unconsumed_tail
+            beyond = bool(inflater.decompress(tail, 1))
+            if inflater.unconsumed_tail == tail:
+                break
     except zlib.error as error:
         raise SegFileError(f"{where} is not a valid deflate stream ({cause(error)}).") from error
     if beyond:
