@@ -239,6 +239,9 @@ def _shared_segment_identification_as_text(dataset):
          r"SharedFunctionalGroupsSequence item 1: SegmentIdentificationSequence \(0062,000A\) is LO"),
         ("dcmqi/sparse-labelmap-ppv5.dcm", lambda ds: ds.__setitem__("BitsStored", pydicom.DataElement(0x00280101, "CS", "abc")),
          r"BitsStored \(0028,0101\) is 'abc', not a whole number\."),
+        ("dcmqi/sparse-labelmap-ppv5.dcm", lambda ds: ds.__setitem__(
+            "PhotometricInterpretation", pydicom.DataElement(0x00280004, "SQ", pydicom.Sequence([pydicom.Dataset()]))),
+         r"PhotometricInterpretation \(0028,0004\) is a sequence; its VR is CS\."),
         ("dcmqi/liver.dcm", lambda ds: setattr(ds.SegmentSequence[0], "SegmentNumber", None),
          r"SegmentSequence item 1: SegmentNumber \(0062,0004\) is None, not a segment number\."),
     ],
@@ -254,6 +257,16 @@ def test_a_malformed_value_is_refused_by_name_in_every_reader(seed, mutate, reas
     assert _refusal(path, read_seg_header) == message
     if "ReferencedSeriesSequence" in reason:
         assert _refusal(path, read_seg_references) == message
+
+
+def test_a_referenced_series_without_its_uid_is_passed_over_by_every_reader(tmp_path):
+    from DicomManager.core.reading.seg_reader import header_problem
+    from DicomManager.core.reading.seg_references import read_seg_references
+
+    path = _written(tmp_path, "dcmqi/liver.dcm", lambda ds: delattr(ds.ReferencedSeriesSequence[0], "SeriesInstanceUID"))
+    assert read_seg(path).info.referenced_series_uid is None
+    assert header_problem(path) is None
+    assert read_seg_references(path).referenced_series_uids == ()
 
 
 def test_a_series_number_that_is_not_a_number_is_named_by_every_reader(tmp_path):
