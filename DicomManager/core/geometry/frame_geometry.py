@@ -19,7 +19,7 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.multival import MultiValue
 
-from ...errors import GeometryMismatchError, SegFileError, quoted
+from ...errors import GeometryMismatchError, SegFileError, cause, quoted
 from ..reading.functional_groups import FunctionalGroups
 from .grids import DIRECTION_TOLERANCE, INDEX_TOLERANCE, SPACING_TOLERANCE
 
@@ -60,7 +60,7 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
         orientations = every_frame("PlaneOrientationSequence", "ImageOrientationPatient")
         spacings = every_frame("PixelMeasuresSequence", "PixelSpacing")
     except (ValueError, TypeError) as error:
-        raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is malformed ({error}).") from error
+        raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is malformed ({cause(error)}).") from error
     if positions.shape != (groups.number_of_frames, 3) or orientations.shape[1:] != (6,) or spacings.shape[1:] != (2,):
         raise SegFileError(f"{path}: frame positions, orientations or pixel spacings have the wrong number of values.")
     if not (np.isfinite(positions).all() and np.isfinite(orientations).all() and (spacings > 0).all()):

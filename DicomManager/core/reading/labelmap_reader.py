@@ -21,7 +21,7 @@ import highdicom as hd
 import numpy as np
 from pydicom import Dataset
 
-from ...errors import GeometryMismatchError, SegFileError
+from ...errors import GeometryMismatchError, SegFileError, cause
 from ..geometry.frame_geometry import check_frame_of_reference, frame_geometry, frame_indices, own_grid
 from .frame_placement import decoding_workers, new_label_volume, place_frames
 from .frames import FrameReader
@@ -57,7 +57,7 @@ def _read_tiled(dataset: Dataset, path: Path) -> hd.Volume:
         image = hd.seg.Segmentation.from_dataset(dataset, copy=False)
         return image.get_volume(combine_segments=True, skip_overlap_checks=True)
     except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, sqlite3.Error) as error:
-        raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from error
+        raise SegFileError(f"{path}: cannot assemble the tiled frames ({cause(error)}).") from error
 
 
 def _read_volume(
