@@ -223,6 +223,15 @@ def _shared_segment_identification_as_text(dataset):
     shared["SegmentIdentificationSequence"] = _text_element("SegmentIdentificationSequence")
 
 
+def _first_frames_source_images_as_text(dataset):
+    derivation = dataset.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0]
+    derivation["SourceImageSequence"] = _text_element("SourceImageSequence")
+
+
+def _first_frames_slide_position_as_text(dataset):
+    dataset.PerFrameFunctionalGroupsSequence[0]["PlanePositionSlideSequence"] = _text_element("PlanePositionSlideSequence")
+
+
 @pytest.mark.parametrize(
     ("seed", "mutate", "reason"),
     [
@@ -244,6 +253,15 @@ def _shared_segment_identification_as_text(dataset):
          r"PhotometricInterpretation \(0028,0004\) is a sequence; its VR is CS\."),
         ("dcmqi/liver.dcm", lambda ds: setattr(ds.SegmentSequence[0], "SegmentNumber", None),
          r"SegmentSequence item 1: SegmentNumber \(0062,0004\) is None, not a segment number\."),
+        ("dcmqi/liver.dcm", _first_frames_source_images_as_text,
+         r"frame 1: DerivationImageSequence item 1: SourceImageSequence \(0008,2112\) is LO 'not a sequence', "
+         r"not a sequence of items\."),
+        ("highdicom/seg_image_sm_control_labelmap.dcm", _first_frames_slide_position_as_text,
+         r"frame 1: PlanePositionSlideSequence \(0048,021A\) is LO 'not a sequence', not a sequence of items\."),
+        ("highdicom/seg_image_sm_control_labelmap.dcm", lambda ds: setattr(ds, "TotalPixelMatrixFocalPlanes", [1, 2]),
+         r"TotalPixelMatrixFocalPlanes \(0048,0303\) holds 2 values \[1, 2\]; it has one\."),
+        ("highdicom/seg_image_sm_control_labelmap.dcm", lambda ds: setattr(ds, "NumberOfOpticalPaths", [1, 1]),
+         r"NumberOfOpticalPaths \(0048,0302\) holds 2 values \[1, 1\]; it has one\."),
     ],
 )
 def test_a_malformed_value_is_refused_by_name_in_every_reader(seed, mutate, reason, tmp_path):

@@ -43,6 +43,21 @@ BITS_ALLOCATED = {SegmentationType.LABELMAP: (8, 16), SegmentationType.BINARY: (
 PHOTOMETRIC_INTERPRETATIONS = ("MONOCHROME2", "MONOCHROME1", "PALETTE COLOR")
 """What a SEG's Photometric Interpretation may say (PALETTE COLOR: a LABELMAP with its own palette)."""
 
+PALETTE_COLOR = "PALETTE COLOR"
+PALETTE_COLOURS = ("Red", "Green", "Blue")
+PALETTE_ENTRY_BITS = (8, 16)
+PALETTE_DESCRIPTOR_VALUES = 3
+"""Entries, first mapped value, bits per entry."""
+LARGEST_PALETTE = 2**16
+"""A descriptor's 0 entries means 65536."""
+PALETTE_ATTRIBUTES = tuple(
+    f"{prefix}{colour}PaletteColorLookupTable{part}"
+    for colour in PALETTE_COLOURS for prefix, part in (("", "Descriptor"), ("", "Data"), ("Segmented", "Data"))
+) + ("PaletteColorLookupTableUID",)
+"""The Palette Color Lookup Table module's attributes that a SEG's palette is built from."""
+MAX_SEGMENTED_PALETTE_BYTES = 3 * 2 * LARGEST_PALETTE
+"""A segmented table describes at most 65536 entries: a discrete segment of one 16-bit entry takes 3 words."""
+
 READ_ERRORS = (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, IndexError,
                struct.error, NotImplementedError, OverflowError, BytesLengthException)
 """What pydicom raises for a file it cannot parse, or for an element whose value it cannot convert.
@@ -135,6 +150,7 @@ def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
     _complete_transfer_syntax(dataset, path)
     _complete_pixel_description(dataset, path)
     _drop_malformed_frame_of_reference(dataset, path)
+    _drop_malformed_palette(dataset, path)
     _drop_surplus_frame_groups(dataset, path)
     if not is_tiled(dataset):
         FunctionalGroups(dataset, path)  # a functional group per frame: checked before the frames' bytes
@@ -142,6 +158,49 @@ def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
     if is_tiled(dataset):
         _check_total_pixel_matrix(dataset, path)
     return dataset
+
+
+def _drop_malformed_palette(dataset: Dataset, path: Path) -> None:
+    """A PALETTE COLOR SEG whose lookup table cannot be read is read as MONOCHROME2, with a warning naming the attribute.
+
+    The palette only colours the segments; their numbers are the pixel values
+    either way. pydicom's own errors for a malformed table name no attribute.
+    """
+    if dataset.get("PhotometricInterpretation") != PALETTE_COLOR:
+        return
+    problem = _palette_problem(dataset)
+    if problem is None:
+        return
+    logger.warning("%s: %s; the palette is left out, segments without a recommended colour keep none", path, problem)
+    for keyword in PALETTE_ATTRIBUTES:
+        if keyword in dataset:
+            del dataset[keyword]
+    _replace(dataset, "PhotometricInterpretation", "MONOCHROME2")
+
+
+def _palette_problem(dataset: Dataset) -> str | None:
+    """What in the Palette Color Lookup Table (PS3.3 C.7.6.3.1.5, C.7.9) the palette cannot be built from; None if nothing."""
+    for colour in PALETTE_COLOURS:
+        keyword = f"{colour}PaletteColorLookupTableDescriptor"
+        descriptor = dataset.get(keyword)
+        values = list(descriptor) if isinstance(descriptor, (MultiValue, list, tuple)) else [descriptor]
+        if len(values) != PALETTE_DESCRIPTOR_VALUES or not all(isinstance(value, int) and value >= 0 for value in values):
+            return f"{_name(Tag(keyword))} is {quoted(descriptor)}, not 3 whole numbers"
+        entries, _, bits = values
+        if bits not in PALETTE_ENTRY_BITS:
+            return f"{_name(Tag(keyword))} gives {bits} bits per entry, not 8 or 16"
+        plain, segmented = f"{colour}PaletteColorLookupTableData", f"Segmented{colour}PaletteColorLookupTableData"
+        data_keyword = segmented if segmented in dataset else plain
+        data = dataset.get(data_keyword)
+        if not isinstance(data, bytes):
+            return f"{_name(Tag(data_keyword))} is {quoted(data) if data is not None else 'missing'}, not bytes"
+        if data_keyword == segmented:
+            if len(data) > MAX_SEGMENTED_PALETTE_BYTES:
+                return f"{_name(Tag(data_keyword))} holds {len(data)} bytes; a table of 65536 entries needs fewer"
+        elif len(data) < (entries or LARGEST_PALETTE) * bits // 8:
+            return (f"{_name(Tag(data_keyword))} holds {len(data)} bytes; {entries or LARGEST_PALETTE} entries of {bits} bits "
+                    f"need {(entries or LARGEST_PALETTE) * bits // 8}")
+    return None
 
 
 def _drop_surplus_frame_groups(dataset: Dataset, path: Path) -> None:
