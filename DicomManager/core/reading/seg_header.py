@@ -501,9 +501,11 @@ def slide_planes_problem(dataset: Dataset, path: Path) -> str | None:
     optical_path_count = max(len(optical_paths), int(dataset.get("NumberOfOpticalPaths") or 1))
     parts = []
     if focal_planes > 1:
-        parts.append(f"{focal_planes} focal planes" + (f" (Z offsets {', '.join(sorted(z_offsets))} mm)" if z_offsets else ""))
+        offsets = ", ".join(shown(offset) for offset in sorted(z_offsets))
+        parts.append(f"{focal_planes} focal planes" + (f" (Z offsets {offsets} mm)" if z_offsets else ""))
     if optical_path_count > 1:
-        parts.append(f"{optical_path_count} optical paths" + (f" ({', '.join(sorted(optical_paths))})" if optical_paths else ""))
+        names = ", ".join(shown(name) for name in sorted(optical_paths))
+        parts.append(f"{optical_path_count} optical paths" + (f" ({names})" if optical_paths else ""))
     if not parts:
         return None
     return (
