@@ -8,6 +8,11 @@ and show its message as it is.
 
 from __future__ import annotations
 
+QUOTED_CHARACTERS = 60
+"""The most characters of a value a message quotes: a broken file may hold kilobytes of binary where text belongs."""
+CAUSE_CHARACTERS = 200
+"""The most characters of a library's own message that one of ours repeats."""
+
 
 class DicomLabelMapSegError(Exception):
     """Base class of every error raised on purpose by DICOMLabelMapSeg."""
@@ -79,3 +84,24 @@ class SendError(DicomLabelMapSegError):
 class InputPathError(DicomLabelMapSegError):
     """A path given as input does not exist, cannot be read, is a folder where a file is expected (or the reverse),
     or holds nothing to work on."""
+
+
+def quoted(value: object, limit: int = QUOTED_CHARACTERS) -> str:
+    """A value from a file as a message shows it: ``repr`` (control characters escaped, so one line), cut to ``limit``."""
+    text = repr(value.decode("latin-1") if isinstance(value, bytes) else value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def shown(value: object) -> str:
+    """A value from a file as a message shows it: as it is where it is one printable word that fits, else :func:`quoted`."""
+    text = str(value)
+    if text and len(text) <= QUOTED_CHARACTERS and text.isprintable() and not any(c.isspace() or c in "'\"" for c in text):
+        return text
+    return quoted(value)
+
+
+def cause(error: BaseException, limit: int = CAUSE_CHARACTERS) -> str:
+    """A library's message for ``error`` as part of one of ours: one line, control characters escaped, cut to ``limit``."""
+    text = " ".join(str(error).split())
+    text = "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
+    return text if len(text) <= limit else f"{text[:limit]}..."

@@ -136,7 +136,7 @@ def offer_for_seg_file(
     """``offer`` as loading the file here would turn out: below the core plugin when we would not load it now.
 
     That is when packages must be installed first, or when its header shows
-    that the readers would refuse it (:func:`~DicomManager.core.reading.seg_header.header_problem`); the
+    that the readers would refuse it (:func:`~DicomManager.core.reading.seg_reader.header_problem`); the
     loadable's warning then says why, and the core plugin is preselected.
     ``seg_plugin_registered`` says whether another SEG plugin
     (:data:`SEG_PLUGIN_KEY`) is registered: where none is, missing packages
@@ -145,7 +145,7 @@ def offer_for_seg_file(
     missing = missing_requirements(requirements_to_read(transfer_syntax_uid))
     if missing:
         return offer.needing_packages(missing, seg_plugin_registered)
-    from ..core.reading.seg_header import header_problem  # needs pydicom 3, which the packages above include
+    from ..core.reading.seg_reader import header_problem  # needs pydicom 3 and highdicom, which the packages above include
 
     problem = header_problem(path)
     return offer.below_core_plugin(f"DICOMLabelMapSeg would not load it: {problem}") if problem else offer

@@ -1,21 +1,32 @@
 """Broken SEGs made from real ones: the named corpus (each case one known defect) and random mutations.
 
 Used by ``Testing/pytest/test_broken_segs.py`` (every named case must give the
-project's own error or a correct load) and by ``fuzz_reader.py`` (random byte-
-and tag-level mutations of the same seeds, for a given count).
+project's own error or a correct load) and by ``fuzz_reader.py`` (random
+mutations of :func:`seed_files`, the same seeds and copies of them in every
+transfer syntax, one of :data:`MUTATION_CLASSES` each, for a given count).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import random
+import re
+import struct
+import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pydicom
 from pydicom import Dataset
+from pydicom.multival import MultiValue
 
 TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
+PIXEL_DATA = 0x7FE00010
+DEFLATED_FRAMES = "1.2.840.10008.1.2.8.1"
+"""Deflated Image Frame Compression (Supplement 244)."""
 SEEDS = [
     "dcmqi/sparse-labelmap-ppv5.dcm",  # LABELMAP, dcmqi, omitted frame, PixelPaddingValue
     "dcmqi/liver.dcm",  # BINARY, dcmqi, 512x512
@@ -92,7 +103,7 @@ LABELMAP_CASES: dict[str, tuple[Mutation, str]] = {
     "one frame more than the functional groups": (
         lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) + 1), r"has 2 items for 3 frames"
     ),
-    "pixel data too short": (_short_pixel_data, r"pixel data cannot be decoded .* less than expected"),
+    "pixel data too short": (_short_pixel_data, r"Pixel Data \(7FE0,0010\) holds \d+ bytes; NumberOfFrames \d+ .* need"),
     "labels outside the declared segments": (_undeclared_label, r"pixel values 1 are the number of no segment"),
     "non-orthogonal direction cosines": (
         _shared_orientation([1, 0, 0, 0.5, 0.8660254, 0]), r"ImageOrientationPatient .* not two orthogonal unit vectors"
@@ -116,7 +127,7 @@ BINARY_CASES: dict[str, tuple[Mutation, str]] = {
     "one frame fewer than the functional groups": (
         lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) - 1), r"has 7 items for 6 frames"
     ),
-    "pixel data too short": (_short_pixel_data, r"pixel data cannot be decoded .* less than expected"),
+    "pixel data too short": (_short_pixel_data, r"Pixel Data \(7FE0,0010\) holds \d+ bytes; NumberOfFrames \d+ .* need"),
     "FRACTIONAL type over 1-bit frames": (
         _set("SegmentationType", "FRACTIONAL"), r"BitsAllocated .* is 1; a FRACTIONAL SEG has 8"
     ),
@@ -147,52 +158,280 @@ def truncated(seed: Path, output: Path, keep: float) -> Path:
     return output
 
 
-def random_mutation(seed_bytes: bytes, seed_dataset: Dataset, rng: random.Random) -> bytes | None:
-    """One random defect: flipped bytes, a cut, a duplicated chunk, or a tag-level change; None when it cannot be made."""
-    choice = rng.randrange(4)
-    data = bytearray(seed_bytes)
+MUTATION_CLASSES = ("bytes", "tag", "value multiplicity", "value representation", "declared length",
+                    "inflate bomb", "frame count")
+"""What :func:`random_mutation` does to a seed, one class per input."""
+
+STRANGE_TEXT = ["", "0", "-1", "65536", "1e308", "1e400", "NaN", "inf", "a\\b", "1.2.3", "xxx", "abc",
+                "LABELMAP\nBINARY", "\x00\x01\x1b[31m", "\x89" * 1500]
+"""Values a broken file holds where a number, a UID or a code string belongs: control characters and kilobytes too."""
+STRANGE_LENGTHS = [0, 1, 2, 3, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFF0, 0xFFFFFFFE, 0xFFFFFFFF]
+STRANGE_FRAME_COUNTS = [0, 1, 2, 65536, 2**31 - 1, 2**31, 2**32 - 1, 10**12]
+LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+BOMB_SEGMENT_BYTES = 64 * 2**20
+BOMB_SEGMENTS = 16
+"""An inflate bomb inflates to 16 x 64 MiB = 1 GiB of zeros, from about 1 MB."""
+
+
+def seed_files() -> dict[str, bytes]:
+    """Every seed as file bytes: the real files above, and copies of two of them in each other transfer syntax.
+
+    The copies (made here by pydicom and by our Deflated Image Frame
+    Compression encoder) cover implicit VR, a deflated dataset, RLE, JPEG-LS,
+    deflated frames and a 16-bit LABELMAP.
+    """
+    from pydicom.uid import (
+        DeflatedExplicitVRLittleEndian,
+        ImplicitVRLittleEndian,
+        JPEGLSLossless,
+        RLELossless,
+    )
+
+    from DicomManager.core.codecs.deflated_frames import deflate_frames
+
+    files = {name: (TESTDATA / name).read_bytes() for name in [*SEEDS, *MORE_SEEDS]}
+    labelmap = pydicom.dcmread(TESTDATA / SEEDS[0])
+    binary = pydicom.dcmread(TESTDATA / "dcmqi/liver.dcm")
+    for syntax in (ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian):
+        for name, dataset in (("labelmap", labelmap), ("binary", binary)):
+            copy_of = copy.deepcopy(dataset)
+            copy_of.file_meta.TransferSyntaxUID = syntax
+            files[f"{name} as {syntax.name}"] = _saved(copy_of)
+    for syntax in (RLELossless, JPEGLSLossless):  # openjpeg encodes no frame as small as these seeds'
+        copy_of = copy.deepcopy(labelmap)
+        copy_of.compress(syntax)
+        files[f"labelmap as {syntax.name}"] = _saved(copy_of)
+    for name, dataset in (("labelmap", labelmap), ("binary", binary)):
+        copy_of = copy.deepcopy(dataset)
+        deflate_frames(copy_of)
+        files[f"{name} as Deflated Image Frame Compression"] = _saved(copy_of)
+    sixteen = copy.deepcopy(labelmap)
+    sixteen.BitsAllocated, sixteen.BitsStored, sixteen.HighBit = 16, 16, 15
+    sixteen.PixelData = np.frombuffer(labelmap.PixelData, np.uint8).astype("<u2").tobytes()
+    sixteen["PixelData"].VR = "OW"
+    sixteen.PixelPaddingValue = 5
+    files["16-bit labelmap"] = _saved(sixteen)
+    return files
+
+
+MORE_SEEDS = [
+    "highdicom/seg_image_sm_control_labelmap_palette_color.dcm",  # tiled LABELMAP with its own palette
+    "public/liver_deflate.dcm",  # BINARY in a deflated dataset, from another writer
+    "public/liver_nonbyte_aligned.dcm",  # BINARY, frames not on byte boundaries
+]
+
+
+def _saved(dataset: Dataset) -> bytes | None:
+    """The dataset as file bytes, written as it is (pydicom's value checks off); None when it cannot be written."""
+    from io import BytesIO
+
+    from pydicom import config
+
+    from DicomManager.core.codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION
+    from DicomManager.core.codecs.deflated_file import encode_explicit_little_endian, write_part10
+
+    mode = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        if dataset.file_meta.get("TransferSyntaxUID") == DEFLATED_IMAGE_FRAME_COMPRESSION:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "seed.dcm"
+                with encode_explicit_little_endian(dataset).getbuffer() as body:
+                    write_part10(path, dataset.file_meta, body)
+                return path.read_bytes()
+        buffer = BytesIO()
+        dataset.save_as(buffer, enforce_file_format=False)
+        return buffer.getvalue()
+    except Exception:  # noqa: BLE001 - whatever pydicom refuses to write, the mutation is not made
+        return None
+    finally:
+        config.settings.writing_validation_mode = mode
+
+
+def random_mutation(seed_bytes: bytes, seed_dataset: Dataset, rng: random.Random) -> tuple[str, bytes | None]:
+    """One random defect of one of :data:`MUTATION_CLASSES`, and the file it makes (None when it cannot be made)."""
+    deflated = _is_deflated_dataset(seed_bytes) or seed_dataset.file_meta.get("TransferSyntaxUID") == DEFLATED_FRAMES
+    kind = rng.choice([kind for kind in MUTATION_CLASSES if deflated or kind != "inflate bomb"])
+    if kind == "bytes":
+        return kind, _in_dataset_bytes(seed_bytes, rng, _byte_mutation)
+    if kind == "declared length":
+        return kind, _in_dataset_bytes(seed_bytes, rng, lambda body, rng: _declared_length(body, seed_dataset, rng))
+    if kind == "inflate bomb":
+        return kind, _inflate_bomb(seed_bytes, seed_dataset, rng)
+    dataset = copy.deepcopy(seed_dataset)
+    mutate = {"tag": _tag_mutation, "value multiplicity": _value_multiplicity, "value representation": _value_representation,
+              "frame count": _frame_count}[kind]
+    try:
+        mutate(dataset, rng)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return kind, None  # pydicom would not set that value
+    return kind, _saved(dataset)
+
+
+def _byte_mutation(data: bytearray, rng: random.Random) -> bytes:
+    """Bytes flipped, the file cut, or a chunk of it repeated elsewhere."""
+    choice = rng.randrange(3)
     if choice == 0:
         for _ in range(rng.randint(1, 16)):
-            position = rng.randrange(len(data))
-            data[position] = rng.randrange(256)
+            data[rng.randrange(len(data))] = rng.randrange(256)
         return bytes(data)
     if choice == 1:
         return bytes(data[: rng.randrange(len(data))])
-    if choice == 2:
-        start = rng.randrange(len(data))
-        chunk = data[start:start + rng.randint(1, 4096)]
-        position = rng.randrange(len(data))
-        return bytes(data[:position] + chunk + data[position:])
-    return _tag_mutation(seed_dataset, rng)
+    start = rng.randrange(len(data))
+    chunk = data[start:start + rng.randint(1, 4096)]
+    position = rng.randrange(len(data))
+    return bytes(data[:position] + chunk + data[position:])
 
 
-def _tag_mutation(seed_dataset: Dataset, rng: random.Random) -> bytes | None:
-    """An element removed, given a strange value, or emptied; None when pydicom will not set or write that."""
-    from io import BytesIO
+def _in_dataset_bytes(seed_bytes: bytes, rng: random.Random, mutate: Callable[[bytearray, random.Random], bytes]) -> bytes:
+    """``mutate`` applied to the file's bytes; in a deflated dataset, most often to the inflated dataset, deflated again."""
+    body_start = _dataset_start(seed_bytes)
+    deflated = _is_deflated_dataset(seed_bytes)
+    if not deflated or rng.random() < 0.2:
+        return mutate(bytearray(seed_bytes), rng)
+    body = zlib.decompress(seed_bytes[body_start:], -zlib.MAX_WBITS)
+    return seed_bytes[:body_start] + _deflated(mutate(bytearray(body), rng))
 
-    dataset = copy.deepcopy(seed_dataset)
-    elements = [element for element in dataset.iterall() if element.tag != 0x7FE00010]
-    element = rng.choice(elements)
+
+def _dataset_start(data: bytes) -> int:
+    """Where the dataset starts, after the preamble, DICM and the file meta group (its group length says how long)."""
+    group_length = struct.unpack_from("<I", data, 128 + 4 + 8)[0]
+    return 128 + 4 + 12 + group_length
+
+
+def _is_deflated_dataset(data: bytes) -> bool:
+    return b"1.2.840.10008.1.2.1.99" in data[:_dataset_start(data)]
+
+
+def _deflated(body: bytes) -> bytes:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(body) + compressor.flush()
+
+
+def _declared_length(body: bytearray, dataset: Dataset, rng: random.Random) -> bytes:
+    """An element's length field, Pixel Data's most often, made to say something strange (explicit or implicit VR)."""
+    elements = [element.tag for element in dataset.iterall()]
+    tag = PIXEL_DATA if rng.random() < 0.4 and PIXEL_DATA in elements else rng.choice(elements)
+    pattern = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
+    places = [match.start() for match in re.finditer(re.escape(pattern), body)]
+    if not places:
+        return bytes(body)
+    place = rng.choice(places)
+    vr = bytes(body[place + 4:place + 6])
+    length = rng.choice([*STRANGE_LENGTHS, len(body), rng.randrange(2**32)])
+    if not vr.isalpha():  # implicit VR: a 4-byte length follows the tag
+        struct.pack_into("<I", body, place + 4, length)
+    elif vr in LONG_LENGTH_VRS:
+        struct.pack_into("<I", body, place + 8, length)
+    else:
+        struct.pack_into("<H", body, place + 6, length & 0xFFFF)
+    return bytes(body)
+
+
+def _tag_mutation(dataset: Dataset, rng: random.Random) -> None:
+    """An element removed, given a strange value, or emptied."""
+    element = rng.choice([element for element in dataset.iterall() if element.tag != PIXEL_DATA])
     action = rng.randrange(3)
-    try:
-        if action == 0:
-            _remove(dataset, element.tag)
-        elif action == 1:
-            element.value = rng.choice(["", "0", "-1", "65536", "1e308", "NaN", "a\\b", "1.2.3"])
-        else:
-            element.value = type(element.value)() if element.VR == "SQ" else None
-    except (TypeError, ValueError, AttributeError):
-        return None
-    buffer = BytesIO()
-    try:
-        dataset.save_as(buffer, enforce_file_format=False)
-    except Exception:  # noqa: BLE001 - whatever pydicom refuses to write, the mutation is not made
-        return None
-    return buffer.getvalue()
+    if action == 0:
+        _remove(dataset, element.tag)
+    elif action == 1:
+        element.value = rng.choice(STRANGE_TEXT)
+    else:
+        element.value = type(element.value)() if element.VR == "SQ" else None
+
+
+def _value_multiplicity(dataset: Dataset, rng: random.Random) -> None:
+    """A single-valued element given two or more values (its own, repeated, or strange ones)."""
+    element = rng.choice([element for element in dataset.iterall() if element.VR not in ("SQ", "OB", "OW", "UN")])
+    value = element.value
+    if element.VR in ("US", "SS", "UL", "SL", "FL", "FD", "IS", "DS"):
+        element.value = [value, value] if not isinstance(value, (list, MultiValue)) else [*value, *value]
+    else:
+        element.value = [str(value), rng.choice(STRANGE_TEXT)]
+
+
+def _value_representation(dataset: Dataset, rng: random.Random) -> None:
+    """An element rewritten with another VR: a sequence as text, a number as text or bytes, text as a sequence."""
+    element = rng.choice([element for element in dataset.iterall() if element.tag != PIXEL_DATA])
+    vr = rng.choice(["LO", "CS", "UI", "US", "SS", "UL", "FD", "OB", "UN", "SQ", "DS", "IS", "XX"])
+    if vr in ("LO", "CS", "UI", "DS", "IS"):
+        value = rng.choice(STRANGE_TEXT)
+    elif vr in ("US", "SS", "UL"):
+        value = rng.choice([0, 1, 7, 65535])
+    elif vr == "FD":
+        value = rng.choice([0.5, float("inf"), float("nan"), -1e300])
+    elif vr == "SQ":
+        value = pydicom.Sequence([Dataset()])
+    else:
+        value = rng.choice([b"", b"\x00\x01", b"abc\n", bytes(1500)])
+    if vr == "XX":  # a VR no standard knows: written as explicit bytes below
+        vr, value = "UN", b"XX"
+    parent = _parent_of(dataset, element.tag)
+    parent[element.tag] = pydicom.DataElement(element.tag, vr, value)
+
+
+def _frame_count(dataset: Dataset, rng: random.Random) -> None:
+    """NumberOfFrames, or a tiled image's total pixel matrix, made to say far more (or fewer) than the file holds."""
+    keyword = rng.choice(["NumberOfFrames", "NumberOfFrames", "TotalPixelMatrixRows", "TotalPixelMatrixColumns"])
+    if keyword not in dataset and keyword != "NumberOfFrames":
+        keyword = "NumberOfFrames"
+    count = rng.choice([*STRANGE_FRAME_COUNTS, int(dataset.get("NumberOfFrames", 1)) + rng.choice([-1, 1])])
+    setattr(dataset, keyword, count if keyword == "NumberOfFrames" else min(count, 2**32 - 1))
+
+
+def _inflate_bomb(seed_bytes: bytes, dataset: Dataset, rng: random.Random) -> bytes | None:
+    """Deflated bytes that inflate to far more than they should: a frame of deflated frames, or a deflated dataset.
+
+    A frame (Supplement 244) inflates to 1 GiB, or to its own bytes and more;
+    a deflated dataset gets 1 GiB of zeros after its Pixel Data, or a Pixel
+    Data length of 0xFFFFFFF0.
+    """
+    if dataset.file_meta.get("TransferSyntaxUID") == DEFLATED_FRAMES:
+        from pydicom.encaps import encapsulate, generate_frames
+
+        frames = list(generate_frames(dataset.PixelData, number_of_frames=int(dataset.get("NumberOfFrames", 1))))
+        index = rng.randrange(len(frames))
+        frame = zlib.decompress(frames[index], -zlib.MAX_WBITS)
+        frames[index] = rng.choice([inflate_bomb_stream(b""), inflate_bomb_stream(frame),
+                                    _deflated(frame + bytes(rng.choice([1, 2, 4096]))), _deflated(frame) + b"trailing"])
+        bombed = copy.deepcopy(dataset)
+        bombed.PixelData = encapsulate(frames)
+        return _saved(bombed)
+    if _is_deflated_dataset(seed_bytes):
+        body_start = _dataset_start(seed_bytes)
+        body = zlib.decompress(seed_bytes[body_start:], -zlib.MAX_WBITS)
+        if rng.random() < 0.5:
+            private_after_pixels = struct.pack("<HH2sHI", 0x7FE1, 0x0010, b"OB", 0, BOMB_SEGMENT_BYTES * BOMB_SEGMENTS)
+            return seed_bytes[:body_start] + inflate_bomb_stream(body + private_after_pixels, zeros_first=False)
+        place = body.rfind(struct.pack("<HH", 0x7FE0, 0x0010))
+        patched = bytearray(body)
+        struct.pack_into("<I", patched, place + 8, 0xFFFFFFF0)
+        return seed_bytes[:body_start] + _deflated(bytes(patched))
+    return None
+
+
+def inflate_bomb_stream(data: bytes, zeros_first: bool = True) -> bytes:
+    """A raw deflate stream of ``data`` and 1 GiB of zeros (before it, or after), made in milliseconds of 1 MB."""
+    head, tail = (b"", data) if zeros_first else (data, b"")
+    start = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    end = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return (start.compress(head) + start.flush(zlib.Z_FULL_FLUSH) + _zeros_segment() * BOMB_SEGMENTS
+            + end.compress(tail) + end.flush())
+
+
+@functools.cache
+def _zeros_segment() -> bytes:
+    """64 MiB of zeros as deflate blocks that end on a byte and refer to nothing before them, so copies can be chained."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(bytes(BOMB_SEGMENT_BYTES)) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+def _parent_of(dataset: Dataset, tag) -> Dataset:
+    for item in [dataset, *[ds for element in dataset.iterall() if element.VR == "SQ" for ds in element.value]]:
+        if tag in item:
+            return item
+    raise ValueError(f"{tag} is in no item")
 
 
 def _remove(dataset: Dataset, tag) -> None:
-    for item in [dataset, *[ds for element in dataset.iterall() if element.VR == "SQ" for ds in element.value]]:
-        if tag in item:
-            del item[tag]
-            return
+    del _parent_of(dataset, tag)[tag]

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
+import pydicom
 import pytest
 from conftest import PROJECT_ROOT, shared_data
 
 sys.path.insert(0, str(PROJECT_ROOT / "Testing" / "fuzz"))
 from fuzz_reader import fuzz  # noqa: E402
-from mutations import BINARY_CASES, FRACTIONAL_CASES, LABELMAP_CASES, truncated, write_case  # noqa: E402
+from mutations import (  # noqa: E402
+    BINARY_CASES,
+    FRACTIONAL_CASES,
+    LABELMAP_CASES,
+    MUTATION_CLASSES,
+    seed_files,
+    truncated,
+    write_case,
+)
 
 from DicomManager import read_seg  # noqa: E402
 from DicomManager.errors import DicomLabelMapSegError  # noqa: E402
 
-FUZZ_COUNT_IN_CI = 300
+FUZZ_COUNT = int(os.environ.get("DICOMLABELMAPSEG_FUZZ_COUNT", "300"))
+"""Inputs of the bounded fuzz run: CI runs 5,000 on its first dependency set (see .ci/run), 300 elsewhere."""
 
 
 CORPUS = [
@@ -71,8 +82,28 @@ def test_referenced_series_absent_still_loads_on_its_own_grid(tmp_path):
 
 
 def test_bounded_fuzz_run_finds_only_our_own_errors(capsys):
-    outcomes, failures = fuzz(FUZZ_COUNT_IN_CI, seed=20261122, timeout=20.0, crashes=None)
+    outcomes, failures = fuzz(FUZZ_COUNT, seed=20261122, timeout=20.0, crashes=None, workers=os.cpu_count() or 1)
+    totals = {key: count for key, count in outcomes.items() if ":" not in key}
     with capsys.disabled():
-        print(f"\nfuzz: {sum(outcomes.values())} inputs: {dict(outcomes)}")
+        print(f"\nfuzz: {sum(totals.values())} inputs: {totals}")
     assert failures == []
-    assert sum(outcomes.values()) == FUZZ_COUNT_IN_CI
+    assert sum(totals.values()) == FUZZ_COUNT
+    kinds = {key.split(":")[0] for key in outcomes if ":" in key and not key.endswith("mutation not made")}
+    assert kinds == set(MUTATION_CLASSES)  # every class made inputs that were read
+
+
+def test_every_seed_loads_unmutated_and_every_syntax_and_type_has_one(tmp_path):
+    path = tmp_path / "seed.dcm"
+    syntaxes, kinds = set(), set()
+    for name, data in seed_files().items():
+        assert data is not None, name
+        path.write_bytes(data)
+        read_seg(path)
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        syntaxes.add(str(header.file_meta.TransferSyntaxUID))
+        kinds.add((header.SegmentationType, header.BitsAllocated, header.PhotometricInterpretation,
+                   "TotalPixelMatrixRows" in header))
+    assert syntaxes == {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.5",
+                        "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.8.1"}
+    assert {kind[0] for kind in kinds} == {"LABELMAP", "BINARY", "FRACTIONAL"}
+    assert ("LABELMAP", 16, "MONOCHROME2", False) in kinds and ("LABELMAP", 8, "PALETTE COLOR", True) in kinds

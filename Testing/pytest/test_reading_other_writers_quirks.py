@@ -450,7 +450,7 @@ def test_the_tiled_binary_slide_seg_loads_as_highdicoms_total_pixel_matrix():
 @pytest.mark.parametrize("organization", ["TILED_FULL", "TILED_SPARSE"])
 @pytest.mark.parametrize("segmentation_type", ["BINARY", "FRACTIONAL"])
 def test_tiled_classic_segs_by_highdicom_load_as_one_plane_in_layers(tmp_path, segmentation_type, organization):
-    from DicomManager.core.reading.seg_header import header_problem
+    from DicomManager.core.reading.seg_reader import header_problem
 
     seg, expected = tiled_seg_by_highdicom(segmentation_type, organization)
     path = tmp_path / "slide.dcm"
@@ -466,7 +466,7 @@ def test_tiled_classic_segs_by_highdicom_load_as_one_plane_in_layers(tmp_path, s
 
 @pytest.mark.parametrize("defect", ["focal planes", "optical paths"])
 def test_a_slide_seg_of_several_planes_is_refused_naming_them(tmp_path, defect):
-    from DicomManager.core.reading.seg_header import header_problem
+    from DicomManager.core.reading.seg_reader import header_problem
     from DicomManager.errors import SegFileError
 
     seg, _ = tiled_seg_by_highdicom("BINARY", "TILED_SPARSE")

@@ -35,6 +35,7 @@ from pydicom.sequence import Sequence
 
 from DicomManager import ExportOptions, LayeredSegmentation, SegmentMetadata, read_seg, read_source_series
 from DicomManager.core.segments.segment_metadata import TISSUE
+from DicomManager.errors import SegFileError
 from DicomManager.mrml.segmentation_nodes import labels_from_segmentation_node, segment_metadata_from_node
 from DicomManager.mrml.volume_nodes import grid_of_volume_node
 
@@ -476,7 +477,10 @@ def test_a_seg_the_header_shows_we_refuse_is_offered_below_the_core_plugin_with_
     dataset.save_as(path)
     judged = offer_for_seg_file(offer, path, str(dataset.file_meta.TransferSyntaxUID))
     assert not judged.selected and judged.confidence < 0.95
-    assert "no position in space" in judged.warning
+    with pytest.raises(SegFileError) as refused:  # the reason the reader gives, in its words
+        read_seg(path)
+    assert judged.warning == f"DICOMLabelMapSeg would not load it: {refused.value}"
+    assert "frame 1 has no PlanePositionSequence" in judged.warning
 
 
 def test_import_onto_a_reference_series_with_a_gap_uses_the_regular_grid_through_its_images(tmp_path):

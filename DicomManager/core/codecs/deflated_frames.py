@@ -25,7 +25,7 @@ from pydicom import Dataset
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import ExplicitVRLittleEndian
 
-from ...errors import SegFileError
+from ...errors import SegFileError, cause
 from ..cores import available_cores
 from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION
 from .deflated_file import encode_explicit_little_endian, write_part10
@@ -55,25 +55,49 @@ def decode_deflated_frames(dataset: Dataset, indices: Sequence[int], path: Path)
     try:
         fragments = list(generate_frames(dataset.PixelData, number_of_frames=number_of_frames))
     except (ValueError, KeyError, EOFError) as error:
-        raise SegFileError(f"{path}: the encapsulated Pixel Data (7FE0,0010) cannot be split into frames ({error}).") from error
+        raise SegFileError(
+            f"{path}: the encapsulated Pixel Data (7FE0,0010) cannot be split into frames ({cause(error)})."
+        ) from error
     if len(fragments) != number_of_frames:
         raise SegFileError(f"{path}: the Pixel Data holds {len(fragments)} frames, not the {number_of_frames} declared.")
     pixels = rows * columns
     expected = -(-pixels // 8) if bits == 1 else pixels * bits // 8
     for index in indices:
-        try:
-            data = zlib.decompress(fragments[index], -zlib.MAX_WBITS)
-        except zlib.error as error:
-            raise SegFileError(f"{path}: frame {index + 1} is not a valid deflate stream ({error}).") from error
-        if len(data) < expected:
-            raise SegFileError(
-                f"{path}: frame {index + 1} inflates to {len(data)} bytes, not the {expected} of {rows}x{columns}."
-            )
+        data = _inflated_frame(fragments[index], expected, f"{path}: frame {index + 1}")
         if bits == 1:
             frame = np.unpackbits(np.frombuffer(data, np.uint8, count=expected), bitorder="little", count=pixels)
         else:
             frame = np.frombuffer(data, np.uint8 if bits == np.iinfo(np.uint8).bits else np.dtype("<u2"), count=pixels)
         yield frame.reshape(rows, columns)
+
+
+def _inflated_frame(fragment: bytes, expected: int, where: str) -> bytes:
+    """A frame's deflate stream inflated to exactly ``expected`` bytes (one more where that is odd: padding).
+
+    Inflated with a bound, so that a stream which would inflate to gigabytes
+    costs no more than the frame: what it holds beyond is refused, never read.
+    """
+    most = expected + expected % 2
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(fragment, most)
+        beyond = False
+        while not inflater.eof and not beyond:  # the stream's end may lie in input the bound held back
+            tail = inflater.unconsumed_tail
+            beyond = bool(inflater.decompress(tail, 1))
+            if inflater.unconsumed_tail == tail:
+                break
+    except zlib.error as error:
+        raise SegFileError(f"{where} is not a valid deflate stream ({cause(error)}).") from error
+    if beyond:
+        raise SegFileError(f"{where} inflates to more than the {expected} bytes a frame has.")
+    if not inflater.eof:
+        raise SegFileError(f"{where} is cut short: its deflate stream ends after {len(data)} of {expected} bytes.")
+    if len(data) < expected:
+        raise SegFileError(f"{where} inflates to {len(data)} bytes, not the {expected} a frame has.")
+    if inflater.unused_data.rstrip(b"\0") or len(inflater.unused_data) > 1:  # a fragment is padded to even length
+        raise SegFileError(f"{where} holds {len(inflater.unused_data)} bytes after its deflate stream.")
+    return data
 
 
 class FrameDeflater(Executor):

@@ -14,6 +14,7 @@ images they name, and the name says which slice is meant.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.multival import MultiValue
 
-from ...errors import GeometryMismatchError, SegFileError
+from ...errors import GeometryMismatchError, SegFileError, cause, quoted
 from ..reading.functional_groups import FunctionalGroups
 from .grids import DIRECTION_TOLERANCE, INDEX_TOLERANCE, SPACING_TOLERANCE
 
@@ -74,7 +75,7 @@ def frame_geometry(dataset: Dataset, path: Path) -> FrameGeometry:
         orientations = every_frame("PlaneOrientationSequence", "ImageOrientationPatient")
         spacings = every_frame("PixelMeasuresSequence", "PixelSpacing")
     except (ValueError, TypeError) as error:
-        raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is malformed ({error}).") from error
+        raise SegFileError(f"{path}: a frame's position, orientation or pixel spacing is malformed ({cause(error)}).") from error
     if positions.shape != (groups.number_of_frames, 3) or orientations.shape[1:] != (6,) or spacings.shape[1:] != (2,):
         raise SegFileError(f"{path}: frame positions, orientations or pixel spacings have the wrong number of values.")
     if not (np.isfinite(positions).all() and np.isfinite(orientations).all() and (spacings > 0).all()):
@@ -107,8 +108,11 @@ def _positive_or_none(value: object, path: Path) -> float | None:
     try:
         spacing = float(value) if value not in (None, "") else None
     except (TypeError, ValueError):
-        logger.warning("%s: SpacingBetweenSlices %r is not a number; the slice spacing is taken from the frames", path, value)
+        logger.warning("%s: SpacingBetweenSlices %s is not a number; the slice spacing is taken from the frames",
+                       path, quoted(value))
         return None
+    if spacing is not None and not math.isfinite(spacing):
+        raise SegFileError(f"{path}: SpacingBetweenSlices (0018,0088) is {quoted(value)}, not a finite number.")
     return spacing if spacing is not None and spacing > 0 else None
 
 

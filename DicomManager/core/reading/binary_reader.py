@@ -24,7 +24,7 @@ import highdicom as hd
 import numpy as np
 from pydicom import Dataset
 
-from ...errors import SegFileError
+from ...errors import SegFileError, quoted
 from ..geometry.frame_geometry import frames_on_grid
 from ..segments.label_layers import label_dtype
 from ..segments.segment_metadata import SegmentMetadata
@@ -120,7 +120,7 @@ def _frames_by_segment(dataset: Dataset, numbers: set[int], path: Path) -> dict[
             number = int(value)
         except (TypeError, ValueError) as error:
             raise SegFileError(
-                f"{path}: frame {index + 1}: ReferencedSegmentNumber (0062,000B) is {value!r}, not a segment number."
+                f"{path}: frame {index + 1}: ReferencedSegmentNumber (0062,000B) is {quoted(value)}, not a segment number."
             ) from error
         if number not in numbers:
             raise SegFileError(f"{path}: frame {index + 1} belongs to segment {number}, which SegmentSequence does not describe.")

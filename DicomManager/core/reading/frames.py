@@ -12,10 +12,10 @@ from pydicom.encaps import generate_frames
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, RLELossless
 
-from ...errors import CodecUnavailableError, SegFileError
+from ...errors import CodecUnavailableError, SegFileError, cause
 from ..codecs.compression import DEFLATED_IMAGE_FRAME_COMPRESSION, preferred_decoding_plugin
 from ..codecs.deflated_frames import decode_deflated_frames, pydicom_decodes_it
-from ..library_output import pydicom_logs_at_debug
+from ..library_output import library_logs_at_debug
 
 RLE_HEADER_BYTES = 64
 """An RLE frame starts with a header of 16 four-byte integers: the segment count and offsets (PS3.5 G.3.1)."""
@@ -93,17 +93,13 @@ def _decoding_errors(dataset: Dataset, path: Path) -> Iterator[None]:
     """
     name = getattr(dataset.file_meta.get("TransferSyntaxUID"), "name", "its transfer syntax")
     try:
-        with pydicom_logs_at_debug():
+        with library_logs_at_debug():
             yield
     except NotImplementedError as error:
-        raise CodecUnavailableError(f"{path}: no installed decoder handles {name} ({_one_line(error)}).") from error
+        raise CodecUnavailableError(f"{path}: no installed decoder handles {name} ({cause(error)}).") from error
     # Only pydicom's decoders run in these blocks, so even a TypeError or an IndexError is theirs, on this data.
     except (RuntimeError, ValueError, EOFError, TypeError, IndexError, KeyError, AttributeError) as error:
-        raise SegFileError(f"{path}: the pixel data cannot be decoded as {name} ({_one_line(error)}).") from error
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
+        raise SegFileError(f"{path}: the pixel data cannot be decoded as {name} ({cause(error)}).") from error
 
 
 def check_rle_segments(dataset: Dataset, path: Path) -> None:
@@ -118,7 +114,9 @@ def check_rle_segments(dataset: Dataset, path: Path) -> None:
     try:
         first = next(generate_frames(dataset.PixelData, number_of_frames=int(dataset.get("NumberOfFrames", 1))))
     except (ValueError, StopIteration, EOFError) as error:
-        raise SegFileError(f"{path}: the encapsulated Pixel Data (7FE0,0010) holds no readable frame ({error}).") from error
+        raise SegFileError(
+            f"{path}: the encapsulated Pixel Data (7FE0,0010) holds no readable frame ({cause(error)})."
+        ) from error
     if len(first) < RLE_HEADER_BYTES:
         raise SegFileError(f"{path}: RLE frame 1 is {len(first)} bytes, shorter than its 64-byte header.")
     segments = int.from_bytes(first[:4], "little")

@@ -18,11 +18,11 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.pixels import apply_color_lut
 
+from ...errors import cause
 from ..segments.segment_metadata import RGB_MAX, SegmentMetadata
+from .seg_header import PALETTE_COLOR
 
 logger = logging.getLogger(__name__)
-
-PALETTE_COLOR = "PALETTE COLOR"
 
 
 def with_palette_colors(dataset: Dataset, segments: list[SegmentMetadata], path: Path) -> list[SegmentMetadata]:
@@ -40,7 +40,7 @@ def with_palette_colors(dataset: Dataset, segments: list[SegmentMetadata], path:
     try:
         colors = apply_color_lut(np.array(uncoloured, dtype=dtype), dataset)
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
-        logger.warning("%s: its palette colour lookup table cannot be applied (%s); segments keep no colour", path, error)
+        logger.warning("%s: its palette colour lookup table cannot be applied (%s); segments keep no colour", path, cause(error))
         return segments
     full_scale = np.iinfo(colors.dtype).max  # 8-bit entries up to 255, 16-bit ones up to 65535
     rgb = {number: tuple(round(int(value) * RGB_MAX / full_scale) for value in color)

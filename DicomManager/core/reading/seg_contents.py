@@ -18,7 +18,7 @@ from pathlib import Path
 from pydicom import Dataset
 from pydicom.errors import BytesLengthException
 
-from ...errors import SegFileError
+from ...errors import SegFileError, cause
 from ..segments.layered_segmentation import LayeredSegmentation
 from ..segments.segment_metadata import SegmentMetadata, segment_metadata_from_dataset
 from ..segments.sop_classes import SegmentationType
@@ -105,7 +105,7 @@ def malformed_content_refused(path: Path) -> Iterator[None]:
     try:
         yield
     except MALFORMED_CONTENT as error:
-        raise SegFileError(f"{path}: malformed or unsupported content ({type(error).__name__}: {error}).") from error
+        raise SegFileError(f"{path}: malformed or unsupported content ({type(error).__name__}: {cause(error)}).") from error
 
 
 def segments_of(dataset: Dataset, path: Path) -> list[SegmentMetadata]:
@@ -124,7 +124,7 @@ def seg_info(dataset: Dataset, path: Path) -> SegInfo:
     """Identifiers and series attributes of a SEG dataset read from ``path``."""
     referenced_series = dataset.get("ReferencedSeriesSequence") or []
     series_item = referenced_series[0] if referenced_series else None
-    padding = dataset.get("PixelPaddingValue")
+    padding = dataset.get("PixelPaddingValue")  # these two checked by seg_header to be one whole number if there
     series_number = dataset.get("SeriesNumber")
     return SegInfo(
         path=path,

@@ -1,4 +1,11 @@
-"""Reading any SEG file: LABELMAP, BINARY or FRACTIONAL, into label layers on a grid with their segments."""
+"""Reading any SEG file: LABELMAP, BINARY or FRACTIONAL, into label layers on a grid with their segments.
+
+:func:`read_seg`, :func:`read_seg_header` (the ``info`` command) and
+:func:`header_problem` (the DICOM browser's offer) read a header through the
+same checks (:func:`.seg_header.read_seg_dataset`), so that what one refuses
+the others refuse with the same words; each routes the libraries' warnings
+to DEBUG (:func:`~..library_output.reading_output_at_debug`).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,16 @@ from pathlib import Path
 
 from pydicom import Dataset
 
+from ...errors import DicomLabelMapSegError
 from ..garbage_collection import garbage_collection_paused
+from ..geometry.frame_geometry import frame_geometry
 from ..geometry.given_grids import ReferenceGiven, reference_grid
+from ..library_output import reading_output_at_debug
 from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
 from .labelmap_reader import read_labelmap_seg_dataset
 from .seg_contents import SegContents, malformed_content_refused
-from .seg_header import is_tiled, read_seg_dataset
+from .seg_header import check_decodable, is_tiled, read_seg_dataset, slide_planes_problem
 from .tiled_reader import read_tiled_seg_dataset
 
 
@@ -62,8 +72,9 @@ def read_seg(
     """
     path = Path(path)
     reference = reference_grid(reference)
-    with malformed_content_refused(path), garbage_collection_paused():
+    with reading_output_at_debug(), malformed_content_refused(path), garbage_collection_paused():
         dataset = read_seg_dataset(path)
+        check_decodable(dataset, path)
         if is_tiled(dataset):
             return read_tiled_seg_dataset(dataset, path, reference)
         if dataset.SegmentationType == SegmentationType.LABELMAP:
@@ -73,4 +84,27 @@ def read_seg(
 
 def read_seg_header(path: Path) -> Dataset:
     """Read a SEG of any supported type without its pixel data (checked as :func:`read_seg` checks it)."""
-    return read_seg_dataset(Path(path), stop_before_pixels=True)
+    path = Path(path)
+    with reading_output_at_debug(), malformed_content_refused(path):
+        return read_seg_dataset(path, stop_before_pixels=True)
+
+
+def header_problem(path: Path) -> str | None:
+    """Why :func:`read_seg` would refuse the SEG at ``path``, judged from its header alone; None when it would load it.
+
+    Checks what the readers check before decoding, in the same words: the
+    header (:func:`read_seg_header`), a decoder for the transfer syntax, a
+    tiled slide image of one plane, and frames placed in space. A file this passes may still be refused for its pixel
+    data.
+    """
+    path = Path(path)
+    try:
+        with reading_output_at_debug(), malformed_content_refused(path):
+            dataset = read_seg_dataset(path, stop_before_pixels=True)
+            check_decodable(dataset, path)
+            if is_tiled(dataset):
+                return slide_planes_problem(dataset, path)
+            frame_geometry(dataset, path)
+    except DicomLabelMapSegError as error:
+        return str(error)
+    return None

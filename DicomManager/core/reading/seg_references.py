@@ -12,11 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.errors import InvalidDicomError
-
-from ...errors import SegFileError
+from ...errors import SegFileError, shown
+from ..library_output import reading_output_at_debug
 from ..segments.sop_classes import SEGMENTATION_SOP_CLASS_UIDS
-from .deflated_dataset import read_dicom_file
+from .seg_header import convert_elements, read_dicom
 
 logger = logging.getLogger(__name__)
 
@@ -44,25 +43,23 @@ class SegReferences:
 def read_seg_references(path: Path) -> SegReferences:
     """Read the references of the SEG at ``path``; :class:`SegFileError` when it is not a SEG."""
     path = Path(path)
-    try:
-        dataset = read_dicom_file(path, stop_before_pixels=True, specific_tags=_REFERENCE_TAGS)
-    except FileNotFoundError:
-        raise SegFileError(f"{path}: no such file.") from None
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as error:
-        raise SegFileError(f"{path}: not a readable DICOM file ({error}).") from error
+    with reading_output_at_debug():
+        dataset = read_dicom(path, stop_before_pixels=True, specific_tags=_REFERENCE_TAGS)
+        convert_elements(dataset, path)
     sop_class_uid = str(dataset.get("SOPClassUID", ""))
     if sop_class_uid not in SEGMENTATION_SOP_CLASS_UIDS:
-        raise SegFileError(f"{path}: SOPClassUID {sop_class_uid or '(missing)'} is not a Segmentation Storage class.")
+        raise SegFileError(f"{path}: SOPClassUID {shown(sop_class_uid) if sop_class_uid else '(missing)'} is not a "
+                           "Segmentation Storage class.")
     series_uids: list[str] = []
     instance_uids: list[str] = []
-    try:
-        for series_item in dataset.get("ReferencedSeriesSequence") or []:
-            series_uids.append(str(series_item.SeriesInstanceUID))
-            instance_uids.extend(
-                str(item.ReferencedSOPInstanceUID) for item in series_item.get("ReferencedInstanceSequence") or []
-            )
-    except (AttributeError, ValueError, TypeError) as error:
-        raise SegFileError(f"{path}: ReferencedSeriesSequence (0008,1115) is malformed ({error}).") from error
+    for number, series_item in enumerate(dataset.get("ReferencedSeriesSequence") or [], 1):
+        if not series_item.get("SeriesInstanceUID"):  # read_seg loads such a SEG on its own grid
+            logger.warning("%s: ReferencedSeriesSequence (0008,1115) item %d has no SeriesInstanceUID; it is passed over",
+                           path, number)
+            continue
+        series_uids.append(str(series_item.SeriesInstanceUID))
+        instance_uids.extend(str(item.get("ReferencedSOPInstanceUID", "")) for item in
+                             series_item.get("ReferencedInstanceSequence") or [])
     return SegReferences(
         path=path,
         sop_class_uid=sop_class_uid,
@@ -70,7 +67,7 @@ def read_seg_references(path: Path) -> SegReferences:
         sop_instance_uid=str(dataset.get("SOPInstanceUID", "")),
         series_instance_uid=str(dataset.get("SeriesInstanceUID", "")),
         referenced_series_uids=tuple(series_uids),
-        referenced_instance_uids=tuple(dict.fromkeys(instance_uids)),
+        referenced_instance_uids=tuple(uid for uid in dict.fromkeys(instance_uids) if uid),
     )
 
 

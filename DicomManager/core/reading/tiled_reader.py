@@ -21,7 +21,7 @@ from pathlib import Path
 import highdicom as hd
 from pydicom import Dataset
 
-from ...errors import GeometryMismatchError, SegFileError
+from ...errors import GeometryMismatchError, SegFileError, cause
 from ..segments.segment_metadata import SegmentMetadata
 from ..segments.sop_classes import SegmentationType
 from .binary_reader import Box, inclusion_threshold, layered_segments, mask_in_box
@@ -96,4 +96,4 @@ def _assembly_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except HIGHDICOM_ASSEMBLY_ERRORS as error:
-        raise SegFileError(f"{path}: cannot assemble the tiled frames ({error}).") from error
+        raise SegFileError(f"{path}: cannot assemble the tiled frames ({cause(error)}).") from error

@@ -23,7 +23,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.sr.coding import Code as PydicomCode
 
-from ...errors import InvalidSegmentationError, SegFileError
+from ...errors import InvalidSegmentationError, SegFileError, quoted
 
 logger = logging.getLogger(__name__)
 
@@ -296,7 +296,7 @@ def segment_metadata_from_dataset(item: Dataset, source: str = "SEG") -> Segment
         number = int(value)
     except (TypeError, ValueError) as error:
         raise SegFileError(
-            f"{source}: a Segment Sequence item's SegmentNumber (0062,0004) is {value!r}, not a segment number."
+            f"{source}: a Segment Sequence item's SegmentNumber (0062,0004) is {quoted(value)}, not a segment number."
         ) from error
     where = f"{source}: segment {number}"
     category = _code_or_tissue(item, "SegmentedPropertyCategoryCodeSequence", "(0062,0003)", where)
