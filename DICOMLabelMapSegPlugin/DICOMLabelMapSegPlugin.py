@@ -50,7 +50,7 @@ from DicomManager.app.package_requirements import (
     requirements_to_write,
 )
 from DicomManager.core.codecs.compression import DEFAULT_COMPRESSION
-from DicomManager.core.reading.seg_references import read_seg_references
+from DicomManager.core.reading.seg_references import read_header_with_references
 from DicomManager.errors import DicomLabelMapSegError
 
 
@@ -76,7 +76,10 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         return loadables
 
     def examineFiles(self, files):
-        """Decide from the database's tag cache and each SEG's header; no pixel data is read."""
+        """Decide from the database's tag cache and each SEG's header, read once; no pixel data is read.
+
+        Each loadable keeps the SEG's references (a few UIDs, not its header), which its load uses.
+        """
         database = slicer.dicomDatabase
         seg_plugin_registered = SEG_PLUGIN_KEY in slicer.modules.dicomPlugins
         loadables = []
@@ -90,11 +93,13 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             if offer is None:
                 continue
             try:
-                references = read_seg_references(Path(path))
+                header, references = read_header_with_references(Path(path))
             except DicomLabelMapSegError as error:
                 logging.warning(f"{self.loadType}: not offering {path}: {error}")
                 continue
-            offer = offer_for_seg_file(offer, Path(path), references.transfer_syntax_uid, seg_plugin_registered)
+            offer = offer_for_seg_file(
+                offer, Path(path), references.transfer_syntax_uid, seg_plugin_registered, header=header
+            )
             loadable = DICOMLoadable()
             loadable.files = [path]
             loadable.name = offer.name
@@ -106,6 +111,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             loadable.referencedInstanceUIDs = list(references.referenced_instance_uids)
             if references.referenced_series_uid:
                 loadable.referencedSeriesUID = references.referenced_series_uid
+            loadable.segReferences = references  # what load needs of the header, so the file is read once there
             loadables.append(loadable)
         return loadables
 
@@ -132,26 +138,15 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         No node is added when loading fails.
         """
         path = Path(loadable.files[0])
-        references = read_seg_references(path)
+        references = loadable.segReferences
         ensure_requirements(requirements_to_read(references.transfer_syntax_uid))
         from DicomManager.app.segmentation_actions import SegmentationActions
 
         # Named as the browser listed it, as DICOMSegmentationPlugin names its nodes.
         actions = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase)
-        node = actions.load(path, references, name=loadable.name)
+        # The browser may load the referenced volume later in this batch, or the user later on.
+        node = actions.load(path, references, name=loadable.name, defer=lambda call: qt.QTimer.singleShot(0, call))
         self.addSeriesInSubjectHierarchy(loadable, node)
-        reference = node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole())
-        if reference is None and references.referenced_instance_uids:
-            from DicomManager.mrml.reference_placement import ReferenceVolumeWatch
-
-            manager = actions.manager
-            # The browser may load the referenced volume later in this batch, or the user later on.
-            ReferenceVolumeWatch(
-                node,
-                references.referenced_instance_uids,
-                move=lambda volume: manager.move_onto_reference_volume(node, path, volume),
-                defer=lambda call: qt.QTimer.singleShot(0, call),
-            )
         return node
 
     def examineForExport(self, subjectHierarchyItemID):

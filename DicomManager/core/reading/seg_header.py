@@ -47,6 +47,11 @@ def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
             struct.error, NotImplementedError, OverflowError, BytesLengthException) as error:
         raise SegFileError(f"{path}: not a readable DICOM file ({error}).") from error
+    return check_seg_dataset(dataset, path)
+
+
+def check_seg_dataset(dataset: Dataset, path: Path) -> Dataset:
+    """Check a dataset read from the SEG file ``path`` as :func:`read_seg_dataset` checks it, completing it in place."""
     check_segmentation_type(dataset, path)
     _complete_transfer_syntax(dataset, path)
     _complete_pixel_description(dataset, path)
@@ -206,15 +211,19 @@ def _number_text(value: object) -> str:
         return str(value)
 
 
-def header_problem(path: Path) -> str | None:
+def header_problem(path: Path, header: Dataset | None = None) -> str | None:
     """Why the readers would refuse the SEG at ``path``, judged from its header alone; None when they would load it.
 
     Checks what the readers check before decoding: the type and pixel
     description, a decoder for the transfer syntax, a tiled slide image of
-    one plane, and frames placed in space.
+    one plane, and frames placed in space. ``header`` is the file's header
+    when the caller has read it already (it is completed in place, as
+    :func:`check_seg_dataset` completes it); else it is read here.
     """
     try:
-        dataset = read_seg_dataset(Path(path), stop_before_pixels=True)
+        dataset = check_seg_dataset(header, Path(path)) if header is not None else read_seg_dataset(
+            Path(path), stop_before_pixels=True
+        )
         groups = FunctionalGroups(dataset, Path(path))
     except DicomLabelMapSegError as error:
         return str(error)

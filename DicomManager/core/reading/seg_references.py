@@ -1,18 +1,22 @@
 """Which image series a SEG file segments, read from its header alone.
 
-The DICOM browser and the database operations ask this of many files, so
-only the few attributes needed are parsed: no pixel data, no per-frame
-functional groups, no highdicom.
+The database operations ask this of many files, so
+:func:`read_seg_references` parses only the few attributes needed: no pixel
+data, no per-frame functional groups, no highdicom. The DICOM browser, which
+also judges the whole header, reads it once with
+:func:`read_header_with_references`.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.errors import InvalidDicomError
+from pydicom import FileDataset
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from ...errors import SegFileError
 from ..segments.sop_classes import SEGMENTATION_SOP_CLASS_UIDS
@@ -44,12 +48,33 @@ class SegReferences:
 def read_seg_references(path: Path) -> SegReferences:
     """Read the references of the SEG at ``path``; :class:`SegFileError` when it is not a SEG."""
     path = Path(path)
+    return references_of_header(_read_header(path, _REFERENCE_TAGS), path)
+
+
+def read_header_with_references(path: Path) -> tuple[FileDataset, SegReferences]:
+    """The whole header of the SEG at ``path`` (no pixel data, unchecked) and its references, from one read.
+
+    For a caller that goes on to judge the header
+    (:func:`~.seg_header.header_problem`); :class:`SegFileError` when the file
+    is not a SEG.
+    """
+    path = Path(path)
+    header = _read_header(path, None)
+    return header, references_of_header(header, path)
+
+
+def _read_header(path: Path, specific_tags: list[int | str] | None) -> FileDataset:
     try:
-        dataset = read_dicom_file(path, stop_before_pixels=True, specific_tags=_REFERENCE_TAGS)
+        return read_dicom_file(path, stop_before_pixels=True, specific_tags=specific_tags)
     except FileNotFoundError:
         raise SegFileError(f"{path}: no such file.") from None
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as error:
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
+            struct.error, NotImplementedError, OverflowError, BytesLengthException) as error:
         raise SegFileError(f"{path}: not a readable DICOM file ({error}).") from error
+
+
+def references_of_header(dataset: FileDataset, path: Path) -> SegReferences:
+    """The references in a SEG header read from ``path``; :class:`SegFileError` when it is not a SEG's."""
     sop_class_uid = str(dataset.get("SOPClassUID", ""))
     if sop_class_uid not in SEGMENTATION_SOP_CLASS_UIDS:
         raise SegFileError(f"{path}: SOPClassUID {sop_class_uid or '(missing)'} is not a Segmentation Storage class.")
