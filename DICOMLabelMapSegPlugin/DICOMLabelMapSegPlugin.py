@@ -57,7 +57,7 @@ from DicomManager.app.package_requirements import (
 )
 from DicomManager.app.report_offer import REPORT_SOP_CLASS_UIDS
 from DicomManager.core.codecs.compression import DEFAULT_COMPRESSION
-from DicomManager.core.reading.seg_references import read_seg_references
+from DicomManager.core.reading.seg_references import read_header_with_references, read_seg_references
 from DicomManager.errors import DicomLabelMapSegError
 
 
@@ -87,7 +87,10 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         return sorted(loadables, key=lambda loadable: self._is_measurement_report(loadable.files[0]))
 
     def examineFiles(self, files):
-        """Decide from the database's tag cache and each SEG's header; no pixel data is read."""
+        """Decide from the database's tag cache and each SEG's header, read once; no pixel data is read.
+
+        Each loadable keeps the SEG's references (a few UIDs, not its header), which its load uses.
+        """
         database = slicer.dicomDatabase
         seg_plugin_registered = SEG_PLUGIN_KEY in slicer.modules.dicomPlugins
         loadables = []
@@ -104,11 +107,13 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             if offer is None:
                 continue
             try:
-                references = read_seg_references(Path(path))
+                header, references = read_header_with_references(Path(path))
             except DicomLabelMapSegError as error:
                 logging.warning(f"{self.loadType}: not offering {path}: {error}")
                 continue
-            offer = offer_for_seg_file(offer, Path(path), references.transfer_syntax_uid, seg_plugin_registered)
+            offer = offer_for_seg_file(
+                offer, Path(path), references.transfer_syntax_uid, seg_plugin_registered, header=header
+            )
             loadable = DICOMLoadable()
             loadable.files = [path]
             loadable.name = offer.name
@@ -120,6 +125,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             loadable.referencedInstanceUIDs = list(references.referenced_instance_uids)
             if references.referenced_series_uid:
                 loadable.referencedSeriesUID = references.referenced_series_uid
+            loadable.segReferences = references  # what load needs of the header, so the file is read once there
             loadables.append(loadable)
         return loadables
 
@@ -176,33 +182,34 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         No node is added when loading fails.
         """
         path = Path(loadable.files[0])
-        references = read_seg_references(path)
+        references = loadable.segReferences
         ensure_requirements(requirements_to_read(references.transfer_syntax_uid))
         from DicomManager.app.segmentation_actions import SegmentationActions
 
         # Named as the browser listed it, as DICOMSegmentationPlugin names its nodes.
         actions = SegmentationActions(slicer.mrmlScene, slicer.dicomDatabase)
-        node = actions.load(path, references, name=loadable.name)
+        # The browser may load the referenced volume later in this batch, or the user later on.
+        node = actions.load(path, references, name=loadable.name, defer=lambda call: qt.QTimer.singleShot(0, call))
         self.addSeriesInSubjectHierarchy(loadable, node)
-        self._await_reference_volume(node, path, references, actions.manager)
         return node
 
     @staticmethod
     def _await_reference_volume(node, path, references, manager):
-        """Move ``node``, loaded from the SEG at ``path``, onto the volume it references once that is loaded.
+        """Move ``node``, loaded from the SEG at ``path`` by a report, onto the volume it references once that is loaded.
 
         Nothing to do when the node has its reference geometry already (the
         volume was in the scene) or the SEG names no source images.
         """
         reference = node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole())
         if reference is None and references.referenced_instance_uids:
+            from DicomManager.core.reading.seg_reader import read_seg
             from DicomManager.mrml.reference_placement import ReferenceVolumeWatch
 
             # The browser may load the referenced volume later in this batch, or the user later on.
             ReferenceVolumeWatch(
                 node,
                 references.referenced_instance_uids,
-                move=lambda volume: manager.move_onto_reference_volume(node, path, volume),
+                move=lambda volume: manager.move_onto_reference_volume(node, read_seg(path), volume),
                 defer=lambda call: qt.QTimer.singleShot(0, call),
             )
 

@@ -40,9 +40,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
 from .package_requirements import missing_requirements, requirements_to_read
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 SEG_PLUGIN_KEY = "DICOMSegmentationPlugin"
 """The key of Slicer 5.12's core SEG plugin (dcmqi) in ``slicer.modules.dicomPlugins``, and of
@@ -131,7 +135,11 @@ def offer_for_seg_series(
 
 
 def offer_for_seg_file(
-    offer: LoadableOffer, path: Path, transfer_syntax_uid: str, seg_plugin_registered: bool = True
+    offer: LoadableOffer,
+    path: Path,
+    transfer_syntax_uid: str,
+    seg_plugin_registered: bool = True,
+    header: Dataset | None = None,
 ) -> LoadableOffer:
     """``offer`` as loading the file here would turn out: below the core plugin when we would not load it now.
 
@@ -141,11 +149,13 @@ def offer_for_seg_file(
     ``seg_plugin_registered`` says whether another SEG plugin
     (:data:`SEG_PLUGIN_KEY`) is registered: where none is, missing packages
     leave the offer selected (see :meth:`LoadableOffer.needing_packages`).
+    ``header`` is the file's header (no pixel data) when the caller has read
+    it already, so that the file is not read again; it may be completed in place.
     """
     missing = missing_requirements(requirements_to_read(transfer_syntax_uid))
     if missing:
         return offer.needing_packages(missing, seg_plugin_registered)
     from ..core.reading.seg_reader import header_problem  # needs pydicom 3 and highdicom, which the packages above include
 
-    problem = header_problem(path)
+    problem = header_problem(path, header)
     return offer.below_core_plugin(f"DICOMLabelMapSeg would not load it: {problem}") if problem else offer

@@ -31,6 +31,7 @@ from ..core.writing.series_writer import WrittenSeries
 from ..core.writing.synthetic_series import SyntheticSeriesInfo
 from ..errors import IncompleteRequestError
 from ..mrml.manager import DicomManager
+from ..mrml.reference_placement import Deferred, ReferenceVolumeWatch
 from ..mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE
 from ..network.destinations import Destination, parse_destination
 from ..network.sending import SentInstances, send_files
@@ -193,15 +194,31 @@ class SegmentationActions:
         references: SegReferences | None = None,
         name: str | None = None,
         reference_volume_node: slicer.vtkMRMLScalarVolumeNode | None = None,
+        *,
+        defer: Deferred | None = None,
     ) -> slicer.vtkMRMLSegmentationNode:
         """Load the SEG at ``path`` as a segmentation node called ``name`` (default: its series description).
 
         The labels go on ``reference_volume_node``'s grid, else on that of the
         volume in the scene loaded from the images the SEG references, else
         they keep the SEG's own grid. ``references`` are the SEG's, when the
-        caller has read them already.
+        caller has read them already. With ``defer`` (how the application runs
+        a call on the next turn of its event loop), a SEG left on its own grid
+        moves onto the volume it references once that is loaded
+        (:class:`~DicomManager.mrml.reference_placement.ReferenceVolumeWatch`),
+        its decoded labels moved rather than read again.
         """
         path = Path(path)
         if reference_volume_node is None:
-            reference_volume_node = self.manager.reference_volume_for(references or read_seg_references(path))
-        return self.manager.load_segmentation(path, reference_volume_node, name=name)
+            references = references or read_seg_references(path)
+            reference_volume_node = self.manager.reference_volume_for(references)
+        node, contents = self.manager.load_segmentation_contents(path, reference_volume_node, name=name)
+        if reference_volume_node is None and defer is not None and references and references.referenced_instance_uids:
+            manager = self.manager
+            ReferenceVolumeWatch(
+                node,
+                references.referenced_instance_uids,
+                move=lambda volume: manager.move_onto_reference_volume(node, contents, volume),
+                defer=defer,
+            )
+        return node

@@ -22,13 +22,14 @@ from ..core.geometry.source_series import SourceSeries, read_source_series, read
 from ..core.measurements.measurement_report import ReportSeries, write_measurement_report
 from ..core.measurements.measuring import measure_seg
 from ..core.measurements.report_reading import read_measurement_report
+from ..core.reading.seg_contents import SegContents, placed_on_grid
 from ..core.reading.seg_reader import read_seg
 from ..core.reading.seg_references import SegReferences, read_seg_references
 from ..core.segments.segment_metadata import SegmentMetadata
 from ..core.writing.export_options import ExportOptions
 from ..core.writing.series_writer import WrittenSeries, write_segmentation
 from ..core.writing.synthetic_series import SyntheticSeriesInfo, write_ct_series
-from ..errors import DicomDatabaseError, SourceSeriesError
+from ..errors import DicomDatabaseError, GeometryMismatchError, SourceSeriesError
 from .image_arrays import array_from_image
 from .measurement_tables import create_measurement_table_node
 from .segmentation_nodes import (
@@ -179,6 +180,19 @@ class MrmlDicomManager:
         SegFileError, GeometryMismatchError, CodecUnavailableError
             As :func:`~DicomManager.core.reading.seg_reader.read_seg`.
         """
+        return self.load_segmentation_contents(path, reference_volume_node, name)[0]
+
+    def load_segmentation_contents(
+        self,
+        path: Path,
+        reference_volume_node: slicer.vtkMRMLScalarVolumeNode | None = None,
+        name: str | None = None,
+    ) -> tuple[slicer.vtkMRMLSegmentationNode, SegContents]:
+        """As :meth:`load_segmentation`, also giving what was read: for :meth:`move_onto_reference_volume` later.
+
+        The node holds the layers' arrays as its own memory, so keeping the
+        contents costs no copy of the voxels.
+        """
         path = Path(path)
         reference = grid_of_volume_node(reference_volume_node) if reference_volume_node is not None else None
         result = read_seg(path, reference)
@@ -195,7 +209,7 @@ class MrmlDicomManager:
         if reference_volume_node is not None:
             node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
         logger.info("Loaded %s: %d segments", path, len(result.segments))
-        return node
+        return node, result
 
     def export_measurements(
         self,
@@ -253,20 +267,28 @@ class MrmlDicomManager:
     def move_onto_reference_volume(
         self,
         segmentation_node: slicer.vtkMRMLSegmentationNode,
-        path: Path,
+        contents: SegContents,
         reference_volume_node: slicer.vtkMRMLScalarVolumeNode,
     ) -> None:
-        """Read the SEG at ``path`` again onto the volume's grid, in place of the node's segments.
+        """Put the SEG the node was loaded from (``contents``, as read then) on the volume's grid, in place of its segments.
 
         For a SEG loaded before the volume it references (the DICOM browser
         may load the SEG of a study before its CT): afterwards the node is as
         if the volume had been in the scene first, with the volume as its
-        reference geometry. The node's ID, name and hierarchy item stay.
+        reference geometry. The node's ID, name and hierarchy item stay. The
+        decoded labels are moved (:func:`~DicomManager.core.reading.seg_contents.placed_on_grid`);
+        only where the SEG's own grid does not lie on the volume's (frames on
+        every other slice of it) is the file read again, onto the volume's grid.
         """
-        result = read_seg(Path(path), grid_of_volume_node(reference_volume_node))
-        replace_segments(segmentation_node, result, adopt_arrays=True)
+        grid = grid_of_volume_node(reference_volume_node)
+        try:
+            placed = placed_on_grid(contents, grid)
+        except GeometryMismatchError as error:
+            logger.debug("%s: read again onto %r: %s", contents.info.path, reference_volume_node.GetName(), error)
+            placed = read_seg(contents.info.path, grid)
+        replace_segments(segmentation_node, placed, adopt_arrays=True)
         segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
-        logger.info("Placed %s on the grid of %r", path, reference_volume_node.GetName())
+        logger.info("Placed %s on the grid of %r", contents.info.path, reference_volume_node.GetName())
 
     def reference_volume_of(
         self, segmentation_node: slicer.vtkMRMLSegmentationNode

@@ -38,7 +38,8 @@ class ReferenceVolumeWatch:
     For a SEG loaded while the volume it references is not in the scene yet:
     the result is then the same as loading the volume first.
     ``move`` puts the node's segments on the grid of the volume it is given
-    (it re-reads the SEG). The watch ends when the move was made or failed,
+    (:meth:`~DicomManager.mrml.manager.MrmlDicomManager.move_onto_reference_volume`
+    moves the labels decoded at load). The watch ends when the move was made or failed,
     when the segmentation node leaves the scene or the scene is closed, and
     when its segments are edited (a move would replace the edits). It keeps
     itself alive through its observers until it ends.

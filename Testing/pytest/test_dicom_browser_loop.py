@@ -176,11 +176,15 @@ def slicer_application(scene, qt_application, study, monkeypatch):
 
 
 def browser_load(plugins: list, file_lists: list[list[str]]) -> list[str]:
-    """Examine, preselect and load as the browser does; the names of the loadables that failed.
+    """Examine, preselect and load as the browser does; the names of the loadables that failed."""
+    return load_selected(examine_and_select(plugins, file_lists))
+
+
+def examine_and_select(plugins: list, file_lists: list[list[str]]) -> dict:
+    """The selected loadables, with their plugins, in the order the browser loads them.
 
     Preselection as ``DICOMUtils.selectHighestConfidenceLoadables`` (222-256): per series, the loadables
-    of the highest confidence are selected, the others not. Loading as ``DICOMUtils.loadLoadables``,
-    with the browser's progress callback before each loadable.
+    of the highest confidence are selected, the others not.
     """
     loadables_by_plugin = {plugin: plugin.examineForImport(file_lists) for plugin in plugins}
     by_series = {}
@@ -190,8 +194,12 @@ def browser_load(plugins: list, file_lists: list[list[str]]) -> list[str]:
         highest = max(loadable.confidence for loadable in loadables)
         for loadable in loadables:
             loadable.selected = loadable.confidence == highest
-    selected = {loadable: plugin for plugin, loadables in loadables_by_plugin.items()
-                for loadable in loadables if loadable.selected}
+    return {loadable: plugin for plugin, loadables in loadables_by_plugin.items()
+            for loadable in loadables if loadable.selected}
+
+
+def load_selected(selected: dict) -> list[str]:
+    """Load as ``DICOMUtils.loadLoadables``, with the browser's progress callback before each loadable."""
     failed = []
     for loadable, plugin in selected.items():
         slicer.app.processEvents()  # DICOMBrowser.py 649 and 651, before each loadable
@@ -199,6 +207,37 @@ def browser_load(plugins: list, file_lists: list[list[str]]) -> list[str]:
         if not plugin.load(loadable):
             failed.append(loadable.name)
     return failed
+
+
+class FileOpens:
+    """Counts, by path, the files this process opens while recording: Python's audit event ``open``.
+
+    Every open goes through it, pydicom's, numpy's and ours alike (``open``, ``io.FileIO``, ``os.open``).
+    An audit hook cannot be removed, so one hook serves every recording.
+    """
+
+    _recording: list[str] | None = None
+
+    @classmethod
+    def _hook(cls, event: str, args: tuple) -> None:
+        if event == "open" and cls._recording is not None and isinstance(args[0], (str, bytes, os.PathLike)):
+            cls._recording.append(os.fsdecode(args[0]))
+
+    def __init__(self, paths) -> None:
+        self._paths = [str(path) for path in paths]
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> FileOpens:
+        FileOpens._recording = []
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        opened, FileOpens._recording = FileOpens._recording, None
+        self.counts = {path: sum(1 for name in opened if Path(name).resolve() == Path(path).resolve())
+                       for path in self._paths}
+
+
+sys.addaudithook(FileOpens._hook)
 
 
 @pytest.fixture
@@ -212,7 +251,7 @@ def study(tmp_path):
     return types.SimpleNamespace(ct_files=[str(p) for p in ct_files], source=source, labels=labels, segs=segs)
 
 
-def _highdicom_labelmap(source, labels: np.ndarray, path: Path, description: str) -> Path:
+def _highdicom_labelmap(source, labels: np.ndarray, path: Path, description: str, segmentation_type="LABELMAP") -> Path:
     segments = [
         hd.seg.SegmentDescription(
             segment_number=number,
@@ -224,7 +263,7 @@ def _highdicom_labelmap(source, labels: np.ndarray, path: Path, description: str
         for number in (1, 2)
     ]
     identity = {**highdicom_identity(), "series_description": description}
-    hd.seg.Segmentation(source_images=source.datasets, pixel_array=labels, segmentation_type="LABELMAP",
+    hd.seg.Segmentation(source_images=source.datasets, pixel_array=labels, segmentation_type=segmentation_type,
                         segment_descriptions=segments, omit_empty_frames=True, **identity).save_as(path)
     return path
 
@@ -251,6 +290,62 @@ def test_segs_loaded_before_their_ct_in_one_batch_end_on_the_ct_grid(slicer_appl
         labels, _numbers = labels_from_segmentation_node(segmentation, grid_of_volume_node(volume))
         np.testing.assert_array_equal(labels, study.labels)
         assert labelmap_extent(segmentation) == labelmap_extent(on_ct_first) != labelmap_extent(on_own_grid)
+
+
+@pytest.mark.parametrize("ct_first", [False, True], ids=["SEG before its CT", "CT first"])
+@pytest.mark.parametrize("segmentation_type", ["LABELMAP", "BINARY"])
+def test_each_seg_is_opened_once_to_examine_and_once_to_load(
+    slicer_application, study, scene, qt_application, tmp_path, *, ct_first, segmentation_type
+):
+    segs = [str(path) for path in study.segs]
+    if segmentation_type == "BINARY":
+        segs = [str(_highdicom_labelmap(study.source, study.labels, tmp_path / "binary.dcm", "Binary", "BINARY"))]
+        monkeypatch_database_with(slicer_application, [*map(Path, segs), *map(Path, study.ct_files)])
+    ours, ct_plugin = slicer_application.DICOMLabelMapSegPluginClass(), ScalarVolumePlugin()
+    plugins = [ct_plugin, ours] if ct_first else [ours, ct_plugin]  # the browser loads in plugin order
+
+    with FileOpens(segs) as examined:
+        selected = examine_and_select(plugins, [[seg] for seg in segs] + [study.ct_files])
+    with FileOpens(segs) as loaded:
+        assert load_selected(selected) == []
+        qt_application.processEvents()  # where a SEG loaded before its CT moves onto it
+
+    assert examined.counts == dict.fromkeys(segs, 1)
+    assert loaded.counts == dict.fromkeys(segs, 1)
+    volume = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+    assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == len(segs)
+    for index in range(len(segs)):
+        segmentation = scene.GetNthNodeByClass(index, "vtkMRMLSegmentationNode")
+        assert segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole()) is volume
+        labels, _numbers = labels_from_segmentation_node(segmentation, grid_of_volume_node(volume))
+        np.testing.assert_array_equal(labels, study.labels)
+
+
+def test_seg_with_frames_on_every_other_slice_moves_exactly_onto_its_ct(
+    slicer_application, study, scene, qt_application, tmp_path
+):
+    """highdicom declares the CT's SpacingBetweenSlices, so the SEG's own grid is the CT's slices: moved, not read again."""
+    labels = np.zeros_like(study.labels)
+    labels[2:11:2] = study.labels[2:11:2]  # frames on slices 2, 4, ..., 10 only
+    seg = str(_highdicom_labelmap(study.source, labels, tmp_path / "alternate.dcm", "Alternate"))
+    monkeypatch_database_with(slicer_application, [Path(seg), *map(Path, study.ct_files)])
+    plugins = [slicer_application.DICOMLabelMapSegPluginClass(), ScalarVolumePlugin()]
+
+    with FileOpens([seg]) as loaded:
+        assert browser_load(plugins, [[seg], study.ct_files]) == []
+        qt_application.processEvents()
+
+    assert loaded.counts == {seg: 2}  # examined, loaded on its own grid; moved without reading it again
+    volume = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+    segmentation = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+    assert segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole()) is volume
+    on_ct, _numbers = labels_from_segmentation_node(segmentation, grid_of_volume_node(volume))
+    np.testing.assert_array_equal(on_ct, labels)
+
+
+def monkeypatch_database_with(plugin_module, files: list[Path]) -> None:
+    """Slicer's DICOM database holding ``files`` (the fixture's monkeypatch restores the one before)."""
+    slicer.dicomDatabase = _DicomDatabase(files)
 
 
 @pytest.mark.parametrize("user_installs", [False, True])

@@ -202,10 +202,10 @@ def test_seg_loaded_before_its_volume_ends_as_if_the_volume_came_first(manager, 
     case = make_demo_case(tmp_path / "ct")
     seg = write_labelmap_seg(case.labels, case.segments, read_source_series(case.series_files), tmp_path,
         ExportOptions(file_name="seg.dcm", crop_to_segments=crop_to_segments))
-    first = manager.load_segmentation(seg.path)
+    first, contents = manager.load_segmentation_contents(seg.path)
     node_id, segment_ids = first.GetID(), list(first.GetSegmentation().GetSegmentIDs())
     volume = manager.load_reference_volume(tmp_path / "ct")
-    manager.move_onto_reference_volume(first, seg.path, volume)
+    manager.move_onto_reference_volume(first, contents, volume)
     after = manager.load_segmentation(seg.path, volume)
 
     for node in (first, after):

@@ -12,13 +12,15 @@ import struct
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import highdicom as hd
 from pydicom import Dataset
 from pydicom.errors import BytesLengthException
 
-from ...errors import SegFileError, cause
+from ...errors import GeometryMismatchError, SegFileError, cause
+from ..geometry.grids import match_to_grid
 from ..segments.layered_segmentation import LayeredSegmentation
 from ..segments.segment_metadata import SegmentMetadata, segment_metadata_from_dataset
 from ..segments.sop_classes import SegmentationType
@@ -84,6 +86,28 @@ class SegContents(LayeredSegmentation):
     info: SegInfo
     background: SegmentMetadata | None = None
     notes: list[str] = field(default_factory=list)
+
+
+def placed_on_grid(contents: SegContents, grid: hd.VolumeGeometry) -> SegContents:
+    """The layers of a SEG already decoded, moved onto ``grid`` without decoding its frames again.
+
+    The voxels are carried over as they are (:func:`~..geometry.grids.match_to_grid`):
+    the result is what reading the SEG onto ``grid`` gives where the SEG's own
+    grid lies on ``grid``'s voxels, voxels it does not cover 0.
+
+    Raises
+    ------
+    GeometryMismatchError
+        Another frame of reference, or layers whose voxels do not sit on
+        ``grid``'s (such as frames on every other slice of ``grid``, whose own
+        grid has twice its spacing).
+    """
+    seg_uid, grid_uid = contents.info.frame_of_reference_uid, grid.frame_of_reference_uid
+    if seg_uid and grid_uid and seg_uid != grid_uid:
+        raise GeometryMismatchError(
+            f"{contents.info.path}: the SEG is in frame of reference {seg_uid}, the reference series in {grid_uid}."
+        )
+    return replace(contents, layers=[match_to_grid(layer, grid, str(contents.info.path)) for layer in contents.layers])
 
 
 MALFORMED_CONTENT = (ValueError, struct.error, OSError, NotImplementedError, OverflowError, EOFError, zlib.error,

@@ -143,7 +143,11 @@ def read_seg_dataset(path: Path, stop_before_pixels: bool = False) -> Dataset:
     is checked here once, so that each defect is refused naming its attribute.
     """
     path = Path(path)
-    dataset = read_dicom(path, stop_before_pixels=stop_before_pixels)
+    return check_seg_dataset(read_dicom(path, stop_before_pixels=stop_before_pixels), path)
+
+
+def check_seg_dataset(dataset: Dataset, path: Path) -> Dataset:
+    """Check a dataset read from the SEG file ``path`` as :func:`read_seg_dataset` checks it, completing it in place."""
     convert_elements(dataset, path)
     check_segmentation_type(dataset, path)
     _check_single_whole_numbers(dataset, path)
@@ -520,4 +524,3 @@ def _number_text(value: object) -> str:
         return repr(float(value))
     except (TypeError, ValueError):
         return str(value)
-

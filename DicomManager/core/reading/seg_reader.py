@@ -23,7 +23,7 @@ from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
 from .labelmap_reader import read_labelmap_seg_dataset
 from .seg_contents import SegContents, malformed_content_refused
-from .seg_header import check_decodable, is_tiled, read_seg_dataset, slide_planes_problem
+from .seg_header import check_decodable, check_seg_dataset, is_tiled, read_seg_dataset, slide_planes_problem
 from .tiled_reader import read_tiled_seg_dataset
 
 
@@ -89,18 +89,20 @@ def read_seg_header(path: Path) -> Dataset:
         return read_seg_dataset(path, stop_before_pixels=True)
 
 
-def header_problem(path: Path) -> str | None:
+def header_problem(path: Path, header: Dataset | None = None) -> str | None:
     """Why :func:`read_seg` would refuse the SEG at ``path``, judged from its header alone; None when it would load it.
 
     Checks what the readers check before decoding, in the same words: the
     header (:func:`read_seg_header`), a decoder for the transfer syntax, a
     tiled slide image of one plane, and frames placed in space. A file this passes may still be refused for its pixel
-    data.
+    data. ``header`` is the file's header when the caller has read it already
+    (:func:`~.seg_references.read_header_with_references`); it is completed in
+    place, as :func:`~.seg_header.check_seg_dataset` completes it.
     """
     path = Path(path)
     try:
         with reading_output_at_debug(), malformed_content_refused(path):
-            dataset = read_seg_dataset(path, stop_before_pixels=True)
+            dataset = read_seg_dataset(path, stop_before_pixels=True) if header is None else check_seg_dataset(header, path)
             check_decodable(dataset, path)
             if is_tiled(dataset):
                 return slide_planes_problem(dataset, path)

@@ -1,8 +1,10 @@
 """Which image series a SEG file segments, read from its header alone.
 
-The DICOM browser and the database operations ask this of many files, so
-only the few attributes needed are parsed: no pixel data, no per-frame
-functional groups, no highdicom.
+The database operations ask this of many files, so
+:func:`read_seg_references` parses only the few attributes needed: no pixel
+data, no per-frame functional groups, no highdicom. The DICOM browser, which
+also judges the whole header, reads it once with
+:func:`read_header_with_references`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydicom import FileDataset
 
 from ...errors import SegFileError, shown
 from ..library_output import reading_output_at_debug
@@ -43,9 +47,30 @@ class SegReferences:
 def read_seg_references(path: Path) -> SegReferences:
     """Read the references of the SEG at ``path``; :class:`SegFileError` when it is not a SEG."""
     path = Path(path)
+    return references_of_header(_read_header(path, _REFERENCE_TAGS), path)
+
+
+def read_header_with_references(path: Path) -> tuple[FileDataset, SegReferences]:
+    """The whole header of the SEG at ``path`` (no pixel data) and its references, from one read.
+
+    For a caller that goes on to judge the header
+    (:func:`~.seg_reader.header_problem`); :class:`SegFileError` when the file
+    is not a SEG.
+    """
+    path = Path(path)
+    header = _read_header(path, None)
+    return header, references_of_header(header, path)
+
+
+def _read_header(path: Path, specific_tags: list[int | str] | None) -> FileDataset:
     with reading_output_at_debug():
-        dataset = read_dicom(path, stop_before_pixels=True, specific_tags=_REFERENCE_TAGS)
+        dataset = read_dicom(path, stop_before_pixels=True, specific_tags=specific_tags)
         convert_elements(dataset, path)
+    return dataset
+
+
+def references_of_header(dataset: FileDataset, path: Path) -> SegReferences:
+    """The references in a SEG header read from ``path``; :class:`SegFileError` when it is not a SEG's."""
     sop_class_uid = str(dataset.get("SOPClassUID", ""))
     if sop_class_uid not in SEGMENTATION_SOP_CLASS_UIDS:
         raise SegFileError(f"{path}: SOPClassUID {shown(sop_class_uid) if sop_class_uid else '(missing)'} is not a "
