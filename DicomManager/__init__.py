@@ -37,7 +37,7 @@ from .errors import DicomLabelMapSegError
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "ALL_CORES": "core.codecs.encoding_workers",
+    "ALL_CORES": "core.cores",
     "Code": "core.segments.segment_metadata",
     "Compression": "core.codecs.compression",
     "DicomManager": "mrml.manager",
@@ -140,7 +140,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imports these on first use
     from .core.codecs.compression import Compression
-    from .core.codecs.encoding_workers import ALL_CORES
+    from .core.cores import ALL_CORES
     from .core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder
     from .core.label_files.label_volume_files import read_label_volume, write_label_volume
     from .core.measurements.measurement_report import report_path_beside, write_measurement_report

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
-from ..core.codecs.encoding_workers import ALL_CORES
+from ..core.cores import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.writing.file_output import describe_os_error
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy

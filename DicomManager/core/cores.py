@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+ALL_CORES = -1
+"""``workers`` value: a worker per core where the pool that is given it finds that it pays."""
+
 
 def available_cores() -> int:
     """The cores this process may run on (its affinity where the system tells it)."""

@@ -20,15 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom import Dataset
 
-from ..cores import available_cores
+from ..cores import ALL_CORES, available_cores
 from .compression import Compression
 from .deflated_frames import FrameDeflater, mark_frames_deflated
 from .deflating_ahead import deflating_ahead
 from .frame_pool import FramePool, fork_available
 from .native_frames import STAND_IN_SYNTAX, FrameCollector, make_native
-
-ALL_CORES = -1
-"""``ExportOptions.workers`` value: a worker per core where :func:`encoding_workers` finds that it pays."""
 
 POOLED_CODECS = frozenset({Compression.RLE, Compression.JPEG2000})
 """Codecs whose frames encode faster in a pool than in one process, measured on two cores."""
