@@ -95,8 +95,8 @@ def dcmqi_binary_seg(case: Path) -> Path:
         run_process("itkimage2segimage (binary)", [
             tool("itkimage2segimage"), "--inputImageList", str(case / "labels.nrrd"),
             "--inputDICOMDirectory", str(case / "ct"), "--inputMetadata", str(case / "dcmqi.json"),
-            "--outputDICOM", str(path), "--useLabelIDAsSegmentNumber",
-        ])
+            "--outputDICOM", str(path),
+        ])  # numbered from 1 in order: dcmqi's BINARY refuses label IDs with gaps (case A lacks one)
     return path
 
 
