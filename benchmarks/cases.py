@@ -64,6 +64,13 @@ CASES = {
     # More than 255 classes: 16-bit labels, 315 MB.
     "E": CaseSpec("E", (600, 512, 512), 320, axial_extent=(0.05, 0.95), binary=False),
 }
+
+
+def scaled(spec: CaseSpec, slices: int | None) -> CaseSpec:
+    """D and E over at most ``slices`` slices when asked; the other cases as they are."""
+    return spec.with_slices(min(slices, spec.shape[0])) if slices and spec.name in ("D", "E") else spec
+
+
 TISSUE = Code("85756007", "SCT", "Tissue")
 LARGE_ORGANS = 5
 """The first segments are twice as large, as livers and lungs are beside small structures."""

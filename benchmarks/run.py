@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from cases import CASES, CaseSpec, build_case  # noqa: E402
+from cases import CASES, CaseSpec, build_case, scaled  # noqa: E402
 
 PER_COMPRESSION = ["ours_export", "ours_export_all_cores", "highdicom_export", "ours_load", "highdicom_load"]
 CROPPED = ["ours_export_cropped", "ours_load_cropped"]
@@ -64,16 +64,26 @@ def measure(operation: str, case: Path, work: Path, compression: str, repeat: in
 
 
 def measure_cli(name: str, command: list[str], output: Path, compression: str, repeat: int) -> dict:
-    runs = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - started
-        if completed.returncode != 0:
-            raise SystemExit(f"{name} failed:\n{completed.stderr[-3000:]}")
-        runs.append({"seconds": wall, "wall": wall, "peak_rss_mb": None, "operation_mb": None,
-                     "output_bytes": output.stat().st_size})
+    runs = [run_process(name, command) | {"output_bytes": output.stat().st_size} for _ in range(repeat)]
     return _summary(name, compression, runs)
+
+
+def run_process(name: str, command: list[str]) -> dict:
+    """Run ``command`` once as a whole process: its wall time, CPU time and peak memory.
+
+    Measured by GNU time (``/usr/bin/time``): user + system seconds of the process and of the
+    processes it waited for, and the resident high-water mark of the largest of them (MiB). Not
+    ``os.wait4`` here: a child exec'd from this process starts with this process's high-water mark.
+    """
+    with tempfile.NamedTemporaryFile("r") as usage, tempfile.TemporaryFile() as errors:
+        completed = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", usage.name, *command],
+                                   stdout=subprocess.DEVNULL, stderr=errors, check=False)
+        if completed.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"{name} failed ({completed.returncode}):\n{errors.read()[-3000:].decode(errors='replace')}")
+        wall, user, system, peak_kb = usage.read().split()[-4:]
+    return {"seconds": float(wall), "wall": float(wall), "cpu": float(user) + float(system),
+            "peak_rss_mb": int(peak_kb) / 1024, "operation_mb": None}
 
 
 def _summary(operation: str, compression: str, runs: list[dict]) -> dict:
@@ -266,18 +276,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as temporary:
         root = arguments.work or Path(temporary)
-        specs = [_scaled(CASES[name], arguments.slices) for name in names]
+        specs = [scaled(CASES[name], arguments.slices) for name in names]
         rows = [row for spec in specs for row in run_case(spec, root, compressions, arguments.repeat, arguments.today_timeout)]
     print()
     for line in [*ratios(rows), "", *growth(rows)]:
         print(line)
     arguments.json.write_text(json.dumps({"machine": info, "rows": rows, "ratios": ratios(rows), "growth": growth(rows)},
                                          indent=2))
-
-
-def _scaled(spec: CaseSpec, slices: int | None) -> CaseSpec:
-    """D and E over at most ``slices`` slices when asked; the other cases as they are."""
-    return spec.with_slices(min(slices, spec.shape[0])) if slices and spec.name in ("D", "E") else spec
 
 
 if __name__ == "__main__":
