@@ -61,6 +61,18 @@ from DicomManager.core.reading.seg_references import read_header_with_references
 from DicomManager.errors import DicomLabelMapSegError
 
 
+def _loadable_of(path, offer):
+    """The browser's loadable for the one file ``path``, as ``offer`` (a LoadableOffer) describes it."""
+    loadable = DICOMLoadable()
+    loadable.files = [path]
+    loadable.name = offer.name
+    loadable.tooltip = offer.tooltip
+    loadable.warning = offer.warning
+    loadable.confidence = offer.confidence
+    loadable.selected = offer.selected
+    return loadable
+
+
 class DICOMLabelMapSegPluginClass(DICOMPlugin):
     """Offers SEG series (LABELMAP and classic) for loading, and segmentation nodes for export as LABELMAP SEG."""
 
@@ -114,13 +126,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
             offer = offer_for_seg_file(
                 offer, Path(path), references.transfer_syntax_uid, seg_plugin_registered, header=header
             )
-            loadable = DICOMLoadable()
-            loadable.files = [path]
-            loadable.name = offer.name
-            loadable.tooltip = offer.tooltip
-            loadable.warning = offer.warning
-            loadable.confidence = offer.confidence
-            loadable.selected = offer.selected
+            loadable = _loadable_of(path, offer)
             loadable.uid = references.sop_instance_uid
             loadable.referencedInstanceUIDs = list(references.referenced_instance_uids)
             if references.referenced_series_uid:
@@ -147,14 +153,7 @@ class DICOMLabelMapSegPluginClass(DICOMPlugin):
         offer = offer_for_report_file(Path(path))
         if offer is None:
             return []
-        loadable = DICOMLoadable()
-        loadable.files = [path]
-        loadable.name = offer.name
-        loadable.tooltip = offer.tooltip
-        loadable.warning = offer.warning
-        loadable.confidence = offer.confidence
-        loadable.selected = offer.selected
-        return [loadable]
+        return [_loadable_of(path, offer)]
 
     def load(self, loadable):
         """Load for the DICOM browser: True on success; on failure False, with the reason logged.
