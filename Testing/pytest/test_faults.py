@@ -443,6 +443,21 @@ def test_a_rerun_removes_partials_of_killed_writers_and_skips_items_being_writte
     assert_converted(output)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_partial_of_a_killed_writer_not_yet_reaped_is_stale(tree, tmp_path):
+    output = tmp_path / "out"
+    zombie, partial = start_writer(output / "case0/liver.dcm")
+    zombie.kill()  # not waited for: it stays a zombie, as workers whose parent was killed can until init reaps them
+    try:
+        assert wait_for(lambda: zombie.pid not in in_session(os.getsid(0)), 60), "ended: a zombie, which in_session leaves out"
+        completed = run_cli("convert", tree, output)
+        assert completed.returncode == 0, completed.stderr
+        assert not partial.exists(), "the partial of a writer that has ended"
+        assert_converted(output)
+    finally:
+        zombie.wait()
+
+
 def test_a_file_that_is_not_dicom_at_an_output_path_is_neither_done_nor_replaced(tree, tmp_path):
     output = tmp_path / "out"
     (output / "case2/a").mkdir(parents=True)

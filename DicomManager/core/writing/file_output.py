@@ -202,13 +202,23 @@ def _is_stale(partial: Path) -> bool:
 
 
 def _process_lives(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs; a zombie (killed, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's
-        return True
-    return True
+        pass
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether /proc says ``pid`` has ended and waits to be reaped; False where there is no /proc to ask."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 @contextlib.contextmanager
