@@ -390,18 +390,26 @@ def test_under_testing_nothing_is_installed_nor_asked(slicer_application, study,
     assert asked == []
 
 
-def test_seg_loaded_alone_moves_when_its_ct_is_loaded_later(slicer_application, study, scene, qt_application):
-    seg = str(study.segs[0])
+def load_alone_then_the_ct(slicer_application, study, scene, qt_application, first: Path) -> tuple:
+    """Load ``first`` (a SEG, or a report that brings one) alone, then the CT, each as one browser batch.
+
+    Returns the segmentation node, its labelmap extent before the CT arrived, and the CT's volume node.
+    """
     ours = slicer_application.DICOMLabelMapSegPluginClass()
-    assert browser_load([ours, ScalarVolumePlugin()], [[seg]]) == []
+    assert browser_load([ours, ScalarVolumePlugin()], [[str(first)]]) == []
     qt_application.processEvents()
     segmentation = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
     on_own_grid = labelmap_extent(segmentation)
 
     assert browser_load([ours, ScalarVolumePlugin()], [study.ct_files]) == []
     qt_application.processEvents()
-    volume = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-    assert labelmap_extent(segmentation) == labelmap_extent(DicomManager(scene).load_segmentation(Path(seg), volume))
+    return segmentation, on_own_grid, scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+
+
+def test_seg_loaded_alone_moves_when_its_ct_is_loaded_later(slicer_application, study, scene, qt_application):
+    segmentation, on_own_grid, volume = load_alone_then_the_ct(
+        slicer_application, study, scene, qt_application, study.segs[0])
+    assert labelmap_extent(segmentation) == labelmap_extent(DicomManager(scene).load_segmentation(study.segs[0], volume))
     assert labelmap_extent(segmentation) != on_own_grid
 
 
@@ -490,15 +498,8 @@ def test_a_seg_a_report_brought_in_moves_onto_its_ct_loaded_later(
     """Placed as a SEG loaded alone is: on its own grid until its CT is loaded, then on the CT's."""
     monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([report_of_first_seg, *study.segs, *study.ct_files]))
     monkeypatch.setattr(slicer.app, "layoutManager", lambda: None, raising=False)
-    ours = slicer_application.DICOMLabelMapSegPluginClass()
-    assert browser_load([ours, ScalarVolumePlugin()], [[str(report_of_first_seg)]]) == []
-    qt_application.processEvents()
-    segmentation = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
-    on_own_grid = labelmap_extent(segmentation)
-
-    assert browser_load([ours, ScalarVolumePlugin()], [study.ct_files]) == []
-    qt_application.processEvents()
-    volume = scene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+    segmentation, on_own_grid, volume = load_alone_then_the_ct(
+        slicer_application, study, scene, qt_application, report_of_first_seg)
     assert segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole()) is volume
     loaded_after_ct = DicomManager(scene).load_segmentation(study.segs[0], volume)
     assert labelmap_extent(segmentation) == labelmap_extent(loaded_after_ct) != on_own_grid
