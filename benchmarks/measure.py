@@ -216,7 +216,7 @@ def segnrrd_read(case: Path, work: Path, compression: str) -> tuple[measured, Pa
 
 
 def today_export(case: Path, work: Path, compression: str) -> tuple[measured, Path]:
-    """Slicer's path today: .seg.nrrd -> labelmap NRRD (Segmentations logic) -> dcmqi itkimage2segimage."""
+    """Slicer's path today: .seg.nrrd -> labelmap NRRD (Segmentations logic) -> dcmqi itkimage2segimage, BINARY."""
     import slicer
 
     from DicomManager.mrml.scene_setup import start_session
@@ -239,7 +239,7 @@ def today_export(case: Path, work: Path, compression: str) -> tuple[measured, Pa
         subprocess.run(
             [_tool("itkimage2segimage"), "--inputImageList", str(nrrd), "--inputDICOMDirectory", str(case / "ct"),
              "--inputMetadata", str(case / "dcmqi.json"), "--outputDICOM", str(output),
-             "--segmentationType", "labelmap", "--useLabelIDAsSegmentNumber"],
+             "--useLabelIDAsSegmentNumber"],
             check=True, capture_output=True,
         )
     return timer, output
