@@ -39,7 +39,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "ALL_CORES": "core.cores",
     "Code": "core.segments.segment_metadata",
-    "Compression": "core.codecs.compression",
+    "Compression": "core.codecs.compression_choices",
     "DicomManager": "mrml.manager",
     "ExportOptions": "core.writing.export_options",
     "LayeredSegmentation": "core.segments.layered_segmentation",
@@ -139,7 +139,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imports these on first use
-    from .core.codecs.compression import Compression
+    from .core.codecs.compression_choices import Compression
     from .core.cores import ALL_CORES
     from .core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder
     from .core.label_files.label_volume_files import read_label_volume, write_label_volume

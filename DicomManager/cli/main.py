@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
+from ..core.codecs.compression_choices import DEFAULT_COMPRESSION, Compression
 from ..core.cores import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
 from ..core.writing.file_output import describe_os_error
