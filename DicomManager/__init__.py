@@ -47,7 +47,7 @@ _PUBLIC = {
     "MrmlDicomManager": "mrml.manager",
     "OverlapPolicy": "core.writing.overlap_policy",
     "SegContents": "core.reading.seg_contents",
-    "SegInfo": "core.reading.seg_contents",
+    "SegInfo": "core.reading.seg_info",
     "SegMeasurements": "core.measurements.measuring",
     "SegmentMetadata": "core.segments.segment_metadata",
     "SegmentStatistics": "core.measurements.segment_statistics",
@@ -147,7 +147,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imp
     from .core.measurements.measuring import SegMeasurements, measure_seg
     from .core.measurements.report_reading import MeasurementReportContents, read_measurement_report
     from .core.measurements.segment_statistics import SegmentStatistics, segment_statistics
-    from .core.reading.seg_contents import SegContents, SegInfo
+    from .core.reading.seg_contents import SegContents
+    from .core.reading.seg_info import SegInfo
     from .core.reading.seg_reader import read_seg
     from .core.segments.layered_segmentation import LayeredSegmentation
     from .core.segments.segment_metadata import Code, SegmentMetadata

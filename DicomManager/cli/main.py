@@ -538,7 +538,7 @@ def _grid_choosing_the_volume(headers: SeriesHeaders, seg: Path) -> hd.VolumeGeo
     if not headers.is_one_multiframe_image:
         return None
     from ..core.geometry.frame_geometry import frame_geometry, own_grid
-    from ..core.reading.seg_reader import read_seg_header
+    from ..core.reading.header_reading import read_seg_header
     from ..errors import GeometryMismatchError
 
     header = read_seg_header(seg)
@@ -556,18 +556,21 @@ def _info(arguments: argparse.Namespace) -> int:
 
 
 def _describe(path: Path, as_text: bool) -> dict:
-    """``info`` of one file, a SEG or a measurement report: printed as text when ``as_text``, returned for JSON."""
+    """``info`` of one file, a SEG or a measurement report: printed as text when ``as_text``, returned for JSON.
+
+    The file is read once, without its pixel data, and with pydicom only: highdicom is imported for a report alone.
+    """
     from ..core.measurements.report_reading import is_structured_report
+    from ..core.reading.header_reading import read_header, read_seg_header
+    from ..core.reading.seg_info import seg_info, segments_of
+    from ..core.reading.seg_references import references_of_header
 
-    if is_structured_report(path):
+    header = read_header(path)
+    if is_structured_report(header):
         return _describe_report(path, as_text)
-    from ..core.reading.seg_contents import seg_info, segments_of
-    from ..core.reading.seg_reader import read_seg_header
-    from ..core.reading.seg_references import read_seg_references
-
-    header = read_seg_header(path)
+    header = read_seg_header(path, header)
     info, segments = seg_info(header, path), segments_of(header, path)
-    images = read_seg_references(path).referenced_instance_uids
+    images = references_of_header(header, path).referenced_instance_uids
     if as_text:
         print(f"{info.path}")
         print(f"  {info.series_description!r}, series {info.series_number}, {info.number_of_frames} frames, "

@@ -1,4 +1,4 @@
-"""What the command line imports to print its help: none of the libraries a command loads when it runs."""
+"""What the command line imports: for its help none of the libraries a command loads, for ``info`` on a SEG what pydicom does."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import shared_data
 
 _IMPORTED_BY_HELP = """
 import sys
@@ -44,3 +45,28 @@ def test_help_imports_no_dicom_library(command: list[str]) -> None:
     printed, packages = _modules_after(*command, "--help")
     assert "usage: dicomlabelmapseg" in printed
     assert not packages & NOT_FOR_HELP
+
+
+_IMPORTED_BY_PYDICOM_READ = """
+import sys
+import pydicom
+pydicom.dcmread(sys.argv[1], stop_before_pixels=True)
+print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def _third_party(packages: set[str]) -> set[str]:
+    return {p for p in packages if p not in sys.stdlib_module_names and not p.startswith("_") and p != "DicomManager"}
+
+
+@pytest.mark.parametrize("seg", ["dcmqi/sparse-labelmap-ppv5.dcm", "dcmqi/liver.dcm"])  # a LABELMAP, a BINARY
+def test_info_on_a_seg_imports_what_pydicom_reading_its_header_imports(seg: str) -> None:
+    path = str(shared_data(seg))
+    printed, packages = _modules_after("info", path)
+    assert path in printed and "references series" in printed
+    ran = subprocess.run([sys.executable, "-c", _IMPORTED_BY_PYDICOM_READ, path],
+                         capture_output=True, text=True, check=True)
+    by_pydicom = {module.partition(".")[0] for module in ran.stderr.split()}
+    assert "pydicom" in packages
+    assert not packages & {"highdicom", "SimpleITK", "slicer", "vtk", "nrrd"}
+    assert _third_party(packages) <= _third_party(by_pydicom)
