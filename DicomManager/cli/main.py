@@ -1,7 +1,8 @@
 """``dicomlabelmapseg``: batch export, import and inspection of LABELMAP SEGs outside Slicer.
 
-Heavy modules (Slicer's MRML classes, highdicom) are imported by the commands
-that need them, so ``--help`` and ``info`` start fast.
+Heavy modules (Slicer's MRML classes, highdicom, pydicom) are imported by the
+commands that need them, so that ``--help`` imports no DICOM library and
+``info`` on a SEG pydicom alone (``test_cli_startup.py`` holds both to it).
 """
 
 from __future__ import annotations
