@@ -1,8 +1,9 @@
 """``dicomlabelmapseg``: batch export, import and inspection of LABELMAP SEGs outside Slicer.
 
-Heavy modules (Slicer's MRML classes, highdicom, pydicom) are imported by the
-commands that need them, so that ``--help`` imports no DICOM library and
-``info`` on a SEG pydicom alone (``test_cli_startup.py`` holds both to it).
+Modules (Slicer's MRML classes, highdicom, pydicom, and standard ones a single
+command uses) are imported by the commands that need them, so that ``--help``
+imports no DICOM library and ``info`` on a SEG pydicom alone
+(``test_cli_startup.py`` holds both to it).
 """
 
 from __future__ import annotations
@@ -12,11 +13,8 @@ import gc
 import io
 import json
 import logging
-import statistics
 import sys
-import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext, redirect_stdout
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +24,6 @@ from .. import __version__
 from ..core.codecs.compression_choices import DEFAULT_COMPRESSION, Compression
 from ..core.cores import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
-from ..core.writing.file_output import describe_os_error
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..errors import (
     DependencyError,
@@ -84,6 +81,8 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
     except DicomLabelMapSegError as error:
         return report_failure(error, result if arguments.json else None)
     except OSError as error:  # one the command did not expect: a folder it reads, the temporary folder, ...
+        from ..core.writing.file_output import describe_os_error
+
         return report_failure(error, result if arguments.json else None, message=f"{describe_os_error(error)}.")
     except ModuleNotFoundError as error:
         missing_extra = missing_extra_error(error, f"dicomlabelmapseg {arguments.command}")
@@ -336,6 +335,8 @@ def _add_demo_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _export(arguments: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..core.geometry.source_series import read_series_headers
     from ..core.segments.dcmqi_metadata import read_dcmqi_metadata
     from ..core.writing.file_output import all_or_none, refuse_existing
@@ -650,6 +651,8 @@ def _migrate(arguments: argparse.Namespace) -> int:
 
 
 def _convert(arguments: argparse.Namespace) -> int:
+    import statistics
+
     from ..batch.conversion import ConversionStatus, convert_tree, dask_executor
 
     interactive = sys.stderr.isatty()
@@ -731,6 +734,8 @@ def _send(arguments: argparse.Namespace) -> int:
 
 
 def _demo(arguments: argparse.Namespace) -> int:
+    import tempfile
+
     from .demo import run_demo
 
     if arguments.output:
