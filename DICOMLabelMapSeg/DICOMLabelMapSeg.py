@@ -42,7 +42,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from DicomManager.core.codecs.compression import DEFAULT_COMPRESSION, Compression
+from DicomManager.core.codecs.compression_choices import DEFAULT_COMPRESSION, Compression
 from DicomManager.core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from DicomManager.errors import DicomLabelMapSegError, IncompleteRequestError
 
@@ -260,7 +260,7 @@ class DICOMLabelMapSegLogic(ScriptedLoadableModuleLogic):
         DICOM database; returns the paths written.
         """
         from DicomManager.app.package_requirements import requirements_to_read
-        from DicomManager.core.codecs.compression import parse_compression
+        from DicomManager.core.codecs.compression_choices import parse_compression
 
         # Measuring decodes the SEG just written: the decoder of the compression it was written with.
         requirements = requirements_to_read(parse_compression(parameters.compression).transfer_syntax_uid)

@@ -56,7 +56,7 @@ from DicomManager.app.package_requirements import (
     requirements_to_write,
 )
 from DicomManager.app.report_offer import REPORT_SOP_CLASS_UIDS
-from DicomManager.core.codecs.compression import DEFAULT_COMPRESSION
+from DicomManager.core.codecs.compression_choices import DEFAULT_COMPRESSION
 from DicomManager.core.reading.seg_references import read_header_with_references, read_seg_references
 from DicomManager.errors import DicomLabelMapSegError
 

@@ -39,7 +39,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "ALL_CORES": "core.cores",
     "Code": "core.segments.segment_metadata",
-    "Compression": "core.codecs.compression",
+    "Compression": "core.codecs.compression_choices",
     "DicomManager": "mrml.manager",
     "ExportOptions": "core.writing.export_options",
     "LayeredSegmentation": "core.segments.layered_segmentation",
@@ -47,7 +47,7 @@ _PUBLIC = {
     "MrmlDicomManager": "mrml.manager",
     "OverlapPolicy": "core.writing.overlap_policy",
     "SegContents": "core.reading.seg_contents",
-    "SegInfo": "core.reading.seg_contents",
+    "SegInfo": "core.reading.seg_info",
     "SegMeasurements": "core.measurements.measuring",
     "SegmentMetadata": "core.segments.segment_metadata",
     "SegmentStatistics": "core.measurements.segment_statistics",
@@ -139,7 +139,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imports these on first use
-    from .core.codecs.compression import Compression
+    from .core.codecs.compression_choices import Compression
     from .core.cores import ALL_CORES
     from .core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder
     from .core.label_files.label_volume_files import read_label_volume, write_label_volume
@@ -147,7 +147,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imp
     from .core.measurements.measuring import SegMeasurements, measure_seg
     from .core.measurements.report_reading import MeasurementReportContents, read_measurement_report
     from .core.measurements.segment_statistics import SegmentStatistics, segment_statistics
-    from .core.reading.seg_contents import SegContents, SegInfo
+    from .core.reading.seg_contents import SegContents
+    from .core.reading.seg_info import SegInfo
     from .core.reading.seg_reader import read_seg
     from .core.segments.layered_segmentation import LayeredSegmentation
     from .core.segments.segment_metadata import Code, SegmentMetadata

@@ -10,8 +10,9 @@ For each case (cases.py), every command a whole process of its own, the two of a
   both write (``none``, ``deflate``);
 - ``dicomlabelmapseg convert`` of a BINARY SEG written by dcmqi (a tree holding it and its series)
   against ``bin2labelsegimage`` of the same file, for ``none``, ``rle`` and ``deflate``;
-- ``info`` of our uncompressed SEG against ``pydicom.dcmread(FILE, stop_before_pixels=True)``
-  in a bare interpreter, and, once per run, ``dicomlabelmapseg --help`` against ``python -c pass``.
+- ``info`` of our uncompressed LABELMAP SEG and of dcmqi's BINARY SEG, each against
+  ``pydicom.dcmread(FILE, stop_before_pixels=True)`` in a bare interpreter, and, once per run,
+  ``dicomlabelmapseg --help`` and ``dicomlabelmapseg export --help`` against ``python -c pass``.
 
 Each pair is run ``--repeat`` times (default 5 for A and B, 3 for the larger cases); the tables
 show median wall and CPU time (user + system, the process's and its workers'), the largest peak
@@ -153,17 +154,21 @@ def convert_pairs(case: Path, work: Path) -> list[tuple[str, str, Command, Comma
     return pairs
 
 
-def startup_pairs(seg: Path | None) -> list[tuple[str, Command, Command]]:
-    """(comparison, ours, baseline): ``--help`` once per run when ``seg`` is None, else ``info`` of ``seg``."""
+def startup_pairs(segs: dict[str, Path] | None) -> list[tuple[str, Command, Command]]:
+    """(comparison, ours, baseline): the help once per run when ``segs`` is None, else ``info`` of each SEG named."""
     cli = tool("dicomlabelmapseg")
-    if seg is None:
-        return [("`dicomlabelmapseg --help` / `python -c pass`",
-                 Command("dicomlabelmapseg --help", [cli, "--help"], Path(cli)),
-                 Command("python -c pass", [sys.executable, "-c", "pass"], Path(sys.executable)))]
-    header_read = f"import pydicom; pydicom.dcmread({str(seg)!r}, stop_before_pixels=True)"
-    return [("`info FILE` / pydicom header read",
-             Command("dicomlabelmapseg info", [cli, "info", str(seg)], seg),
-             Command("pydicom.dcmread", [sys.executable, "-c", header_read], seg))]
+    if segs is None:
+        bare = Command("python -c pass", [sys.executable, "-c", "pass"], Path(sys.executable))
+        return [(f"`dicomlabelmapseg {' '.join(help_of)}` / `python -c pass`",
+                 Command(f"dicomlabelmapseg {' '.join(help_of)}", [cli, *help_of], Path(cli)), bare)
+                for help_of in (["--help"], ["export", "--help"])]
+    pairs = []
+    for kind, seg in segs.items():
+        header_read = f"import pydicom; pydicom.dcmread({str(seg)!r}, stop_before_pixels=True)"
+        pairs.append((f"`info` of a {kind} / pydicom header read",
+                      Command(f"dicomlabelmapseg info ({kind})", [cli, "info", str(seg)], seg),
+                      Command(f"pydicom.dcmread ({kind})", [sys.executable, "-c", header_read], seg)))
+    return pairs
 
 
 def same_labels(ours: Path, theirs: Path) -> None:
@@ -194,8 +199,8 @@ def run_case(name: str, root: Path, repeat: int | None, slices: int | None) -> t
         same_labels(ours.output, theirs.output)
         peers.append({"case": spec.name, "comparison": comparison, "syntax": syntax, "ours": mine, "dcmqi": dcmqi})
         print(peer_line(peers[-1]), flush=True)
-    ours_uncompressed = work / "ours_label_none.dcm"
-    for comparison, ours, baseline in startup_pairs(ours_uncompressed):
+    segs = {"LABELMAP (ours, uncompressed)": work / "ours_label_none.dcm", "BINARY (dcmqi's)": dcmqi_binary_seg(case)}
+    for comparison, ours, baseline in startup_pairs(segs):
         mine, theirs = in_turn(ours, baseline, repeat)
         startup.append({"case": spec.name, "comparison": comparison, "ours": mine, "baseline": theirs})
     return peers, startup

@@ -1,7 +1,9 @@
 """``dicomlabelmapseg``: batch export, import and inspection of LABELMAP SEGs outside Slicer.
 
-Heavy modules (Slicer's MRML classes, highdicom) are imported by the commands
-that need them, so ``--help`` and ``info`` start fast.
+Modules (Slicer's MRML classes, highdicom, pydicom, and standard ones a single
+command uses) are imported by the commands that need them, so that ``--help``
+imports no DICOM library and ``info`` on a SEG pydicom alone
+(``test_cli_startup.py`` holds both to it).
 """
 
 from __future__ import annotations
@@ -11,21 +13,17 @@ import gc
 import io
 import json
 import logging
-import statistics
 import sys
-import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext, redirect_stdout
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..core.codecs.compression import DEFAULT_COMPRESSION, Compression
+from ..core.codecs.compression_choices import DEFAULT_COMPRESSION, Compression
 from ..core.cores import ALL_CORES
 from ..core.garbage_collection import garbage_collection_paused
-from ..core.writing.file_output import describe_os_error
 from ..core.writing.overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy
 from ..errors import (
     DependencyError,
@@ -83,6 +81,8 @@ def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> in
     except DicomLabelMapSegError as error:
         return report_failure(error, result if arguments.json else None)
     except OSError as error:  # one the command did not expect: a folder it reads, the temporary folder, ...
+        from ..core.writing.file_output import describe_os_error
+
         return report_failure(error, result if arguments.json else None, message=f"{describe_os_error(error)}.")
     except ModuleNotFoundError as error:
         missing_extra = missing_extra_error(error, f"dicomlabelmapseg {arguments.command}")
@@ -335,6 +335,8 @@ def _add_demo_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _export(arguments: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..core.geometry.source_series import read_series_headers
     from ..core.segments.dcmqi_metadata import read_dcmqi_metadata
     from ..core.writing.file_output import all_or_none, refuse_existing
@@ -538,7 +540,7 @@ def _grid_choosing_the_volume(headers: SeriesHeaders, seg: Path) -> hd.VolumeGeo
     if not headers.is_one_multiframe_image:
         return None
     from ..core.geometry.frame_geometry import frame_geometry, own_grid
-    from ..core.reading.seg_reader import read_seg_header
+    from ..core.reading.header_reading import read_seg_header
     from ..errors import GeometryMismatchError
 
     header = read_seg_header(seg)
@@ -556,18 +558,21 @@ def _info(arguments: argparse.Namespace) -> int:
 
 
 def _describe(path: Path, as_text: bool) -> dict:
-    """``info`` of one file, a SEG or a measurement report: printed as text when ``as_text``, returned for JSON."""
+    """``info`` of one file, a SEG or a measurement report: printed as text when ``as_text``, returned for JSON.
+
+    The file is read once, without its pixel data, and with pydicom only: highdicom is imported for a report alone.
+    """
     from ..core.measurements.report_reading import is_structured_report
+    from ..core.reading.header_reading import read_header, read_seg_header
+    from ..core.reading.seg_info import seg_info, segments_of
+    from ..core.reading.seg_references import references_of_header
 
-    if is_structured_report(path):
+    header = read_header(path)
+    if is_structured_report(header):
         return _describe_report(path, as_text)
-    from ..core.reading.seg_contents import seg_info, segments_of
-    from ..core.reading.seg_reader import read_seg_header
-    from ..core.reading.seg_references import read_seg_references
-
-    header = read_seg_header(path)
+    header = read_seg_header(path, header)
     info, segments = seg_info(header, path), segments_of(header, path)
-    images = read_seg_references(path).referenced_instance_uids
+    images = references_of_header(header, path).referenced_instance_uids
     if as_text:
         print(f"{info.path}")
         print(f"  {info.series_description!r}, series {info.series_number}, {info.number_of_frames} frames, "
@@ -646,6 +651,8 @@ def _migrate(arguments: argparse.Namespace) -> int:
 
 
 def _convert(arguments: argparse.Namespace) -> int:
+    import statistics
+
     from ..batch.conversion import ConversionStatus, convert_tree, dask_executor
 
     interactive = sys.stderr.isatty()
@@ -727,6 +734,8 @@ def _send(arguments: argparse.Namespace) -> int:
 
 
 def _demo(arguments: argparse.Namespace) -> int:
+    import tempfile
+
     from .demo import run_demo
 
     if arguments.output:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import slicer
 
-from ..core.codecs.compression import Compression
+from ..core.codecs.compression_choices import Compression
 from ..core.geometry.grids import check_same_voxel_grid
 from ..core.geometry.instance_index import InstanceFileIndex, InstanceLocator
 from ..core.geometry.source_series import SourceSeries, read_source_series, read_source_series_folder

@@ -24,7 +24,7 @@ from vtkmodules.vtkCommonCore import reference as vtk_reference
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
 from ..core.geometry.grids import match_to_grid
-from ..core.reading.seg_contents import SegInfo
+from ..core.reading.seg_info import SegInfo
 from ..core.segments.label_layers import label_dtype, merge_label_layers, relabelled, segment_numbers, values_not_in
 from ..core.segments.layered_segmentation import LayeredSegmentation
 from ..core.segments.segment_metadata import SegmentMetadata

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutations import random_mutation, seed_files  # noqa: E402
 
 from DicomManager import read_seg  # noqa: E402
-from DicomManager.core.reading.seg_contents import seg_info, segments_of  # noqa: E402
+from DicomManager.core.reading.seg_info import seg_info, segments_of  # noqa: E402
 from DicomManager.core.reading.seg_reader import header_problem, read_seg_header  # noqa: E402
 from DicomManager.core.reading.seg_references import read_seg_references  # noqa: E402
 from DicomManager.errors import DicomLabelMapSegError  # noqa: E402

@@ -17,7 +17,7 @@ import pytest
 from conftest import dciodvfy_errors, shared_data
 
 from DicomManager import Code, read_seg
-from DicomManager.core.reading.seg_contents import segments_of
+from DicomManager.core.reading.seg_info import segments_of
 from DicomManager.core.segments.segment_metadata import AlgorithmIdentification
 from DicomManager.core.segments.segment_tags import ALGORITHM_IDENTIFICATION_TAG
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node, segment_metadata_from_node

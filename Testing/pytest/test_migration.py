@@ -18,7 +18,7 @@ from DicomManager.batch.run_layout import read_run_folder
 from DicomManager.cli.main import main
 from DicomManager.core.geometry.grids import check_same_voxel_grid
 from DicomManager.core.label_files.label_volume_files import read_label_volume, write_label_volume
-from DicomManager.core.reading.seg_contents import segments_of
+from DicomManager.core.reading.seg_info import segments_of
 from DicomManager.errors import MetadataFileError
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
 from DicomManager.mrml.storage import write_segmentation_file

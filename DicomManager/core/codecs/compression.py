@@ -1,8 +1,7 @@
-"""Lossless transfer syntaxes for SEG, the pixel codecs behind them, and the packages that provide those codecs.
+"""The pixel codecs behind SEG's lossless transfer syntaxes, and the packages that provide those codecs.
 
-The default is RLE Lossless: every reader we test opens it, dcmqi 1.5.7
-(what Slicer's core SEG plugin runs) included, which cannot decompress JPEG-LS
-or JPEG 2000 SEGs. JPEG-LS and deflate are the opt-ins for the smallest files.
+The compressions themselves (:class:`.Compression`, the names users choose)
+are in :mod:`.compression_choices`, which needs no pydicom.
 
 Deflated Explicit VR Little Endian is not a pixel codec: highdicom builds the
 dataset uncompressed and the whole dataset (per-frame metadata included)
@@ -12,74 +11,22 @@ own, by :mod:`.deflated_frames`: about as small, and frames stay separately
 fetchable, but few readers know it yet.
 
 Importing this module needs only ``pydicom.uid``, which pydicom 2.4 (bundled
-with Slicer 5.10) has too, so that Slicer modules can list the compressions at
-startup. pydicom 3's codec registries are imported only when a codec is asked
-about; under pydicom 2 no codec counts as available.
+with Slicer 5.10) has too. pydicom 3's codec registries are imported only
+when a codec is asked about; under pydicom 2 no codec counts as available.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from enum import StrEnum
 
-from pydicom.uid import (
-    UID,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGLSLossless,
-    RLELossless,
-)
+from pydicom.uid import UID, JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from ...errors import CodecUnavailableError
+from .compression_choices import DEFAULT_COMPRESSION, TRANSFER_SYNTAX_UIDS, Compression
 
-
-class Compression(StrEnum):
-    """How the pixel data (or the whole dataset) of a SEG is compressed.
-
-    The values are the names the command line and the module panel use.
-    """
-
-    NONE = "none"
-    RLE = "rle"
-    JPEGLS = "jpegls"
-    JPEG2000 = "jpeg2000"
-    DEFLATE = "deflate"
-    DEFLATE_FRAMES = "deflate-frames"
-
-    @property
-    def transfer_syntax_uid(self) -> UID:
-        """The transfer syntax of files written with this compression."""
-        return _TRANSFER_SYNTAXES[self]
-
-    @property
-    def encodes_pixels(self) -> bool:
-        """Whether highdicom encodes the frames one by one with a pydicom pixel codec."""
-        return self in (Compression.RLE, Compression.JPEGLS, Compression.JPEG2000)
-
-    @property
-    def frame_transfer_syntax_uid(self) -> UID:
-        """The transfer syntax highdicom encodes the frames in: the codec's, else native.
-
-        Deflate is applied to the whole dataset when it is saved (see :mod:`.deflated_file`).
-        """
-        return self.transfer_syntax_uid if self.encodes_pixels else Compression.NONE.transfer_syntax_uid
-
-
-DEFAULT_COMPRESSION = Compression.RLE
-
-DEFLATED_IMAGE_FRAME_COMPRESSION = UID("1.2.840.10008.1.2.8.1")
+DEFLATED_IMAGE_FRAME_COMPRESSION = UID(TRANSFER_SYNTAX_UIDS[Compression.DEFLATE_FRAMES])
 """Supplement 244's transfer syntax, which pydicom 3.0.2 does not know."""
-
-_TRANSFER_SYNTAXES = {
-    Compression.NONE: ExplicitVRLittleEndian,
-    Compression.RLE: RLELossless,
-    Compression.JPEGLS: JPEGLSLossless,
-    Compression.JPEG2000: JPEG2000Lossless,
-    Compression.DEFLATE: DeflatedExplicitVRLittleEndian,
-    Compression.DEFLATE_FRAMES: DEFLATED_IMAGE_FRAME_COMPRESSION,
-}
 
 
 @dataclass(frozen=True)
@@ -106,17 +53,6 @@ _PIXEL_CODECS = {
         smallest_frame_side=32,  # openjpeg's limit, which highdicom enforces
     ),
 }
-
-
-def parse_compression(value: str | Compression) -> Compression:
-    """Return the :class:`Compression` named by ``value`` or raise an error listing the choices."""
-    try:
-        return Compression(value)
-    except ValueError:
-        choices = ", ".join(member.value for member in Compression)
-        raise CodecUnavailableError(
-            f"Unknown compression {value!r}: choose one of {choices}."
-        ) from None
 
 
 def codec_packages(transfer_syntax_uid: str) -> tuple[str, ...]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import highdicom as hd
-import pydicom
+from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
 
 from ...errors import SegFileError
 from ..segments.segment_metadata import Code
+
+if TYPE_CHECKING:  # imported to read a report, not to tell one (info on a SEG does not load highdicom)
+    import highdicom as hd
 
 SR_MODALITY = "SR"
 
@@ -54,12 +57,8 @@ class MeasurementReportContents:
         return list(dict.fromkeys(g.seg_sop_instance_uid for g in self.groups if g.seg_sop_instance_uid))
 
 
-def is_structured_report(path: Path) -> bool:
-    """Whether ``path`` is a DICOM Structured Report (read up to its Modality only)."""
-    try:
-        header = pydicom.dcmread(path, specific_tags=["Modality"], stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError):
-        return False
+def is_structured_report(header: Dataset) -> bool:
+    """Whether ``header``, read from a DICOM file, is a Structured Report's."""
     return str(header.get("Modality", "")) == SR_MODALITY
 
 
@@ -71,6 +70,8 @@ def read_measurement_report(path: Path) -> MeasurementReportContents:
     SegFileError
         Not a TID 1500 Measurement Report that highdicom reads.
     """
+    import highdicom as hd
+
     path = Path(path)
     try:
         report = hd.sr.srread(path)

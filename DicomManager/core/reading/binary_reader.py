@@ -31,7 +31,8 @@ from ..segments.segment_metadata import SegmentMetadata
 from ..segments.sop_classes import SegmentationType
 from .frames import FrameReader, is_encapsulated
 from .functional_groups import FunctionalGroups
-from .seg_contents import SegContents, background_of, seg_info, segments_of
+from .seg_contents import SegContents
+from .seg_info import background_of, seg_info, segments_of
 
 logger = logging.getLogger(__name__)
 

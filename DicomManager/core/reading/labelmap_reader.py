@@ -27,7 +27,8 @@ from ..geometry.frame_geometry import frames_on_grid
 from .frame_placement import decoding_workers, new_label_volume, place_frames
 from .frames import FrameReader
 from .palette import with_palette_colors
-from .seg_contents import SegContents, background_of, seg_info, segments_of
+from .seg_contents import SegContents
+from .seg_info import background_of, seg_info, segments_of
 
 
 def read_labelmap_seg_dataset(

@@ -1,6 +1,6 @@
 """Reading any SEG file: LABELMAP, BINARY or FRACTIONAL, into label layers on a grid with their segments.
 
-:func:`read_seg`, :func:`read_seg_header` (the ``info`` command) and
+:func:`read_seg`, :func:`~.header_reading.read_seg_header` (the ``info`` command) and
 :func:`header_problem` (the DICOM browser's offer) read a header through the
 same checks (:func:`.seg_header.read_seg_dataset`), so that what one refuses
 the others refuse with the same words; each routes the libraries' warnings
@@ -21,9 +21,10 @@ from ..geometry.given_grids import ReferenceGiven, reference_grid
 from ..library_output import reading_output_at_debug
 from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
+from .header_reading import malformed_content_refused, read_seg_header
 from .labelmap_reader import read_labelmap_seg_dataset
-from .seg_contents import SegContents, malformed_content_refused
-from .seg_header import check_decodable, check_seg_dataset, is_tiled, read_seg_dataset, slide_planes_problem
+from .seg_contents import SegContents
+from .seg_header import check_decodable, is_tiled, read_seg_dataset, slide_planes_problem
 from .tiled_reader import read_tiled_seg_dataset
 
 
@@ -82,13 +83,6 @@ def read_seg(
         return read_binary_seg_dataset(dataset, path, reference, image_positions)
 
 
-def read_seg_header(path: Path) -> Dataset:
-    """Read a SEG of any supported type without its pixel data (checked as :func:`read_seg` checks it)."""
-    path = Path(path)
-    with reading_output_at_debug(), malformed_content_refused(path):
-        return read_seg_dataset(path, stop_before_pixels=True)
-
-
 def header_problem(path: Path, header: Dataset | None = None) -> str | None:
     """Why :func:`read_seg` would refuse the SEG at ``path``, judged from its header alone; None when it would load it.
 
@@ -102,7 +96,7 @@ def header_problem(path: Path, header: Dataset | None = None) -> str | None:
     path = Path(path)
     try:
         with reading_output_at_debug(), malformed_content_refused(path):
-            dataset = read_seg_dataset(path, stop_before_pixels=True) if header is None else check_seg_dataset(header, path)
+            dataset = read_seg_header(path, header)
             check_decodable(dataset, path)
             if is_tiled(dataset):
                 return slide_planes_problem(dataset, path)

@@ -26,8 +26,9 @@ from ..segments.segment_metadata import SegmentMetadata
 from ..segments.sop_classes import SegmentationType
 from .binary_reader import Box, inclusion_threshold, layered_segments, mask_in_box
 from .palette import with_palette_colors
-from .seg_contents import SegContents, background_of, seg_info, segments_of
+from .seg_contents import SegContents
 from .seg_header import slide_planes_problem
+from .seg_info import background_of, seg_info, segments_of
 
 HIGHDICOM_ASSEMBLY_ERRORS = (ValueError, RuntimeError, AttributeError, KeyError, TypeError, IndexError, sqlite3.Error)
 """What highdicom raises for tiles it cannot assemble (see :func:`_assembly_errors`)."""

@@ -15,15 +15,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from numbers import Integral
+from typing import TYPE_CHECKING
 
-import highdicom as hd
-from highdicom.color import CIELabColor
 from pydicom import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.sr.coding import Code as PydicomCode
 
 from ...errors import InvalidSegmentationError, SegFileError, quoted
+from .cielab_colors import CIELAB_MAX, RGB_MAX, rgb_from_cielab
+
+if TYPE_CHECKING:  # imported where codes are given and segments written, not where they are read (info starts fast)
+    import highdicom as hd
+    from pydicom.sr.coding import Code as PydicomCode
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +41,6 @@ class AlgorithmType(StrEnum):
 MAX_SEGMENT_NUMBER = 65535
 """Segment Number (0062,0004) is US: the largest segment number, and label value, DICOM allows."""
 RGB_CHANNELS = 3
-RGB_MAX = 255
-CIELAB_MAX = 0xFFFF
-"""Recommended Display CIELab Value holds three 16-bit unsigned values (PS3.3 C.10.7.1.1)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,9 @@ class Code:
         """
         if isinstance(code, Code):
             return code
+        import highdicom as hd
+        from pydicom.sr.coding import Code as PydicomCode  # pydicom.sr loads its code dictionaries: 0.15 s
+
         if isinstance(code, (PydicomCode, hd.sr.CodedConcept)):
             return cls(value=str(code.value), scheme=str(code.scheme_designator), meaning=str(code.meaning))
         raise InvalidSegmentationError(
@@ -72,6 +75,8 @@ class Code:
 
     def to_coded_concept(self) -> hd.sr.CodedConcept:
         """This code as highdicom's dataset item."""
+        import highdicom as hd
+
         return hd.sr.CodedConcept(value=self.value, scheme_designator=self.scheme, meaning=self.meaning)
 
     @classmethod
@@ -219,6 +224,8 @@ def segment_metadata_of(segment: SegmentMetadata | hd.seg.SegmentDescription, wh
     """
     if isinstance(segment, SegmentMetadata):
         return segment
+    import highdicom as hd
+
     if isinstance(segment, hd.seg.SegmentDescription):
         try:
             return segment_metadata_from_dataset(segment, what)
@@ -239,6 +246,8 @@ def segment_description_from_metadata(segment: SegmentMetadata) -> hd.seg.Segmen
     MANUAL and :func:`set_segment_algorithm` sets the real algorithm on the
     finished dataset.
     """
+    import highdicom as hd
+
     segment.validate()
     description = hd.seg.SegmentDescription(
         segment_number=segment.number,
@@ -251,7 +260,7 @@ def segment_description_from_metadata(segment: SegmentMetadata) -> hd.seg.Segmen
         anatomic_regions=(
             [segment.anatomic_region.to_coded_concept()] if segment.anatomic_region else None
         ),
-        display_color=CIELabColor.from_rgb(*segment.color) if segment.color else None,
+        display_color=hd.color.CIELabColor.from_rgb(*segment.color) if segment.color else None,
     )
     if segment.description:
         description.SegmentDescription = segment.description
@@ -406,6 +415,5 @@ def _rgb_from_cielab(value: object) -> tuple[int, int, int] | None:
         return None
     if not all(isinstance(v, int) and 0 <= v <= CIELAB_MAX for v in value):
         return None
-    red, green, blue = CIELabColor.from_dicom_value(tuple(value)).to_rgb(clip=True)
-    return (int(red), int(green), int(blue))
+    return rgb_from_cielab(tuple(value))
 

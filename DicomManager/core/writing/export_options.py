@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydicom.uid import generate_uid
 
-from ..codecs.compression import DEFAULT_COMPRESSION, Compression, parse_compression
+from ..codecs.compression_choices import DEFAULT_COMPRESSION, Compression, parse_compression
 from .file_output import safe_file_name
 from .overlap_policy import DEFAULT_OVERLAP_POLICY, OverlapPolicy, parse_overlap_policy
 
