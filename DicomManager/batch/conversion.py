@@ -2,9 +2,11 @@
 
 What is converted, found anywhere under the input tree:
 
-- classic BINARY/FRACTIONAL SEGs (SOP Class ...66.4) whose source series is in
-  the tree: read on that series' grid and written as one LABELMAP SEG, or as
-  the overlap policy says when segments overlap;
+- classic BINARY/FRACTIONAL SEGs (SOP Class ...66.4): read on their source
+  series' grid where that series is in the tree, else on the grid their own
+  frames give (their references to the source kept as they are), and
+  written as one LABELMAP SEG, or as the overlap policy says when segments
+  overlap;
 - ``.seg.nrrd`` files: written over a DICOM series in the tree whose voxels
   theirs align with, looking in the nearest folders first.
 
@@ -50,6 +52,7 @@ from ..errors import DependencyError, DicomLabelMapSegError, GeometryMismatchErr
 
 if TYPE_CHECKING:  # imported in the workers, when a task needs them
     from ..core.geometry.source_series import SourceSeries
+    from ..core.reading.seg_contents import SegContents
     from ..core.writing.series_writer import WrittenSeries
 
 logger = logging.getLogger(__name__)
@@ -155,12 +158,8 @@ def plan_conversion(
         if header.sop_class_uid == LABELMAP_SEG_SOP_CLASS_UID:
             early.append(ConversionOutcome(str(relative), ConversionStatus.SKIPPED, reason="already a LABELMAP SEG"))
             continue
-        series_uid = header.referenced_series_uid
-        if series_uid not in series_files:
-            early.append(ConversionOutcome(
-                str(relative), ConversionStatus.FAILED, reason=f"its source series {series_uid} is not under {input_tree}"))
-            continue
-        tasks.append(ConversionTask(path, tuple(series_files[series_uid]), output_tree / relative, InputKind.SEG))
+        source_files = tuple(series_files.get(header.referenced_series_uid or "", ()))
+        tasks.append(ConversionTask(path, source_files, output_tree / relative, InputKind.SEG))
     for path in nrrds:
         relative = path.relative_to(input_tree)
         output = output_tree / relative.with_name(relative.name[: -len(".seg.nrrd")] + ".dcm")
@@ -340,16 +339,22 @@ def _start_worker(pool_created: float, parent_pid: int) -> None:
 
 
 def _convert_seg(task: ConversionTask, options: ExportOptions) -> WrittenSeries:
-    """A classic SEG read onto its source series and written again, its series attributes kept."""
-    from ..core.geometry.source_series import read_source_series
-    from ..core.reading.seg_reader import read_seg
+    """A classic SEG read onto its source series (or its own grid, without one) and written again, its series attributes kept."""
+    from ..core.writing.referenced_source import read_seg_with_its_references
     from ..core.writing.series_writer import write_segmentation
 
-    source = read_source_series(task.source_files)
-    result = read_seg(task.input, source.geometry)
+    result, source = _seg_over_source(task) if task.source_files else read_seg_with_its_references(task.input)
     for note in result.notes:
         logger.warning("%s: %s", task.input, note)
     return write_segmentation(result, source, task.output.parent, options.over_series(result.info.series_attributes()))
+
+
+def _seg_over_source(task: ConversionTask) -> tuple[SegContents, SourceSeries]:
+    from ..core.geometry.source_series import read_source_series
+    from ..core.reading.seg_reader import read_seg
+
+    source = read_source_series(task.source_files)
+    return read_seg(task.input, source.geometry), source
 
 
 def _convert_seg_nrrd(task: ConversionTask, options: ExportOptions) -> WrittenSeries:
