@@ -13,7 +13,9 @@ What is converted, found anywhere under the input tree:
 Each item is one task for a process pool (``spawn``: VTK is not fork-safe),
 so memory is bounded by one item per worker. The pool's workers start once,
 import what every item needs in their initializer, and first read the tree's
-headers (planning, spread over the workers), then convert. Any :class:`concurrent.futures.Executor`
+headers (planning, spread over the workers), then convert. With one
+worker, or a tree of one item that one worker would plan alone, nothing is
+started: the item converts in this process. Any :class:`concurrent.futures.Executor`
 can run the same tasks instead: :func:`dask_executor` gives one that sends them
 to a Dask cluster, whose workers must see the trees at the same paths (shared
 storage) and have this package installed. Outputs go to the same relative
@@ -32,7 +34,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -106,7 +108,7 @@ class ConversionSummary:
     """Every outcome, and the times that predict how the conversion scales with workers."""
 
     outcomes: list[ConversionOutcome]
-    peak_worker_mb: float | None = None  # the most memory a local worker process held (Linux: ru_maxrss of children)
+    peak_worker_mb: float | None = None  # the most memory a local worker held (Linux ru_maxrss), this process when it converted
     planning_seconds: float | None = None  # reading the tree's headers and pairing SEGs with series
     seconds: float | None = None  # the whole conversion, planning included
     workers: int | None = None
@@ -139,9 +141,18 @@ def plan_conversion(
     by its workers, in chunks.
     """
     input_tree, output_tree = Path(input_tree), Path(output_tree)
+    return _plan(input_tree, output_tree, _files_under(input_tree), executor)
+
+
+def _files_under(tree: Path) -> list[Path]:
+    return sorted(path for path in Path(tree).rglob("*") if path.is_file())
+
+
+def _plan(
+    input_tree: Path, output_tree: Path, files: list[Path], executor: Executor | None
+) -> tuple[list[ConversionTask], list[ConversionOutcome]]:
     series_files: dict[str, list[Path]] = {}
     segs: list[tuple[Path, _FileHeader]] = []
-    files = sorted(p for p in input_tree.rglob("*") if p.is_file())
     nrrds = [path for path in files if path.name.lower().endswith(".seg.nrrd")]
     dicom_files = [path for path in files if not path.name.lower().endswith(".seg.nrrd")]
     for path, header in zip(dicom_files, _read_file_headers(dicom_files, executor), strict=True):
@@ -187,17 +198,51 @@ def convert_tree(
     if executor is not None:
         summary = _convert_on(executor, input_tree, output_tree, options, progress)
     else:
-        workers = max(1, workers or available_cores())
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(time.time(), os.getpid()),
-        ) as pool:
-            summary = _convert_on(pool, input_tree, output_tree, options, progress)
-        summary.peak_worker_mb, summary.workers = _peak_child_mb(), workers
+        summary = _convert_locally(Path(input_tree), Path(output_tree), max(1, workers or available_cores()), options, progress)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _convert_locally(
+    input_tree: Path,
+    output_tree: Path,
+    workers: int,
+    options: ExportOptions,
+    progress: Callable[[int, int, ConversionOutcome], None] | None,
+) -> ConversionSummary:
+    """Plan and convert on a pool of ``workers`` processes, or in this process where a pool gives nothing.
+
+    Planning runs here when there is one worker, or when the tree's files
+    fit in one planning task (:data:`HEADER_CHUNK_FILES`), which one worker
+    would read alone; converting runs here when there is one worker, or one
+    item to convert. Starting the pool's workers (a new interpreter each,
+    and their imports) would then only add to the time.
+    """
+    files = _files_under(input_tree)
+    if workers > 1 and len(files) > HEADER_CHUNK_FILES:
+        with _local_pool(workers) as pool:
+            summary = _convert_on(pool, input_tree, output_tree, options, progress)
+        summary.peak_worker_mb, summary.workers = _peak_mb(children=True), workers
+        return summary
+    started = time.perf_counter()
+    tasks, outcomes = _plan(input_tree, output_tree, files, None)
+    planning_seconds = time.perf_counter() - started
+    todo = _still_to_do(tasks, input_tree, outcomes)
+    if workers == 1 or len(todo) <= 1:
+        outcomes += _run_tasks(None, todo, input_tree, options, progress)
+        return ConversionSummary(outcomes, _peak_mb(children=False), planning_seconds, workers=1)
+    with _local_pool(workers) as pool:
+        outcomes += _run_tasks(pool, todo, input_tree, options, progress)
+    return ConversionSummary(outcomes, _peak_mb(children=True), planning_seconds, workers=workers)
+
+
+def _local_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(time.time(), os.getpid()),
+    )
 
 
 def _convert_on(
@@ -210,6 +255,13 @@ def _convert_on(
     started = time.perf_counter()
     tasks, outcomes = plan_conversion(input_tree, output_tree, executor)
     planning_seconds = time.perf_counter() - started
+    todo = _still_to_do(tasks, input_tree, outcomes)
+    outcomes += _run_tasks(executor, todo, input_tree, options, progress)
+    return ConversionSummary(outcomes, planning_seconds=planning_seconds)
+
+
+def _still_to_do(tasks: list[ConversionTask], input_tree: Path, outcomes: list[ConversionOutcome]) -> list[ConversionTask]:
+    """The tasks whose output is not there yet; an outcome in ``outcomes`` for each of the others."""
     todo = []
     for task in tasks:
         relative = str(task.input.relative_to(input_tree))
@@ -220,8 +272,7 @@ def _convert_on(
             outcomes.append(ConversionOutcome(relative, ConversionStatus.SKIPPED, reason="output exists"))
         else:
             todo.append(task)
-    outcomes += _run_tasks(executor, todo, input_tree, options, progress)
-    return ConversionSummary(outcomes, planning_seconds=planning_seconds)
+    return todo
 
 
 def _unfinished_output(output: Path) -> str | None:
@@ -271,16 +322,20 @@ def dask_executor(scheduler_address: str) -> Iterator[Executor]:
 
 
 def _run_tasks(
-    executor: Executor,
+    executor: Executor | None,
     tasks: list[ConversionTask],
     input_tree: Path,
     options: ExportOptions,
     progress: Callable[[int, int, ConversionOutcome], None] | None,
 ) -> list[ConversionOutcome]:
-    futures = {executor.submit(convert_one, task, options): task for task in tasks}
+    """Each task's outcome, in the order they finish: on ``executor``, or one after another in this process."""
+    if executor is None:
+        finished: Iterator[tuple[ConversionTask, Future]] = ((task, _run_here(task, options)) for task in tasks)
+    else:
+        futures = {executor.submit(convert_one, task, options): task for task in tasks}
+        finished = ((futures[future], future) for future in as_completed(futures))
     outcomes = []
-    for done, future in enumerate(as_completed(futures), start=1):
-        task = futures[future]
+    for done, (task, future) in enumerate(finished, start=1):
         try:
             outcome = future.result()
         except OSError as error:  # outside what the item writes (which is ours to report): reading, the worker's files
@@ -292,6 +347,16 @@ def _run_tasks(
         if progress:
             progress(done, len(tasks), outcome)
     return outcomes
+
+
+def _run_here(task: ConversionTask, options: ExportOptions) -> Future:
+    """:func:`convert_one` run in this process, its result or exception in a future as a worker's would be."""
+    future: Future = Future()
+    try:
+        future.set_result(convert_one(task, options))
+    except Exception as error:  # noqa: BLE001 - reported by _run_tasks as a worker's failure is
+        future.set_exception(error)
+    return future
 
 
 def convert_one(task: ConversionTask, options: ExportOptions = ExportOptions()) -> ConversionOutcome:
@@ -404,13 +469,13 @@ def _over_first_aligned_series(task: ConversionTask, write: Callable[[SourceSeri
     raise SourceSeriesError(f"{task.input}: no DICOM series under the input tree has a grid its voxels align with.")
 
 
-def _peak_child_mb() -> float:
-    """The largest resident memory of any finished child process, in MB (0 where the system does not say)."""
+def _peak_mb(children: bool) -> float:
+    """The largest resident memory of any finished child process, or of this one, in MB (0 where the system does not say)."""
     try:
         import resource
     except ImportError:  # Windows
         return 0.0
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 _WORKER = threading.local()
