@@ -42,8 +42,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import pydicom
+from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_partial
+from pydicom.tag import BaseTag, Tag
 
 from ..core.cores import available_cores
 from ..core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
@@ -59,7 +61,10 @@ if TYPE_CHECKING:  # imported in the workers, when a task needs them
 
 logger = logging.getLogger(__name__)
 
-_HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "ReferencedSeriesSequence", "NumberOfFrames"]
+_HEADER_TAGS: list[BaseTag | int] = [
+    Tag(keyword) for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "ReferencedSeriesSequence")
+]
+_LAST_HEADER_TAG = max(_HEADER_TAGS)
 
 
 class InputKind(StrEnum):
@@ -513,7 +518,8 @@ def _read_file_headers(paths: list[Path], executor: Executor | None) -> Iterator
 def _file_header(path: Path) -> _FileHeader | None:
     """The file's SOP Class, series and referenced series; None for a file that is not DICOM."""
     try:
-        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+        with open(path, "rb") as file:  # read no further: a classic SEG's functional groups are most of its header
+            header = read_partial(file, stop_when=_past_header_tags, specific_tags=_HEADER_TAGS)
         return _FileHeader(
             sop_class_uid=str(header.get("SOPClassUID", "")),
             series_instance_uid=str(header.SeriesInstanceUID) if "SeriesInstanceUID" in header else None,
@@ -523,7 +529,11 @@ def _file_header(path: Path) -> _FileHeader | None:
         return None
 
 
-def _referenced_series(header: pydicom.Dataset) -> str | None:
+def _past_header_tags(tag: BaseTag, vr: str | None, length: int) -> bool:
+    return tag > _LAST_HEADER_TAG
+
+
+def _referenced_series(header: Dataset) -> str | None:
     """The series a SEG references (its ReferencedSeriesSequence), or None when it names none."""
     try:
         items = header.get("ReferencedSeriesSequence") or []
