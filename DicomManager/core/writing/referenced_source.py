@@ -15,7 +15,6 @@ Derivation Image Sequence of the frame read at the same position.
 
 from __future__ import annotations
 
-from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,28 +88,33 @@ def read_seg_with_its_references(path: Path) -> tuple[SegContents, ReferencedSou
 
 
 def refer_as_the_seg_did(seg: hd.seg.Segmentation, source: SourceSeries) -> None:
-    """Give a SEG built over stand-ins the references of the SEG they stand in for (nothing for another source)."""
+    """Give a SEG built over stand-ins the references of the SEG they stand in for (nothing for another source).
+
+    The items are the SEG read's own, not copies: neither that SEG nor the one written changes them
+    afterwards, and copying the thousands of items of a large SEG would cost a tenth of its conversion.
+    """
     if not isinstance(source, ReferencedSource):
         return
     slice_of = {str(dataset.SOPInstanceUID): index for index, dataset in enumerate(source.datasets)}
     for frame in seg.PerFrameFunctionalGroupsSequence:
-        stand_ins = [
-            str(item.ReferencedSOPInstanceUID)
-            for derivation in frame.get("DerivationImageSequence") or []
-            for item in derivation.get("SourceImageSequence") or []
-        ]
-        derivations = source.derivations[slice_of[stand_ins[0]]] if stand_ins else ()
-        frame.DerivationImageSequence = [deepcopy(item) for item in derivations]
-    _set_or_remove(seg, "ReferencedSeriesSequence", source.referenced_series or None)
-    _set_or_remove(seg, "SourceImageSequence", source.source_images)
+        stand_in = _first_source_named(frame)
+        frame.DerivationImageSequence = list(source.derivations[slice_of[stand_in]] if stand_in else ())
+    if source.referenced_series:
+        seg.ReferencedSeriesSequence = list(source.referenced_series)
+    elif "ReferencedSeriesSequence" in seg:
+        del seg.ReferencedSeriesSequence
+    if source.source_images is not None:
+        seg.SourceImageSequence = list(source.source_images)
+    elif "SourceImageSequence" in seg:
+        del seg.SourceImageSequence
 
 
-def _set_or_remove(seg: Dataset, keyword: str, items: tuple[Dataset, ...] | None) -> None:
-    if items is None:
-        if keyword in seg:
-            delattr(seg, keyword)
-    else:
-        setattr(seg, keyword, [deepcopy(item) for item in items])
+def _first_source_named(frame: Dataset) -> str | None:
+    """The SOP Instance UID of the first source image a frame's Derivation Image Sequence names (a stand-in's)."""
+    for derivation in frame.get("DerivationImageSequence") or []:
+        for item in derivation.get("SourceImageSequence") or []:
+            return str(item.ReferencedSOPInstanceUID)
+    return None
 
 
 def _referenced_source(dataset: Dataset, path: Path, grid: hd.VolumeGeometry, slice_of_frame: np.ndarray) -> ReferencedSource:
