@@ -178,3 +178,16 @@ def test_overlapping_segments_alone_keep_every_segment_and_their_references(tmp_
                       for i, p in enumerate(expected.get_plane_positions())}
             assert_same_labels(theirs, mine)
     assert found_segments == set(source.get_segment_numbers())
+
+
+def test_frames_without_a_slice_thickness_get_their_slice_spacing(tmp_path):
+    thin = pydicom.dcmread(shared_data("dcmqi/liver.dcm"))
+    del thin.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness
+    completed = convert_alone(thin, tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    written = pydicom.dcmread(tmp_path / "converted" / "seg.dcm", stop_before_pixels=True)
+    measures = written.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert float(measures.SliceThickness) == float(thin.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+                                                   .SpacingBetweenSlices) == 1.0
+    converted = labels_by_position(tmp_path / "converted" / "seg.dcm")
+    assert_same_labels(labels_by_position(shared_data("dcmqi/liver.dcm")), converted)  # highdicom refuses the input

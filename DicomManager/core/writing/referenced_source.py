@@ -126,8 +126,8 @@ def _referenced_source(dataset: Dataset, path: Path, grid: hd.VolumeGeometry, sl
             derivations[slice_index] = _derivation_items(dataset, index)
     referenced_series = tuple(dataset.get("ReferencedSeriesSequence") or [])
     series_uid = str(referenced_series[0].get("SeriesInstanceUID", "")) if referenced_series else ""
-    template = _stand_in_template(dataset, series_uid or hd.UID(), groups)
     affine = np.asarray(grid.affine, dtype=float)
+    template = _stand_in_template(dataset, series_uid or hd.UID(), groups, float(np.linalg.norm(affine[:3, 0])))
     stand_ins = [_stand_in(template, affine[:3, 3] + affine[:3, 0] * index) for index in range(grid.spatial_shape[0])]
     return ReferencedSource(
         datasets=stand_ins,
@@ -147,8 +147,11 @@ def _derivation_items(dataset: Dataset, index: int) -> tuple[Dataset, ...]:
     return ()
 
 
-def _stand_in_template(dataset: Dataset, series_uid: str, groups: FunctionalGroups) -> Dataset:
-    """What every stand-in holds: the SEG's header before its Image Pixel group, less its own attributes; the plane's measures."""
+def _stand_in_template(dataset: Dataset, series_uid: str, groups: FunctionalGroups, slice_spacing: float) -> Dataset:
+    """What every stand-in holds: the SEG's header before its Image Pixel group, less its own attributes; the plane's measures.
+
+    highdicom requires a slice thickness of single-frame sources: a SEG whose pixel measures lack it gets the slice spacing.
+    """
     template = Dataset()
     for element in dataset:
         if element.tag.group >= _IMAGE_PIXEL_GROUP:
@@ -162,6 +165,8 @@ def _stand_in_template(dataset: Dataset, series_uid: str, groups: FunctionalGrou
     for keyword in ("PixelSpacing", "SliceThickness", "SpacingBetweenSlices"):
         if keyword in measures:
             setattr(template, keyword, measures[keyword].value)
+    if "SliceThickness" not in template:
+        template.SliceThickness = format_number_as_ds(slice_spacing)
     template.ImageOrientationPatient = groups.required_item(0, "PlaneOrientationSequence").ImageOrientationPatient
     return template
 
