@@ -8,8 +8,9 @@ For each case (cases.py), every command a whole process of its own, the two of a
   ``.seg.nrrd``, against dcmqi's own LABELMAP writer, ``itkimage2segimage --segmentationType
   labelmap --useLabelIDAsSegmentNumber`` from the same label ``.nrrd`` and JSON, for each syntax
   both write (``none``, ``deflate``);
-- ``dicomlabelmapseg convert`` of a BINARY SEG written by dcmqi (a tree holding it and its series)
-  against ``bin2labelsegimage`` of the same file, for ``none``, ``rle`` and ``deflate``;
+- ``dicomlabelmapseg convert`` of a BINARY SEG written by dcmqi (a tree holding it and its series,
+  and one holding it alone, as ``bin2labelsegimage`` takes it) against ``bin2labelsegimage`` of the
+  same file, for ``none``, ``rle`` and ``deflate``;
 - ``info`` of our uncompressed LABELMAP SEG and of dcmqi's BINARY SEG, each against
   ``pydicom.dcmread(FILE, stop_before_pixels=True)`` in a bare interpreter, and, once per run,
   ``dicomlabelmapseg --help`` and ``dicomlabelmapseg export --help`` against ``python -c pass``.
@@ -101,13 +102,14 @@ def dcmqi_binary_seg(case: Path) -> Path:
     return path
 
 
-def convert_tree(case: Path, work: Path) -> Path:
-    """A tree as ``convert`` takes it: the dcmqi BINARY SEG beside its series (files linked, not copied)."""
-    tree = work / "convert_input"
+def convert_tree(case: Path, work: Path, with_series: bool) -> Path:
+    """A tree as ``convert`` takes it: the dcmqi BINARY SEG beside its series, or alone (files linked, not copied)."""
+    tree = work / ("convert_input" if with_series else "convert_input_alone")
     if not (tree / "seg.dcm").is_file():
-        (tree / "ct").mkdir(parents=True, exist_ok=True)
-        for image in (case / "ct").glob("*.dcm"):
+        tree.mkdir(parents=True, exist_ok=True)
+        for image in (case / "ct").glob("*.dcm") if with_series else ():
             target = tree / "ct" / image.name
+            target.parent.mkdir(exist_ok=True)
             if not target.exists():
                 os.link(image, target)
         os.link(dcmqi_binary_seg(case), tree / "seg.dcm")
@@ -139,18 +141,20 @@ def export_pairs(case: Path, work: Path) -> list[tuple[str, str, Command, Comman
 def convert_pairs(case: Path, work: Path) -> list[tuple[str, str, Command, Command]]:
     """(comparison, syntax, ours, dcmqi) for converting the dcmqi BINARY SEG in each syntax."""
     cli, dcmqi = tool("dicomlabelmapseg"), tool("bin2labelsegimage")
-    tree, binary = convert_tree(case, work), dcmqi_binary_seg(case)
+    binary = dcmqi_binary_seg(case)
     pairs = []
     for syntax in CONVERT_SYNTAXES:
-        output_tree = work / f"convert_output_{syntax}"
-        ours = Command("dicomlabelmapseg convert", [
-            cli, "convert", str(tree), str(output_tree), "--compression", syntax, "--quiet",
-        ], output_tree / "seg.dcm", output_tree)
         theirs_output = work / f"dcmqi_converted_{syntax}.dcm"
         theirs = Command("bin2labelsegimage", [
             dcmqi, "--inputDICOM", str(binary), "--outputDICOM", str(theirs_output), "--compress", syntax,
         ], theirs_output)
-        pairs.append(("convert a dcmqi BINARY SEG / bin2labelsegimage", syntax, ours, theirs))
+        for with_series, where in ((True, "beside its series"), (False, "alone")):
+            output_tree = work / f"convert_output_{syntax}_{'series' if with_series else 'alone'}"
+            ours = Command("dicomlabelmapseg convert", [
+                cli, "convert", str(convert_tree(case, work, with_series)), str(output_tree), "--compression", syntax,
+                "--quiet",
+            ], output_tree / "seg.dcm", output_tree)
+            pairs.append((f"convert a dcmqi BINARY SEG {where} / bin2labelsegimage", syntax, ours, theirs))
     return pairs
 
 

@@ -2,16 +2,20 @@
 
 What is converted, found anywhere under the input tree:
 
-- classic BINARY/FRACTIONAL SEGs (SOP Class ...66.4) whose source series is in
-  the tree: read on that series' grid and written as one LABELMAP SEG, or as
-  the overlap policy says when segments overlap;
+- classic BINARY/FRACTIONAL SEGs (SOP Class ...66.4): read on their source
+  series' grid where that series is in the tree, else on the grid their own
+  frames give (their references to the source kept as they are), and
+  written as one LABELMAP SEG, or as the overlap policy says when segments
+  overlap;
 - ``.seg.nrrd`` files: written over a DICOM series in the tree whose voxels
   theirs align with, looking in the nearest folders first.
 
 Each item is one task for a process pool (``spawn``: VTK is not fork-safe),
 so memory is bounded by one item per worker. The pool's workers start once,
 import what every item needs in their initializer, and first read the tree's
-headers (planning, spread over the workers), then convert. Any :class:`concurrent.futures.Executor`
+headers (planning, spread over the workers), then convert. With one
+worker, or a tree of one item that one worker would plan alone, nothing is
+started: the item converts in this process. Any :class:`concurrent.futures.Executor`
 can run the same tasks instead: :func:`dask_executor` gives one that sends them
 to a Dask cluster, whose workers must see the trees at the same paths (shared
 storage) and have this package installed. Outputs go to the same relative
@@ -30,7 +34,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -38,8 +42,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import pydicom
+from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_partial
+from pydicom.tag import BaseTag, Tag
 
 from ..core.cores import available_cores
 from ..core.segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UIDS
@@ -50,11 +56,15 @@ from ..errors import DependencyError, DicomLabelMapSegError, GeometryMismatchErr
 
 if TYPE_CHECKING:  # imported in the workers, when a task needs them
     from ..core.geometry.source_series import SourceSeries
+    from ..core.reading.seg_contents import SegContents
     from ..core.writing.series_writer import WrittenSeries
 
 logger = logging.getLogger(__name__)
 
-_HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "ReferencedSeriesSequence", "NumberOfFrames"]
+_HEADER_TAGS: list[BaseTag | int] = [
+    Tag(keyword) for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "ReferencedSeriesSequence")
+]
+_LAST_HEADER_TAG = max(_HEADER_TAGS)
 
 
 class InputKind(StrEnum):
@@ -103,7 +113,7 @@ class ConversionSummary:
     """Every outcome, and the times that predict how the conversion scales with workers."""
 
     outcomes: list[ConversionOutcome]
-    peak_worker_mb: float | None = None  # the most memory a local worker process held (Linux: ru_maxrss of children)
+    peak_worker_mb: float | None = None  # the most memory a local worker held (Linux ru_maxrss), this process when it converted
     planning_seconds: float | None = None  # reading the tree's headers and pairing SEGs with series
     seconds: float | None = None  # the whole conversion, planning included
     workers: int | None = None
@@ -136,9 +146,18 @@ def plan_conversion(
     by its workers, in chunks.
     """
     input_tree, output_tree = Path(input_tree), Path(output_tree)
+    return _plan(input_tree, output_tree, _files_under(input_tree), executor)
+
+
+def _files_under(tree: Path) -> list[Path]:
+    return sorted(path for path in Path(tree).rglob("*") if path.is_file())
+
+
+def _plan(
+    input_tree: Path, output_tree: Path, files: list[Path], executor: Executor | None
+) -> tuple[list[ConversionTask], list[ConversionOutcome]]:
     series_files: dict[str, list[Path]] = {}
     segs: list[tuple[Path, _FileHeader]] = []
-    files = sorted(p for p in input_tree.rglob("*") if p.is_file())
     nrrds = [path for path in files if path.name.lower().endswith(".seg.nrrd")]
     dicom_files = [path for path in files if not path.name.lower().endswith(".seg.nrrd")]
     for path, header in zip(dicom_files, _read_file_headers(dicom_files, executor), strict=True):
@@ -155,12 +174,8 @@ def plan_conversion(
         if header.sop_class_uid == LABELMAP_SEG_SOP_CLASS_UID:
             early.append(ConversionOutcome(str(relative), ConversionStatus.SKIPPED, reason="already a LABELMAP SEG"))
             continue
-        series_uid = header.referenced_series_uid
-        if series_uid not in series_files:
-            early.append(ConversionOutcome(
-                str(relative), ConversionStatus.FAILED, reason=f"its source series {series_uid} is not under {input_tree}"))
-            continue
-        tasks.append(ConversionTask(path, tuple(series_files[series_uid]), output_tree / relative, InputKind.SEG))
+        source_files = tuple(series_files.get(header.referenced_series_uid or "", ()))
+        tasks.append(ConversionTask(path, source_files, output_tree / relative, InputKind.SEG))
     for path in nrrds:
         relative = path.relative_to(input_tree)
         output = output_tree / relative.with_name(relative.name[: -len(".seg.nrrd")] + ".dcm")
@@ -188,17 +203,51 @@ def convert_tree(
     if executor is not None:
         summary = _convert_on(executor, input_tree, output_tree, options, progress)
     else:
-        workers = max(1, workers or available_cores())
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(time.time(), os.getpid()),
-        ) as pool:
-            summary = _convert_on(pool, input_tree, output_tree, options, progress)
-        summary.peak_worker_mb, summary.workers = _peak_child_mb(), workers
+        summary = _convert_locally(Path(input_tree), Path(output_tree), max(1, workers or available_cores()), options, progress)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _convert_locally(
+    input_tree: Path,
+    output_tree: Path,
+    workers: int,
+    options: ExportOptions,
+    progress: Callable[[int, int, ConversionOutcome], None] | None,
+) -> ConversionSummary:
+    """Plan and convert on a pool of ``workers`` processes, or in this process where a pool gives nothing.
+
+    Planning runs here when there is one worker, or when the tree's files
+    fit in one planning task (:data:`HEADER_CHUNK_FILES`), which one worker
+    would read alone; converting runs here when there is one worker, or one
+    item to convert. Starting the pool's workers (a new interpreter each,
+    and their imports) would then only add to the time.
+    """
+    files = _files_under(input_tree)
+    if workers > 1 and len(files) > HEADER_CHUNK_FILES:
+        with _local_pool(workers) as pool:
+            summary = _convert_on(pool, input_tree, output_tree, options, progress)
+        summary.peak_worker_mb, summary.workers = _peak_mb(children=True), workers
+        return summary
+    started = time.perf_counter()
+    tasks, outcomes = _plan(input_tree, output_tree, files, None)
+    planning_seconds = time.perf_counter() - started
+    todo = _still_to_do(tasks, input_tree, outcomes)
+    if workers == 1 or len(todo) <= 1:
+        outcomes += _run_tasks(None, todo, input_tree, options, progress)
+        return ConversionSummary(outcomes, _peak_mb(children=False), planning_seconds, workers=1)
+    with _local_pool(workers) as pool:
+        outcomes += _run_tasks(pool, todo, input_tree, options, progress)
+    return ConversionSummary(outcomes, _peak_mb(children=True), planning_seconds, workers=workers)
+
+
+def _local_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(time.time(), os.getpid()),
+    )
 
 
 def _convert_on(
@@ -211,6 +260,13 @@ def _convert_on(
     started = time.perf_counter()
     tasks, outcomes = plan_conversion(input_tree, output_tree, executor)
     planning_seconds = time.perf_counter() - started
+    todo = _still_to_do(tasks, input_tree, outcomes)
+    outcomes += _run_tasks(executor, todo, input_tree, options, progress)
+    return ConversionSummary(outcomes, planning_seconds=planning_seconds)
+
+
+def _still_to_do(tasks: list[ConversionTask], input_tree: Path, outcomes: list[ConversionOutcome]) -> list[ConversionTask]:
+    """The tasks whose output is not there yet; an outcome in ``outcomes`` for each of the others."""
     todo = []
     for task in tasks:
         relative = str(task.input.relative_to(input_tree))
@@ -221,8 +277,7 @@ def _convert_on(
             outcomes.append(ConversionOutcome(relative, ConversionStatus.SKIPPED, reason="output exists"))
         else:
             todo.append(task)
-    outcomes += _run_tasks(executor, todo, input_tree, options, progress)
-    return ConversionSummary(outcomes, planning_seconds=planning_seconds)
+    return todo
 
 
 def _unfinished_output(output: Path) -> str | None:
@@ -272,16 +327,20 @@ def dask_executor(scheduler_address: str) -> Iterator[Executor]:
 
 
 def _run_tasks(
-    executor: Executor,
+    executor: Executor | None,
     tasks: list[ConversionTask],
     input_tree: Path,
     options: ExportOptions,
     progress: Callable[[int, int, ConversionOutcome], None] | None,
 ) -> list[ConversionOutcome]:
-    futures = {executor.submit(convert_one, task, options): task for task in tasks}
+    """Each task's outcome, in the order they finish: on ``executor``, or one after another in this process."""
+    if executor is None:
+        finished: Iterator[tuple[ConversionTask, Future]] = ((task, _run_here(task, options)) for task in tasks)
+    else:
+        futures = {executor.submit(convert_one, task, options): task for task in tasks}
+        finished = ((futures[future], future) for future in as_completed(futures))
     outcomes = []
-    for done, future in enumerate(as_completed(futures), start=1):
-        task = futures[future]
+    for done, (task, future) in enumerate(finished, start=1):
         try:
             outcome = future.result()
         except OSError as error:  # outside what the item writes (which is ours to report): reading, the worker's files
@@ -293,6 +352,16 @@ def _run_tasks(
         if progress:
             progress(done, len(tasks), outcome)
     return outcomes
+
+
+def _run_here(task: ConversionTask, options: ExportOptions) -> Future:
+    """:func:`convert_one` run in this process, its result or exception in a future as a worker's would be."""
+    future: Future = Future()
+    try:
+        future.set_result(convert_one(task, options))
+    except Exception as error:  # noqa: BLE001 - reported by _run_tasks as a worker's failure is
+        future.set_exception(error)
+    return future
 
 
 def convert_one(task: ConversionTask, options: ExportOptions = ExportOptions()) -> ConversionOutcome:
@@ -340,16 +409,22 @@ def _start_worker(pool_created: float, parent_pid: int) -> None:
 
 
 def _convert_seg(task: ConversionTask, options: ExportOptions) -> WrittenSeries:
-    """A classic SEG read onto its source series and written again, its series attributes kept."""
-    from ..core.geometry.source_series import read_source_series
-    from ..core.reading.seg_reader import read_seg
+    """A classic SEG read onto its source series (or its own grid, without one) and written again, its series attributes kept."""
+    from ..core.writing.referenced_source import read_seg_with_its_references
     from ..core.writing.series_writer import write_segmentation
 
-    source = read_source_series(task.source_files)
-    result = read_seg(task.input, source.geometry)
+    result, source = _seg_over_source(task) if task.source_files else read_seg_with_its_references(task.input)
     for note in result.notes:
         logger.warning("%s: %s", task.input, note)
     return write_segmentation(result, source, task.output.parent, options.over_series(result.info.series_attributes()))
+
+
+def _seg_over_source(task: ConversionTask) -> tuple[SegContents, SourceSeries]:
+    from ..core.geometry.source_series import read_source_series
+    from ..core.reading.seg_reader import read_seg
+
+    source = read_source_series(task.source_files)
+    return read_seg(task.input, source.geometry), source
 
 
 def _convert_seg_nrrd(task: ConversionTask, options: ExportOptions) -> WrittenSeries:
@@ -399,13 +474,13 @@ def _over_first_aligned_series(task: ConversionTask, write: Callable[[SourceSeri
     raise SourceSeriesError(f"{task.input}: no DICOM series under the input tree has a grid its voxels align with.")
 
 
-def _peak_child_mb() -> float:
-    """The largest resident memory of any finished child process, in MB (0 where the system does not say)."""
+def _peak_mb(children: bool) -> float:
+    """The largest resident memory of any finished child process, or of this one, in MB (0 where the system does not say)."""
     try:
         import resource
     except ImportError:  # Windows
         return 0.0
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 _WORKER = threading.local()
@@ -443,7 +518,8 @@ def _read_file_headers(paths: list[Path], executor: Executor | None) -> Iterator
 def _file_header(path: Path) -> _FileHeader | None:
     """The file's SOP Class, series and referenced series; None for a file that is not DICOM."""
     try:
-        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+        with open(path, "rb") as file:  # read no further: a classic SEG's functional groups are most of its header
+            header = read_partial(file, stop_when=_past_header_tags, specific_tags=_HEADER_TAGS)
         return _FileHeader(
             sop_class_uid=str(header.get("SOPClassUID", "")),
             series_instance_uid=str(header.SeriesInstanceUID) if "SeriesInstanceUID" in header else None,
@@ -453,7 +529,11 @@ def _file_header(path: Path) -> _FileHeader | None:
         return None
 
 
-def _referenced_series(header: pydicom.Dataset) -> str | None:
+def _past_header_tags(tag: BaseTag, vr: str | None, length: int) -> bool:
+    return tag > _LAST_HEADER_TAG
+
+
+def _referenced_series(header: Dataset) -> str | None:
     """The series a SEG references (its ReferencedSeriesSequence), or None when it names none."""
     try:
         items = header.get("ReferencedSeriesSequence") or []

@@ -154,3 +154,28 @@ def test_tree_converts_to_cropped_frames_on_request(tmp_path):
     assert header.Rows * header.Columns < grid.spatial_shape[1] * grid.spatial_shape[2]
     original = segment_masks(read_seg(shared_data("dcmqi/liver.dcm"), grid))[1]
     np.testing.assert_array_equal(segment_masks(read_seg(converted, grid))[1], original)
+
+
+def test_one_item_converts_in_this_process_without_starting_workers(tmp_path):
+    source, target = tmp_path / "archive", tmp_path / "converted"
+    shutil.copytree(shared_data("dcmqi/ct-3slice"), source / "ct")
+    shutil.copy(shared_data("dcmqi/liver.dcm"), source / "liver.dcm")
+    summary = convert_tree(source, target, workers=2)
+    assert summary.count(ConversionStatus.CONVERTED) == 1 and summary.workers == 1
+    assert summary.worker_start_seconds is None  # no worker's initializer ran
+    grid = read_source_series_folder(source / "ct").geometry
+    np.testing.assert_array_equal(segment_masks(read_seg(target / "liver.dcm", grid))[1],
+                                  segment_masks(read_seg(shared_data("dcmqi/liver.dcm"), grid))[1])
+
+
+def test_one_worker_plans_and_converts_a_tree_in_this_process(tmp_path, scene):
+    source, target = tmp_path / "archive", tmp_path / "converted"
+    build_tree(source, scene)
+    summary = convert_tree(source, target, workers=1)
+    assert summary.workers == 1 and summary.worker_start_seconds is None
+    assert (summary.count(ConversionStatus.CONVERTED), summary.count(ConversionStatus.FAILED)) == (4, 1)
+    failed = [outcome for outcome in summary.outcomes if outcome.status == ConversionStatus.FAILED]
+    assert failed[0].input == "caseA/seg/broken.dcm" and "broken.dcm" in failed[0].reason
+    grid = read_source_series_folder(source / "caseA" / "ct").geometry
+    np.testing.assert_array_equal(segment_masks(read_seg(target / "caseA" / "seg" / "liver.dcm", grid))[1],
+                                  segment_masks(read_seg(shared_data("dcmqi/liver.dcm"), grid))[1])

@@ -15,6 +15,7 @@ from ..geometry.grids import match_to_grid
 from ..geometry.source_series import SourceSeries
 from ..segments.layered_segmentation import LayeredSegmentation
 from .export_options import DEFAULT_SERIES, ExportOptions
+from .referenced_source import refer_as_the_seg_did
 from .seg_building import (
     check_frame_of_reference,
     check_frame_size,
@@ -78,6 +79,7 @@ def build_binary_seg(segmentation: LayeredSegmentation, source: SourceSeries, op
     if compression is Compression.DEFLATE_FRAMES:
         deflate_frames(seg)  # 1-bit frames, each packed on its own before it is deflated
     refer_to_file_frames(seg, source)
+    refer_as_the_seg_did(seg, source)
     return finish(seg, binary_segments, compression, series)
 
 

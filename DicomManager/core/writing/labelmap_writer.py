@@ -21,6 +21,7 @@ from ..geometry.source_series import SourceSeries
 from ..segments.segment_metadata import SegmentMetadata, segment_metadata_of
 from .export_options import DEFAULT_SERIES, ExportOptions
 from .file_output import refuse_existing
+from .referenced_source import refer_as_the_seg_did
 from .seg_building import (
     check_frame_of_reference,
     check_frame_size,
@@ -124,6 +125,7 @@ def build_labelmap_seg(
         )
     encoding.finish(seg)
     refer_to_file_frames(seg, source)
+    refer_as_the_seg_did(seg, source)
     return finish(seg, segments, options.compression, series)
 
 
