@@ -690,7 +690,7 @@ def _convert(arguments: argparse.Namespace) -> int:
     if summary.item_seconds:
         print(f"{summary.seconds:.1f} s: planning {summary.planning_seconds:.1f} s, "
               f"{statistics.mean(summary.item_seconds):.2f} s per item in its worker"
-              + (f" with {summary.workers} workers" if summary.workers else ""))
+              + (f" with {summary.workers} {'worker' if summary.workers == 1 else 'workers'}" if summary.workers else ""))
     return 1 if counts[ConversionStatus.FAILED] else 0
 
 
