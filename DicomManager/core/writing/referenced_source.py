@@ -31,7 +31,8 @@ from ..geometry.source_series import SourceSeries
 from ..library_output import reading_output_at_debug
 from ..reading.binary_reader import read_binary_seg_dataset
 from ..reading.functional_groups import FunctionalGroups
-from ..reading.seg_contents import SegContents, malformed_content_refused
+from ..reading.header_reading import malformed_content_refused
+from ..reading.seg_contents import SegContents
 from ..reading.seg_header import check_decodable, is_tiled, read_seg_dataset
 from ..segments.sop_classes import SegmentationType
 
