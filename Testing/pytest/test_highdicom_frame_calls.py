@@ -1,7 +1,7 @@
 """The one adapter that relies on how highdicom calls an Executor: checked, and where the check fails, plain highdicom.
 
 The check is made to fail for real: highdicom's ``encode_frame`` is replaced
-in highdicom's own module by a function of this file that does the same, so
+in highdicom's own modules by a function of this file that does the same, so
 highdicom submits a callable that is not its own. The SEG is then built by
 highdicom alone, and must be the same file as the fast path writes: every
 element equal but those each build makes afresh (creation time, the
@@ -13,9 +13,9 @@ deflated frames, and a pool's frames encoded ahead.
 from __future__ import annotations
 
 import logging
+import sys
 from concurrent.futures import Future
 
-import highdicom.image
 import numpy as np
 import pydicom
 import pytest
@@ -81,7 +81,9 @@ def test_plain_highdicom_writes_the_same_file_when_its_calls_are_not_the_expecte
     with caplog.at_level(logging.WARNING):
         (fast,) = write_segmentation(segmentation, source, tmp_path / "fast", options).paths
     assert FALLBACK not in caplog.text
-    monkeypatch.setattr(highdicom.image, "encode_frame", not_highdicoms_encode_frame)
+    for module in [module for name, module in sys.modules.items() if name.startswith("highdicom.")]:
+        if getattr(module, "encode_frame", None) is encode_frame:  # where highdicom's frame loops find it
+            monkeypatch.setattr(module, "encode_frame", not_highdicoms_encode_frame)
     with caplog.at_level(logging.WARNING):
         (plain,) = write_segmentation(segmentation, source, tmp_path / "plain", options).paths
     assert FALLBACK in caplog.text
