@@ -10,14 +10,14 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import blob_labels, demo_segments, make_grid, on_grid, write_series
-from highdicom.frame import encode_frame
 from pydicom.uid import RLELossless
 
 from DicomManager import Compression, ExportOptions, read_source_series
 from DicomManager.core.codecs.deflated_file import deflate_stream
 from DicomManager.core.codecs.deflated_frames import FrameDeflater
 from DicomManager.core.codecs.deflating_ahead import DeflatingAhead
-from DicomManager.core.writing.labelmap_writer import build_labelmap_seg
+from DicomManager.core.writing.export_plan import plan_labelmap
+from DicomManager.core.writing.labelmap_writer import labelmap_seg
 from DicomManager.core.writing.seg_file import save_seg
 
 NUMBERS = [1, 3, 7]
@@ -89,11 +89,13 @@ def test_a_deflated_export_writes_the_frames_deflated_while_highdicom_built_the_
     labelled = np.flatnonzero(labels.any(axis=(1, 2)))
     labels[labelled[1]] = 0  # an empty plane between labelled ones: its frame is left out
     volume = hd.Volume(labels, source.geometry.affine, "PATIENT", source.geometry.frame_of_reference_uid)
-    options = ExportOptions(compression=Compression.DEFLATE, file_name="seg.dcm").resolved()
+    options = ExportOptions(compression=Compression.DEFLATE, file_name="seg.dcm")
 
-    seg = build_labelmap_seg(volume, demo_segments(NUMBERS), source, options)
+    plan = plan_labelmap(volume, demo_segments(NUMBERS), source, tmp_path, options)
+    (instance,) = plan.instances
+    seg = labelmap_seg(plan, instance)
     assert seg.PixelData.deflated is not None
-    path = save_seg(seg, tmp_path / "seg.dcm").path
+    path = save_seg(seg, instance, plan.overwrite).path
 
     dataset = pydicom.dcmread(path)
     assert dataset.file_meta.TransferSyntaxUID == Compression.DEFLATE.transfer_syntax_uid
@@ -108,13 +110,10 @@ def test_frames_deflated_one_by_one_inflate_to_their_little_endian_bytes(dtype):
     planes = planes_with_an_empty_one()[:, :40, :30].astype(dtype)
     with FrameDeflater() as deflater:
         bits = planes.dtype.itemsize * 8
-        futures = [deflater.submit(encode_frame, array=plane, transfer_syntax_uid=RLELossless, bits_allocated=bits)
-                   for plane in planes]
+        futures = [deflater.take(plane, {"transfer_syntax_uid": RLELossless, "bits_allocated": bits}) for plane in planes]
         deflated_frames = [future.result() for future in futures]
     assert [zlib.decompress(frame, -zlib.MAX_WBITS) for frame in deflated_frames] == [
         plane.astype(plane.dtype.newbyteorder("<")).tobytes() for plane in planes
     ]
-    with FrameDeflater() as deflater, pytest.raises(TypeError, match="encode_frame"):
-        deflater.submit(np.sum, planes[0])
     with FrameDeflater() as deflater, pytest.raises(ValueError, match="not 1-bit ones"):
-        deflater.submit(encode_frame, array=planes[0] > 0, bits_allocated=1)  # a BINARY frame is packed first
+        deflater.take(planes[0] > 0, {"bits_allocated": 1})  # a BINARY frame is packed first

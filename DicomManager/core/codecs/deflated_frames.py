@@ -15,8 +15,8 @@ has a decoder for it, the readers use that instead (see
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from ...errors import SegFileError, cause
 from ..cores import available_cores
 from .compression import DEFLATED_IMAGE_FRAME_COMPRESSION
 from .deflated_file import encode_explicit_little_endian, write_part10
-from .native_frames import frame_of_call, little_endian
+from .native_frames import little_endian
 
 DEFLATE_LEVEL = 8
 """zlib level for each frame, the level of deflated SEGs (see :mod:`.deflated_file`)."""
@@ -100,11 +100,12 @@ def _inflated_frame(fragment: bytes, expected: int, where: str) -> bytes:
     return data
 
 
-class FrameDeflater(Executor):
-    """Deflates each frame highdicom would encode, on a thread per core: highdicom encapsulates the results.
+class FrameDeflater:
+    """A frame sink that deflates each frame highdicom would encode, on a thread per core: highdicom encapsulates the results.
 
     highdicom is asked for an encapsulated dataset in a stand-in syntax (see
-    :mod:`.native_frames`) with this as its ``workers``; it hands over each
+    :mod:`.native_frames`), its frames taken by this (through
+    :mod:`.highdicom_frame_calls`); it hands over each
     frame (8 or 16 bits) as its loop reaches it, and zlib lets go of the GIL,
     so the frames are deflated while highdicom goes on. Only the deflated
     frames are ever held. The dataset's transfer syntax is then set by
@@ -114,14 +115,17 @@ class FrameDeflater(Executor):
     def __init__(self) -> None:
         self._threads = ThreadPoolExecutor(available_cores(), thread_name_prefix="deflating-frames")
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        frame = frame_of_call(self, fn, args, kwargs)
-        if kwargs.get("bits_allocated") not in (8, 16):
-            raise ValueError(f"FrameDeflater deflates 8- and 16-bit frames, not {kwargs.get('bits_allocated')}-bit ones")
+    def take(self, frame: np.ndarray, arguments: Mapping[str, Any]) -> Future:
+        """The future of ``frame`` deflated."""
+        if arguments.get("bits_allocated") not in (8, 16):
+            raise ValueError(f"FrameDeflater deflates 8- and 16-bit frames, not {arguments.get('bits_allocated')}-bit ones")
         return self._threads.submit(_deflate, little_endian(frame))
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._threads.shutdown(wait, cancel_futures=cancel_futures)
+    def __enter__(self) -> FrameDeflater:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self._threads.shutdown(wait=True, cancel_futures=exception[0] is not None)
 
 
 def mark_frames_deflated(dataset: Dataset) -> None:

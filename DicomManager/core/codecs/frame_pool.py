@@ -2,20 +2,21 @@
 
 highdicom, given an Executor as ``workers``, submits one call per frame,
 ``encode_frame(array=frame, ...)``, as its frame loop reaches the frame, and
-collects the results once every frame is submitted. With a plain process pool
+collects the results once every frame is submitted (what
+:mod:`.highdicom_frame_calls` checks before it hands a frame on). With a plain process pool
 each frame then travels pickled through a pipe, which for label frames costs
 about what encoding them does, and the workers start only when highdicom's
 loop does, after it has worked out the frames' geometry.
 
 :class:`FramePool` forks its workers from this process once the planes exist,
 so they read the planes where they are, and starts them at once on the frames
-highdicom is expected to submit: the non-empty planes in order (all planes
-when empty frames are kept), encoded as the expected ``encode_frame`` call.
-When highdicom submits a frame, the pool checks that it is the next expected
-plane with the expected arguments and hands back that plane's encoding. Any
-other call (another order, other arguments) ends the prediction: that call
-and all later ones are encoded as submitted, so the result never depends on
-the prediction being right, only the speed does. Figures are in
+highdicom is expected to hand over: the non-empty planes in order (all planes
+when empty frames are kept), encoded with the expected ``encode_frame``
+arguments. When highdicom hands over a frame, the pool checks that it is the
+next expected plane with the expected arguments and hands back that plane's
+encoding. Any other frame (another order, other arguments) ends the
+prediction: that frame and all later ones are encoded as handed over, so the
+result never depends on the prediction being right, only the speed does. Figures are in
 ``benchmarks/README.md``.
 
 Forking needs the ``fork`` start method (Linux, macOS); elsewhere
@@ -28,8 +29,8 @@ import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections.abc import Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +53,8 @@ class _Expected:
     future: Future
 
 
-class FramePool(Executor):
-    """An Executor for highdicom's frame encoding that encodes ``planes`` ahead on ``workers`` forked processes.
+class FramePool:
+    """A frame sink for highdicom's frame encoding that encodes ``planes`` ahead on ``workers`` forked processes.
 
     Parameters
     ----------
@@ -80,7 +81,7 @@ class FramePool(Executor):
         indices = frame_planes(planes, omit_empty)
         self._expected: deque[_Expected] = deque()
         self.frames_encoded_ahead = 0
-        """How many submitted calls were answered by the encoding done ahead."""
+        """How many frames handed over were answered by the encoding done ahead."""
         slab_frames = max(1, slab_frames)
         for start in range(0, len(indices), slab_frames):
             slab_indices = indices[start : start + slab_frames]
@@ -89,23 +90,24 @@ class FramePool(Executor):
             slab.add_done_callback(lambda done, futures=futures: _settle(done, futures))
             self._expected.extend(_Expected(index, future) for index, future in zip(slab_indices, futures, strict=True))
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        if self._expected and self._is_next_expected(fn, args, kwargs):
+    def take(self, frame: np.ndarray, arguments: Mapping[str, Any]) -> Future:
+        """The future of ``frame`` encoded with ``arguments``: from the encoding done ahead where it is the next expected."""
+        if self._expected and self._is_next_expected(frame, arguments):
             self.frames_encoded_ahead += 1
             return self._expected.popleft().future
         self._expected.clear()  # slabs already sent finish unused: a wrong prediction costs time, never the result
-        return self._processes.submit(fn, *args, **kwargs)
+        return self._processes.submit(encode_frame, array=frame, **arguments)
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def __enter__(self) -> FramePool:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
         logger.debug("%d frames were encoded ahead", self.frames_encoded_ahead)
-        self._processes.shutdown(wait, cancel_futures=cancel_futures)
+        self._processes.shutdown(wait=True, cancel_futures=exception[0] is not None)
 
-    def _is_next_expected(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        if fn is not encode_frame or args or set(kwargs) != {"array", *self._encode_arguments}:
+    def _is_next_expected(self, frame: np.ndarray, arguments: Mapping[str, Any]) -> bool:
+        if dict(arguments) != self._encode_arguments:
             return False
-        if any(kwargs[name] != value for name, value in self._encode_arguments.items()):
-            return False
-        frame = kwargs["array"]
         return bool(np.array_equal(frame, self._planes[self._expected[0].index]))
 
 

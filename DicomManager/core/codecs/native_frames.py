@@ -5,8 +5,9 @@ bytes and joining them: the frames twice over, at once. For the transfer
 syntaxes whose frames are stored native (Explicit VR Little Endian, and
 Deflated Explicit VR Little Endian, which deflates the whole dataset),
 highdicom is instead asked for an encapsulated dataset with a
-:class:`FrameCollector` as its ``workers``: it hands the collector each frame
-(a view of its own label array) in file order, and the collector encodes none.
+:class:`FrameCollector` taking its frames (through
+:mod:`.highdicom_frame_calls`): it hands the collector each frame (a view of
+its own label array) in file order, and the collector encodes none.
 The dataset then gets the native syntax and a :class:`NativeFrames` value for
 Pixel Data, which pydicom writes as a buffered value, and the deflated writer
 streams from, a frame at a time.
@@ -17,12 +18,11 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
-from highdicom.frame import encode_frame
 from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
@@ -34,8 +34,8 @@ PLACEHOLDER = b"\x00\x00"
 """What the collector returns for a frame: the smallest fragment pydicom encapsulates, dropped with the rest."""
 
 
-class FrameCollector(Executor):
-    """Takes each frame highdicom would encode, in order, and encodes none (see the module docstring).
+class FrameCollector:
+    """A frame sink that takes each frame highdicom would encode, in order, and encodes none (see the module docstring).
 
     ``deflated_for``: where the frames are being deflated ahead (see
     :mod:`.deflating_ahead`), what gives the collected frames deflated, or
@@ -50,8 +50,9 @@ class FrameCollector(Executor):
         """The collected frames deflated ahead, where they were and these are the frames; else None."""
         return self._deflated_for(self.frames) if self._deflated_for else None
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        self.frames.append(frame_of_call(self, fn, args, kwargs))
+    def take(self, frame: np.ndarray, arguments: Mapping[str, Any]) -> Future:
+        """Keep ``frame``; highdicom gets a placeholder for its encoding."""
+        self.frames.append(frame)
         collected: Future = Future()
         collected.set_result(PLACEHOLDER)
         return collected
@@ -108,13 +109,6 @@ class NativeFrames(io.BufferedIOBase):
 
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
-
-
-def frame_of_call(executor: Executor, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> np.ndarray:
-    """The frame of highdicom's ``encode_frame(array=...)`` call to ``executor``; any other call is refused."""
-    if fn is not encode_frame or args or "array" not in kwargs:
-        raise TypeError(f"{type(executor).__name__} takes highdicom's encode_frame(array=...) calls only, not {fn!r}")
-    return kwargs["array"]
 
 
 def make_native(dataset: Dataset, collector: FrameCollector) -> None:

@@ -101,14 +101,14 @@ class ExportOptions:
         """These options with the series attributes they leave unset taken from ``base``."""
         return replace(self, series=self.series.over(base))
 
-    def resolved(self) -> ExportOptions:
-        """These options ready to write one series: unset series attributes from :data:`DEFAULT_SERIES`, a new UID."""
-        options = self.over_series(DEFAULT_SERIES)
-        return options.with_series(series_instance_uid=options.series.series_instance_uid or generate_uid())
-
     def plan(self, output_dir: Path) -> ExportPlan:
-        """These options resolved for one series written to ``output_dir``, and the file the SEG goes to."""
-        options = self.resolved()
+        """These options resolved for one series written to ``output_dir``, and the file the SEG goes to.
+
+        Series attributes left unset come from :data:`DEFAULT_SERIES`, and the
+        SeriesInstanceUID, unless given, is a new one.
+        """
+        options = self.over_series(DEFAULT_SERIES)
+        options = options.with_series(series_instance_uid=options.series.series_instance_uid or generate_uid())
         if options.file_name:
             return ExportPlan(options, Path(output_dir) / options.file_name)
         description = safe_file_name(options.series.series_description or "", "Segmentation")
@@ -117,7 +117,17 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class ExportPlan:
-    """One export resolved: the options with every series attribute set (a SeriesInstanceUID among them) and the file."""
+    """An export's series and file resolved: the options with every series attribute set (a SeriesInstanceUID among them).
+
+    The first step of planning an export (:mod:`.export_plan`), which the writers take whole.
+    """
 
     options: ExportOptions
     output_path: Path
+
+    def __post_init__(self) -> None:
+        series = self.options.series
+        unset = [f.name for f in fields(series)
+                 if getattr(series, f.name) is None and getattr(DEFAULT_SERIES, f.name) is not None]
+        if unset or not series.series_instance_uid:
+            raise ValueError(f"An export plan needs its series resolved; {unset or ['series_instance_uid']} are unset")

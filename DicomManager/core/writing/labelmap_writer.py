@@ -1,37 +1,30 @@
 """Label volume + segment metadata + source headers -> one LABELMAP SEG (SOP Class 1.2.840.10008.5.1.4.1.1.66.7).
 
-highdicom builds the dataset, after :mod:`.seg_building` has checked the
-input, from the labels on the source grid (or on the part of it that holds
-segments, on request); :mod:`.seg_file` saves it atomically.
+highdicom builds the dataset from a planned export (:mod:`.export_plan`: the
+labels checked and on the source grid, the series resolved), from the labels
+on the source grid or on the part of it that holds segments, on request; the
+compression's strategy encodes the frames and :mod:`.seg_file` saves the file
+atomically.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 
 import highdicom as hd
 import numpy as np
 
-from ..codecs.compression import ensure_encoder_available
-from ..codecs.encoding_workers import frame_encoder
-from ..geometry.given_grids import LabelsGiven, label_volume, source_series
-from ..geometry.grids import match_to_grid
+from ..codecs.compression_strategies import FramesToEncode
+from ..codecs.highdicom_frame_calls import built_by_highdicom
+from ..geometry.given_grids import LabelsGiven
 from ..geometry.source_series import SourceSeries
-from ..segments.segment_metadata import SegmentMetadata, segment_metadata_of
-from .export_options import DEFAULT_SERIES, ExportOptions
-from .file_output import refuse_existing
+from ..segments.segment_metadata import SegmentMetadata
+from .export_options import ExportOptions
+from .export_plan import PlannedSeg, SeriesPlan, plan_labelmap
 from .referenced_source import refer_as_the_seg_did
-from .seg_building import (
-    check_frame_of_reference,
-    check_frame_size,
-    checked_label_array,
-    finish,
-    frame_box,
-    highdicom_arguments,
-    highdicom_refusals,
-    segment_descriptions,
-)
+from .seg_building import check_frame_size, finish, frame_box, highdicom_arguments, highdicom_refusals, segment_descriptions
 from .seg_file import WrittenSeg, save_seg
 from .source_references import refer_to_file_frames
 
@@ -78,9 +71,9 @@ def write_labelmap_seg(
     OutputExistsError
         The file exists and ``options.overwrite`` is false.
     """
-    plan = options.plan(output_dir)
-    refuse_existing(plan.output_path, plan.options.overwrite)
-    return save_seg(build_labelmap_seg(labels, segments, source, plan.options), plan.output_path, plan.options.overwrite)
+    plan = plan_labelmap(labels, segments, source, Path(output_dir), options)
+    (instance,) = plan.instances
+    return save_seg(labelmap_seg(plan, instance), instance, plan.overwrite)
 
 
 def build_labelmap_seg(
@@ -94,39 +87,41 @@ def build_labelmap_seg(
     Takes and raises what :func:`write_labelmap_seg` does (``options.file_name``
     and ``overwrite`` aside, which only name and guard a file).
     """
-    options = options.resolved()
-    source = source_series(source)
-    labels = label_volume(labels, source)
-    segments = [segment_metadata_of(segment, f"segments[{index}]") for index, segment in enumerate(segments)]
-    ensure_encoder_available(options.compression)
-    series = options.series.over(DEFAULT_SERIES)
-    descriptions = segment_descriptions(segments)
-    array = checked_label_array(labels.array, [segment.number for segment in segments])
-    check_frame_of_reference(labels, source)
-    on_source_grid = match_to_grid(labels.with_array(array), source.geometry, what="The segmentation grid")
-    labelled = bool(array.any())
-    if options.crop_to_segments and labelled:
-        box = frame_box([on_source_grid.array], in_plane=True)
-        cropped = on_source_grid[box].with_array(np.ascontiguousarray(on_source_grid.array[box]))
-        check_frame_size(options.compression, *cropped.spatial_shape[1:], cropped=True)
+    plan = plan_labelmap(labels, segments, source, None, options)
+    return labelmap_seg(plan, plan.instances[0])
+
+
+def labelmap_seg(plan: SeriesPlan, instance: PlannedSeg) -> hd.seg.Segmentation:
+    """The planned LABELMAP SEG, built by highdicom over the plan's source images."""
+    source, strategy = plan.source, instance.strategy
+    (on_source_grid,) = instance.layers
+    labelled = bool(on_source_grid.any())
+    if plan.crop_to_segments and labelled:
+        box = frame_box([on_source_grid], in_plane=True)
+        cropped = source.geometry[box].with_array(np.ascontiguousarray(on_source_grid[box]))
+        check_frame_size(strategy.compression, *cropped.spatial_shape[1:], cropped=True)
         pixels: np.ndarray | hd.Volume = cropped
     else:
-        check_frame_size(options.compression, *on_source_grid.spatial_shape[1:], cropped=False)
-        pixels = _pixels_for_highdicom(on_source_grid.array, source)
+        check_frame_size(strategy.compression, *on_source_grid.shape[1:], cropped=False)
+        pixels = _pixels_for_highdicom(on_source_grid, source)
     planes = pixels.array if isinstance(pixels, hd.Volume) else pixels
-    with frame_encoder(options.compression, planes, labelled, options.workers) as encoding, highdicom_refusals():
-        seg = hd.seg.Segmentation(
+    frames = FramesToEncode(planes, omit_empty=labelled, requested_workers=plan.workers)
+
+    def build(transfer_syntax_uid: str, workers: int | Executor) -> hd.seg.Segmentation:
+        return hd.seg.Segmentation(
             pixel_array=pixels,
             segmentation_type=hd.seg.SegmentationTypeValues.LABELMAP,
-            segment_descriptions=descriptions,
+            segment_descriptions=segment_descriptions(instance.segments),
             # A SEG needs at least one frame: keep empty frames when all are empty.
             omit_empty_frames=labelled,
-            **highdicom_arguments(source, series, encoding.transfer_syntax_uid, encoding.workers),
+            **highdicom_arguments(source, instance.series, transfer_syntax_uid, workers),
         )
-    encoding.finish(seg)
+
+    with highdicom_refusals():
+        seg = built_by_highdicom(build, strategy.encoding(frames), lambda: strategy.plain_encoding(frames))
     refer_to_file_frames(seg, source)
     refer_as_the_seg_did(seg, source)
-    return finish(seg, segments, options.compression, series)
+    return finish(seg, instance.segments, instance.series)
 
 
 def _pixels_for_highdicom(array: np.ndarray, source: SourceSeries) -> np.ndarray | hd.Volume:

@@ -39,12 +39,12 @@ VALUES_SHOWN = 10
 def highdicom_arguments(
     source: SourceSeries, series: SeriesAttributes, pixel_syntax: str, workers: int | Executor
 ) -> dict[str, object]:
-    """The highdicom Segmentation arguments that LABELMAP and BINARY SEGs share; ``series`` has every attribute set."""
+    """The highdicom Segmentation arguments that LABELMAP and BINARY SEGs share; ``series`` is a planned SEG's, all set."""
     return {
         "source_images": source_images_for_highdicom(source),
-        "series_instance_uid": series.series_instance_uid or hd.UID(),
+        "series_instance_uid": series.series_instance_uid,
         "series_number": series.series_number,
-        "sop_instance_uid": series.sop_instance_uid or hd.UID(),
+        "sop_instance_uid": series.sop_instance_uid,
         "instance_number": series.instance_number,
         "manufacturer": MANUFACTURER,
         "manufacturer_model_name": MANUFACTURER,
@@ -59,10 +59,8 @@ def highdicom_arguments(
     }
 
 
-def finish(
-    seg: hd.seg.Segmentation, segments: Sequence[SegmentMetadata], compression: Compression, series: SeriesAttributes
-) -> hd.seg.Segmentation:
-    """What highdicom does not set: each segment's algorithm, clinical trial attributes, the deflated dataset's syntax.
+def finish(seg: hd.seg.Segmentation, segments: Sequence[SegmentMetadata], series: SeriesAttributes) -> hd.seg.Segmentation:
+    """What highdicom does not set: each segment's algorithm, clinical trial attributes.
 
     And one thing it adds that a SEG should not carry: highdicom 0.28 copies the
     source scanner (institution, address, station, serial number) into the
@@ -89,8 +87,6 @@ def finish(
         seg.ContributingEquipmentSequence = [
             item for item in seg.ContributingEquipmentSequence if not _is_acquisition_equipment(item)
         ]
-    if compression is Compression.DEFLATE:
-        seg.file_meta.TransferSyntaxUID = compression.transfer_syntax_uid
     return seg
 
 
@@ -127,8 +123,7 @@ def frame_box(arrays: Sequence[np.ndarray], in_plane: bool) -> tuple[slice, slic
 
 
 def segment_descriptions(segments: Sequence[SegmentMetadata]) -> list[hd.seg.SegmentDescription]:
-    """highdicom's descriptions of ``segments``, in segment number order, the numbers checked first."""
-    check_segment_numbers(segments)
+    """highdicom's descriptions of ``segments`` (numbers checked by :func:`check_segment_numbers`), in number order."""
     ordered = sorted(segments, key=lambda segment: segment.number)
     return [segment_description_from_metadata(segment) for segment in ordered]
 

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import highdicom as hd
 
-from ..codecs.compression import Compression
-from ..codecs.deflated_file import save_deflated
-from ..codecs.deflated_frames import save_with_deflated_frames
 from ..segments.sop_classes import SegmentationType
+from .export_plan import PlannedSeg
 from .file_output import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -32,25 +30,18 @@ class WrittenSeg:
     segmentation_type: SegmentationType = SegmentationType.LABELMAP
 
 
-def save_seg(seg: hd.seg.Segmentation, output_path: Path, overwrite: bool = False) -> WrittenSeg:
-    """Write a built SEG atomically, never replacing a file unasked.
+def save_seg(seg: hd.seg.Segmentation, planned: PlannedSeg, overwrite: bool) -> WrittenSeg:
+    """Write a built SEG to its planned file atomically, as its compression saves it, never replacing a file unasked.
 
     Raises
     ------
     OutputExistsError
-        When ``output_path`` exists and ``overwrite`` is false.
+        When the file exists (it may have appeared since the plan was made) and ``overwrite`` is false.
     """
-    output_path = Path(output_path)
-
-    def write(path: Path) -> None:
-        if seg.file_meta.TransferSyntaxUID == Compression.DEFLATE.transfer_syntax_uid:
-            save_deflated(seg, path)
-        elif seg.file_meta.TransferSyntaxUID == Compression.DEFLATE_FRAMES.transfer_syntax_uid:
-            save_with_deflated_frames(seg, path)
-        else:
-            seg.save_as(path, enforce_file_format=True)
-
-    write_atomically(output_path, write, overwrite)
+    if planned.output_path is None:
+        raise ValueError("A SEG planned in memory has no file to be saved to")
+    output_path = planned.output_path
+    write_atomically(output_path, lambda path: planned.strategy.save(seg, path), overwrite)
     logger.info("Wrote %s (%s, %d frames, %s)", output_path, seg.SegmentationType, seg.NumberOfFrames,
                 seg.file_meta.TransferSyntaxUID.name)
     if seg.SegmentationType == SegmentationType.LABELMAP and int(seg.BitsAllocated) > OHIF_LABELMAP_BITS:

@@ -7,27 +7,20 @@ LABELMAP instance per layer in one series, or an error naming the overlaps.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import highdicom as hd
 
-from ...errors import InvalidSegmentationError
 from ..garbage_collection import garbage_collection_paused
-from ..geometry.given_grids import source_series
 from ..geometry.source_series import SourceSeries
-from ..segments.label_layers import describe_overlaps, merge_finding_overlaps
 from ..segments.layered_segmentation import LayeredSegmentation
 from ..segments.sop_classes import SegmentationType
-from .binary_writer import build_binary_seg
+from .binary_writer import binary_seg
 from .export_options import ExportOptions
-from .file_output import refuse_existing
-from .labelmap_writer import build_labelmap_seg
-from .overlap_policy import OverlapPolicy
+from .export_plan import SeriesPlan, plan_series
+from .labelmap_writer import labelmap_seg
 from .seg_file import WrittenSeg, save_seg
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,25 +65,17 @@ def write_segmentation(
     GeometryMismatchError, EncodingError, CodecUnavailableError, OutputExistsError
         As :func:`.labelmap_writer.write_labelmap_seg`.
     """
-    plan = options.plan(output_dir)
-    options, output_path = plan.options, plan.output_path
-    if options.overlap is not OverlapPolicy.LAYERS:
-        refuse_existing(output_path, options.overwrite)  # the one file written, checked before the work
-    built = build_segmentation(segmentation, source, options)
-    paths = [output_path] if len(built) == 1 else [
-        output_path.with_name(f"{output_path.stem}_layer{index}{output_path.suffix}") for index in range(1, len(built) + 1)
-    ]
-    for path in paths:
-        refuse_existing(path, options.overwrite)
+    plan = plan_series(segmentation, source, Path(output_dir), options)
+    built = built_segs(plan)
     written: list[WrittenSeg] = []
     try:
-        for seg, path in zip(built, paths, strict=True):
-            written.append(save_seg(seg, path, options.overwrite))
+        for seg, instance in zip(built, plan.instances, strict=True):
+            written.append(save_seg(seg, instance, plan.overwrite))
     except BaseException:
-        for instance in written:
-            instance.path.unlink(missing_ok=True)
+        for done in written:
+            done.path.unlink(missing_ok=True)
         raise
-    return WrittenSeries(str(options.series.series_instance_uid), SegmentationType(built[0].SegmentationType), tuple(written))
+    return WrittenSeries(plan.series_instance_uid, plan.instances[0].segmentation_type, tuple(written))
 
 
 @garbage_collection_paused()
@@ -103,28 +88,12 @@ def build_segmentation(
     per layer (instance numbers 1, 2, ...), as ``options.overlap`` says. All
     share one SeriesInstanceUID. Raises as :func:`write_segmentation`.
     """
-    if not isinstance(segmentation, LayeredSegmentation):
-        raise InvalidSegmentationError(
-            f"segmentation: expected a LayeredSegmentation (LayeredSegmentation.from_labels(labels, segments) for one "
-            f"label volume), not {type(segmentation).__name__}."
-        )
-    options = options.resolved()
-    source = source_series(source)
-    layers, segments = segmentation.layers, segmentation.segments
-    merged, overlaps = merge_finding_overlaps([layer.array for layer in layers])
-    if not overlaps:
-        return [build_labelmap_seg(layers[0].with_array(merged), segments, source, options)]
-    if options.overlap is OverlapPolicy.ERROR:
-        raise InvalidSegmentationError(describe_overlaps(overlaps, {segment.number: segment.label for segment in segments}))
-    logger.info("%d pairs of segments overlap; writing them with the %s policy", len(overlaps), options.overlap.value)
-    if options.overlap is OverlapPolicy.BINARY:
-        return [build_binary_seg(segmentation, source, options)]
+    return built_segs(plan_series(segmentation, source, None, options))
+
+
+def built_segs(plan: SeriesPlan) -> list[hd.seg.Segmentation]:
+    """The planned SEGs, built by highdicom in instance order."""
     return [
-        build_labelmap_seg(
-            layer,
-            [segment for segment in segments if segmentation.layer_of_segment[segment.number] == index],
-            source,
-            options.with_series(instance_number=index + 1, sop_instance_uid=None),
-        )
-        for index, layer in enumerate(layers)
+        (binary_seg if instance.segmentation_type is SegmentationType.BINARY else labelmap_seg)(plan, instance)
+        for instance in plan.instances
     ]
