@@ -15,6 +15,7 @@ import copy
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import highdicom as hd
 import numpy as np
@@ -23,6 +24,7 @@ import pytest
 import SimpleITK as sitk
 import vtk
 from conftest import blob_labels, dciodvfy_errors, demo_segments, highdicom_identity, on_grid, shared_data
+from PIL import Image as PILImage
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import MRImageStorage, PositronEmissionTomographyImageStorage
@@ -529,3 +531,129 @@ def test_cli_exports_over_the_echo_whose_grid_the_label_volume_has(tmp_path, cro
     assert_labels_on_source_frames(output, dataset, second_grid, labels, [4, 5, 6])
     (reference,) = pydicom.dcmread(output).SourceImageSequence
     assert [int(n) for n in reference.ReferencedFrameNumber] == [4, 5, 6]
+
+
+ECHO_SHIFT_MM = 50.0
+"""How far the second echo of :func:`philips_two_echoes` lies from the first along the slice normal, in the tests below."""
+SECOND_ECHO_BRIGHTER = 100
+"""What the tests below add to the stored values of the second echo, so that an echo's voxels tell which it is."""
+
+
+def brighter(dataset: Dataset, frames: list[int], by: int) -> Dataset:
+    """``dataset`` with ``by`` added to the stored values of its ``frames`` (1-based)."""
+    pixels = dataset.pixel_array.copy()
+    pixels[np.array(frames) - 1] += by
+    dataset.PixelData = pixels.tobytes()
+    return dataset
+
+
+class SegOverAnEcho(NamedTuple):
+    """A highdicom LABELMAP SEG over the second echo of a two-echo enhanced MR, and what an independent reader finds."""
+
+    source: Path
+    """The folder holding the one two-echo file."""
+    dataset: Dataset
+    grid: hd.VolumeGeometry
+    """The second echo's grid."""
+    seg: Path
+    labels: np.ndarray
+    """highdicom's reading of the SEG, on ``grid``."""
+    voxels: np.ndarray
+    """The second echo's voxels on ``grid``: highdicom's reading of the MR it was made from, its transformation applied."""
+
+
+@pytest.fixture
+def seg_over_the_second_echo(tmp_path) -> SegOverAnEcho:
+    dataset = brighter(philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM), [4, 5, 6], SECOND_ECHO_BRIGHTER)
+    source = save(dataset, tmp_path / "source").parent
+    original = legacy_converted("MR")
+    offset = ECHO_SHIFT_MM * slice_normal(original)
+    grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), offset)
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=f"Structure {number}",
+            segmented_property_category=hd.sr.CodedConcept("123037004", "SCT", "Anatomical Structure"),
+            segmented_property_type=hd.sr.CodedConcept("10200004", "SCT", "Liver"),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for number in (1, 2)
+    ]
+    seg = hd.seg.Segmentation(  # highdicom matches the volume's planes to the source frames 4-6 that lie there
+        source_images=[dataset],
+        pixel_array=grid.with_array(blob_labels(tuple(grid.spatial_shape), [1, 2])),
+        segmentation_type="LABELMAP",
+        segment_descriptions=descriptions,
+        **highdicom_identity(),
+    )
+    seg_path = tmp_path / "seg.dcm"
+    seg.save_as(seg_path)
+    labels = on_grid(hd.seg.segread(seg_path).get_volume(combine_segments=True), grid)
+    assert labels.any() and seg.NumberOfFrames > 1  # frames enough to span a grid of their own
+    expected = hd.Image.from_dataset(brighter(original, [1, 2, 3], SECOND_ECHO_BRIGHTER)).get_volume(dtype=np.float64)
+    voxels = on_grid(shifted(expected.get_geometry(), offset).with_array(expected.array), grid)
+    return SegOverAnEcho(source, dataset, grid, seg_path, labels, voxels)
+
+
+def run_cli(*arguments: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "DicomManager.cli.program", *map(str, arguments)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_cli_imports_a_seg_onto_the_echo_its_frames_lie_on(seg_over_the_second_echo, tmp_path):
+    """``import --reference`` a folder holding both echoes: the SEG's own frames choose the second echo's grid."""
+    over = seg_over_the_second_echo
+    completed = run_cli("import", over.seg, "--reference", over.source, "--output", tmp_path / "imported.seg.nrrd",
+                        "--labelmap", tmp_path / "labels.nrrd")
+    assert completed.returncode == 0, completed.stderr
+    (layer,) = read_seg_nrrd(tmp_path / "imported.seg.nrrd").layers
+    np.testing.assert_array_equal(on_grid(layer, over.grid), over.labels)
+    image = sitk.ReadImage(str(tmp_path / "labels.nrrd"))  # the whole layer, on the echo's grid, not the SEG frames' own
+    assert image.GetSize()[::-1] == tuple(over.grid.spatial_shape)
+    corner = np.array(image.TransformIndexToPhysicalPoint((0, 0, 0)))
+    assert min(np.linalg.norm(corner - over.grid.map_indices_to_reference(np.array([[k, 0, 0]]))[0]) for k in (0, 2)) < 1e-3
+
+
+def test_cli_measures_a_seg_over_the_echo_its_frames_lie_on(seg_over_the_second_echo, tmp_path):
+    """``measure --reference``: the statistics are of the second echo's voxels, read back with highdicom."""
+    over = seg_over_the_second_echo
+    completed = run_cli("measure", over.seg, "--reference", over.source, "--output", tmp_path / "report.dcm")
+    assert completed.returncode == 0, completed.stderr
+    groups = hd.sr.srread(tmp_path / "report.dcm").content.get_volumetric_roi_measurement_groups()
+    assert len(groups) == 2
+    for group in groups:
+        segment = int(group.referenced_segment[0].ReferencedSOPSequence[0].ReferencedSegmentNumber)
+        under = over.voxels[over.labels == segment]
+        measured = {(m.derivation.meaning if m.derivation else m.name.meaning): m.value for m in group.get_measurements()}
+        assert (measured["Number of voxels"], measured["Mean"]) == pytest.approx((under.size, under.mean()), rel=1e-9)
+        assert measured["Minimum"] >= SECOND_ECHO_BRIGHTER  # the first echo's voxels are all below it
+
+
+def test_cli_previews_a_seg_over_the_echo_its_frames_lie_on(seg_over_the_second_echo, tmp_path):
+    """``preview --reference`` the two-echo file draws what it draws over a file holding the second echo alone."""
+    over = seg_over_the_second_echo
+    alone = save(brighter(philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM, echoes=(2,)), [1, 2, 3],
+                          SECOND_ECHO_BRIGHTER), tmp_path / "second echo").parent
+    for reference, picture in ((over.source, "both.png"), (alone, "alone.png")):
+        completed = run_cli("preview", over.seg, "--reference", reference, "--output", tmp_path / picture)
+        assert completed.returncode == 0, completed.stderr
+    both, one = (np.asarray(PILImage.open(tmp_path / name).convert("RGB")) for name in ("both.png", "alone.png"))
+    np.testing.assert_array_equal(both, one)
+
+
+@pytest.mark.parametrize("command", ["import", "measure", "preview"])
+def test_cli_refuses_echoes_at_the_seg_position_in_one_line_naming_them(seg_over_the_second_echo, tmp_path, command):
+    """Two echoes at the SEG's positions: nothing chooses between them, and each command says so in one line."""
+    over = seg_over_the_second_echo
+    both_at_the_second = philips_two_echoes(shift_second_mm=0.0)
+    offset = ECHO_SHIFT_MM * slice_normal(both_at_the_second)
+    for frame in both_at_the_second.PerFrameFunctionalGroupsSequence:
+        position = frame.PlanePositionSequence[0]
+        position.ImagePositionPatient = (np.array(position.ImagePositionPatient, dtype=float) + offset).tolist()
+    save(both_at_the_second, over.source)
+    output = tmp_path / {"import": "out.seg.nrrd", "measure": "report.dcm", "preview": "out.png"}[command]
+    completed = run_cli(command, over.seg, "--reference", over.source, "--output", output)
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr and len(completed.stderr.strip().splitlines()) == 1, completed.stderr
+    assert "frames 1-3" in completed.stderr and "frames 4-6" in completed.stderr
+    assert not output.exists()
