@@ -657,3 +657,31 @@ def test_cli_refuses_echoes_at_the_seg_position_in_one_line_naming_them(seg_over
     assert "Traceback" not in completed.stderr and len(completed.stderr.strip().splitlines()) == 1, completed.stderr
     assert "frames 1-3" in completed.stderr and "frames 4-6" in completed.stderr
     assert not output.exists()
+
+
+@pytest.mark.parametrize("given", ["folder", "files"])
+@pytest.mark.parametrize("writer", ["write_labelmap_seg", "write_segmentation"])
+def test_writers_given_the_source_folder_export_over_the_echo_the_labels_lie_on(tmp_path, writer, given):
+    """The core writers given the two-echo file's folder (or its files): the labels' grid chooses the second echo."""
+    dataset = philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM)
+    path = save(dataset, tmp_path / "source")
+    original = legacy_converted("MR")
+    grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), ECHO_SHIFT_MM * slice_normal(original))
+    labels = blob_labels(tuple(grid.spatial_shape), [1, 2])
+    source = path.parent if given == "folder" else [path]
+    options = ExportOptions(file_name="seg.dcm")
+    if writer == "write_labelmap_seg":
+        seg_path = write_labelmap_seg(grid.with_array(labels), demo_segments([1, 2]), source, tmp_path / "out", options).path
+    else:
+        segmentation = LayeredSegmentation.from_labels(grid.with_array(labels), demo_segments([1, 2]))
+        (seg_path,) = write_segmentation(segmentation, source, tmp_path / "out", options).paths
+    assert_labels_on_source_frames(seg_path, dataset, grid, labels, [4, 5, 6])
+
+
+def test_a_bare_array_over_a_two_echo_folder_is_refused_naming_the_echoes(tmp_path):
+    """An array without an affine has no grid to choose an echo by: refused in one line that names both."""
+    path = save(philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM), tmp_path / "source")
+    with pytest.raises(SourceSeriesError, match=r"holds 2 volumes \(frames 1-3 .*; frames 4-6 .*\)") as refused:
+        write_labelmap_seg(np.zeros((3, 38, 23), np.uint8), demo_segments([1]), path.parent, tmp_path / "out")
+    assert "\n" not in str(refused.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -93,22 +93,42 @@ def reference_grid(reference: Any, what: str = "reference") -> hd.VolumeGeometry
     )
 
 
-def source_series(source: Any, what: str = "source") -> SourceSeries:
+def labels_grid(labels: Any) -> hd.VolumeGeometry | None:
+    """The grid of labels given with their geometry (a Volume, an (array, affine) pair); None for a bare array or anything else.
+
+    It chooses among the volumes of a multi-frame source read from its folder
+    or files (see :func:`source_series`); :func:`label_volume` checks the labels.
+    """
+    match labels:
+        case hd.Volume():
+            return labels.get_geometry()
+        case (array, affine) if np.ndim(array) == SPATIAL_DIMENSIONS and np.shape(affine) == AFFINE_SHAPE:
+            return hd.VolumeGeometry(np.asarray(affine, dtype=float), np.shape(array), "PATIENT")
+    return None
+
+
+def source_series(source: Any, what: str = "source", grid: hd.VolumeGeometry | None = None) -> SourceSeries:
     """``source`` as a :class:`SourceSeries`: itself, or read from the series' folder or its files.
+
+    ``grid``, the segmentation's, chooses among the volumes of a multi-frame
+    image read from the folder or files (echoes, image types, stacks), as
+    :func:`.source_series.read_source_series` chooses.
 
     Raises
     ------
     SourceSeriesError
-        Anything else (naming ``what``), or files that are not one series.
+        Anything else (naming ``what``), files that are not one series, or a
+        multi-frame image whose volumes ``grid`` does not choose among (the
+        message names them).
     """
     if isinstance(source, SourceSeries):
         return source
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        return read_source_series_folder(Path(source))
+        return read_source_series_folder(Path(source), grid)
     if isinstance(source, Iterable) and not isinstance(source, (str, bytes, os.PathLike)):
         paths = list(source)
         if all(isinstance(path, (str, os.PathLike)) for path in paths):
-            return read_source_series(paths)
+            return read_source_series(paths, grid)
     raise SourceSeriesError(
         f"{what}: expected a SourceSeries, the folder of the series or a list of its files, not {type(source).__name__}."
     )

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..codecs.compression import ensure_encoder_available
 from ..codecs.encoding_workers import frame_encoder
-from ..geometry.given_grids import LabelsGiven, label_volume, source_series
+from ..geometry.given_grids import LabelsGiven, label_volume, labels_grid, source_series
 from ..geometry.grids import match_to_grid
 from ..geometry.source_series import SourceSeries
 from ..segments.segment_metadata import SegmentMetadata, segment_metadata_of
@@ -57,7 +57,8 @@ def write_labelmap_seg(
         empty segments.
     source:
         The images the labels were drawn on: a :class:`SourceSeries`, the
-        series' folder, or a list of its files.
+        series' folder, or a list of its files; of the volumes of a multi-frame
+        image there (echoes, image types, stacks), the labels' grid chooses one.
     output_dir:
         Folder of the file (named by ``options.file_name``, or after the
         series description and UID).
@@ -94,7 +95,7 @@ def build_labelmap_seg(
     and ``overwrite`` aside, which only name and guard a file).
     """
     options = options.resolved()
-    source = source_series(source)
+    source = source_series(source, grid=labels_grid(labels))  # the labels' grid chooses a multi-frame source's volume
     labels = label_volume(labels, source)
     segments = [segment_metadata_of(segment, f"segments[{index}]") for index, segment in enumerate(segments)]
     ensure_encoder_available(options.compression)

@@ -56,7 +56,8 @@ def write_segmentation(
         Label layers on the source grid or any grid aligned with it.
     source:
         The images the segmentation was drawn on: a :class:`SourceSeries`, the
-        series' folder, or a list of its files.
+        series' folder, or a list of its files; of the volumes of a multi-frame
+        image there (echoes, image types, stacks), the segmentation's grid chooses one.
     output_dir:
         Folder of the files (see :class:`ExportOptions` for their names). With
         the ``layers`` policy and overlapping segments, all or none of the
@@ -109,7 +110,7 @@ def build_segmentation(
             f"label volume), not {type(segmentation).__name__}."
         )
     options = options.resolved()
-    source = source_series(source)
+    source = source_series(source, grid=segmentation.layers[0].get_geometry())  # chooses a multi-frame source's volume
     layers, segments = segmentation.layers, segmentation.segments
     merged, overlaps = merge_finding_overlaps([layer.array for layer in layers])
     if not overlaps:
