@@ -12,6 +12,7 @@ with dciodvfy.
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,7 @@ from DicomManager.errors import SourceSeriesError
 from DicomManager.mrml.image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid
 from DicomManager.mrml.manager import DicomManager
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+from DicomManager.mrml.storage import write_segmentation_file
 from DicomManager.mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE, grid_of_volume_node
 
 DCMQI_MULTIFRAME = "dcmqi/23x38x3/multiframe/mf.dcm"
@@ -685,3 +687,20 @@ def test_a_bare_array_over_a_two_echo_folder_is_refused_naming_the_echoes(tmp_pa
         write_labelmap_seg(np.zeros((3, 38, 23), np.uint8), demo_segments([1]), path.parent, tmp_path / "out")
     assert "\n" not in str(refused.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_migrate_exports_a_gold_standard_over_the_echo_its_segmentation_lies_on(scene, tmp_path):
+    """``migrate --reference`` the two-echo file's folder: the ``.seg.nrrd`` Slicer wrote on the second echo chooses it."""
+    dataset = philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM)
+    source = save(dataset, tmp_path / "source").parent
+    original = legacy_converted("MR")
+    grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), ECHO_SHIFT_MM * slice_normal(original))
+    labels = blob_labels(tuple(grid.spatial_shape), [1, 2])
+    gold = tmp_path / "GoldStandards" / "lesions"
+    gold.mkdir(parents=True)
+    node = create_segmentation_node(scene, grid.with_array(labels), demo_segments([1, 2]), "lesions")
+    write_segmentation_file(node, gold / "lesions.seg.nrrd")
+    (gold / "metadata.json").write_text(json.dumps({"sample_data": "MR", "algorithm": "manual"}))
+    completed = run_cli("migrate", gold, "--reference", source)
+    assert completed.returncode == 0, completed.stdout + completed.stderr  # 0: the SEG read back equals the .seg.nrrd
+    assert_labels_on_source_frames(gold / "dicom" / "gold.dcm", dataset, grid, labels, [4, 5, 6])
