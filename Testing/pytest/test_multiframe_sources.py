@@ -34,6 +34,7 @@ from DicomManager import (
     Compression,
     ExportOptions,
     LayeredSegmentation,
+    read_seg,
     read_seg_nrrd,
     read_source_series,
     read_source_series_folder,
@@ -704,3 +705,13 @@ def test_migrate_exports_a_gold_standard_over_the_echo_its_segmentation_lies_on(
     completed = run_cli("migrate", gold, "--reference", source)
     assert completed.returncode == 0, completed.stdout + completed.stderr  # 0: the SEG read back equals the .seg.nrrd
     assert_labels_on_source_frames(gold / "dicom" / "gold.dcm", dataset, grid, labels, [4, 5, 6])
+
+
+@pytest.mark.parametrize("given", ["folder", "file"])
+def test_read_seg_given_the_two_echo_folder_reads_onto_the_echo_its_frames_lie_on(seg_over_the_second_echo, given):
+    """``read_seg(path, reference=...)`` with the folder or the file: the SEG's own frames choose the second echo."""
+    over = seg_over_the_second_echo
+    reference = over.source if given == "folder" else over.source / "image.dcm"
+    (layer,) = read_seg(over.seg, reference).layers
+    assert tuple(layer.spatial_shape) == tuple(over.grid.spatial_shape)  # the echo's grid, not the SEG frames' own
+    np.testing.assert_array_equal(on_grid(layer, over.grid), over.labels)
