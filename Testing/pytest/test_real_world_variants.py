@@ -535,3 +535,69 @@ def test_a_seg_in_a_syntax_no_installed_decoder_reads_is_offered_below_the_core_
     assert not judged.selected and "no installed decoder handles MPEG2" in judged.warning
     with pytest.raises(CodecUnavailableError):
         read_seg(path)
+
+
+def _without(keyword):
+    return lambda dataset: delattr(dataset, keyword)
+
+
+def _without_transfer_syntax(dataset):
+    del dataset.file_meta.TransferSyntaxUID
+
+
+def _first_segment(change):
+    return lambda dataset: change(dataset.SegmentSequence[0])
+
+
+def _identification_without_family(item):
+    identification = pydicom.Dataset()
+    identification.AlgorithmName, identification.AlgorithmVersion = "thresholds", "1"
+    item.SegmentationAlgorithmIdentificationSequence = [identification]
+
+
+def _set_to(keyword, value):
+    return lambda dataset: setattr(dataset, keyword, value)
+
+
+LENIENT_VARIANTS = {
+    # name: (seed, change, what the warning says)
+    "no SamplesPerPixel": ("dcmqi/sparse-labelmap-noppv.dcm", _without("SamplesPerPixel"), "SamplesPerPixel is missing"),
+    "no PhotometricInterpretation": ("dcmqi/sparse-labelmap-noppv.dcm", _without("PhotometricInterpretation"),
+                                     "PhotometricInterpretation is missing"),
+    "no BitsStored": ("dcmqi/liver.dcm", _without("BitsStored"), "BitsStored is missing"),
+    "no HighBit": ("dcmqi/sparse-labelmap-noppv.dcm", _without("HighBit"), "HighBit is missing"),
+    "no PixelRepresentation": ("dcmqi/liver.dcm", _without("PixelRepresentation"), "PixelRepresentation is missing"),
+    "an unknown photometric interpretation": ("dcmqi/sparse-labelmap-noppv.dcm",
+                                              _set_to("PhotometricInterpretation", "MONOCHROME3"), "MONOCHROME2 is used"),
+    "no TransferSyntaxUID in the file meta": ("dcmqi/liver.dcm", _without_transfer_syntax,
+                                              "no TransferSyntaxUID (0002,0010); the dataset is read as"),
+    "a FrameOfReferenceUID that is not a UID": ("dcmqi/sparse-labelmap-noppv.dcm", _set_to("FrameOfReferenceUID", ""),
+                                                "FrameOfReferenceUID (0020,0052) is '', not a UID; it is left out"),
+    "no SegmentAlgorithmType": ("dcmqi/liver.dcm", _first_segment(_without("SegmentAlgorithmType")),
+                                "SegmentAlgorithmType (0062,0008) is '(missing)'; it is loaded as MANUAL"),
+    "an algorithm identification without a family": ("dcmqi/liver.dcm", _first_segment(_identification_without_family),
+                                                      "has no algorithm family; it is left out"),
+    "a palette that cannot be built": (
+        "highdicom/seg_image_sm_control_labelmap_palette_color.dcm",
+        _set_to("RedPaletteColorLookupTableDescriptor", [256, 0]), "not 3 whole numbers; the palette is left out"),
+}
+
+
+@pytest.mark.parametrize("variant", LENIENT_VARIANTS)
+def test_a_variant_whose_voxels_are_clear_loads_as_the_original_with_a_warning_naming_it(variant, tmp_path, caplog):
+    """docs/reading.md's rows read 'yes, with a warning': the same labels as highdicom reads from the file as written."""
+    seed, change, warning = LENIENT_VARIANTS[variant]
+    dataset = pydicom.dcmread(shared_data(seed))
+    change(dataset)
+    path = tmp_path / "variant.dcm"
+    dataset.save_as(path, enforce_file_format=False)
+    with caplog.at_level(logging.WARNING, logger="DicomManager"):
+        result = read_seg(path)
+    assert any(warning in record.getMessage() and str(path) in record.getMessage() for record in caplog.records), \
+        [record.getMessage() for record in caplog.records]
+    theirs = hd.seg.segread(shared_data(seed))  # the file as its writer wrote it
+    if theirs.is_tiled:
+        np.testing.assert_array_equal(result.layers[0].array[0], theirs.get_total_pixel_matrix(combine_segments=True))
+    else:
+        expected = theirs.get_volume(combine_segments=True)
+        np.testing.assert_array_equal(on_grid(result.layers[0], expected.get_geometry()), expected.array)
