@@ -715,3 +715,59 @@ def test_read_seg_given_the_two_echo_folder_reads_onto_the_echo_its_frames_lie_o
     (layer,) = read_seg(over.seg, reference).layers
     assert tuple(layer.spatial_shape) == tuple(over.grid.spatial_shape)  # the echo's grid, not the SEG frames' own
     np.testing.assert_array_equal(on_grid(layer, over.grid), over.labels)
+
+
+def _frame_content(item: Dataset, keyword: str, value: object) -> None:
+    setattr(item.FrameContentSequence[0], keyword, value)
+
+
+def _frame_type(item: Dataset, echo: int) -> None:
+    frame_type = Dataset()
+    frame_type.FrameType = ["ORIGINAL", "PRIMARY", "M" if echo == 1 else "P", "NONE"]
+    item.MRImageFrameTypeSequence = [frame_type]
+
+
+def _echo_time(item: Dataset, echo: int) -> None:
+    echo_item = Dataset()
+    echo_item.EffectiveEchoTime = 10.0 * echo
+    item.MREchoSequence = [echo_item]
+
+
+TOLD_APART_BY = {
+    "StackID": lambda item, echo: _frame_content(item, "StackID", str(echo)),
+    "TemporalPositionIndex": lambda item, echo: _frame_content(item, "TemporalPositionIndex", echo),
+    "FrameType": _frame_type,
+    "EffectiveEchoTime": _echo_time,
+}
+
+
+def told_apart_by(attribute: str, shift_second_mm: float) -> Dataset:
+    """Two volumes of highdicom's legacy MR in one file with no Dimension Index, told apart by ``attribute`` alone."""
+    dataset = philips_two_echoes(shift_second_mm=shift_second_mm)
+    del dataset.DimensionIndexSequence, dataset.DimensionOrganizationSequence
+    for number, item in enumerate(dataset.PerFrameFunctionalGroupsSequence, start=1):
+        del item.FrameContentSequence[0].DimensionIndexValues
+        TOLD_APART_BY[attribute](item, 1 if number <= 3 else 2)
+    return dataset
+
+
+@pytest.mark.parametrize("attribute", TOLD_APART_BY)
+def test_volumes_told_apart_by_a_frame_attribute_alone_are_chosen_by_the_grid(tmp_path, attribute):
+    """docs/reading.md: Stack ID, Temporal Position Index, Frame Type or echo time, with no Dimension Index, set volumes apart."""
+    dataset = told_apart_by(attribute, ECHO_SHIFT_MM)
+    original = legacy_converted("MR")
+    grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), ECHO_SHIFT_MM * slice_normal(original))
+    seg_path, labels = export_over(save(dataset, tmp_path / "source"), grid, tmp_path / "out")
+    assert_labels_on_source_frames(seg_path, dataset, grid, labels, [4, 5, 6])
+    at_one_position = save(told_apart_by(attribute, 0.0), tmp_path / "same positions")
+    with pytest.raises(SourceSeriesError, match=rf"frames 1-3 \({attribute} [^)]*\); frames 4-6 \({attribute} [^)]*\)"):
+        read_source_series([at_one_position], hd.Image.from_dataset(original, copy=False).get_volume_geometry())
+
+
+def test_frames_on_no_regular_grid_are_refused(tmp_path):
+    """dcmqi's multi-frame CT with its second frame moved 1 mm along the slices: no volume to export over."""
+    dataset = pydicom.dcmread(shared_data(DCMQI_MULTIFRAME))
+    position = dataset.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence[0]
+    position.ImagePositionPatient = (np.array(position.ImagePositionPatient, dtype=float) + slice_normal(dataset)).tolist()
+    with pytest.raises(SourceSeriesError, match="do not form a regularly spaced volume"):
+        read_source_series([save(dataset, tmp_path)])
