@@ -771,3 +771,22 @@ def test_frames_on_no_regular_grid_are_refused(tmp_path):
     position.ImagePositionPatient = (np.array(position.ImagePositionPatient, dtype=float) + slice_normal(dataset)).tolist()
     with pytest.raises(SourceSeriesError, match="do not form a regularly spaced volume"):
         read_source_series([save(dataset, tmp_path)])
+
+
+def test_manager_exports_over_the_echo_its_volume_node_lies_on(scene, tmp_path):
+    """``DICOM.instanceUIDs`` names the two-echo file; the volume node's grid, the second echo's, chooses its frames."""
+    dataset = philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM)
+    path = save(dataset, tmp_path / "source")
+    original = legacy_converted("MR")
+    volume = hd.Image.from_dataset(original).get_volume()
+    grid = shifted(volume.get_geometry(), ECHO_SHIFT_MM * slice_normal(original))
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "second echo")
+    image = vtk.vtkImageData()
+    fill_image_from_array(image, volume.array.astype(np.int16))
+    node.SetAndObserveImageData(image)
+    node.SetIJKToRASMatrix(ijk_to_ras_of_grid(grid))
+    node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, dataset.SOPInstanceUID)
+    labels = blob_labels(tuple(grid.spatial_shape), [1, 2])
+    segmentation = create_segmentation_node(scene, grid.with_array(labels), demo_segments([1, 2]), "on the second echo")
+    (seg_path,) = DicomManager(scene, FolderOfInstances(path)).export_segmentation(segmentation, node, tmp_path / "out").paths
+    assert_labels_on_source_frames(seg_path, dataset, grid, labels, [4, 5, 6])
