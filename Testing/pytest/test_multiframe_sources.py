@@ -192,6 +192,18 @@ def test_export_over_an_enhanced_mr_with_per_frame_pixel_measures_in_each_compre
     assert_labels_on_source_frames(seg_path, dataset, grid, labels, [1, 2, 3], validate=compression is not Compression.DEFLATE)
 
 
+def test_export_over_an_enhanced_mr_of_a_512_square_series_in_jpeg_2000(tmp_path):
+    """JPEG 2000, which 23 columns are too few for: highdicom's conversion of dcmqi's 512x512 CT, pixel measures per frame."""
+    images = [pydicom.dcmread(path) for path in sorted(shared_data("dcmqi/ct-3slice").iterdir())]
+    original = hd.legacy.LegacyConvertedEnhancedCTImage(images, hd.UID(), 10, hd.UID(), 1)
+    grid = hd.Image.from_dataset(original, copy=False).get_volume_geometry()
+    dataset = as_enhanced(with_macros_per_frame(original, "PixelMeasuresSequence"), "MR")
+    seg_path, labels = export_over(save(dataset, tmp_path / "source"), grid, tmp_path / "out", Compression.JPEG2000)
+    syntax = pydicom.dcmread(seg_path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+    assert syntax == Compression.JPEG2000.transfer_syntax_uid
+    assert_labels_on_source_frames(seg_path, dataset, grid, labels, [1, 2, 3])
+
+
 def test_export_over_a_one_frame_enhanced_image_with_its_position_shared(tmp_path):
     original = pydicom.dcmread(shared_data(DCMQI_MULTIFRAME))
     grid = hd.Image.from_dataset(original, copy=False).get_volume_geometry()
