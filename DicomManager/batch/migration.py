@@ -42,9 +42,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import highdicom as hd
 import numpy as np
 
-from ..core.geometry.source_series import SourceSeries, image_positions, read_series_voxels, read_source_series_folder
+from ..core.geometry.source_series import (
+    SourceSeries,
+    image_positions,
+    read_series_headers,
+    read_series_voxels,
+    read_source_series_folder,
+)
 from ..core.measurements.measurement_report import report_path_beside, write_measurement_report
 from ..core.measurements.measuring import SegMeasurements
 from ..core.measurements.segment_statistics import segment_statistics
@@ -52,6 +59,7 @@ from ..core.preview import write_preview
 from ..core.reading.seg_reader import read_seg, read_seg_header
 from ..core.segments.layered_segmentation import LayeredSegmentation
 from ..core.segments.segment_metadata import AlgorithmIdentification, AlgorithmType, Code, SegmentMetadata
+from ..core.slicer_files.seg_nrrd import read_seg_nrrd
 from ..core.writing.export_options import ExportOptions
 from ..core.writing.file_output import write_atomically
 from ..core.writing.synthetic_series import SyntheticSeriesInfo
@@ -135,7 +143,9 @@ def migrate_run(
     Each SEG is written with ``options``; its file name and series
     description come from the trial. With ``measurements`` each SEG also
     gets its segment statistics over the volume as a TID 1500 report beside
-    it, written unless an earlier run wrote it.
+    it, written unless an earlier run wrote it. Of the volumes of a multi-frame
+    reference (echoes, image types, stacks), the one the trials' grid chooses
+    is exported over.
     """
     if not Path(reference).exists():
         raise SourceSeriesError(f"{reference}: no such DICOM folder or volume file.")
@@ -177,8 +187,9 @@ def migrate_run(
 def _reference_volume(run: RunFolder, reference: Path, manager: DicomManager, dicom: Path):
     """The volume node to export against, and its DICOM series (made once for NRRD/NIfTI, then reused)."""
     if reference.is_dir():
-        volume = manager.load_reference_volume(reference)
-        return volume, read_source_series_folder(reference)
+        headers = read_series_headers(reference)
+        source = headers.series(_grid_of_first_trial(run) if headers.is_one_multiframe_image else None)
+        return manager.volume_from_series(source), source
     synthetic = dicom / "volume"
     if synthetic.is_dir() and any(synthetic.glob("*.dcm")):
         volume = manager.load_reference_volume(synthetic)
@@ -201,6 +212,23 @@ def _reference_volume(run: RunFolder, reference: Path, manager: DicomManager, di
     manager.scene.RemoveNode(volume)
     volume = manager.load_reference_volume(synthetic)
     return volume, read_source_series_folder(synthetic)
+
+
+def _grid_of_first_trial(run: RunFolder) -> hd.VolumeGeometry | None:
+    """The grid of the first trial's ``.seg.nrrd`` that reads without Slicer, which chooses the volume of a multi-frame reference.
+
+    Every trial of a run is drawn on one volume. None when no trial reads so
+    (the reference's volumes are then chosen by none, and it is refused if it holds several).
+    """
+    for trial in run.trials:
+        try:
+            segmentation = read_seg_nrrd(trial.segmentation)
+        except (DicomLabelMapSegError, OSError) as error:  # a broken or missing file is the trial's failure, told later
+            logger.debug("%s does not choose the reference's volume: %s", trial.segmentation, error)
+            continue
+        if segmentation is not None:
+            return segmentation.layers[0].get_geometry()
+    return None
 
 
 @dataclass(frozen=True)

@@ -539,15 +539,10 @@ def _grid_choosing_the_volume(headers: SeriesHeaders, seg: Path) -> hd.VolumeGeo
     """
     if not headers.is_one_multiframe_image:
         return None
-    from ..core.geometry.frame_geometry import frame_geometry, own_grid
+    from ..core.geometry.frame_geometry import grid_choosing_the_volume
     from ..core.reading.header_reading import read_seg_header
-    from ..errors import GeometryMismatchError
 
-    header = read_seg_header(seg)
-    try:
-        return own_grid(header, frame_geometry(header, seg), seg)
-    except GeometryMismatchError:
-        return None
+    return grid_choosing_the_volume(read_seg_header(seg), seg)
 
 
 def _info(arguments: argparse.Namespace) -> int:

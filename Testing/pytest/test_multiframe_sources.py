@@ -12,9 +12,11 @@ with dciodvfy.
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import highdicom as hd
 import numpy as np
@@ -23,6 +25,7 @@ import pytest
 import SimpleITK as sitk
 import vtk
 from conftest import blob_labels, dciodvfy_errors, demo_segments, highdicom_identity, on_grid, shared_data
+from PIL import Image as PILImage
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import MRImageStorage, PositronEmissionTomographyImageStorage
@@ -31,6 +34,7 @@ from DicomManager import (
     Compression,
     ExportOptions,
     LayeredSegmentation,
+    read_seg,
     read_seg_nrrd,
     read_source_series,
     read_source_series_folder,
@@ -42,6 +46,7 @@ from DicomManager.errors import SourceSeriesError
 from DicomManager.mrml.image_arrays import array_from_image, fill_image_from_array, ijk_to_ras_of_grid
 from DicomManager.mrml.manager import DicomManager
 from DicomManager.mrml.segmentation_nodes import create_segmentation_node
+from DicomManager.mrml.storage import write_segmentation_file
 from DicomManager.mrml.volume_nodes import INSTANCE_UIDS_ATTRIBUTE, grid_of_volume_node
 
 DCMQI_MULTIFRAME = "dcmqi/23x38x3/multiframe/mf.dcm"
@@ -185,6 +190,18 @@ def test_export_over_an_enhanced_mr_with_per_frame_pixel_measures_in_each_compre
     seg_path, labels = export_over(save(dataset, tmp_path / "source"), grid, tmp_path / "out", compression)
     # dciodvfy cannot parse a deflated dataset (see test_overlap_export); highdicom reads it.
     assert_labels_on_source_frames(seg_path, dataset, grid, labels, [1, 2, 3], validate=compression is not Compression.DEFLATE)
+
+
+def test_export_over_an_enhanced_mr_of_a_512_square_series_in_jpeg_2000(tmp_path):
+    """JPEG 2000, which 23 columns are too few for: highdicom's conversion of dcmqi's 512x512 CT, pixel measures per frame."""
+    images = [pydicom.dcmread(path) for path in sorted(shared_data("dcmqi/ct-3slice").iterdir())]
+    original = hd.legacy.LegacyConvertedEnhancedCTImage(images, hd.UID(), 10, hd.UID(), 1)
+    grid = hd.Image.from_dataset(original, copy=False).get_volume_geometry()
+    dataset = as_enhanced(with_macros_per_frame(original, "PixelMeasuresSequence"), "MR")
+    seg_path, labels = export_over(save(dataset, tmp_path / "source"), grid, tmp_path / "out", Compression.JPEG2000)
+    syntax = pydicom.dcmread(seg_path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+    assert syntax == Compression.JPEG2000.transfer_syntax_uid
+    assert_labels_on_source_frames(seg_path, dataset, grid, labels, [1, 2, 3])
 
 
 def test_export_over_a_one_frame_enhanced_image_with_its_position_shared(tmp_path):
@@ -529,3 +546,259 @@ def test_cli_exports_over_the_echo_whose_grid_the_label_volume_has(tmp_path, cro
     assert_labels_on_source_frames(output, dataset, second_grid, labels, [4, 5, 6])
     (reference,) = pydicom.dcmread(output).SourceImageSequence
     assert [int(n) for n in reference.ReferencedFrameNumber] == [4, 5, 6]
+
+
+ECHO_SHIFT_MM = 50.0
+"""How far the second echo of :func:`philips_two_echoes` lies from the first along the slice normal, in the tests below."""
+SECOND_ECHO_BRIGHTER = 100
+"""What the tests below add to the stored values of the second echo, so that an echo's voxels tell which it is."""
+
+
+def brighter(dataset: Dataset, frames: list[int], by: int) -> Dataset:
+    """``dataset`` with ``by`` added to the stored values of its ``frames`` (1-based)."""
+    pixels = dataset.pixel_array.copy()
+    pixels[np.array(frames) - 1] += by
+    dataset.PixelData = pixels.tobytes()
+    return dataset
+
+
+class SegOverAnEcho(NamedTuple):
+    """A highdicom LABELMAP SEG over the second echo of a two-echo enhanced MR, and what an independent reader finds."""
+
+    source: Path
+    """The folder holding the one two-echo file."""
+    dataset: Dataset
+    grid: hd.VolumeGeometry
+    """The second echo's grid."""
+    seg: Path
+    labels: np.ndarray
+    """highdicom's reading of the SEG, on ``grid``."""
+    voxels: np.ndarray
+    """The second echo's voxels on ``grid``: highdicom's reading of the MR it was made from, its transformation applied."""
+
+
+@pytest.fixture
+def seg_over_the_second_echo(tmp_path) -> SegOverAnEcho:
+    dataset = brighter(philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM), [4, 5, 6], SECOND_ECHO_BRIGHTER)
+    source = save(dataset, tmp_path / "source").parent
+    original = legacy_converted("MR")
+    offset = ECHO_SHIFT_MM * slice_normal(original)
+    grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), offset)
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=f"Structure {number}",
+            segmented_property_category=hd.sr.CodedConcept("123037004", "SCT", "Anatomical Structure"),
+            segmented_property_type=hd.sr.CodedConcept("10200004", "SCT", "Liver"),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for number in (1, 2)
+    ]
+    seg = hd.seg.Segmentation(  # highdicom matches the volume's planes to the source frames 4-6 that lie there
+        source_images=[dataset],
+        pixel_array=grid.with_array(blob_labels(tuple(grid.spatial_shape), [1, 2])),
+        segmentation_type="LABELMAP",
+        segment_descriptions=descriptions,
+        **highdicom_identity(),
+    )
+    seg_path = tmp_path / "seg.dcm"
+    seg.save_as(seg_path)
+    labels = on_grid(hd.seg.segread(seg_path).get_volume(combine_segments=True), grid)
+    assert labels.any() and seg.NumberOfFrames > 1  # frames enough to span a grid of their own
+    expected = hd.Image.from_dataset(brighter(original, [1, 2, 3], SECOND_ECHO_BRIGHTER)).get_volume(dtype=np.float64)
+    voxels = on_grid(shifted(expected.get_geometry(), offset).with_array(expected.array), grid)
+    return SegOverAnEcho(source, dataset, grid, seg_path, labels, voxels)
+
+
+def run_cli(*arguments: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "DicomManager.cli.program", *map(str, arguments)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_cli_imports_a_seg_onto_the_echo_its_frames_lie_on(seg_over_the_second_echo, tmp_path):
+    """``import --reference`` a folder holding both echoes: the SEG's own frames choose the second echo's grid."""
+    over = seg_over_the_second_echo
+    completed = run_cli("import", over.seg, "--reference", over.source, "--output", tmp_path / "imported.seg.nrrd",
+                        "--labelmap", tmp_path / "labels.nrrd")
+    assert completed.returncode == 0, completed.stderr
+    (layer,) = read_seg_nrrd(tmp_path / "imported.seg.nrrd").layers
+    np.testing.assert_array_equal(on_grid(layer, over.grid), over.labels)
+    image = sitk.ReadImage(str(tmp_path / "labels.nrrd"))  # the whole layer, on the echo's grid, not the SEG frames' own
+    assert image.GetSize()[::-1] == tuple(over.grid.spatial_shape)
+    corner = np.array(image.TransformIndexToPhysicalPoint((0, 0, 0)))
+    assert min(np.linalg.norm(corner - over.grid.map_indices_to_reference(np.array([[k, 0, 0]]))[0]) for k in (0, 2)) < 1e-3
+
+
+def test_cli_measures_a_seg_over_the_echo_its_frames_lie_on(seg_over_the_second_echo, tmp_path):
+    """``measure --reference``: the statistics are of the second echo's voxels, read back with highdicom."""
+    over = seg_over_the_second_echo
+    completed = run_cli("measure", over.seg, "--reference", over.source, "--output", tmp_path / "report.dcm")
+    assert completed.returncode == 0, completed.stderr
+    groups = hd.sr.srread(tmp_path / "report.dcm").content.get_volumetric_roi_measurement_groups()
+    assert len(groups) == 2
+    for group in groups:
+        segment = int(group.referenced_segment[0].ReferencedSOPSequence[0].ReferencedSegmentNumber)
+        under = over.voxels[over.labels == segment]
+        measured = {(m.derivation.meaning if m.derivation else m.name.meaning): m.value for m in group.get_measurements()}
+        assert (measured["Number of voxels"], measured["Mean"]) == pytest.approx((under.size, under.mean()), rel=1e-9)
+        assert measured["Minimum"] >= SECOND_ECHO_BRIGHTER  # the first echo's voxels are all below it
+
+
+def test_cli_previews_a_seg_over_the_echo_its_frames_lie_on(seg_over_the_second_echo, tmp_path):
+    """``preview --reference`` the two-echo file draws what it draws over a file holding the second echo alone."""
+    over = seg_over_the_second_echo
+    alone = save(brighter(philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM, echoes=(2,)), [1, 2, 3],
+                          SECOND_ECHO_BRIGHTER), tmp_path / "second echo").parent
+    for reference, picture in ((over.source, "both.png"), (alone, "alone.png")):
+        completed = run_cli("preview", over.seg, "--reference", reference, "--output", tmp_path / picture)
+        assert completed.returncode == 0, completed.stderr
+    both, one = (np.asarray(PILImage.open(tmp_path / name).convert("RGB")) for name in ("both.png", "alone.png"))
+    np.testing.assert_array_equal(both, one)
+
+
+@pytest.mark.parametrize("command", ["import", "measure", "preview"])
+def test_cli_refuses_echoes_at_the_seg_position_in_one_line_naming_them(seg_over_the_second_echo, tmp_path, command):
+    """Two echoes at the SEG's positions: nothing chooses between them, and each command says so in one line."""
+    over = seg_over_the_second_echo
+    both_at_the_second = philips_two_echoes(shift_second_mm=0.0)
+    offset = ECHO_SHIFT_MM * slice_normal(both_at_the_second)
+    for frame in both_at_the_second.PerFrameFunctionalGroupsSequence:
+        position = frame.PlanePositionSequence[0]
+        position.ImagePositionPatient = (np.array(position.ImagePositionPatient, dtype=float) + offset).tolist()
+    save(both_at_the_second, over.source)
+    output = tmp_path / {"import": "out.seg.nrrd", "measure": "report.dcm", "preview": "out.png"}[command]
+    completed = run_cli(command, over.seg, "--reference", over.source, "--output", output)
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr and len(completed.stderr.strip().splitlines()) == 1, completed.stderr
+    assert "frames 1-3" in completed.stderr and "frames 4-6" in completed.stderr
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("given", ["folder", "files"])
+@pytest.mark.parametrize("writer", ["write_labelmap_seg", "write_segmentation"])
+def test_writers_given_the_source_folder_export_over_the_echo_the_labels_lie_on(tmp_path, writer, given):
+    """The core writers given the two-echo file's folder (or its files): the labels' grid chooses the second echo."""
+    dataset = philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM)
+    path = save(dataset, tmp_path / "source")
+    original = legacy_converted("MR")
+    grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), ECHO_SHIFT_MM * slice_normal(original))
+    labels = blob_labels(tuple(grid.spatial_shape), [1, 2])
+    source = path.parent if given == "folder" else [path]
+    options = ExportOptions(file_name="seg.dcm")
+    if writer == "write_labelmap_seg":
+        seg_path = write_labelmap_seg(grid.with_array(labels), demo_segments([1, 2]), source, tmp_path / "out", options).path
+    else:
+        segmentation = LayeredSegmentation.from_labels(grid.with_array(labels), demo_segments([1, 2]))
+        (seg_path,) = write_segmentation(segmentation, source, tmp_path / "out", options).paths
+    assert_labels_on_source_frames(seg_path, dataset, grid, labels, [4, 5, 6])
+
+
+def test_a_bare_array_over_a_two_echo_folder_is_refused_naming_the_echoes(tmp_path):
+    """An array without an affine has no grid to choose an echo by: refused in one line that names both."""
+    path = save(philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM), tmp_path / "source")
+    with pytest.raises(SourceSeriesError, match=r"holds 2 volumes \(frames 1-3 .*; frames 4-6 .*\)") as refused:
+        write_labelmap_seg(np.zeros((3, 38, 23), np.uint8), demo_segments([1]), path.parent, tmp_path / "out")
+    assert "\n" not in str(refused.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_migrate_exports_a_gold_standard_over_the_echo_its_segmentation_lies_on(scene, tmp_path):
+    """``migrate --reference`` the two-echo file's folder: the ``.seg.nrrd`` Slicer wrote on the second echo chooses it."""
+    dataset = philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM)
+    source = save(dataset, tmp_path / "source").parent
+    original = legacy_converted("MR")
+    grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), ECHO_SHIFT_MM * slice_normal(original))
+    labels = blob_labels(tuple(grid.spatial_shape), [1, 2])
+    gold = tmp_path / "GoldStandards" / "lesions"
+    gold.mkdir(parents=True)
+    node = create_segmentation_node(scene, grid.with_array(labels), demo_segments([1, 2]), "lesions")
+    write_segmentation_file(node, gold / "lesions.seg.nrrd")
+    (gold / "metadata.json").write_text(json.dumps({"sample_data": "MR", "algorithm": "manual"}))
+    completed = run_cli("migrate", gold, "--reference", source)
+    assert completed.returncode == 0, completed.stdout + completed.stderr  # 0: the SEG read back equals the .seg.nrrd
+    assert_labels_on_source_frames(gold / "dicom" / "gold.dcm", dataset, grid, labels, [4, 5, 6])
+
+
+@pytest.mark.parametrize("given", ["folder", "file"])
+def test_read_seg_given_the_two_echo_folder_reads_onto_the_echo_its_frames_lie_on(seg_over_the_second_echo, given):
+    """``read_seg(path, reference=...)`` with the folder or the file: the SEG's own frames choose the second echo."""
+    over = seg_over_the_second_echo
+    reference = over.source if given == "folder" else over.source / "image.dcm"
+    (layer,) = read_seg(over.seg, reference).layers
+    assert tuple(layer.spatial_shape) == tuple(over.grid.spatial_shape)  # the echo's grid, not the SEG frames' own
+    np.testing.assert_array_equal(on_grid(layer, over.grid), over.labels)
+
+
+def _frame_content(item: Dataset, keyword: str, value: object) -> None:
+    setattr(item.FrameContentSequence[0], keyword, value)
+
+
+def _frame_type(item: Dataset, echo: int) -> None:
+    frame_type = Dataset()
+    frame_type.FrameType = ["ORIGINAL", "PRIMARY", "M" if echo == 1 else "P", "NONE"]
+    item.MRImageFrameTypeSequence = [frame_type]
+
+
+def _echo_time(item: Dataset, echo: int) -> None:
+    echo_item = Dataset()
+    echo_item.EffectiveEchoTime = 10.0 * echo
+    item.MREchoSequence = [echo_item]
+
+
+TOLD_APART_BY = {
+    "StackID": lambda item, echo: _frame_content(item, "StackID", str(echo)),
+    "TemporalPositionIndex": lambda item, echo: _frame_content(item, "TemporalPositionIndex", echo),
+    "FrameType": _frame_type,
+    "EffectiveEchoTime": _echo_time,
+}
+
+
+def told_apart_by(attribute: str, shift_second_mm: float) -> Dataset:
+    """Two volumes of highdicom's legacy MR in one file with no Dimension Index, told apart by ``attribute`` alone."""
+    dataset = philips_two_echoes(shift_second_mm=shift_second_mm)
+    del dataset.DimensionIndexSequence, dataset.DimensionOrganizationSequence
+    for number, item in enumerate(dataset.PerFrameFunctionalGroupsSequence, start=1):
+        del item.FrameContentSequence[0].DimensionIndexValues
+        TOLD_APART_BY[attribute](item, 1 if number <= 3 else 2)
+    return dataset
+
+
+@pytest.mark.parametrize("attribute", TOLD_APART_BY)
+def test_volumes_told_apart_by_a_frame_attribute_alone_are_chosen_by_the_grid(tmp_path, attribute):
+    """docs/reading.md: Stack ID, Temporal Position Index, Frame Type or echo time, with no Dimension Index, set volumes apart."""
+    dataset = told_apart_by(attribute, ECHO_SHIFT_MM)
+    original = legacy_converted("MR")
+    grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), ECHO_SHIFT_MM * slice_normal(original))
+    seg_path, labels = export_over(save(dataset, tmp_path / "source"), grid, tmp_path / "out")
+    assert_labels_on_source_frames(seg_path, dataset, grid, labels, [4, 5, 6])
+    at_one_position = save(told_apart_by(attribute, 0.0), tmp_path / "same positions")
+    with pytest.raises(SourceSeriesError, match=rf"frames 1-3 \({attribute} [^)]*\); frames 4-6 \({attribute} [^)]*\)"):
+        read_source_series([at_one_position], hd.Image.from_dataset(original, copy=False).get_volume_geometry())
+
+
+def test_frames_on_no_regular_grid_are_refused(tmp_path):
+    """dcmqi's multi-frame CT with its second frame moved 1 mm along the slices: no volume to export over."""
+    dataset = pydicom.dcmread(shared_data(DCMQI_MULTIFRAME))
+    position = dataset.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence[0]
+    position.ImagePositionPatient = (np.array(position.ImagePositionPatient, dtype=float) + slice_normal(dataset)).tolist()
+    with pytest.raises(SourceSeriesError, match="do not form a regularly spaced volume"):
+        read_source_series([save(dataset, tmp_path)])
+
+
+def test_manager_exports_over_the_echo_its_volume_node_lies_on(scene, tmp_path):
+    """``DICOM.instanceUIDs`` names the two-echo file; the volume node's grid, the second echo's, chooses its frames."""
+    dataset = philips_two_echoes(shift_second_mm=ECHO_SHIFT_MM)
+    path = save(dataset, tmp_path / "source")
+    original = legacy_converted("MR")
+    volume = hd.Image.from_dataset(original).get_volume()
+    grid = shifted(volume.get_geometry(), ECHO_SHIFT_MM * slice_normal(original))
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "second echo")
+    image = vtk.vtkImageData()
+    fill_image_from_array(image, volume.array.astype(np.int16))
+    node.SetAndObserveImageData(image)
+    node.SetIJKToRASMatrix(ijk_to_ras_of_grid(grid))
+    node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, dataset.SOPInstanceUID)
+    labels = blob_labels(tuple(grid.spatial_shape), [1, 2])
+    segmentation = create_segmentation_node(scene, grid.with_array(labels), demo_segments([1, 2]), "on the second echo")
+    (seg_path,) = DicomManager(scene, FolderOfInstances(path)).export_segmentation(segmentation, node, tmp_path / "out").paths
+    assert_labels_on_source_frames(seg_path, dataset, grid, labels, [4, 5, 6])

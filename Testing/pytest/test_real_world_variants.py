@@ -535,3 +535,133 @@ def test_a_seg_in_a_syntax_no_installed_decoder_reads_is_offered_below_the_core_
     assert not judged.selected and "no installed decoder handles MPEG2" in judged.warning
     with pytest.raises(CodecUnavailableError):
         read_seg(path)
+
+
+def _without(keyword):
+    return lambda dataset: delattr(dataset, keyword)
+
+
+def _without_transfer_syntax(dataset):
+    del dataset.file_meta.TransferSyntaxUID
+
+
+def _first_segment(change):
+    return lambda dataset: change(dataset.SegmentSequence[0])
+
+
+def _identification_without_family(item):
+    identification = pydicom.Dataset()
+    identification.AlgorithmName, identification.AlgorithmVersion = "thresholds", "1"
+    item.SegmentationAlgorithmIdentificationSequence = [identification]
+
+
+def _set_to(keyword, value):
+    return lambda dataset: setattr(dataset, keyword, value)
+
+
+def _shared_spacing_as(raw: bytes):
+    """The shared Pixel Measures' SpacingBetweenSlices written as ``raw``, a value pydicom would not write itself."""
+    def change(dataset):
+        measures = dataset.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+        tag = pydicom.tag.Tag("SpacingBetweenSlices")
+        measures._dict[tag] = pydicom.dataelem.RawDataElement(tag, "DS", len(raw), raw, 0, False, True)
+    return change
+
+
+LENIENT_VARIANTS = {
+    # name: (seed, change, what the warning says)
+    "no SamplesPerPixel": ("dcmqi/sparse-labelmap-noppv.dcm", _without("SamplesPerPixel"), "SamplesPerPixel is missing"),
+    "no PhotometricInterpretation": ("dcmqi/sparse-labelmap-noppv.dcm", _without("PhotometricInterpretation"),
+                                     "PhotometricInterpretation is missing"),
+    "no BitsStored": ("dcmqi/liver.dcm", _without("BitsStored"), "BitsStored is missing"),
+    "no HighBit": ("dcmqi/sparse-labelmap-noppv.dcm", _without("HighBit"), "HighBit is missing"),
+    "no PixelRepresentation": ("dcmqi/liver.dcm", _without("PixelRepresentation"), "PixelRepresentation is missing"),
+    "an unknown photometric interpretation": ("dcmqi/sparse-labelmap-noppv.dcm",
+                                              _set_to("PhotometricInterpretation", "MONOCHROME3"), "MONOCHROME2 is used"),
+    "no TransferSyntaxUID in the file meta": ("dcmqi/liver.dcm", _without_transfer_syntax,
+                                              "no TransferSyntaxUID (0002,0010); the dataset is read as"),
+    "a FrameOfReferenceUID that is not a UID": ("dcmqi/sparse-labelmap-noppv.dcm", _set_to("FrameOfReferenceUID", ""),
+                                                "FrameOfReferenceUID (0020,0052) is '', not a UID; it is left out"),
+    "no SegmentAlgorithmType": ("dcmqi/liver.dcm", _first_segment(_without("SegmentAlgorithmType")),
+                                "SegmentAlgorithmType (0062,0008) is '(missing)'; it is loaded as MANUAL"),
+    "an algorithm identification without a family": ("dcmqi/liver.dcm", _first_segment(_identification_without_family),
+                                                      "has no algorithm family; it is left out"),
+    "a SpacingBetweenSlices that is not a number": ("dcmqi/23x38x3/seg/label.seg", _shared_spacing_as(b"abc "),
+                                                    "SpacingBetweenSlices 'abc' is not a number"),
+    "a palette that cannot be built": (
+        "highdicom/seg_image_sm_control_labelmap_palette_color.dcm",
+        _set_to("RedPaletteColorLookupTableDescriptor", [256, 0]), "not 3 whole numbers; the palette is left out"),
+}
+
+
+@pytest.mark.parametrize("variant", LENIENT_VARIANTS)
+def test_a_variant_whose_voxels_are_clear_loads_as_the_original_with_a_warning_naming_it(variant, tmp_path, caplog):
+    """docs/reading.md's rows read 'yes, with a warning': the same labels as highdicom reads from the file as written."""
+    seed, change, warning = LENIENT_VARIANTS[variant]
+    dataset = pydicom.dcmread(shared_data(seed))
+    change(dataset)
+    path = tmp_path / "variant.dcm"
+    dataset.save_as(path, enforce_file_format=False)
+    with caplog.at_level(logging.WARNING, logger="DicomManager"):
+        result = read_seg(path)
+    assert any(warning in record.getMessage() and str(path) in record.getMessage() for record in caplog.records), \
+        [record.getMessage() for record in caplog.records]
+    theirs = hd.seg.segread(shared_data(seed))  # the file as its writer wrote it
+    if theirs.is_tiled:
+        np.testing.assert_array_equal(result.layers[0].array[0], theirs.get_total_pixel_matrix(combine_segments=True))
+    else:
+        expected = theirs.get_volume(combine_segments=True)
+        np.testing.assert_array_equal(on_grid(result.layers[0], expected.get_geometry()), expected.array)
+
+
+def _text_in_place_of(keyword):
+    return lambda item: item.__setitem__(keyword, pydicom.DataElement(pydicom.tag.Tag(keyword), "LO", "not a sequence"))
+
+
+ABSENT_VARIANTS = {
+    # name: (seed, change, what is read as absent)
+    "a negative SpacingBetweenSlices": ("dcmqi/23x38x3/seg/label.seg", _shared_spacing_as(b"-2.5"), None),
+    "a recommended colour of two values": (
+        "dcmqi/liver.dcm", _first_segment(_set_to("RecommendedDisplayCIELabValue", [41661, 41167])), "color"),
+}
+
+
+@pytest.mark.parametrize("variant", ABSENT_VARIANTS)
+def test_a_malformed_value_that_only_describes_is_taken_as_absent(variant, tmp_path):
+    """docs/reading.md: a malformed colour, a spacing that is not positive: the labels as highdicom reads them."""
+    seed, change, absent = ABSENT_VARIANTS[variant]
+    dataset = pydicom.dcmread(shared_data(seed))
+    change(dataset)
+    path = tmp_path / "variant.dcm"
+    dataset.save_as(path, enforce_file_format=False)
+    result = read_seg(path)
+    if absent:
+        assert getattr(result.segments[0], absent) is None
+    expected = hd.seg.segread(shared_data(seed)).get_volume(combine_segments=True)
+    np.testing.assert_array_equal(on_grid(result.layers[0], expected.get_geometry()), expected.array)
+
+
+def test_one_bit_frames_in_rle_are_refused_by_name(tmp_path):
+    """RLE Lossless cannot encode 1-bit pixels (PS3.5 G.2): dcmqi's BINARY liver SEG with its frames put in RLE fragments."""
+    dataset = pydicom.dcmread(shared_data("dcmqi/liver.dcm"))
+    frames = int(dataset.NumberOfFrames)
+    length = len(dataset.PixelData) // frames
+    dataset.PixelData = encapsulate([dataset.PixelData[i * length:(i + 1) * length] for i in range(frames)])
+    dataset["PixelData"].VR, dataset["PixelData"].is_undefined_length = "OB", True
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.RLELossless
+    path = tmp_path / "rle.dcm"
+    dataset.save_as(path, enforce_file_format=False)
+    with pytest.raises(SegFileError, match=r"BitsAllocated \(0028,0100\) is 1, which RLE Lossless cannot encode") as refused:
+        read_seg(path)
+    assert str(refused.value).startswith(f"{path}: ")
+
+
+def test_a_segments_code_sequence_written_as_text_is_refused_by_name(tmp_path):
+    """A code sequence of a segment item is walked with the item: one written as text is named, not taken as absent."""
+    dataset = pydicom.dcmread(shared_data("dcmqi/liver.dcm"))
+    _first_segment(_text_in_place_of("AnatomicRegionSequence"))(dataset)
+    path = tmp_path / "variant.dcm"
+    dataset.save_as(path, enforce_file_format=False)
+    with pytest.raises(SegFileError, match=r"SegmentSequence item 1: AnatomicRegionSequence \(0008,2218\) is LO "
+                                           r"'not a sequence', not a sequence of items\.$"):
+        read_seg(path)

@@ -134,6 +134,20 @@ def own_grid(dataset: Dataset, frames: FrameGeometry, path: Path) -> hd.VolumeGe
     return regular_grid(frames, int(dataset.Rows), int(dataset.Columns), dataset.get("FrameOfReferenceUID"), str(path))
 
 
+def grid_choosing_the_volume(dataset: Dataset, path: Path) -> hd.VolumeGeometry | None:
+    """The grid of the SEG's own frames, which chooses among the volumes of a multi-frame reference; None if there is none.
+
+    A reference read from its files may be one enhanced image holding several
+    volumes (echoes, image types, stacks): the one the SEG was drawn on holds
+    the SEG's frames. Frames on no regular grid choose nothing; reading the SEG
+    onto the reference says what is wrong with them.
+    """
+    try:
+        return own_grid(dataset, frame_geometry(dataset, path), path)
+    except GeometryMismatchError:
+        return None
+
+
 def regular_grid(
     frames: FrameGeometry, rows: int, columns: int, frame_of_reference_uid: str | None, name: str
 ) -> hd.VolumeGeometry:

@@ -118,13 +118,13 @@ def stack_for_grid(stacks: Sequence[FrameStack], grid: hd.VolumeGeometry | None,
     choices = "; ".join(stack.describe(_differing_traits(named)) for stack in named)
     if grid is None:
         raise SourceSeriesError(
-            f"{name}: the multi-frame image holds {len(named)} volumes ({choices}); export over a file that holds one of them."
+            f"{name}: the multi-frame image holds {len(named)} volumes ({choices}); give a file that holds one of them."
         )
     if not matching:
         raise SourceSeriesError(f"{name}: no volume of the multi-frame image has the segmentation's grid ({choices}).")
     raise SourceSeriesError(
         f"{name}: {len(named)} volumes of the multi-frame image have the segmentation's grid and nothing chooses "
-        f"between them ({choices}); export over a file that holds one of them."
+        f"between them ({choices}); give a file that holds one of them."
     )
 
 

@@ -62,13 +62,22 @@ def label_volume(labels: Any, source: SourceSeries, what: str = "labels") -> hd.
     )
 
 
-def reference_grid(reference: Any, what: str = "reference") -> hd.VolumeGeometry | None:
+def is_read_from_files(reference: Any) -> bool:
+    """Whether :func:`reference_grid` reads ``reference`` from files (a folder, a file, a list of files): it holds no grid."""
+    return reference is not None and not isinstance(reference, (hd.VolumeGeometry, hd.Volume, SourceSeries))
+
+
+def reference_grid(reference: Any, what: str = "reference", grid: hd.VolumeGeometry | None = None) -> hd.VolumeGeometry | None:
     """The grid ``reference`` names: itself, a Volume's or series' grid, a folder's series, or a list of its files.
+
+    ``grid``, the SEG's own, chooses among the volumes of a multi-frame image
+    read from the folder or files, as :func:`source_series` chooses.
 
     Raises
     ------
     SourceSeriesError
-        Anything else (naming ``what``), or files that are not one series.
+        Anything else (naming ``what``), files that are not one series, or a
+        multi-frame image whose volumes ``grid`` does not choose among.
     """
     if reference is None or isinstance(reference, hd.VolumeGeometry):
         return reference
@@ -79,36 +88,56 @@ def reference_grid(reference: Any, what: str = "reference") -> hd.VolumeGeometry
     if isinstance(reference, (str, os.PathLike)):
         path = Path(reference)
         if path.is_dir():
-            return reference_of_folder(path).geometry
+            return reference_of_folder(path, grid).geometry
         if path.is_file():
-            return read_source_series([path]).geometry
+            return read_source_series([path], grid).geometry
         raise SourceSeriesError(f"{what}: {path} is neither a folder nor a file.")
     if isinstance(reference, Iterable) and not isinstance(reference, (bytes, np.ndarray)):
         paths = list(reference)
         if all(isinstance(path, (str, os.PathLike)) for path in paths):
-            return read_source_series(paths).geometry
+            return read_source_series(paths, grid).geometry
     raise SourceSeriesError(
         f"{what}: expected a highdicom VolumeGeometry or Volume, a SourceSeries, the series' folder or its files, "
         f"not {type(reference).__name__}."
     )
 
 
-def source_series(source: Any, what: str = "source") -> SourceSeries:
+def labels_grid(labels: Any) -> hd.VolumeGeometry | None:
+    """The grid of labels given with their geometry (a Volume, an (array, affine) pair); None for a bare array or anything else.
+
+    It chooses among the volumes of a multi-frame source read from its folder
+    or files (see :func:`source_series`); :func:`label_volume` checks the labels.
+    """
+    match labels:
+        case hd.Volume():
+            return labels.get_geometry()
+        case (array, affine) if np.ndim(array) == SPATIAL_DIMENSIONS and np.shape(affine) == AFFINE_SHAPE:
+            return hd.VolumeGeometry(np.asarray(affine, dtype=float), np.shape(array), "PATIENT")
+    return None
+
+
+def source_series(source: Any, what: str = "source", grid: hd.VolumeGeometry | None = None) -> SourceSeries:
     """``source`` as a :class:`SourceSeries`: itself, or read from the series' folder or its files.
+
+    ``grid``, the segmentation's, chooses among the volumes of a multi-frame
+    image read from the folder or files (echoes, image types, stacks), as
+    :func:`.source_series.read_source_series` chooses.
 
     Raises
     ------
     SourceSeriesError
-        Anything else (naming ``what``), or files that are not one series.
+        Anything else (naming ``what``), files that are not one series, or a
+        multi-frame image whose volumes ``grid`` does not choose among (the
+        message names them).
     """
     if isinstance(source, SourceSeries):
         return source
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        return read_source_series_folder(Path(source))
+        return read_source_series_folder(Path(source), grid)
     if isinstance(source, Iterable) and not isinstance(source, (str, bytes, os.PathLike)):
         paths = list(source)
         if all(isinstance(path, (str, os.PathLike)) for path in paths):
-            return read_source_series(paths)
+            return read_source_series(paths, grid)
     raise SourceSeriesError(
         f"{what}: expected a SourceSeries, the folder of the series or a list of its files, not {type(source).__name__}."
     )

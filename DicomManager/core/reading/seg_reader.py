@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import highdicom as hd
 from pydicom import Dataset
 
 from ...errors import DicomLabelMapSegError
 from ..garbage_collection import garbage_collection_paused
-from ..geometry.frame_geometry import frame_geometry
-from ..geometry.given_grids import ReferenceGiven, reference_grid
+from ..geometry.frame_geometry import frame_geometry, grid_choosing_the_volume
+from ..geometry.given_grids import ReferenceGiven, is_read_from_files, reference_grid
 from ..library_output import reading_output_at_debug
 from ..segments.sop_classes import SegmentationType
 from .binary_reader import read_binary_seg_dataset
@@ -47,8 +48,9 @@ def read_seg(
     reference:
         The grid to place the labels on (the referenced series'): a highdicom
         ``VolumeGeometry`` or ``Volume``, a :class:`SourceSeries`, the series'
-        folder or a list of its files; without it, the SEG's own grid, which
-        spans its frames.
+        folder or a list of its files (of the volumes of a multi-frame image
+        there, the one that holds the SEG's frames); without it, the SEG's
+        own grid, which spans its frames.
     workers:
         Processes to decode a LABELMAP's frames on: 0 is this process (never
         fork the Slicer application), ``ALL_CORES`` one per core where that
@@ -72,15 +74,30 @@ def read_seg(
         A ``reference`` that is none of those, or whose files are not one series.
     """
     path = Path(path)
-    reference = reference_grid(reference)
-    with reading_output_at_debug(), malformed_content_refused(path), garbage_collection_paused():
-        dataset = read_seg_dataset(path)
-        check_decodable(dataset, path)
-        if is_tiled(dataset):
-            return read_tiled_seg_dataset(dataset, path, reference)
-        if dataset.SegmentationType == SegmentationType.LABELMAP:
-            return read_labelmap_seg_dataset(dataset, path, reference, workers, image_positions)
-        return read_binary_seg_dataset(dataset, path, reference, image_positions)
+    with reading_output_at_debug(), garbage_collection_paused():
+        with malformed_content_refused(path):
+            dataset = read_seg_dataset(path)
+            check_decodable(dataset, path)
+            chooses = is_read_from_files(reference) and not is_tiled(dataset)
+            choosing = grid_choosing_the_volume(dataset, path) if chooses else None
+        reference = reference_grid(reference, grid=choosing)  # outside: a fault of the series is not the SEG's
+        with malformed_content_refused(path):
+            return _read_seg_dataset(dataset, path, reference, workers, image_positions)
+
+
+def _read_seg_dataset(
+    dataset: Dataset,
+    path: Path,
+    reference: hd.VolumeGeometry | None,
+    workers: int,
+    image_positions: Mapping[str, Sequence[float]] | None,
+) -> SegContents:
+    """The reader of the SEG's kind (tiled, LABELMAP, BINARY or FRACTIONAL) on ``reference``."""
+    if is_tiled(dataset):
+        return read_tiled_seg_dataset(dataset, path, reference)
+    if dataset.SegmentationType == SegmentationType.LABELMAP:
+        return read_labelmap_seg_dataset(dataset, path, reference, workers, image_positions)
+    return read_binary_seg_dataset(dataset, path, reference, image_positions)
 
 
 def header_problem(path: Path, header: Dataset | None = None) -> str | None:

@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import InvalidSegmentationError
 from ..codecs.compression import Compression
 from ..codecs.compression_strategies import CompressionStrategy, compression_strategy
-from ..geometry.given_grids import LabelsGiven, label_volume, source_series
+from ..geometry.given_grids import LabelsGiven, label_volume, labels_grid, source_series
 from ..geometry.grids import match_to_grid
 from ..geometry.source_series import SourceSeries
 from ..segments.label_layers import describe_overlaps, merge_finding_overlaps
@@ -107,7 +107,7 @@ def plan_series(
         )
     resolved = options.plan(output_dir or Path())
     series, compression = resolved.options.series, options.compression
-    source = source_series(source)
+    source = source_series(source, grid=segmentation.layers[0].get_geometry())  # chooses a multi-frame source's volume
     layers, segments = segmentation.layers, segmentation.segments
     merged, overlaps = merge_finding_overlaps([layer.array for layer in layers])
     if overlaps and options.overlap is OverlapPolicy.ERROR:
@@ -146,7 +146,7 @@ def plan_labelmap(
     output_path = resolved.output_path if output_dir is not None else None
     if output_path is not None:
         refuse_existing(output_path, options.overwrite)
-    source = source_series(source)
+    source = source_series(source, grid=labels_grid(labels))  # the labels' grid chooses a multi-frame source's volume
     labels = label_volume(labels, source)
     metadata = [segment_metadata_of(segment, f"segments[{index}]") for index, segment in enumerate(segments)]
     instance = _labelmap(labels, metadata, source, options.compression, resolved.options.series, output_path)

@@ -51,7 +51,8 @@ def write_labelmap_seg(
         empty segments.
     source:
         The images the labels were drawn on: a :class:`SourceSeries`, the
-        series' folder, or a list of its files.
+        series' folder, or a list of its files; of the volumes of a multi-frame
+        image there (echoes, image types, stacks), the labels' grid chooses one.
     output_dir:
         Folder of the file (named by ``options.file_name``, or after the
         series description and UID).

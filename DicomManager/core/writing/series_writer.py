@@ -49,7 +49,8 @@ def write_segmentation(
         Label layers on the source grid or any grid aligned with it.
     source:
         The images the segmentation was drawn on: a :class:`SourceSeries`, the
-        series' folder, or a list of its files.
+        series' folder, or a list of its files; of the volumes of a multi-frame
+        image there (echoes, image types, stacks), the segmentation's grid chooses one.
     output_dir:
         Folder of the files (see :class:`ExportOptions` for their names). With
         the ``layers`` policy and overlapping segments, all or none of the
