@@ -75,6 +75,11 @@ def _undeclared_label(dataset: Dataset) -> None:
     dataset.SegmentSequence = [item for item in dataset.SegmentSequence if item.SegmentNumber != max(numbers)]
 
 
+def _segment_number_twice(dataset: Dataset) -> None:
+    # The last segment's description repeated: which segment its voxels are is no longer clear.
+    dataset.SegmentSequence.append(copy.deepcopy(dataset.SegmentSequence[-1]))
+
+
 def _frames_without_segment(dataset: Dataset) -> None:
     dataset.PerFrameFunctionalGroupsSequence[0].SegmentIdentificationSequence[0].ReferencedSegmentNumber = 99
 
@@ -105,6 +110,9 @@ LABELMAP_CASES: dict[str, tuple[Mutation, str]] = {
     ),
     "pixel data too short": (_short_pixel_data, r"Pixel Data \(7FE0,0010\) holds \d+ bytes; NumberOfFrames \d+ .* need"),
     "labels outside the declared segments": (_undeclared_label, r"pixel values 1 are the number of no segment"),
+    "one SegmentNumber twice": (
+        _segment_number_twice, r"SegmentSequence items 2 and 3 both have SegmentNumber \(0062,0004\) 1; each segment"
+    ),
     "non-orthogonal direction cosines": (
         _shared_orientation([1, 0, 0, 0.5, 0.8660254, 0]), r"ImageOrientationPatient .* not two orthogonal unit vectors"
     ),
@@ -123,6 +131,9 @@ BINARY_CASES: dict[str, tuple[Mutation, str]] = {
     "LABELMAP type in the classic SOP class": (_set("SegmentationType", "LABELMAP"), r"SegmentationType LABELMAP does not"),
     "frame of a segment SegmentSequence does not describe": (
         _frames_without_segment, r"frame 1 belongs to segment 99, which SegmentSequence does not describe"
+    ),
+    "one SegmentNumber twice": (
+        _segment_number_twice, r"SegmentSequence items 5 and 6 both have SegmentNumber \(0062,0004\) 5; each segment"
     ),
     "one frame fewer than the functional groups": (
         lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) - 1), r"has 7 items for 6 frames"

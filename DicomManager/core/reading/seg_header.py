@@ -151,6 +151,7 @@ def check_seg_dataset(dataset: Dataset, path: Path) -> Dataset:
     convert_elements(dataset, path)
     check_segmentation_type(dataset, path)
     _check_single_whole_numbers(dataset, path)
+    _check_segment_numbers(dataset, path)
     _complete_transfer_syntax(dataset, path)
     _complete_pixel_description(dataset, path)
     _drop_malformed_frame_of_reference(dataset, path)
@@ -316,11 +317,20 @@ def _check_single_whole_numbers(dataset: Dataset, path: Path) -> None:
             raise SegFileError(f"{path}: {_name(Tag(keyword))} is {quoted(element)}, not a whole number.")
         if not -LARGEST_WHOLE_NUMBER <= number <= LARGEST_WHOLE_NUMBER:
             raise SegFileError(f"{path}: {_name(Tag(keyword))} is {quoted(element)}, out of range.")
+
+
+def _check_segment_numbers(dataset: Dataset, path: Path) -> None:
+    """Each item of SegmentSequence has a segment number of its own: the numbers say which voxels are which segment."""
+    items_of_number: dict[int, int] = {}
     for number, item in enumerate(dataset.SegmentSequence, 1):
         value = item.get("SegmentNumber")
         if not isinstance(value, int) or not 0 <= value <= LARGEST_SEGMENT_NUMBER:
             raise SegFileError(f"{path}: SegmentSequence item {number}: SegmentNumber (0062,0004) is {quoted(value)}, "
                                "not a segment number.")
+        if value in items_of_number:
+            raise SegFileError(f"{path}: SegmentSequence items {items_of_number[value]} and {number} both have "
+                               f"SegmentNumber (0062,0004) {value}; each segment has its own.")
+        items_of_number[value] = number
 
 
 def _check_frames_fit_the_file(dataset: Dataset, path: Path) -> None:
