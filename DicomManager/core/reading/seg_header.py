@@ -29,6 +29,7 @@ from ..codecs.pixel_data_element import PIXEL_DATA_TAG
 from ..segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID, SegmentationType
 from .deflated_dataset import UNDEFINED_LENGTH, read_dicom_file
 from .functional_groups import FunctionalGroups
+from .segmented_palette import MalformedTableError, segmented_entries
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ LARGEST_PALETTE = 2**16
 """A descriptor's 0 entries means 65536."""
 PALETTE_ATTRIBUTES = tuple(
     f"{prefix}{colour}PaletteColorLookupTable{part}"
-    for colour in PALETTE_COLOURS for prefix, part in (("", "Descriptor"), ("", "Data"), ("Segmented", "Data"))
+    for colour in (*PALETTE_COLOURS, "Alpha") for prefix, part in (("", "Descriptor"), ("", "Data"), ("Segmented", "Data"))
 ) + ("PaletteColorLookupTableUID",)
 """The Palette Color Lookup Table module's attributes that a SEG's palette is built from."""
 MAX_SEGMENTED_PALETTE_BYTES = 3 * 2 * LARGEST_PALETTE
@@ -184,7 +185,12 @@ def _drop_malformed_palette(dataset: Dataset, path: Path) -> None:
 
 
 def _palette_problem(dataset: Dataset) -> str | None:
-    """What in the Palette Color Lookup Table (PS3.3 C.7.6.3.1.5, C.7.9) the palette cannot be built from; None if nothing."""
+    """What in the Palette Color Lookup Table (PS3.3 C.7.6.3.1.5, C.7.9) the palette cannot be built from; None if nothing.
+
+    pydicom expands each table by the Red descriptor's entries and bits, so a
+    segmented table, Alpha's included, is counted by them first (see
+    :mod:`.segmented_palette`): none expands to more than it declares.
+    """
     for colour in PALETTE_COLOURS:
         keyword = f"{colour}PaletteColorLookupTableDescriptor"
         descriptor = dataset.get(keyword)
@@ -205,6 +211,25 @@ def _palette_problem(dataset: Dataset) -> str | None:
         elif len(data) < (entries or LARGEST_PALETTE) * bits // 8:
             return (f"{_name(Tag(data_keyword))} holds {len(data)} bytes; {entries or LARGEST_PALETTE} entries of {bits} bits "
                     f"need {(entries or LARGEST_PALETTE) * bits // 8}")
+    return _segmented_tables_problem(dataset)
+
+
+def _segmented_tables_problem(dataset: Dataset) -> str | None:
+    """Which segmented table, if any, expands to more entries than the Red descriptor declares, or cannot be expanded."""
+    entries, _, bits = dataset.RedPaletteColorLookupTableDescriptor
+    syntax = UID(dataset.file_meta.TransferSyntaxUID)
+    little_endian = not syntax.is_transfer_syntax or syntax.is_little_endian
+    for colour in (*PALETTE_COLOURS, "Alpha"):
+        keyword = f"Segmented{colour}PaletteColorLookupTableData"
+        data = dataset.get(keyword)
+        if data is None:
+            continue
+        if not isinstance(data, bytes):
+            return f"{_name(Tag(keyword))} is {quoted(data)}, not bytes"
+        try:
+            segmented_entries(data, bits, entries or LARGEST_PALETTE, little_endian)
+        except MalformedTableError as error:
+            return f"{_name(Tag(keyword))} cannot be expanded: {error}"
     return None
 
 
