@@ -107,3 +107,37 @@ def test_every_seed_loads_unmutated_and_every_syntax_and_type_has_one(tmp_path):
                         "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.8.1"}
     assert {kind[0] for kind in kinds} == {"LABELMAP", "BINARY", "FRACTIONAL"}
     assert ("LABELMAP", 16, "MONOCHROME2", False) in kinds and ("LABELMAP", 8, "PALETTE COLOR", True) in kinds
+    assert ("BINARY", 1, "MONOCHROME2", True) in kinds  # a tiled slide SEG of the classic SOP class
+
+
+def test_palette_seeds_hold_plain_and_segmented_tables_of_8_and_16_bits(tmp_path):
+    tables = set()
+    for data in seed_files().values():
+        path = tmp_path / "seed.dcm"
+        path.write_bytes(data)
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        if header.PhotometricInterpretation == "PALETTE COLOR":
+            segmented = "SegmentedRedPaletteColorLookupTableData" in header
+            tables.add((segmented, header.RedPaletteColorLookupTableDescriptor[2]))
+            assert all(segment.color is not None for segment in read_seg(path).segments)  # the palette colours them
+    assert tables == {(False, 8), (True, 8), (True, 16)}
+
+
+def test_seeds_that_name_their_source_images_are_read_onto_those_series_by_the_fuzzer(tmp_path):
+    from mutations import reference_series
+
+    from DicomManager.core.geometry.source_series import reference_of_folder
+
+    files = seed_files()
+    named = {name: reference_series(name) for name in files if reference_series(name) is not None}
+    assert {folder.name for folder in named.values()} == {"ct-3slice", "CT2"}
+    for name, folder in named.items():
+        reference = reference_of_folder(folder)
+        path = tmp_path / "seed.dcm"
+        path.write_bytes(files[name])
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        sources = {str(source.ReferencedSOPInstanceUID)
+                   for frame in header.PerFrameFunctionalGroupsSequence
+                   for source in frame.DerivationImageSequence[0].SourceImageSequence}
+        assert sources <= set(reference.image_positions), name  # every source image it names is in that series
+        read_seg(path, reference.geometry, image_positions=reference.image_positions)
