@@ -642,6 +642,18 @@ def test_a_malformed_segmented_palette_is_named_and_left_out(table, reason, tmp_
     assert loaded.info.photometric_interpretation == "MONOCHROME2"
 
 
+def test_a_segmented_alpha_table_is_bounded_as_the_colours_are(tmp_path, caplog):
+    path = _changed_copy(tmp_path, PALETTE_SEG, _segmented_palette(lambda _: [0, 22, *range(0, 22000, 1000)]))
+    dataset = pydicom.dcmread(path)  # pydicom expands an alpha table beside segmented colour tables too
+    alpha = np.array([0, 1, 0] + LINEAR_UP_AND_DOWN * 1000, "<u2").tobytes()
+    dataset["SegmentedAlphaPaletteColorLookupTableData"] = pydicom.DataElement(0x00281224, "OW", alpha)
+    dataset.save_as(path)
+    with caplog.at_level(logging.WARNING):
+        read_seg(path)
+    assert "SegmentedAlphaPaletteColorLookupTableData (0028,1224) cannot be expanded: it expands to more than the 22 " \
+           "entries" in caplog.text
+
+
 def test_a_segmented_palette_with_linear_and_indirect_segments_colours_each_segment_as_pydicom_expands_it(tmp_path):
     from pydicom.pixels import apply_color_lut
 

@@ -205,17 +205,14 @@ def _palette_problem(dataset: Dataset) -> str | None:
         data = dataset.get(data_keyword)
         if not isinstance(data, bytes):
             return f"{_name(Tag(data_keyword))} is {quoted(data) if data is not None else 'missing'}, not bytes"
-        if data_keyword == segmented:
-            if len(data) > MAX_SEGMENTED_PALETTE_BYTES:
-                return f"{_name(Tag(data_keyword))} holds {len(data)} bytes; a table of 65536 entries needs fewer"
-        elif len(data) < (entries or LARGEST_PALETTE) * bits // 8:
+        if data_keyword == plain and len(data) < (entries or LARGEST_PALETTE) * bits // 8:
             return (f"{_name(Tag(data_keyword))} holds {len(data)} bytes; {entries or LARGEST_PALETTE} entries of {bits} bits "
                     f"need {(entries or LARGEST_PALETTE) * bits // 8}")
     return _segmented_tables_problem(dataset)
 
 
 def _segmented_tables_problem(dataset: Dataset) -> str | None:
-    """Which segmented table, if any, expands to more entries than the Red descriptor declares, or cannot be expanded."""
+    """Which segmented table (Alpha's too) is too long, or cannot be expanded within the Red descriptor's entries."""
     entries, _, bits = dataset.RedPaletteColorLookupTableDescriptor
     syntax = UID(dataset.file_meta.TransferSyntaxUID)
     little_endian = not syntax.is_transfer_syntax or syntax.is_little_endian
@@ -226,6 +223,8 @@ def _segmented_tables_problem(dataset: Dataset) -> str | None:
             continue
         if not isinstance(data, bytes):
             return f"{_name(Tag(keyword))} is {quoted(data)}, not bytes"
+        if len(data) > MAX_SEGMENTED_PALETTE_BYTES:
+            return f"{_name(Tag(keyword))} holds {len(data)} bytes; a table of 65536 entries needs fewer"
         try:
             segmented_entries(data, bits, entries or LARGEST_PALETTE, little_endian)
         except MalformedTableError as error:
