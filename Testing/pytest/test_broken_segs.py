@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 
@@ -79,6 +80,32 @@ def test_referenced_series_absent_still_loads_on_its_own_grid(tmp_path):
     result = read_seg(path)
     assert result.info.referenced_series_uid is None
     assert result.layers[0].array.any()
+
+
+@pytest.mark.parametrize("uid", ["\x00\x01\x1b[31m", "1.2 3"])
+def test_a_frame_of_reference_no_series_can_match_is_left_out_and_the_seg_loads_onto_its_series(uid, tmp_path, caplog):
+    # Found by the fuzzer, reading onto the source series: the refusal quoted the UID's control characters raw.
+    from DicomManager.core.geometry.source_series import reference_of_folder
+
+    path = write_case(shared_data("dcmqi/liver.dcm"), lambda ds: setattr(ds, "FrameOfReferenceUID", uid),
+                      tmp_path / "frame-of-reference.dcm")
+    reference = reference_of_folder(shared_data("dcmqi/ct-3slice"))
+    with caplog.at_level(logging.WARNING):
+        result = read_seg(path, reference.geometry, image_positions=reference.image_positions)
+    assert f"FrameOfReferenceUID (0020,0052) is {uid!r}, not a UID; it is left out" in caplog.text
+    assert result.layers[0].array.any()
+
+
+def test_a_seg_in_another_frame_of_reference_is_refused_in_one_line_naming_both(tmp_path):
+    from DicomManager.core.geometry.source_series import reference_of_folder
+
+    path = write_case(shared_data("dcmqi/liver.dcm"), lambda ds: setattr(ds, "FrameOfReferenceUID", "1.2.3"),
+                      tmp_path / "elsewhere.dcm")
+    reference = reference_of_folder(shared_data("dcmqi/ct-3slice"))
+    with pytest.raises(DicomLabelMapSegError) as raised:
+        read_seg(path, reference.geometry, image_positions=reference.image_positions)
+    assert str(raised.value) == (f"{path}: the SEG is in frame of reference 1.2.3, the reference series in "
+                                 f"{reference.geometry.frame_of_reference_uid}.")
 
 
 def test_bounded_fuzz_run_finds_only_our_own_errors(capsys):

@@ -389,9 +389,12 @@ def _check_frames_fit_the_file(dataset: Dataset, path: Path) -> None:
 
 
 def _drop_malformed_frame_of_reference(dataset: Dataset, path: Path) -> None:
-    """A FrameOfReferenceUID that is not a UID is left out with a warning: the frames' positions still place them."""
+    """A FrameOfReferenceUID that is not a UID is left out with a warning: the frames' positions still place them.
+
+    Not a UID: not text, empty, or holding control characters or spaces, which no series' UID can match.
+    """
     value = dataset.get("FrameOfReferenceUID")
-    if value is not None and not (isinstance(value, str) and value):
+    if value is not None and not (isinstance(value, str) and value and value.isprintable() and " " not in value):
         logger.warning("%s: FrameOfReferenceUID (0020,0052) is %s, not a UID; it is left out", path, quoted(value))
         del dataset.FrameOfReferenceUID
 
