@@ -2,12 +2,14 @@
 
     python Testing/fuzz/fuzz_reader.py --count 16000 [--seed 1] [--workers 2] [--crashes DIR]
 
-Each input is one seed (see mutations.seed_files: real SEGs of every type, and
-copies in every transfer syntax) with one random defect of one of
+Each input is one seed (see mutations.seed_files: real SEGs of every type,
+tiled and palette ones included, and copies in every transfer syntax) with one random defect of one of
 mutations.MUTATION_CLASSES. Each input is read three ways: ``read_seg``;
 ``header_problem``, the DICOM browser's verdict; and what the ``info``
 command reads (``read_seg_header``, ``seg_info``, ``segments_of``,
-``read_seg_references``). A failure is any exception that is not a
+``read_seg_references``); and, for a seed whose frames name source images
+of a series here (mutations.reference_series), ``read_seg`` onto that series,
+each frame placed by the image it names. A failure is any exception that is not a
 ``DicomLabelMapSegError`` (a MemoryError included: each worker may allocate
 only MEMORY_ALLOWANCE beyond what it holds at start), a refusal whose message
 is not one line of at most MESSAGE_CHARACTERS naming the file, a library
@@ -41,9 +43,10 @@ from pathlib import Path
 import pydicom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mutations import random_mutation, seed_files  # noqa: E402
+from mutations import random_mutation, reference_series, seed_files  # noqa: E402
 
 from DicomManager import read_seg  # noqa: E402
+from DicomManager.core.geometry.source_series import ReferenceGrid, reference_of_folder  # noqa: E402
 from DicomManager.core.reading.seg_info import seg_info, segments_of  # noqa: E402
 from DicomManager.core.reading.seg_reader import header_problem, read_seg_header  # noqa: E402
 from DicomManager.core.reading.seg_references import read_seg_references  # noqa: E402
@@ -63,7 +66,7 @@ class _Failure(Exception):
     """A verdict the fuzzer refuses: a message of more than one line, a browser verdict that disagrees."""
 
 
-_seeds: list[tuple[str, bytes, pydicom.Dataset]] = []
+_seeds: list[tuple[str, bytes, pydicom.Dataset, ReferenceGrid | None]] = []
 _folder: Path | None = None
 
 
@@ -76,7 +79,11 @@ def fuzz(count: int, seed: int, timeout: float, crashes: Path | None, workers: i
     """
     outcomes: Counter = Counter()
     failures: list[str] = []
-    seeds = [(name, data, pydicom.dcmread(BytesIO(data))) for name, data in seed_files().items() if data is not None]
+    files = seed_files()
+    references = {folder: reference_of_folder(folder) for folder in {reference_series(name) for name in files}
+                  if folder is not None}
+    seeds = [(name, data, pydicom.dcmread(BytesIO(data)), references.get(reference_series(name)))
+             for name, data in files.items() if data is not None]
     context = multiprocessing.get_context("fork")  # the workers share the seeds made here
     with context.Pool(workers, initializer=_start_worker, initargs=(seeds, timeout)) as pool:
         for kind, outcome, failure, number, data in pool.imap_unordered(
@@ -90,7 +97,7 @@ def fuzz(count: int, seed: int, timeout: float, crashes: Path | None, workers: i
     return outcomes, failures
 
 
-def _start_worker(seeds: list[tuple[str, bytes, pydicom.Dataset]], timeout: float) -> None:
+def _start_worker(seeds: list[tuple[str, bytes, pydicom.Dataset, ReferenceGrid | None]], timeout: float) -> None:
     global _folder, _timeout
     _seeds[:] = seeds
     _folder = Path(tempfile.mkdtemp(prefix="fuzz-"))
@@ -113,7 +120,7 @@ def _virtual_memory_bytes() -> int:
 def _try_input(task: tuple[int, int]) -> tuple[str, str, str | None, int, bytes | None]:
     seed, number = task
     rng = random.Random(f"{seed}:{number}")
-    name, seed_bytes, seed_dataset = _seeds[rng.randrange(len(_seeds))]
+    name, seed_bytes, seed_dataset, reference = _seeds[rng.randrange(len(_seeds))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's warnings and log records on the strange values the mutation sets
         logging.disable(logging.WARNING)
@@ -127,7 +134,7 @@ def _try_input(task: tuple[int, int]) -> tuple[str, str, str | None, int, bytes 
     path.write_bytes(data)
     signal.setitimer(signal.ITIMER_REAL, _timeout)
     try:
-        outcome = _read_three_ways(path)
+        outcome = _read_three_ways(path, reference)
         return kind, outcome, None, number, None
     except _Timeout:
         return kind, "timeout", f"took over {_timeout} s ({name}, {kind})", number, data
@@ -140,14 +147,19 @@ def _try_input(task: tuple[int, int]) -> tuple[str, str, str | None, int, bytes 
         path.unlink()
 
 
-def _read_three_ways(path: Path) -> str:
-    """'loaded' or 'refused', after checking that the three verdicts agree and that no library spoke to the caller."""
+def _read_three_ways(path: Path, reference: ReferenceGrid | None) -> str:
+    """'loaded' or 'refused', after checking that the three verdicts agree and that no library spoke to the caller.
+
+    A seed's mutation is also read onto the series its frames name, where it is here.
+    """
     library_records = _LibraryRecords()
     logging.getLogger().addHandler(library_records)  # where an application's handlers are
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             outcome = _verdicts(path)
+            if reference is not None:
+                _read_onto(path, reference)
     finally:
         logging.getLogger().removeHandler(library_records)
     if caught or library_records.messages:
@@ -190,6 +202,14 @@ def _verdicts(path: Path) -> str:
         except DicomLabelMapSegError as error:
             raise _Failure(f"info refuses a header that header_problem passes: {error}") from error
     return outcome
+
+
+def _read_onto(path: Path, reference: ReferenceGrid) -> None:
+    """Read onto the source series, frames placed by the images they name: a load, or our own error in one line."""
+    try:
+        read_seg(path, reference.geometry, image_positions=reference.image_positions)
+    except DicomLabelMapSegError as error:
+        _check_message(str(error), path)
 
 
 def _check_message(message: str, path: Path) -> None:

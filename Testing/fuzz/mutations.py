@@ -34,6 +34,7 @@ SEEDS = [
     "dcmqi/23x38x3/seg/label.seg",  # BINARY whose frames do not start on byte boundaries
     "highdicom/seg_image_ct_binary_fractional.dcm",  # FRACTIONAL
     "highdicom/seg_image_sm_control_labelmap.dcm",  # tiled LABELMAP
+    "highdicom/seg_image_sm_control.dcm",  # tiled BINARY slide SEG, implicit VR
 ]
 
 
@@ -75,6 +76,11 @@ def _undeclared_label(dataset: Dataset) -> None:
     dataset.SegmentSequence = [item for item in dataset.SegmentSequence if item.SegmentNumber != max(numbers)]
 
 
+def _segment_number_twice(dataset: Dataset) -> None:
+    # The last segment's description repeated: which segment its voxels are is no longer clear.
+    dataset.SegmentSequence.append(copy.deepcopy(dataset.SegmentSequence[-1]))
+
+
 def _frames_without_segment(dataset: Dataset) -> None:
     dataset.PerFrameFunctionalGroupsSequence[0].SegmentIdentificationSequence[0].ReferencedSegmentNumber = 99
 
@@ -105,6 +111,9 @@ LABELMAP_CASES: dict[str, tuple[Mutation, str]] = {
     ),
     "pixel data too short": (_short_pixel_data, r"Pixel Data \(7FE0,0010\) holds \d+ bytes; NumberOfFrames \d+ .* need"),
     "labels outside the declared segments": (_undeclared_label, r"pixel values 1 are the number of no segment"),
+    "one SegmentNumber twice": (
+        _segment_number_twice, r"SegmentSequence items 2 and 3 both have SegmentNumber \(0062,0004\) 1; each segment"
+    ),
     "non-orthogonal direction cosines": (
         _shared_orientation([1, 0, 0, 0.5, 0.8660254, 0]), r"ImageOrientationPatient .* not two orthogonal unit vectors"
     ),
@@ -123,6 +132,9 @@ BINARY_CASES: dict[str, tuple[Mutation, str]] = {
     "LABELMAP type in the classic SOP class": (_set("SegmentationType", "LABELMAP"), r"SegmentationType LABELMAP does not"),
     "frame of a segment SegmentSequence does not describe": (
         _frames_without_segment, r"frame 1 belongs to segment 99, which SegmentSequence does not describe"
+    ),
+    "one SegmentNumber twice": (
+        _segment_number_twice, r"SegmentSequence items 5 and 6 both have SegmentNumber \(0062,0004\) 5; each segment"
     ),
     "one frame fewer than the functional groups": (
         lambda ds: setattr(ds, "NumberOfFrames", int(ds.NumberOfFrames) - 1), r"has 7 items for 6 frames"
@@ -159,7 +171,7 @@ def truncated(seed: Path, output: Path, keep: float) -> Path:
 
 
 MUTATION_CLASSES = ("bytes", "tag", "value multiplicity", "value representation", "declared length",
-                    "inflate bomb", "frame count")
+                    "inflate bomb", "frame count", "palette")
 """What :func:`random_mutation` does to a seed, one class per input."""
 
 STRANGE_TEXT = ["", "0", "-1", "65536", "1e308", "1e400", "NaN", "inf", "a\\b", "1.2.3", "xxx", "abc",
@@ -211,7 +223,52 @@ def seed_files() -> dict[str, bytes]:
     sixteen["PixelData"].VR = "OW"
     sixteen.PixelPaddingValue = 5
     files["16-bit labelmap"] = _saved(sixteen)
+    palette = pydicom.dcmread(TESTDATA / MORE_SEEDS[0])
+    for bits in PALETTE_ENTRY_BITS:
+        files[f"palette labelmap with segmented {bits}-bit tables"] = _saved(_with_segmented_palette(palette, bits))
     return files
+
+
+PALETTE_COLOURS = ("Red", "Green", "Blue")
+PALETTE_ENTRY_BITS = (8, 16)
+
+
+def _with_segmented_palette(dataset: Dataset, bits: int) -> Dataset:
+    """A copy of a PALETTE COLOR SEG with 8-bit plain tables, segmented: two discrete segments of ``bits``-bit entries."""
+    copy_of = copy.deepcopy(dataset)
+    for colour in PALETTE_COLOURS:
+        entries = np.frombuffer(copy_of[f"{colour}PaletteColorLookupTableData"].value, np.uint8).astype(np.uint16)
+        del copy_of[f"{colour}PaletteColorLookupTableData"]
+        if bits == PALETTE_ENTRY_BITS[1]:
+            entries = entries * 257  # the same colours at full 16-bit scale
+        half = len(entries) // 2
+        words = [0, half, *entries[:half], 0, len(entries) - half, *entries[half:]]
+        copy_of[f"{colour}PaletteColorLookupTableDescriptor"].value = [len(entries), 0, bits]
+        _set_table(copy_of, f"Segmented{colour}PaletteColorLookupTableData", words, bits)
+    return copy_of
+
+
+def _set_table(dataset: Dataset, keyword: str, values, bits: int) -> None:
+    """A lookup table's data as OW, of bytes for 8-bit entries or little-endian words for 16-bit ones (padded to even)."""
+    data = np.asarray(values, dtype=np.uint8 if bits == PALETTE_ENTRY_BITS[0] else "<u2").tobytes()
+    dataset[keyword] = pydicom.DataElement(keyword, "OW", data + b"\0" * (len(data) % 2))
+
+
+REFERENCE_SERIES = {
+    "dcmqi/liver.dcm": "dcmqi/ct-3slice",
+    "dcmqi/partial_overlaps.dcm": "dcmqi/ct-3slice",
+    "public/liver_deflate.dcm": "dcmqi/ct-3slice",
+    "public/liver_nonbyte_aligned.dcm": "dcmqi/ct-3slice",
+    "binary": "dcmqi/ct-3slice",  # the copies of dcmqi/liver.dcm in other transfer syntaxes
+    "highdicom/seg_image_ct_binary_fractional.dcm": "pydicom/CT2",
+}
+"""The image series a seed's frames name as their source images, by seed (or by the name its copies start with)."""
+
+
+def reference_series(seed_name: str) -> Path | None:
+    """The folder of the series whose images the seed's frames name (Derivation Image Sequence), if it is here."""
+    folder = REFERENCE_SERIES.get(seed_name) or REFERENCE_SERIES.get(seed_name.split(" as ")[0])
+    return TESTDATA / folder if folder else None
 
 
 MORE_SEEDS = [
@@ -251,7 +308,9 @@ def _saved(dataset: Dataset) -> bytes | None:
 def random_mutation(seed_bytes: bytes, seed_dataset: Dataset, rng: random.Random) -> tuple[str, bytes | None]:
     """One random defect of one of :data:`MUTATION_CLASSES`, and the file it makes (None when it cannot be made)."""
     deflated = _is_deflated_dataset(seed_bytes) or seed_dataset.file_meta.get("TransferSyntaxUID") == DEFLATED_FRAMES
-    kind = rng.choice([kind for kind in MUTATION_CLASSES if deflated or kind != "inflate bomb"])
+    palette = seed_dataset.get("PhotometricInterpretation") == "PALETTE COLOR"
+    kinds = [kind for kind in MUTATION_CLASSES if (deflated or kind != "inflate bomb") and (palette or kind != "palette")]
+    kind = "palette" if palette and rng.random() < PALETTE_SHARE else rng.choice(kinds)
     if kind == "bytes":
         return kind, _in_dataset_bytes(seed_bytes, rng, _byte_mutation)
     if kind == "declared length":
@@ -260,7 +319,7 @@ def random_mutation(seed_bytes: bytes, seed_dataset: Dataset, rng: random.Random
         return kind, _inflate_bomb(seed_bytes, seed_dataset, rng)
     dataset = copy.deepcopy(seed_dataset)
     mutate = {"tag": _tag_mutation, "value multiplicity": _value_multiplicity, "value representation": _value_representation,
-              "frame count": _frame_count}[kind]
+              "frame count": _frame_count, "palette": _palette_mutation}[kind]
     try:
         mutate(dataset, rng)
     except (TypeError, ValueError, AttributeError, OverflowError):
@@ -377,6 +436,65 @@ def _frame_count(dataset: Dataset, rng: random.Random) -> None:
         keyword = "NumberOfFrames"
     count = rng.choice([*STRANGE_FRAME_COUNTS, int(dataset.get("NumberOfFrames", 1)) + rng.choice([-1, 1])])
     setattr(dataset, keyword, count if keyword == "NumberOfFrames" else min(count, 2**32 - 1))
+
+
+PALETTE_SHARE = 0.5
+"""How often a palette seed gets a palette mutation: few seeds have a palette, and its tables have many ways to be wrong."""
+STRANGE_DESCRIPTORS = [[0, 0, 8], [0, 0, 16], [1, 0, 8], [21, 0, 8], [23, 0, 16], [22, 5, 8], [22, 65535, 16],
+                       [22, 0, 0], [22, 0, 1], [22, 0, 12], [22, 0, 32], [65535, 0, 16], [22, 0], [22, 0, 8, 8]]
+"""Palette descriptors (entries, first mapped value, bits per entry) that disagree with their tables or the standard."""
+
+
+def _palette_mutation(dataset: Dataset, rng: random.Random) -> None:
+    """A PALETTE COLOR SEG's lookup tables made inconsistent: descriptors, lengths, bits, or segmented tables gone wrong."""
+    colours = rng.sample([*PALETTE_COLOURS, "Alpha"], rng.randint(1, 3)) if rng.random() < 0.2 else \
+        rng.sample(PALETTE_COLOURS, rng.randint(1, 3))
+    action = rng.randrange(5)
+    bits = int(dataset.RedPaletteColorLookupTableDescriptor[2])  # what pydicom expands every table by
+    for colour in colours:
+        descriptor = f"{colour}PaletteColorLookupTableDescriptor"
+        plain, segmented = f"{colour}PaletteColorLookupTableData", f"Segmented{colour}PaletteColorLookupTableData"
+        present = segmented if segmented in dataset else plain
+        if action == 0:  # a descriptor that disagrees
+            dataset[descriptor] = pydicom.DataElement(descriptor, "US", rng.choice(STRANGE_DESCRIPTORS))
+        elif action == 1 and present in dataset:  # a table cut, lengthened, emptied or made odd
+            data = dataset[present].value
+            dataset[present].value = rng.choice([data[: len(data) // 2], data[:-1], b"", data * rng.choice([2, 300]),
+                                                 data + bytes(1), bytes(rng.randrange(256) for _ in range(len(data)))])
+        elif action == 2:  # 8-bit entries declared 16-bit, or the other way round
+            other = sum(PALETTE_ENTRY_BITS) - bits
+            entries = dataset[descriptor].value[0] if descriptor in dataset else 22
+            dataset[descriptor] = pydicom.DataElement(descriptor, "US", [entries, 0, other])
+        elif action == 3:  # a segmented table of random segments in place of the table (plain or segmented)
+            if plain in dataset:
+                del dataset[plain]
+            _set_table(dataset, segmented, _random_segments(rng, bits), bits)
+        elif rng.random() < 0.5 and present in dataset:  # the table gone
+            del dataset[present]
+        else:  # a plain table where a segmented one was, or both
+            _set_table(dataset, plain if present == segmented else segmented, _random_segments(rng, bits), bits)
+
+
+def _random_segments(rng: random.Random, bits: int) -> list[int]:
+    """Segments of a segmented table (PS3.3 C.7.9.2): discrete, linear and indirect ones with random, often strange, values."""
+    largest = 2**bits - 1
+    words: list[int] = []
+    for _ in range(rng.randint(1, 12)):
+        kind = rng.choice([0, 0, 1, 1, 2, rng.randrange(largest + 1)])
+        length = rng.choice([0, 1, 2, 11, rng.randrange(largest + 1), largest])
+        if kind == 0:
+            words += [0, length, *(rng.randrange(largest + 1) for _ in range(min(length, rng.choice([length, 3]))))]
+        elif kind == 1:
+            words += [1, length, rng.randrange(largest + 1)]
+        elif kind == 2:  # an offset into the table, itself included, in 2 words or 4 bytes
+            offset = rng.choice([0, 3, len(words), rng.randrange(2**16)])
+            words += [2, length, *([offset & largest, offset >> bits & largest] if bits == 16 else
+                                   [offset & 255, offset >> 8 & 255, 0, 0])]
+        else:
+            words += [kind, length]
+    if rng.random() < 0.2:  # one segment repeated thousands of times: a small file declaring a large table
+        words += [1, largest, largest, 1, largest, 0] * rng.choice([100, 10000])
+    return words
 
 
 def _inflate_bomb(seed_bytes: bytes, dataset: Dataset, rng: random.Random) -> bytes | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from pathlib import Path
@@ -588,6 +589,82 @@ def test_the_memory_probe_loads_a_good_deflated_file(tmp_path):
     path = _deflated_dataset_file(tmp_path, "good.dcm", _deflate)
     assert _read_with_bounded_memory(path)["outcome"] == "loaded"
     assert _read_with_bounded_memory(_frames_deflated(tmp_path, "frames.dcm", _deflate))["outcome"] == "loaded"
+
+
+PALETTE_SEG = "highdicom/seg_image_sm_control_labelmap_palette_color.dcm"
+LINEAR_UP_AND_DOWN = [1, 65535, 65535, 1, 65535, 0]
+"""Two linear segments of 65535 entries each, in 6 words."""
+
+
+def _segmented_palette(words_of_colour):
+    """The slide palette LABELMAP with each colour's table replaced by the segmented table ``words_of_colour(colour)``."""
+    def change(path):
+        dataset = pydicom.dcmread(path)
+        for colour in ("Red", "Green", "Blue"):
+            del dataset[f"{colour}PaletteColorLookupTableData"]
+            setattr(dataset, f"{colour}PaletteColorLookupTableDescriptor", [22, 0, 16])
+            keyword = f"Segmented{colour}PaletteColorLookupTableData"
+            setattr(dataset, keyword, np.array(words_of_colour(colour), "<u2").tobytes())
+            dataset[keyword].VR = "OW"
+        dataset.save_as(path)
+    return change
+
+
+def test_a_segmented_palette_declaring_billions_of_entries_is_left_out_in_little_memory(tmp_path, caplog):
+    # 16383 pairs of linear segments in 200 kB per colour: 2^31 entries for pydicom's apply_color_lut to expand.
+    bomb = _changed_copy(tmp_path, PALETTE_SEG, _segmented_palette(lambda _: [0, 1, 0] + LINEAR_UP_AND_DOWN * 16383))
+    result = _read_with_bounded_memory(bomb)
+    assert result["outcome"] == "loaded"
+    assert result["cpu_s"] < 2
+    assert result["peak_growth"] < PEAK_ALLOWANCE
+    with caplog.at_level(logging.WARNING):
+        loaded = read_seg(bomb)
+    assert "SegmentedRedPaletteColorLookupTableData (0028,1221) cannot be expanded: it expands to more than the 22 " \
+           "entries its descriptor declares" in caplog.text
+    assert all(segment.color is None for segment in loaded.segments)  # the palette colours nothing
+
+
+@pytest.mark.parametrize(
+    ("table", "reason"),
+    [
+        ([0, 1, 0, 2, 1, 3, 0], "an indirect segment copies another indirect segment"),  # itself: endless recursion
+        ([0, 1, 7, 1, 0, 9], "a segment of type 1 adds no entry"),  # pydicom divides by its length
+        ([1, 4, 9], "its first segment is linear"),
+        ([0, 1, 0, 3, 4, 5], "a segment is of type 3"),
+        ([0, 1, 0, 1, 65535, 9], "it expands to more than the 22 entries"),
+    ],
+)
+def test_a_malformed_segmented_palette_is_named_and_left_out(table, reason, tmp_path, caplog):
+    path = _changed_copy(tmp_path, PALETTE_SEG, _segmented_palette(lambda _: table))
+    with caplog.at_level(logging.WARNING):
+        loaded = read_seg(path)
+    assert f"SegmentedRedPaletteColorLookupTableData (0028,1221) cannot be expanded: {reason}" in caplog.text
+    assert loaded.info.photometric_interpretation == "MONOCHROME2"
+
+
+def test_a_segmented_alpha_table_is_bounded_as_the_colours_are(tmp_path, caplog):
+    path = _changed_copy(tmp_path, PALETTE_SEG, _segmented_palette(lambda _: [0, 22, *range(0, 22000, 1000)]))
+    dataset = pydicom.dcmread(path)  # pydicom expands an alpha table beside segmented colour tables too
+    alpha = np.array([0, 1, 0] + LINEAR_UP_AND_DOWN * 1000, "<u2").tobytes()
+    dataset["SegmentedAlphaPaletteColorLookupTableData"] = pydicom.DataElement(0x00281224, "OW", alpha)
+    dataset.save_as(path)
+    with caplog.at_level(logging.WARNING):
+        read_seg(path)
+    assert "SegmentedAlphaPaletteColorLookupTableData (0028,1224) cannot be expanded: it expands to more than the 22 " \
+           "entries" in caplog.text
+
+
+def test_a_segmented_palette_with_linear_and_indirect_segments_colours_each_segment_as_pydicom_expands_it(tmp_path):
+    from pydicom.pixels import apply_color_lut
+
+    # 2 discrete entries, a linear segment of 9 up to 65535, a copy of these 2 segments (11 entries): 22 in all.
+    table = [0, 2, 0, 300, 1, 9, 65535, 2, 2, 0, 0]
+    path = _changed_copy(tmp_path, PALETTE_SEG, _segmented_palette(lambda _: table))
+    expected = apply_color_lut(np.arange(1, 21, dtype=np.uint8), pydicom.dcmread(path))  # segments 1 to 20
+    loaded = read_seg(path)
+    colours = {segment.number: segment.color for segment in loaded.segments}
+    assert [colours[number] for number in range(1, 21)] == [tuple(round(int(v) * 255 / 65535) for v in rgb)
+                                                            for rgb in expected]
 
 
 def _changed_copy(tmp_path, name, change):

@@ -458,6 +458,54 @@ def test_the_partial_of_a_killed_writer_not_yet_reaped_is_stale(tree, tmp_path):
         zombie.wait()
 
 
+def _named_for(partial: Path, pid: int, folder: Path, changed: float) -> Path:
+    """A copy of a real writer's ``partial`` in ``folder``, named for process ``pid``, last changed at ``changed``."""
+    writer_pid = re.search(r"\.partial-(\d+)@", partial.name)[1]
+    copy = folder / partial.name.replace(f".partial-{writer_pid}@", f".partial-{pid}@")
+    folder.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(b"half a file")
+    os.utime(copy, (changed, changed))
+    return copy
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_partial_whose_pid_a_later_process_has_is_stale_and_one_that_process_may_write_is_not(tree, tmp_path):
+    # After a reboot, or the PID counter wrapping, a killed writer's PID may name a process that started later.
+    output = tmp_path / "out"
+    writer, partial = start_writer(tmp_path / "elsewhere/liver.dcm")
+    writer.kill()
+    writer.wait()
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        an_hour_before = time.time() - 3600
+        reused = _named_for(partial, later.pid, output / "case0", an_hour_before)
+        fresh = _named_for(partial, later.pid, output / "case1", time.time())
+        completed = run_cli("convert", tree, output)
+        assert completed.returncode == 0, completed.stderr
+        assert not reused.exists(), "last changed before its PID's process started: that process is not its writer"
+        assert fresh.exists() and "skipped case1/liver.dcm" in completed.stderr, "may be that process's"
+        assert (output / "case0/liver.dcm").exists()
+    finally:
+        later.kill()
+        later.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_partial_named_for_this_process_but_older_than_it_is_stale(tmp_path):
+    from DicomManager.core.writing.file_output import being_written_elsewhere, remove_stale_partials
+
+    writer, partial = start_writer(tmp_path / "elsewhere/liver.dcm")
+    writer.kill()
+    writer.wait()
+    older = _named_for(partial, os.getpid(), tmp_path / "a", time.time() - 3600 * 24 * 365)  # before this test run began
+    ours = _named_for(partial, os.getpid(), tmp_path / "b", time.time())
+    remove_stale_partials(older.parent)
+    remove_stale_partials(ours.parent)
+    assert not older.exists(), "this process started after it last changed: another, gone, process with our PID wrote it"
+    assert ours.exists(), "may be this process's own"
+    assert not being_written_elsewhere(ours.parent / "liver.dcm"), "not elsewhere: here"
+
+
 def test_a_file_that_is_not_dicom_at_an_output_path_is_neither_done_nor_replaced(tree, tmp_path):
     output = tmp_path / "out"
     (output / "case2/a").mkdir(parents=True)

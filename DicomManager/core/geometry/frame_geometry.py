@@ -24,7 +24,7 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.multival import MultiValue
 
-from ...errors import GeometryMismatchError, SegFileError, cause, quoted
+from ...errors import GeometryMismatchError, SegFileError, cause, quoted, shown
 from ..reading.functional_groups import FunctionalGroups
 from .grids import DIRECTION_TOLERANCE, INDEX_TOLERANCE, SPACING_TOLERANCE
 
@@ -206,7 +206,7 @@ def check_frame_of_reference(dataset: Dataset, grid: hd.VolumeGeometry, path: Pa
     seg_uid, grid_uid = dataset.get("FrameOfReferenceUID"), grid.frame_of_reference_uid
     if seg_uid and grid_uid and seg_uid != grid_uid:
         raise GeometryMismatchError(
-            f"{path}: the SEG is in frame of reference {seg_uid}, the reference series in {grid_uid}."
+            f"{path}: the SEG is in frame of reference {shown(seg_uid)}, the reference series in {shown(grid_uid)}."
         )
 
 

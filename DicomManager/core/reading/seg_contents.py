@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ...errors import GeometryMismatchError
+from ...errors import GeometryMismatchError, shown
 from ..geometry.grids import match_to_grid
 from ..segments.layered_segmentation import LayeredSegmentation
 from ..segments.segment_metadata import SegmentMetadata
@@ -54,6 +54,7 @@ def placed_on_grid(contents: SegContents, grid: hd.VolumeGeometry) -> SegContent
     seg_uid, grid_uid = contents.info.frame_of_reference_uid, grid.frame_of_reference_uid
     if seg_uid and grid_uid and seg_uid != grid_uid:
         raise GeometryMismatchError(
-            f"{contents.info.path}: the SEG is in frame of reference {seg_uid}, the reference series in {grid_uid}."
+            f"{contents.info.path}: the SEG is in frame of reference {shown(seg_uid)}, the reference series in "
+            f"{shown(grid_uid)}."
         )
     return replace(contents, layers=[match_to_grid(layer, grid, str(contents.info.path)) for layer in contents.layers])

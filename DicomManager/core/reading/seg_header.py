@@ -29,6 +29,7 @@ from ..codecs.pixel_data_element import PIXEL_DATA_TAG
 from ..segments.sop_classes import LABELMAP_SEG_SOP_CLASS_UID, SEGMENTATION_SOP_CLASS_UID, SegmentationType
 from .deflated_dataset import UNDEFINED_LENGTH, read_dicom_file
 from .functional_groups import FunctionalGroups
+from .segmented_palette import MalformedTableError, segmented_entries
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ LARGEST_PALETTE = 2**16
 """A descriptor's 0 entries means 65536."""
 PALETTE_ATTRIBUTES = tuple(
     f"{prefix}{colour}PaletteColorLookupTable{part}"
-    for colour in PALETTE_COLOURS for prefix, part in (("", "Descriptor"), ("", "Data"), ("Segmented", "Data"))
+    for colour in (*PALETTE_COLOURS, "Alpha") for prefix, part in (("", "Descriptor"), ("", "Data"), ("Segmented", "Data"))
 ) + ("PaletteColorLookupTableUID",)
 """The Palette Color Lookup Table module's attributes that a SEG's palette is built from."""
 MAX_SEGMENTED_PALETTE_BYTES = 3 * 2 * LARGEST_PALETTE
@@ -151,6 +152,7 @@ def check_seg_dataset(dataset: Dataset, path: Path) -> Dataset:
     convert_elements(dataset, path)
     check_segmentation_type(dataset, path)
     _check_single_whole_numbers(dataset, path)
+    _check_segment_numbers(dataset, path)
     _complete_transfer_syntax(dataset, path)
     _complete_pixel_description(dataset, path)
     _drop_malformed_frame_of_reference(dataset, path)
@@ -183,7 +185,12 @@ def _drop_malformed_palette(dataset: Dataset, path: Path) -> None:
 
 
 def _palette_problem(dataset: Dataset) -> str | None:
-    """What in the Palette Color Lookup Table (PS3.3 C.7.6.3.1.5, C.7.9) the palette cannot be built from; None if nothing."""
+    """What in the Palette Color Lookup Table (PS3.3 C.7.6.3.1.5, C.7.9) the palette cannot be built from; None if nothing.
+
+    pydicom expands each table by the Red descriptor's entries and bits, so a
+    segmented table, Alpha's included, is counted by them first (see
+    :mod:`.segmented_palette`): none expands to more than it declares.
+    """
     for colour in PALETTE_COLOURS:
         keyword = f"{colour}PaletteColorLookupTableDescriptor"
         descriptor = dataset.get(keyword)
@@ -198,12 +205,30 @@ def _palette_problem(dataset: Dataset) -> str | None:
         data = dataset.get(data_keyword)
         if not isinstance(data, bytes):
             return f"{_name(Tag(data_keyword))} is {quoted(data) if data is not None else 'missing'}, not bytes"
-        if data_keyword == segmented:
-            if len(data) > MAX_SEGMENTED_PALETTE_BYTES:
-                return f"{_name(Tag(data_keyword))} holds {len(data)} bytes; a table of 65536 entries needs fewer"
-        elif len(data) < (entries or LARGEST_PALETTE) * bits // 8:
+        if data_keyword == plain and len(data) < (entries or LARGEST_PALETTE) * bits // 8:
             return (f"{_name(Tag(data_keyword))} holds {len(data)} bytes; {entries or LARGEST_PALETTE} entries of {bits} bits "
                     f"need {(entries or LARGEST_PALETTE) * bits // 8}")
+    return _segmented_tables_problem(dataset)
+
+
+def _segmented_tables_problem(dataset: Dataset) -> str | None:
+    """Which segmented table (Alpha's too) is too long, or cannot be expanded within the Red descriptor's entries."""
+    entries, _, bits = dataset.RedPaletteColorLookupTableDescriptor
+    syntax = UID(dataset.file_meta.TransferSyntaxUID)
+    little_endian = not syntax.is_transfer_syntax or syntax.is_little_endian
+    for colour in (*PALETTE_COLOURS, "Alpha"):
+        keyword = f"Segmented{colour}PaletteColorLookupTableData"
+        data = dataset.get(keyword)
+        if data is None:
+            continue
+        if not isinstance(data, bytes):
+            return f"{_name(Tag(keyword))} is {quoted(data)}, not bytes"
+        if len(data) > MAX_SEGMENTED_PALETTE_BYTES:
+            return f"{_name(Tag(keyword))} holds {len(data)} bytes; a table of 65536 entries needs fewer"
+        try:
+            segmented_entries(data, bits, entries or LARGEST_PALETTE, little_endian)
+        except MalformedTableError as error:
+            return f"{_name(Tag(keyword))} cannot be expanded: {error}"
     return None
 
 
@@ -316,11 +341,20 @@ def _check_single_whole_numbers(dataset: Dataset, path: Path) -> None:
             raise SegFileError(f"{path}: {_name(Tag(keyword))} is {quoted(element)}, not a whole number.")
         if not -LARGEST_WHOLE_NUMBER <= number <= LARGEST_WHOLE_NUMBER:
             raise SegFileError(f"{path}: {_name(Tag(keyword))} is {quoted(element)}, out of range.")
+
+
+def _check_segment_numbers(dataset: Dataset, path: Path) -> None:
+    """Each item of SegmentSequence has a segment number of its own: the numbers say which voxels are which segment."""
+    items_of_number: dict[int, int] = {}
     for number, item in enumerate(dataset.SegmentSequence, 1):
         value = item.get("SegmentNumber")
         if not isinstance(value, int) or not 0 <= value <= LARGEST_SEGMENT_NUMBER:
             raise SegFileError(f"{path}: SegmentSequence item {number}: SegmentNumber (0062,0004) is {quoted(value)}, "
                                "not a segment number.")
+        if value in items_of_number:
+            raise SegFileError(f"{path}: SegmentSequence items {items_of_number[value]} and {number} both have "
+                               f"SegmentNumber (0062,0004) {value}; each segment has its own.")
+        items_of_number[value] = number
 
 
 def _check_frames_fit_the_file(dataset: Dataset, path: Path) -> None:
@@ -355,9 +389,12 @@ def _check_frames_fit_the_file(dataset: Dataset, path: Path) -> None:
 
 
 def _drop_malformed_frame_of_reference(dataset: Dataset, path: Path) -> None:
-    """A FrameOfReferenceUID that is not a UID is left out with a warning: the frames' positions still place them."""
+    """A FrameOfReferenceUID that is not a UID is left out with a warning: the frames' positions still place them.
+
+    Not a UID: not text, empty, or holding control characters or spaces, which no series' UID can match.
+    """
     value = dataset.get("FrameOfReferenceUID")
-    if value is not None and not (isinstance(value, str) and value):
+    if value is not None and not (isinstance(value, str) and value and value.isprintable() and " " not in value):
         logger.warning("%s: FrameOfReferenceUID (0020,0052) is %s, not a UID; it is left out", path, quoted(value))
         del dataset.FrameOfReferenceUID
 

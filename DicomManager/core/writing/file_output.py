@@ -10,14 +10,17 @@ host: ``.IMG0001.dcm.partial-4242@host-k3j2x9a1``. It does not end in the
 target's extension, so no DICOM tool takes it for a finished file (writers
 that choose a format by extension get it repeated at the end). One left by a
 writer that was killed is removed the first time a process writes into its
-folder, once the writer is gone; one from another host is left alone, since
-whether its writer lives cannot be known here.
+folder, once the writer is gone: no process has its PID, or the one that has
+it started after the file last changed (the PID was reused, after a reboot for
+one). One from another host is left alone, since whether its writer lives
+cannot be known here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import socket
@@ -188,7 +191,7 @@ def _being_written(partial: Path) -> bool:
     if writer is None or writer == (os.getpid(), _HOST):
         return False
     if writer[1] == _HOST and os.name == "posix":
-        return _process_lives(writer[0])
+        return _writer_lives(writer[0], partial)
     try:
         return time.time() - partial.stat().st_mtime < OTHER_HOST_WRITE_SECONDS
     except OSError:
@@ -198,27 +201,69 @@ def _being_written(partial: Path) -> bool:
 def _is_stale(partial: Path) -> bool:
     """Left by a process of this host that is gone; one of another host, or not named by us, is never stale."""
     writer = _writer_of(partial)
-    return writer is not None and writer[1] == _HOST and os.name == "posix" and not _process_lives(writer[0])
+    return writer is not None and writer[1] == _HOST and os.name == "posix" and not _writer_lives(writer[0], partial)
 
 
-def _process_lives(pid: int) -> bool:
-    """Whether process ``pid`` of this host runs; a zombie (killed, not yet reaped by its parent) does not."""
+START_TOLERANCE_SECONDS = 2.0
+"""How much later than a temporary file's last change its writer may seem to start: /proc gives boot time in whole
+seconds, and the clock may have been set since."""
+
+
+def _writer_lives(pid: int, partial: Path) -> bool:
+    """Whether process ``pid`` of this host runs and can be the one writing ``partial``.
+
+    A zombie (killed, not yet reaped by its parent) is not, nor a process
+    that started after ``partial`` last changed: its PID was reused, after a
+    reboot or by the system's counter wrapping, and the writer is gone. Where
+    there is no /proc to ask when a process started, a living one counts.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's
         pass
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    """Whether /proc says ``pid`` has ended and waits to be reaped; False where there is no /proc to ask."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    state = _process_state(pid)
+    if state is None:
+        return True
+    ended, started = state
+    if ended:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    try:
+        changed = partial.stat().st_mtime
+    except OSError:
+        return True  # removed meanwhile: by its writer, finishing, as far as anyone here knows
+    return started is None or started <= changed + START_TOLERANCE_SECONDS
+
+
+def _process_state(pid: int) -> tuple[bool, float | None] | None:
+    """From /proc: whether ``pid`` has ended (waiting to be reaped), and when it started (seconds since the epoch).
+
+    None where there is no /proc to ask; the start is None where the boot time cannot be read.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    boot = _boot_time()
+    started = boot + int(fields[_STAT_START_TIME]) / os.sysconf("SC_CLK_TCK") if boot is not None else None
+    return fields[0] in ("Z", "X"), started
+
+
+_STAT_START_TIME = 19
+"""Index of starttime (field 22 of /proc/PID/stat, in clock ticks after boot) among the fields after the command name."""
+
+
+@functools.cache
+def _boot_time() -> float | None:
+    """When this host booted, in seconds since the epoch (btime of /proc/stat); None where it cannot be read."""
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 @contextlib.contextmanager
