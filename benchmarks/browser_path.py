@@ -16,7 +16,7 @@ by default main before the merge that reads a SEG once per browser step, is take
 The table shows, per case and order, medians of the examine step, the SEG's share of the load (the
 load of the batch less the CT's own load, the move included), their sum, how often each step opened
 the SEG file, and the process's peak memory, each as current / baseline. Results go to
-``benchmarks/browser_path.json``.
+``benchmarks/browser_path.json``, with the memory each step added (measure.py's ``measured``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ SEG_ONCE_BASELINE = "b7a14ec7598bf38b368c3ba12eee3b9d66eb3e8c^1"
 MEASURED_FOLDERS = ("DicomManager", "DICOMLabelMapSegPlugin")
 """What a baseline checkout needs: the library and the plugin's module file."""
 TIMES = ("examine_s", "load_s", "ct_load_s", "seg_s")
+MOST = ("peak_mb", "examine_mb", "load_mb", "seg_opens_examine", "seg_opens_load")
+"""Of a session's figures, those summed up by their largest: memory, and the opens of the SEG."""
 
 
 def commit_of(revision: str) -> str:
@@ -99,12 +101,10 @@ def session(checkout: Path, case: Path, seg: Path, order: str, result: Path) -> 
 
 
 def summary(runs: list[dict]) -> dict:
-    """Median times, the largest peak memory and the opens of the SEG (the same in every run, else the most)."""
+    """Median times; the most memory, and the most opens of the SEG (the same in every run), of any run."""
     return {
         **{key: statistics.median(run[key] for run in runs) for key in (*TIMES, "process_s")},
-        "peak_mb": max(run["peak_mb"] for run in runs),
-        "seg_opens_examine": max(run["seg_opens_examine"] for run in runs),
-        "seg_opens_load": max(run["seg_opens_load"] for run in runs),
+        **{key: max(run[key] for run in runs) for key in MOST},
     }
 
 
