@@ -1,38 +1,11 @@
 """Our DICOM plugin driven the way Slicer's DICOM browser drives it, with a real Qt event loop between loadables.
 
-The lines of Slicer followed here (v5.12.3; the same code at v5.10.0):
-
-- ``Modules/Scripted/DICOMLib/DICOMUtils.py`` 845-910, ``loadLoadables``: the
-  selected loadables are loaded in the order of ``loadablesByPlugin`` (plugin
-  order), and ``progressCallback(loadable.name, ...)`` runs before each
-  ``plugin.load(loadable)`` (869-876).
-- ``Modules/Scripted/DICOMLib/DICOMBrowser.py`` 647-658 (v5.10.0 619-631): the
-  browser's progress callback calls ``slicer.app.processEvents()`` twice.
-- ``Modules/Scripted/DICOMPlugins/DICOMScalarVolumePlugin.py`` 475-510,
-  ``setVolumeNodeProperties``: a CT's subject hierarchy item gets its instance
-  UIDs (``addSeriesInSubjectHierarchy``) before the node gets
-  ``DICOM.instanceUIDs``.
-- ``Modules/Scripted/DICOMLib/DICOMPlugin.py`` 297-389,
-  ``addSeriesInSubjectHierarchy``: series UID, instance UIDs, then the
-  referenced instance UIDs attribute of the new item; and 28-98, what a
-  ``DICOMLoadable`` and a ``DICOMPlugin`` hold.
-
-Real here: our plugin's module file (loaded as Slicer's module factory loads
-it), slicer-core's scene, subject hierarchy and Segmentations logic (which
-sets a segmentation's reference geometry on the same subject hierarchy event,
-as in Slicer), PySide6's Qt event loop and ``QTimer`` standing in for
-PythonQt's ``qt`` (Slicer's application is a ``QApplication``; timers and
-``processEvents`` are QtCore's in both), SEGs written by highdicom over a CT
-series. Stood in, as Slicer's application cannot run here: the DICOM
-database's tag look-ups (answered from the files with pydicom), the base
-classes of ``DICOMLib`` (the lines above), the scalar volume plugin's load
-(the volume read by DicomManager, its subject hierarchy item and attribute
-set in Slicer's order) and the user's answer to the install dialog.
+What is real and what is stood in, with the lines of Slicer followed: ``dicom_browser.py``. Also stood in
+here: the user's answer to the install dialog.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import types
@@ -44,6 +17,17 @@ import pydicom
 import pytest
 import slicer
 from conftest import PROJECT_ROOT, blob_labels, highdicom_identity, make_grid, write_series
+from dicom_browser import (
+    DicomDatabase,
+    FileOpens,
+    ScalarVolumePlugin,
+    application_attributes,
+    application_modules,
+    browser_load,
+    examine_and_select,
+    load_plugin_module,
+    load_selected,
+)
 
 from DicomManager import read_source_series
 from DicomManager.app import dependencies
@@ -58,93 +42,6 @@ from PySide6.QtCore import QCoreApplication, QTimer  # noqa: E402
 PLUGIN_FILE = PROJECT_ROOT / "DICOMLabelMapSegPlugin" / "DICOMLabelMapSegPlugin.py"
 
 
-class _DicomDatabase:
-    """The ``slicer.dicomDatabase`` calls the plugins make, answered from the files' headers with pydicom."""
-
-    isOpen = True  # noqa: N815 (ctkDICOMDatabase's property)
-
-    def __init__(self, files: list[Path]) -> None:
-        self._headers = {str(path): pydicom.dcmread(path, stop_before_pixels=True) for path in files}
-
-    def fileValue(self, path: str, tag: str) -> str:
-        group, element = (int(part, 16) for part in tag.split(","))
-        found = self._headers[str(path)].get((group, element))
-        return "" if found is None or found.value is None else str(found.value)
-
-    def filesForSeries(self, series_uid: str) -> list[str]:
-        return [path for path, header in self._headers.items() if header.SeriesInstanceUID == series_uid]
-
-    def fileForInstance(self, sop_instance_uid: str) -> str:
-        return next((path for path, header in self._headers.items() if header.SOPInstanceUID == sop_instance_uid), "")
-
-
-class DICOMLoadable:
-    """``DICOMLib.DICOMLoadable`` (DICOMPlugin.py 28-70): what the browser lists and a plugin loads."""
-
-    def __init__(self):
-        self.files = []
-        self.name = "Unknown"
-        self.tooltip = ""
-        self.warning = ""
-        self.selected = False
-        self.confidence = 0.5
-
-
-class DICOMPlugin:
-    """``DICOMLib.DICOMPlugin`` (DICOMPlugin.py 76-98, 212-224, 297-389) as far as our plugin uses it."""
-
-    def __init__(self):
-        self.loadType = "Generic DICOM"
-        self.loadableCache = {}
-        self.tags = {"seriesDescription": "0008,103E", "seriesInstanceUID": "0020,000E", "modality": "0008,0060",
-                     "instanceUID": "0008,0018", "sopClassUID": "0008,0016"}
-
-    def getCachedLoadables(self, files):
-        return self.loadableCache.get(tuple(files))
-
-    def cacheLoadables(self, files, loadables):
-        self.loadableCache[tuple(files)] = loadables
-
-    def addSeriesInSubjectHierarchy(self, loadable, dataNode):
-        database = slicer.dicomDatabase
-        shn = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
-        item = shn.CreateItem(shn.GetSceneItemID(), dataNode)
-        constants = slicer.vtkMRMLSubjectHierarchyConstants
-        shn.SetItemUID(item, constants.GetDICOMUIDName(), database.fileValue(loadable.files[0], self.tags["seriesInstanceUID"]))
-        instance_uids = " ".join(database.fileValue(path, self.tags["instanceUID"]) for path in loadable.files)
-        shn.SetItemUID(item, constants.GetDICOMInstanceUIDName(), instance_uids)
-        referenced = " ".join(getattr(loadable, "referencedInstanceUIDs", []))
-        shn.SetItemAttribute(item, constants.GetDICOMReferencedInstanceUIDsAttributeName(), referenced)
-
-
-class ScalarVolumePlugin(DICOMPlugin):
-    """``DICOMScalarVolumePlugin``: what it offers (195-201, 325: every series but a classic SEG, at 0.5,
-    selected; so a LABELMAP SEG too) and its load (475-510, 603-626): volume node, subject hierarchy item,
-    then ``DICOM.instanceUIDs``."""
-
-    def __init__(self):
-        super().__init__()
-        self.loadType = "Scalar Volume"
-
-    def examineForImport(self, fileLists):
-        loadables = []
-        for files in fileLists:
-            if slicer.dicomDatabase.fileValue(files[0], self.tags["sopClassUID"]) != "1.2.840.10008.5.1.4.1.1.66.4":
-                loadable = DICOMLoadable()
-                loadable.files, loadable.selected = list(files), True
-                loadable.name = slicer.dicomDatabase.fileValue(files[0], self.tags["modality"])
-                loadables.append(loadable)
-        return loadables
-
-    def load(self, loadable):
-        volume = DicomManager(slicer.mrmlScene).volume_from_series(read_source_series([Path(f) for f in loadable.files]))
-        instance_uids = volume.GetAttribute(INSTANCE_UIDS_ATTRIBUTE)
-        volume.RemoveAttribute(INSTANCE_UIDS_ATTRIBUTE)  # Slicer sets it after the subject hierarchy item
-        self.addSeriesInSubjectHierarchy(loadable, volume)
-        volume.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, instance_uids)
-        return volume
-
-
 @pytest.fixture(scope="module")
 def qt_application():
     """The Qt application whose event loop Slicer's ``slicer.app.processEvents()`` runs."""
@@ -154,90 +51,14 @@ def qt_application():
 @pytest.fixture
 def slicer_application(scene, qt_application, study, monkeypatch):
     """The parts of Slicer's application our plugin file uses, around slicer-core's real scene; the study in its database."""
-    monkeypatch.setitem(sys.modules, "qt", types.SimpleNamespace(QTimer=QTimer))
-    monkeypatch.setitem(sys.modules, "ctk", types.SimpleNamespace())  # imported by dicom_database, not called here
-    dicom_lib = types.SimpleNamespace(DICOMLoadable=DICOMLoadable, DICOMPlugin=DICOMPlugin, DICOMUtils=types.SimpleNamespace())
-    monkeypatch.setitem(sys.modules, "DICOMLib", dicom_lib)
-    monkeypatch.setitem(sys.modules, "slicer.i18n", types.SimpleNamespace(tr=lambda text: text))
-    module_classes = types.SimpleNamespace(ScriptedLoadableModule=object, ScriptedLoadableModuleTest=object)
-    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", module_classes)
-    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
-    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([*study.segs, *map(Path, study.ct_files)]), raising=False)
-    # On Slicer 5.12 the core SEG plugin is registered too; without it, as on 5.10:
-    monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(dicomPlugins={}), raising=False)
-    app = types.SimpleNamespace(processEvents=qt_application.processEvents, testingEnabled=lambda: False)
-    monkeypatch.setattr(slicer, "app", app, raising=False)
+    for name, module in application_modules(QTimer).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    database = DicomDatabase([*study.segs, *map(Path, study.ct_files)])
+    for name, value in application_attributes(scene, database, qt_application.processEvents).items():
+        monkeypatch.setattr(slicer, name, value, raising=False)
     monkeypatch.setattr(dependencies, "_refusals", InstallRefusals())
-    spec = importlib.util.spec_from_file_location("DICOMLabelMapSegPlugin", PLUGIN_FILE)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "DICOMLabelMapSegPlugin", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def browser_load(plugins: list, file_lists: list[list[str]]) -> list[str]:
-    """Examine, preselect and load as the browser does; the names of the loadables that failed."""
-    return load_selected(examine_and_select(plugins, file_lists))
-
-
-def examine_and_select(plugins: list, file_lists: list[list[str]]) -> dict:
-    """The selected loadables, with their plugins, in the order the browser loads them.
-
-    Preselection as ``DICOMUtils.selectHighestConfidenceLoadables`` (222-256): per series, the loadables
-    of the highest confidence are selected, the others not.
-    """
-    loadables_by_plugin = {plugin: plugin.examineForImport(file_lists) for plugin in plugins}
-    by_series = {}
-    for loadable in (loadable for loadables in loadables_by_plugin.values() for loadable in loadables):
-        by_series.setdefault(slicer.dicomDatabase.fileValue(loadable.files[0], "0020,000E"), []).append(loadable)
-    for loadables in by_series.values():
-        highest = max(loadable.confidence for loadable in loadables)
-        for loadable in loadables:
-            loadable.selected = loadable.confidence == highest
-    return {loadable: plugin for plugin, loadables in loadables_by_plugin.items()
-            for loadable in loadables if loadable.selected}
-
-
-def load_selected(selected: dict) -> list[str]:
-    """Load as ``DICOMUtils.loadLoadables``, with the browser's progress callback before each loadable."""
-    failed = []
-    for loadable, plugin in selected.items():
-        slicer.app.processEvents()  # DICOMBrowser.py 649 and 651, before each loadable
-        slicer.app.processEvents()
-        if not plugin.load(loadable):
-            failed.append(loadable.name)
-    return failed
-
-
-class FileOpens:
-    """Counts, by path, the files this process opens while recording: Python's audit event ``open``.
-
-    Every open goes through it, pydicom's, numpy's and ours alike (``open``, ``io.FileIO``, ``os.open``).
-    An audit hook cannot be removed, so one hook serves every recording.
-    """
-
-    _recording: list[str] | None = None
-
-    @classmethod
-    def _hook(cls, event: str, args: tuple) -> None:
-        if event == "open" and cls._recording is not None and isinstance(args[0], (str, bytes, os.PathLike)):
-            cls._recording.append(os.fsdecode(args[0]))
-
-    def __init__(self, paths) -> None:
-        self._paths = [str(path) for path in paths]
-        self.counts: dict[str, int] = {}
-
-    def __enter__(self) -> FileOpens:
-        FileOpens._recording = []
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        opened, FileOpens._recording = FileOpens._recording, None
-        self.counts = {path: sum(1 for name in opened if Path(name).resolve() == Path(path).resolve())
-                       for path in self._paths}
-
-
-sys.addaudithook(FileOpens._hook)
+    monkeypatch.setitem(sys.modules, "DICOMLabelMapSegPlugin", None)  # removed after the test; the load fills it
+    return load_plugin_module(PLUGIN_FILE)
 
 
 @pytest.fixture
@@ -345,7 +166,7 @@ def test_seg_with_frames_on_every_other_slice_moves_exactly_onto_its_ct(
 
 def monkeypatch_database_with(plugin_module, files: list[Path]) -> None:
     """Slicer's DICOM database holding ``files`` (the fixture's monkeypatch restores the one before)."""
-    slicer.dicomDatabase = _DicomDatabase(files)
+    slicer.dicomDatabase = DicomDatabase(files)
 
 
 @pytest.mark.parametrize("user_installs", [False, True])
@@ -461,7 +282,7 @@ def test_a_report_loads_as_a_table_with_its_seg_once(
     slicer_application, study, scene, monkeypatch, report_of_first_seg, selected
 ):
     """The report is examined and loaded by our plugin; its SEG is loaded once, by our loader, whatever else is selected."""
-    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([report_of_first_seg, *study.segs, *study.ct_files]))
+    monkeypatch.setattr(slicer, "dicomDatabase", DicomDatabase([report_of_first_seg, *study.segs, *study.ct_files]))
     monkeypatch.setattr(slicer.app, "layoutManager", lambda: None, raising=False)  # headless: no table view to show
     report, seg = str(report_of_first_seg), str(study.segs[0])
     file_lists = [[report]] if selected == "report alone" else [[report], [seg], study.ct_files]
@@ -496,7 +317,7 @@ def test_a_seg_a_report_brought_in_moves_onto_its_ct_loaded_later(
     slicer_application, study, scene, qt_application, monkeypatch, report_of_first_seg
 ):
     """Placed as a SEG loaded alone is: on its own grid until its CT is loaded, then on the CT's."""
-    monkeypatch.setattr(slicer, "dicomDatabase", _DicomDatabase([report_of_first_seg, *study.segs, *study.ct_files]))
+    monkeypatch.setattr(slicer, "dicomDatabase", DicomDatabase([report_of_first_seg, *study.segs, *study.ct_files]))
     monkeypatch.setattr(slicer.app, "layoutManager", lambda: None, raising=False)
     segmentation, on_own_grid, volume = load_alone_then_the_ct(
         slicer_application, study, scene, qt_application, report_of_first_seg)
