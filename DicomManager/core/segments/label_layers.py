@@ -17,6 +17,9 @@ from .segment_metadata import MAX_SEGMENT_NUMBER
 
 logger = logging.getLogger(__name__)
 
+_SLAB_VOXELS = 1 << 22
+"""Voxels :func:`label_values` looks at in one step (4 Mi: a few megabytes of temporaries)."""
+
 
 def label_dtype(max_number: int) -> type[np.unsignedinteger]:
     """The smallest unsigned type that holds segment numbers up to ``max_number``: 8 bits, else 16."""
@@ -28,14 +31,24 @@ def label_values(array: np.ndarray) -> np.ndarray:
 
     Only the non-zero voxels are counted: ``np.bincount`` over the whole
     array would first widen every voxel to 64 bits, and most voxels of an
-    organ segmentation are background.
+    organ segmentation are background. The array is walked in slabs of
+    whole slices, so that the mask and the widened values stay a few
+    megabytes, memory the process reuses, rather than temporaries of the
+    array's size that a fresh process pays for page by page.
     """
-    labelled = array[array != 0]
-    if labelled.size == 0:
-        return np.zeros(0, dtype=array.dtype)
-    if labelled.dtype.kind in "ub":
-        return np.flatnonzero(np.bincount(labelled.astype(np.int64, copy=False)))
-    return np.unique(labelled)
+    array = np.atleast_1d(array)
+    values: set[int] = set()
+    slices_per_slab = max(1, _SLAB_VOXELS // max(1, array[0].size))
+    for start in range(0, array.shape[0], slices_per_slab):
+        slab = array[start : start + slices_per_slab]
+        labelled = slab[slab != 0]
+        if labelled.size == 0:
+            continue
+        if labelled.dtype.kind in "ub":
+            values.update(np.flatnonzero(np.bincount(labelled.astype(np.int64, copy=False))).tolist())
+        else:
+            values.update(np.unique(labelled).tolist())
+    return np.array(sorted(values), dtype=np.uint8 if array.dtype.kind == "b" else array.dtype)
 
 
 def values_not_in(array: np.ndarray, numbers: Iterable[int]) -> list[int]:
