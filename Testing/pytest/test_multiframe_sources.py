@@ -192,8 +192,13 @@ def test_export_over_an_enhanced_mr_with_per_frame_pixel_measures_in_each_compre
     assert_labels_on_source_frames(seg_path, dataset, grid, labels, [1, 2, 3], validate=compression is not Compression.DEFLATE)
 
 
-def test_export_over_an_enhanced_mr_of_a_512_square_series_in_jpeg_2000(tmp_path):
-    """JPEG 2000, which 23 columns are too few for: highdicom's conversion of dcmqi's 512x512 CT, pixel measures per frame."""
+def test_export_over_an_enhanced_mr_of_a_512_square_series_in_jpeg_2000(tmp_path, monkeypatch):
+    """JPEG 2000, which 23 columns are too few for: highdicom's conversion of dcmqi's 512x512 CT, pixel measures per frame.
+
+    The CT is read with pydicom's date and time values as Python's: highdicom 0.27.0's conversion
+    combines AcquisitionDate and AcquisitionTime with ``datetime.combine``, which takes no strings.
+    """
+    monkeypatch.setattr(pydicom.config, "datetime_conversion", True)
     images = [pydicom.dcmread(path) for path in sorted(shared_data("dcmqi/ct-3slice").iterdir())]
     original = hd.legacy.LegacyConvertedEnhancedCTImage(images, hd.UID(), 10, hd.UID(), 1)
     grid = hd.Image.from_dataset(original, copy=False).get_volume_geometry()
