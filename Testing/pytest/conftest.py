@@ -197,6 +197,20 @@ def write_series(grid: hd.VolumeGeometry, folder: Path) -> list[Path]:
     return write_ct_series(voxels, grid, folder, SyntheticSeriesInfo(patient_id="TEST", patient_name="Test^Patient"))
 
 
+def highdicom_liver_descriptions(numbers) -> list[hd.seg.SegmentDescription]:
+    """highdicom descriptions of segments ``numbers``, each "Structure N", a manually drawn liver, for test SEGs."""
+    return [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=f"Structure {number}",
+            segmented_property_category=hd.sr.CodedConcept("123037004", "SCT", "Anatomical Structure"),
+            segmented_property_type=hd.sr.CodedConcept("10200004", "SCT", "Liver"),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for number in numbers
+    ]
+
+
 def highdicom_identity() -> dict:
     """The series and device attributes highdicom's Segmentation asks for, for SEGs that tests write with it."""
     return {

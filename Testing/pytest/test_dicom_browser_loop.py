@@ -16,7 +16,7 @@ import numpy as np
 import pydicom
 import pytest
 import slicer
-from conftest import PROJECT_ROOT, blob_labels, highdicom_identity, make_grid, write_series
+from conftest import PROJECT_ROOT, blob_labels, highdicom_identity, highdicom_liver_descriptions, make_grid, write_series
 from dicom_browser import (
     DicomDatabase,
     FileOpens,
@@ -73,16 +73,7 @@ def study(tmp_path):
 
 
 def _highdicom_labelmap(source, labels: np.ndarray, path: Path, description: str, segmentation_type="LABELMAP") -> Path:
-    segments = [
-        hd.seg.SegmentDescription(
-            segment_number=number,
-            segment_label=f"Structure {number}",
-            segmented_property_category=hd.sr.CodedConcept("123037004", "SCT", "Anatomical Structure"),
-            segmented_property_type=hd.sr.CodedConcept("10200004", "SCT", "Liver"),
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-        )
-        for number in (1, 2)
-    ]
+    segments = highdicom_liver_descriptions((1, 2))
     identity = {**highdicom_identity(), "series_description": description}
     hd.seg.Segmentation(source_images=source.datasets, pixel_array=labels, segmentation_type=segmentation_type,
                         segment_descriptions=segments, omit_empty_frames=True, **identity).save_as(path)

@@ -8,7 +8,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from conftest import blob_labels, highdicom_identity, make_grid, unavailable, write_series
+from conftest import blob_labels, highdicom_identity, highdicom_liver_descriptions, make_grid, unavailable, write_series
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
@@ -38,16 +38,7 @@ def source(tmp_path_factory):
 
 def highdicom_labelmap(source, labels: np.ndarray, numbers: list[int], syntax: str, path: Path) -> Path:
     """A LABELMAP SEG of ``labels`` over ``source``, written by highdicom with every frame kept."""
-    descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=number,
-            segment_label=f"Structure {number}",
-            segmented_property_category=hd.sr.CodedConcept("123037004", "SCT", "Anatomical Structure"),
-            segmented_property_type=hd.sr.CodedConcept("10200004", "SCT", "Liver"),
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-        )
-        for number in numbers
-    ]
+    descriptions = highdicom_liver_descriptions(numbers)
     seg = hd.seg.Segmentation(
         source_images=source.datasets,
         pixel_array=labels,

@@ -24,7 +24,15 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 import vtk
-from conftest import blob_labels, dciodvfy_errors, demo_segments, highdicom_identity, on_grid, shared_data
+from conftest import (
+    blob_labels,
+    dciodvfy_errors,
+    demo_segments,
+    highdicom_identity,
+    highdicom_liver_descriptions,
+    on_grid,
+    shared_data,
+)
 from PIL import Image as PILImage
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
@@ -589,16 +597,7 @@ def seg_over_the_second_echo(tmp_path) -> SegOverAnEcho:
     original = legacy_converted("MR")
     offset = ECHO_SHIFT_MM * slice_normal(original)
     grid = shifted(hd.Image.from_dataset(original, copy=False).get_volume_geometry(), offset)
-    descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=number,
-            segment_label=f"Structure {number}",
-            segmented_property_category=hd.sr.CodedConcept("123037004", "SCT", "Anatomical Structure"),
-            segmented_property_type=hd.sr.CodedConcept("10200004", "SCT", "Liver"),
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-        )
-        for number in (1, 2)
-    ]
+    descriptions = highdicom_liver_descriptions((1, 2))
     seg = hd.seg.Segmentation(  # highdicom matches the volume's planes to the source frames 4-6 that lie there
         source_images=[dataset],
         pixel_array=grid.with_array(blob_labels(tuple(grid.spatial_shape), [1, 2])),
