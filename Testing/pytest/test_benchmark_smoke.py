@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import highdicom as hd
 import numpy as np
@@ -14,15 +15,20 @@ from DicomManager import read_source_series_folder
 from DicomManager.core.label_files.label_volume_files import read_label_volume
 
 
-def test_benchmark_runs_every_operation_on_the_smoke_case(tmp_path, scene):
+def run_benchmark(script: str, tmp_path: Path, *arguments: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """``benchmarks/<script>`` run once on the smoke case S as a process; its output and the JSON it wrote."""
     results = tmp_path / "results.json"
     completed = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "benchmarks" / "run.py"), "--cases", "S", "--compressions", "rle,deflate",
-         "--repeat", "1", "--work", str(tmp_path / "work"), "--json", str(results)],
+        [sys.executable, str(PROJECT_ROOT / "benchmarks" / script), "--cases", "S", "--repeat", "1",
+         "--work", str(tmp_path / "work"), "--json", str(results), *arguments],
         capture_output=True, text=True, check=False,
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
-    document = json.loads(results.read_text())
+    return completed, json.loads(results.read_text())
+
+
+def test_benchmark_runs_every_operation_on_the_smoke_case(tmp_path, scene):
+    _completed, document = run_benchmark("run.py", tmp_path, "--compressions", "rle,deflate")
     operations = {row["operation"] for row in document["rows"]}
     assert operations == {
         "ours_export", "ours_export_all_cores", "highdicom_export", "ours_load", "highdicom_load", "cli_export", "cli_import",
@@ -80,17 +86,10 @@ def test_browser_path_benchmark_compares_this_checkout_with_a_baseline_checkout(
 
     The baseline is HEAD, so that a clone without the history before seg-once runs it too.
     """
-    results = tmp_path / "browser_path.json"
-    completed = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "benchmarks" / "browser_path.py"), "--cases", "S", "--repeat", "1",
-         "--baseline", "HEAD", "--work", str(tmp_path / "work"), "--json", str(results)],
-        capture_output=True, text=True, check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    completed, document = run_benchmark("browser_path.py", tmp_path, "--baseline", "HEAD")
     ratio_rows = [line for line in completed.stdout.splitlines() if line.startswith("| S |")]
     assert [row.split(" | ")[1] for row in ratio_rows] == ["ct-first", "seg-first"]
     assert all(row.count("**") == 6 for row in ratio_rows)  # examine, the SEG's load and their sum: current / baseline
-    document = json.loads(results.read_text())
     assert document["machine"]["baseline"] == subprocess.run(
         ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
